@@ -1,0 +1,55 @@
+# popbase — run `make help` for the targets.
+SHELL := /bin/bash
+PY := .venv/bin/python
+STAMP := .venv/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-8)
+DEMO_PERSONS ?= 20000
+DEMO_SEED ?= 1
+# Locally the test database is kept between runs; CI builds it fresh.
+ifdef CI
+PYTEST_DB := --create-db
+else
+PYTEST_DB := --reuse-db
+endif
+PYTEST_WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench browser-deps worker
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f .venv/.installed-*; touch $@
+
+install: $(STAMP) ## Create .venv and install the pinned requirements
+
+run: install ## Migrate, load the demo city, create the demo officer, serve on 127.0.0.1:8000
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_regions
+	$(PY) manage.py seed_demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED) --if-empty
+	$(PY) manage.py create_demo_officer
+	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+browser-deps: ## Install Debian's Chromium for the browser test (needs root)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser-deps ## Run the whole test suite (DATABASE_URL if set, else embedded PostgreSQL)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DB) $(PYTEST_ARGS)
+
+lint: install ## Ruff lint and format check, and migrations in step with models
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: install ## Apply ruff fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench: install ## Run the benchmarks in bench/ (loads 1M persons into a scratch database)
+	$(PY) bench/run_all.py
+
+worker: install ## Start a Celery worker (needs REDIS_URL)
+	.venv/bin/celery -A config worker -l info

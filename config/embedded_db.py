@@ -1,0 +1,35 @@
+"""Embedded PostgreSQL for the quickstart.
+
+Used only when ``DATABASE_URL`` is unset: a PostgreSQL 16 server from the ``pgserver`` wheel,
+kept under ``.data/pg`` and left running between commands so a second ``make run`` is fast and
+keeps its data. CI and production always set ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def embedded_database_url(data_dir: Path | None = None) -> str:
+    """Start (or reuse) the embedded server and return a ``postgres://`` URL over its socket."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset, as on a headless server.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: only the quickstart needs it
+
+    data_dir = data_dir or Path(os.environ.get("POPBASE_DATA_DIR", BASE_DIR / ".data")) / "pg"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(data_dir, cleanup_mode=None)
+    socket_dir = server.get_postmaster_info().socket_dir
+    return f"postgres://postgres@{quote(str(socket_dir), safe='')}/postgres"
+
+
+if __name__ == "__main__":
+    print(embedded_database_url())

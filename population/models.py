@@ -1,0 +1,258 @@
+"""The base library: regions and persons, keyed by the citizen ID."""
+
+from __future__ import annotations
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Cast, Mod, Substr
+
+from population.codes import ETHNICITIES
+from population.identity import FEMALE, MALE, mask_citizen_id
+
+# 统计用区划代码和城乡划分代码: these urban-rural codes count as urban.
+URBAN_CODES = frozenset({"111", "112", "121", "122", "123"})
+RURAL_CODES = frozenset({"210", "220"})
+
+
+class RegionLevel(models.IntegerChoices):
+    PROVINCE = 1, "省级"
+    CITY = 2, "地级"
+    COUNTY = 3, "县级"
+    TOWNSHIP = 4, "乡级"
+    VILLAGE = 5, "村级"
+
+
+class UrbanRuralCode(models.TextChoices):
+    """Urban-rural classification of a village-level unit (国家统计局 城乡划分代码)."""
+
+    MAIN_URBAN = "111", "111 主城区"
+    URBAN_FRINGE = "112", "112 城乡结合区"
+    TOWN_CENTRE = "121", "121 镇中心区"
+    TOWN_FRINGE = "122", "122 镇乡结合区"
+    SPECIAL = "123", "123 特殊区域"
+    TOWNSHIP_CENTRE = "210", "210 乡中心区"
+    VILLAGE = "220", "220 村庄"
+
+
+class Region(models.Model):
+    """A statistical division unit: 12-digit code 省2 市2 县2 乡3 村3."""
+
+    code = models.CharField("区划代码", max_length=12, primary_key=True)
+    name = models.CharField("名称", max_length=100)
+    level = models.PositiveSmallIntegerField("级别", choices=RegionLevel.choices)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name="上级",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+    )
+    is_synthetic = models.BooleanField(
+        "合成数据", default=False, help_text="演示用生成的村级单位，非国家统计局数据"
+    )
+
+    class Meta:
+        verbose_name = "行政区划"
+        verbose_name_plural = "行政区划"
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[0-9]{12}$"), name="region_code_12_digits"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["parent"], name="region_parent_idx"),
+            models.Index(fields=["level"], name="region_level_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.code}）"
+
+    @property
+    def county_code(self) -> str:
+        return self.code[:6]
+
+
+class RegionUrbanRural(models.Model):
+    """The urban-rural code of a village-level unit in one year (it is reclassified yearly)."""
+
+    region = models.ForeignKey(
+        Region, on_delete=models.CASCADE, related_name="urban_rural", verbose_name="区划"
+    )
+    year = models.PositiveSmallIntegerField("年度")
+    code = models.CharField("城乡分类代码", max_length=3, choices=UrbanRuralCode.choices)
+
+    class Meta:
+        verbose_name = "城乡分类"
+        verbose_name_plural = "城乡分类"
+        constraints = [
+            models.UniqueConstraint(fields=["region", "year"], name="urban_rural_one_per_year"),
+            models.CheckConstraint(
+                condition=Q(code__in=sorted(URBAN_CODES | RURAL_CODES)),
+                name="urban_rural_code_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.year}: {self.code}"
+
+    @property
+    def is_urban(self) -> bool:
+        return self.code in URBAN_CODES
+
+
+class CountyCode(models.Model):
+    """A GB/T 2260 county-level code, current or historical, and its current successor."""
+
+    code = models.CharField("代码", max_length=6)
+    name = models.CharField("名称", max_length=100)
+    from_year = models.PositiveSmallIntegerField("启用年份", null=True, blank=True)
+    to_year = models.PositiveSmallIntegerField("停用年份", null=True, blank=True)
+    successor_code = models.CharField(
+        "现行代码", max_length=6, blank=True, help_text="停用代码对应的现行代码"
+    )
+
+    class Meta:
+        verbose_name = "县级代码沿革"
+        verbose_name_plural = "县级代码沿革"
+        constraints = [
+            models.UniqueConstraint(fields=["code", "name"], name="county_code_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class PersonStatus(models.TextChoices):
+    ACTIVE = "active", "正常"
+    DECEASED = "deceased", "死亡"
+    CANCELLED = "cancelled", "注销"
+
+
+class Sex(models.IntegerChoices):
+    """GB/T 2261.1."""
+
+    MALE = MALE, "男"
+    FEMALE = FEMALE, "女"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Person(models.Model):
+    """One person the city knows, registered here or not, keyed by the citizen ID.
+
+    The primary key is a surrogate so that a corrected citizen ID keeps every reference;
+    sex and birth date must agree with the ID, which the database checks.
+    """
+
+    citizen_id = models.CharField("公民身份号码", max_length=18, unique=True)
+    name = models.CharField("姓名", max_length=50)
+    sex = models.PositiveSmallIntegerField("性别", choices=Sex.choices)
+    birth_date = models.DateField("出生日期")
+    ethnicity = models.CharField("民族", max_length=2, choices=ETHNICITIES, default="01")
+    status = models.CharField(
+        "状态", max_length=10, choices=PersonStatus.choices, default=PersonStatus.ACTIVE
+    )
+    hukou_region = models.ForeignKey(
+        Region,
+        verbose_name="户籍地",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="本市户籍所在村级单位；空表示非本市户籍",
+    )
+    residence_region = models.ForeignKey(
+        Region,
+        verbose_name="实际居住地",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "人员"
+        verbose_name_plural = "人员"
+        permissions = [("view_full_citizen_id", "可查看完整公民身份号码")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(citizen_id__regex=r"^[0-9]{17}[0-9X]$"),
+                name="person_citizen_id_format",
+            ),
+            # Sex is the parity of the 17th character: odd men, even women.
+            models.CheckConstraint(
+                condition=Q(
+                    sex=2 - Mod(Cast(Substr("citizen_id", 17, 1), models.IntegerField()), 2)
+                ),
+                name="person_sex_matches_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    birth_date=models.Func(
+                        Cast(Substr("citizen_id", 7, 4), models.IntegerField()),
+                        Cast(Substr("citizen_id", 11, 2), models.IntegerField()),
+                        Cast(Substr("citizen_id", 13, 2), models.IntegerField()),
+                        function="make_date",
+                        output_field=models.DateField(),
+                    )
+                ),
+                name="person_birth_date_matches_id",
+            ),
+        ]
+        indexes = [
+            # Prefix search by name in the admin (LIKE 'x%').
+            models.Index(
+                fields=["name"], name="person_name_prefix_idx", opclasses=["varchar_pattern_ops"]
+            ),
+            models.Index(fields=["hukou_region"], name="person_hukou_region_idx"),
+            models.Index(fields=["residence_region"], name="person_residence_region_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.masked_citizen_id}）"
+
+    @property
+    def masked_citizen_id(self) -> str:
+        return mask_citizen_id(self.citizen_id)
+
+    @property
+    def is_registered(self) -> bool:
+        """Holds this city's hukou (本市户籍) and is neither dead nor cancelled."""
+        return self.hukou_region_id is not None and self.status == PersonStatus.ACTIVE
+
+
+class CitizenIdCorrection(models.Model):
+    """A change of a person's citizen ID (duplicate corrected, error fixed); append-only."""
+
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="id_corrections", verbose_name="人员"
+    )
+    old_citizen_id = models.CharField("原号码", max_length=18, db_index=True)
+    new_citizen_id = models.CharField("新号码", max_length=18)
+    reason = models.CharField("更正原因", max_length=200)
+    document_number = models.CharField("依据文书号", max_length=60, blank=True)
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="经办人",
+    )
+    corrected_at = models.DateTimeField("更正时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "身份号码更正记录"
+        verbose_name_plural = "身份号码更正记录"
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{mask_citizen_id(self.old_citizen_id)} → {mask_citizen_id(self.new_citizen_id)}"

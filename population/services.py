@@ -1,0 +1,127 @@
+"""Writes to the base library. Every write runs in a transaction with a history context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pghistory
+from django.db import IntegrityError, transaction
+
+from population.errors import Conflict, DomainError
+from population.identity import InvalidCitizenId, parse_citizen_id
+from population.models import CitizenIdCorrection, Person, PersonStatus, Region
+
+PERSON_EDITABLE_FIELDS = frozenset({"name", "ethnicity", "hukou_region", "residence_region"})
+
+
+def history_context(*, actor: Any, reason: str):
+    """Who and why, attached to every history row the enclosed writes produce."""
+    return pghistory.context(user=getattr(actor, "pk", None), reason=reason)
+
+
+def _parse(citizen_id: str):
+    try:
+        return parse_citizen_id(citizen_id)
+    except InvalidCitizenId as exc:
+        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
+
+
+@transaction.atomic
+def person_create(
+    *,
+    citizen_id: str,
+    name: str,
+    actor: Any,
+    reason: str,
+    ethnicity: str = "01",
+    hukou_region: Region | None = None,
+    residence_region: Region | None = None,
+) -> Person:
+    """Record a person. Sex and birth date are taken from the ID, so they always agree."""
+    parsed = _parse(citizen_id)
+    name = name.strip()
+    if not name:
+        raise DomainError("姓名不能为空", "name must not be empty", code="invalid_name")
+    with history_context(actor=actor, reason=reason):
+        try:
+            with transaction.atomic():
+                return Person.objects.create(
+                    citizen_id=str(parsed),
+                    name=name,
+                    sex=parsed.sex,
+                    birth_date=parsed.birth_date,
+                    ethnicity=ethnicity,
+                    hukou_region=hukou_region,
+                    residence_region=residence_region,
+                )
+        except IntegrityError as exc:
+            if Person.objects.filter(citizen_id=str(parsed)).exists():
+                raise Conflict(
+                    f"公民身份号码{parsed.masked}已登记",
+                    f"citizen ID {parsed.masked} is already recorded",
+                    code="duplicate_citizen_id",
+                ) from exc
+            raise
+
+
+@transaction.atomic
+def person_update(*, person: Person, actor: Any, reason: str, **changes: Any) -> Person:
+    """Change editable fields; the citizen ID changes only through ``person_correct_citizen_id``."""
+    unknown = set(changes) - PERSON_EDITABLE_FIELDS
+    if unknown:
+        raise DomainError(
+            f"不可修改的字段：{', '.join(sorted(unknown))}",
+            f"fields not editable here: {', '.join(sorted(unknown))}",
+            code="field_not_editable",
+        )
+    person = Person.objects.select_for_update().get(pk=person.pk)
+    if person.status != PersonStatus.ACTIVE:
+        raise Conflict(
+            "人员已死亡或注销，不能修改", "person is deceased or cancelled", code="person_inactive"
+        )
+    for field, value in changes.items():
+        setattr(person, field, value.strip() if field == "name" else value)
+    if not person.name:
+        raise DomainError("姓名不能为空", "name must not be empty", code="invalid_name")
+    with history_context(actor=actor, reason=reason):
+        person.save(update_fields=[*changes, "updated_at"])
+    return person
+
+
+@transaction.atomic
+def person_correct_citizen_id(
+    *, person: Person, new_citizen_id: str, actor: Any, reason: str, document_number: str = ""
+) -> Person:
+    """Correct a wrong or duplicate citizen ID; the old number keeps finding the person.
+
+    Sex and birth date follow the corrected number, and the correction is an append-only event.
+    """
+    if not reason.strip():
+        raise DomainError("必须填写更正原因", "a reason is required", code="reason_required")
+    parsed = _parse(new_citizen_id)
+    person = Person.objects.select_for_update().get(pk=person.pk)
+    old = person.citizen_id
+    if old == str(parsed):
+        raise DomainError(
+            "新号码与原号码相同", "the new number equals the old one", code="no_change"
+        )
+    if Person.objects.filter(citizen_id=str(parsed)).exists():
+        raise Conflict(
+            f"公民身份号码{parsed.masked}已属于他人",
+            f"citizen ID {parsed.masked} belongs to another person",
+            code="duplicate_citizen_id",
+        )
+    with history_context(actor=actor, reason=reason):
+        person.citizen_id = str(parsed)
+        person.sex = parsed.sex
+        person.birth_date = parsed.birth_date
+        person.save(update_fields=["citizen_id", "sex", "birth_date", "updated_at"])
+        CitizenIdCorrection.objects.create(
+            person=person,
+            old_citizen_id=old,
+            new_citizen_id=person.citizen_id,
+            reason=reason.strip(),
+            document_number=document_number,
+            officer=actor if getattr(actor, "pk", None) else None,
+        )
+    return person

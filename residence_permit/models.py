@@ -1,0 +1,1 @@
+"""residence_permit models arrive with their issue."""

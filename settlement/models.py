@@ -1,0 +1,1 @@
+"""settlement models arrive with their issue."""

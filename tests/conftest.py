@@ -1,0 +1,56 @@
+"""Shared fixtures: regions of the demo city and person/household factories."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from population.identity import build_citizen_id
+
+
+@pytest.fixture
+def village(db):
+    """A village-level unit under the real 清城区 凤城街道 (441802001)."""
+    from population.models import Region, RegionLevel
+
+    province = Region.objects.create(code="440000000000", name="广东省", level=RegionLevel.PROVINCE)
+    city = Region.objects.create(
+        code="441800000000", name="清远市", level=RegionLevel.CITY, parent=province
+    )
+    county = Region.objects.create(
+        code="441802000000", name="清城区", level=RegionLevel.COUNTY, parent=city
+    )
+    township = Region.objects.create(
+        code="441802001000", name="凤城街道", level=RegionLevel.TOWNSHIP, parent=county
+    )
+    return Region.objects.create(
+        code="441802001001",
+        name="凤城街道第一社区",
+        level=RegionLevel.VILLAGE,
+        parent=township,
+        is_synthetic=True,
+    )
+
+
+@pytest.fixture
+def make_person(db):
+    """Create persons through the service, with valid IDs that never collide in one test."""
+    from population import services
+
+    counter = iter(range(1, 500))
+
+    def _make(*, name="张三", born=dt.date(1990, 1, 1), male=True, hukou_region=None, **kw):
+        n = next(counter)
+        sequence = n * 2 + (1 if male else 0)
+        citizen_id = build_citizen_id("441802", born, sequence)
+        return services.person_create(
+            citizen_id=citizen_id,
+            name=name,
+            hukou_region=hukou_region,
+            actor=None,
+            reason="测试",
+            **kw,
+        )
+
+    return _make
