@@ -36,6 +36,8 @@ run: install ## Migrate, load the demo city, create the demo officer, serve on 1
 browser-deps: ## Install Debian's Chromium for the browser test (needs root)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The Celery integration tests need a real Redis: this machine's, unless REDIS_URL says otherwise.
+test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 test: install browser-deps ## Run the whole test suite (DATABASE_URL if set, else embedded PostgreSQL)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DB) $(PYTEST_ARGS)
 

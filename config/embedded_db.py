@@ -15,14 +15,13 @@ from urllib.parse import quote
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def embedded_database_url(data_dir: Path | None = None) -> str:
+def embedded_database_url(data_dir: Path) -> str:
     """Start (or reuse) the embedded server and return a ``postgres://`` URL over its socket."""
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset, as on a headless server.
         warnings.simplefilter("ignore")
         import pgserver  # imported lazily: only the quickstart needs it
 
-    data_dir = data_dir or Path(os.environ.get("POPBASE_DATA_DIR", BASE_DIR / ".data")) / "pg"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -32,4 +31,6 @@ def embedded_database_url(data_dir: Path | None = None) -> str:
 
 
 if __name__ == "__main__":
-    print(embedded_database_url())
+    print(
+        embedded_database_url(Path(os.environ.get("POPBASE_DATA_DIR", BASE_DIR / ".data")) / "pg")
+    )

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import pghistory
 import pgtrigger
 from django.core.exceptions import ImproperlyConfigured
 
@@ -97,12 +98,15 @@ TEMPLATES = [
     },
 ]
 
+# Local state of the quickstart: the embedded PostgreSQL and the demo login.
+POPBASE_DATA_DIR = Path(os.environ.get("POPBASE_DATA_DIR", BASE_DIR / ".data"))
+
 # PostgreSQL only: triggers, partial indexes and COPY are used on purpose.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if not DATABASE_URL:
     from config.embedded_db import embedded_database_url
 
-    DATABASE_URL = embedded_database_url()
+    DATABASE_URL = embedded_database_url(POPBASE_DATA_DIR / "pg")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("popbase needs PostgreSQL; DATABASE_URL must be postgres://...")
@@ -159,6 +163,8 @@ else:
 PGHISTORY_LEVEL = pgtrigger.Statement
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_ADMIN_ALL_EVENTS = False
+# Event tables keep the indexes they are queried by (object, context), not one per copied key.
+PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
 
 # Brute-force protection (django-axes): lock a username+address pair after 5 failures for 1 h.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))

@@ -47,6 +47,7 @@ class Region(models.Model):
         "self",
         verbose_name="上级",
         on_delete=models.PROTECT,
+        db_index=False,  # indexed below without the unused LIKE twin
         null=True,
         blank=True,
         related_name="children",
@@ -81,7 +82,11 @@ class RegionUrbanRural(models.Model):
     """The urban-rural code of a village-level unit in one year (it is reclassified yearly)."""
 
     region = models.ForeignKey(
-        Region, on_delete=models.CASCADE, related_name="urban_rural", verbose_name="区划"
+        Region,
+        on_delete=models.CASCADE,
+        related_name="urban_rural",
+        verbose_name="区划",
+        db_index=False,  # the (region, year) unique index serves lookups by region
     )
     year = models.PositiveSmallIntegerField("年度")
     code = models.CharField("城乡分类代码", max_length=3, choices=UrbanRuralCode.choices)
@@ -148,7 +153,7 @@ class Person(models.Model):
     sex and birth date must agree with the ID, which the database checks.
     """
 
-    citizen_id = models.CharField("公民身份号码", max_length=18, unique=True)
+    citizen_id = models.CharField("公民身份号码", max_length=18)
     name = models.CharField("姓名", max_length=50)
     sex = models.PositiveSmallIntegerField("性别", choices=Sex.choices)
     birth_date = models.DateField("出生日期")
@@ -158,6 +163,7 @@ class Person(models.Model):
     )
     hukou_region = models.ForeignKey(
         Region,
+        db_index=False,  # indexed in Meta without the unused LIKE twin
         verbose_name="户籍地",
         on_delete=models.PROTECT,
         null=True,
@@ -167,6 +173,7 @@ class Person(models.Model):
     )
     residence_region = models.ForeignKey(
         Region,
+        db_index=False,  # indexed in Meta without the unused LIKE twin
         verbose_name="实际居住地",
         on_delete=models.PROTECT,
         null=True,
@@ -181,6 +188,8 @@ class Person(models.Model):
         verbose_name_plural = "人员"
         permissions = [("view_full_citizen_id", "可查看完整公民身份号码")]
         constraints = [
+            # A constraint, not unique=True: no second LIKE index on a column searched by equality.
+            models.UniqueConstraint(fields=["citizen_id"], name="person_citizen_id_unique"),
             models.CheckConstraint(
                 condition=Q(citizen_id__regex=r"^[0-9]{17}[0-9X]$"),
                 name="person_citizen_id_format",

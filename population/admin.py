@@ -1,0 +1,250 @@
+"""Admin for registration officers: persons and regions (Chinese UI)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q
+
+from population import services
+from population.admin_utils import EstimatedCountPaginator
+from population.errors import DomainError
+from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
+from population.models import (
+    CitizenIdCorrection,
+    CountyCode,
+    Person,
+    Region,
+    RegionLevel,
+    RegionUrbanRural,
+)
+
+FULL_ID_PERMISSION = "population.view_full_citizen_id"
+
+
+def can_see_full_id(user) -> bool:
+    return user.has_perm(FULL_ID_PERMISSION)
+
+
+class CountyFilter(admin.SimpleListFilter):
+    title = "户籍地（区县）"
+    parameter_name = "county"
+
+    def lookups(self, request, model_admin):
+        return [
+            (r.code[:6], r.name)
+            for r in Region.objects.filter(level=RegionLevel.COUNTY).only("code", "name")
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit() and len(value) == 6:
+            return queryset.filter(hukou_region__code__startswith=value)
+        return queryset
+
+
+class RegistrationFilter(admin.SimpleListFilter):
+    title = "户籍类别"
+    parameter_name = "registered"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "本市户籍"), ("no", "非本市户籍")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(hukou_region__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(hukou_region__isnull=True)
+        return queryset
+
+
+class PersonForm(forms.ModelForm):
+    reason = forms.CharField(
+        label="变更原因",
+        max_length=200,
+        help_text="记入变更历史，例如“出生登记”或“更正姓名”",
+    )
+
+    class Meta:
+        model = Person
+        fields = ["citizen_id", "name", "ethnicity", "hukou_region", "residence_region"]
+        help_texts = {
+            "citizen_id": "18位公民身份号码；可输入15位旧号码或全角数字，保存时自动规范化",
+        }
+
+    def clean_citizen_id(self) -> str:
+        try:
+            parsed = parse_citizen_id(self.cleaned_data["citizen_id"])
+        except InvalidCitizenId as exc:
+            raise forms.ValidationError(str(exc), code=exc.part) from exc
+        if Person.objects.filter(citizen_id=str(parsed)).exists():
+            raise forms.ValidationError(
+                f"公民身份号码{parsed.masked}已登记 / "
+                f"citizen ID {parsed.masked} is already recorded",
+                code="duplicate",
+            )
+        self.citizen_id_warnings = parsed.warnings
+        return str(parsed)
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    form = PersonForm
+    list_display = ["masked_id", "name", "sex", "birth_date", "status", "hukou_region_name"]
+    list_filter = ["status", RegistrationFilter, CountyFilter, "sex"]
+    list_select_related = ["hukou_region"]
+    list_per_page = 50
+    search_fields = ["name"]  # the search itself is get_search_results below
+    search_help_text = "输入完整公民身份号码（18位或15位）精确查找，或输入姓名（前缀匹配）"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    autocomplete_fields = ["hukou_region", "residence_region"]
+    ordering = ["-id"]
+
+    @admin.display(description="公民身份号码", ordering="citizen_id")
+    def masked_id(self, obj: Person) -> str:
+        return mask_citizen_id(obj.citizen_id)
+
+    @admin.display(description="户籍地")
+    def hukou_region_name(self, obj: Person) -> str:
+        return obj.hukou_region.name if obj.hukou_region else "非本市户籍"
+
+    @admin.display(description="公民身份号码")
+    def shown_citizen_id(self, obj: Person) -> str:
+        return obj.citizen_id
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["citizen_id", "name", "ethnicity", "hukou_region", "residence_region", "reason"]
+        id_field = "shown_citizen_id" if can_see_full_id(request.user) else "masked_id"
+        return [
+            id_field,
+            "name",
+            "sex",
+            "birth_date",
+            "ethnicity",
+            "status",
+            "hukou_region",
+            "residence_region",
+            "created_at",
+            "updated_at",
+            "reason",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        readonly = ["shown_citizen_id", "masked_id", "sex", "birth_date", "status"]
+        readonly += ["created_at", "updated_at"]
+        if not self.has_change_permission(request, obj):
+            readonly += ["name", "ethnicity", "hukou_region", "residence_region"]
+        return readonly
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None:
+            kwargs["fields"] = ["name", "ethnicity", "hukou_region", "residence_region"]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        compact = term.replace(" ", "")
+        if compact[:1].isdigit() or compact[:1] in "０１２３４５６７８９":
+            try:
+                number = str(parse_citizen_id(compact))
+            except InvalidCitizenId as exc:
+                messages.warning(request, f"无法按身份号码查找：{exc}")
+                return queryset.none(), False
+            corrected = CitizenIdCorrection.objects.filter(old_citizen_id=number).values(
+                "person_id"
+            )
+            return queryset.filter(Q(citizen_id=number) | Q(pk__in=corrected)), False
+        return queryset.filter(name__startswith=term), False
+
+    def save_model(self, request, obj, form, change):
+        reason = form.cleaned_data["reason"]
+        try:
+            if change:
+                saved = services.person_update(
+                    person=obj,
+                    actor=request.user,
+                    reason=reason,
+                    **{f: form.cleaned_data[f] for f in form.changed_data if f != "reason"},
+                )
+            else:
+                saved = services.person_create(
+                    citizen_id=form.cleaned_data["citizen_id"],
+                    name=form.cleaned_data["name"],
+                    ethnicity=form.cleaned_data["ethnicity"],
+                    hukou_region=form.cleaned_data["hukou_region"],
+                    residence_region=form.cleaned_data["residence_region"],
+                    actor=request.user,
+                    reason=reason,
+                )
+        except DomainError as exc:
+            # The form validated but the service refused (a concurrent duplicate): the
+            # transaction rolled back and nothing was saved.
+            messages.error(request, str(exc))
+            raise
+        obj.__dict__.update(saved.__dict__)
+        for warning in getattr(form, "citizen_id_warnings", ()):
+            messages.warning(request, warning)
+
+    def has_delete_permission(self, request, obj=None):
+        # People are never deleted: death and cancellation are registration events.
+        return False
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "level", "parent", "is_synthetic"]
+    list_filter = ["level", "is_synthetic"]
+    search_fields = ["code", "name"]
+    search_help_text = "输入区划代码或名称"
+    list_select_related = ["parent"]
+    raw_id_fields = ["parent"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RegionUrbanRural)
+class RegionUrbanRuralAdmin(admin.ModelAdmin):
+    list_display = ["region", "year", "code"]
+    list_filter = ["year", "code"]
+    search_fields = ["region__code", "region__name"]
+    raw_id_fields = ["region"]
+    list_select_related = ["region"]
+
+
+@admin.register(CountyCode)
+class CountyCodeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "from_year", "to_year", "successor_code"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(CitizenIdCorrection)
+class CitizenIdCorrectionAdmin(admin.ModelAdmin):
+    list_display = ["person", "masked_old", "masked_new", "reason", "officer", "corrected_at"]
+    list_select_related = ["person", "officer"]
+    raw_id_fields = ["person"]
+
+    @admin.display(description="原号码")
+    def masked_old(self, obj):
+        return mask_citizen_id(obj.old_citizen_id)
+
+    @admin.display(description="新号码")
+    def masked_new(self, obj):
+        return mask_citizen_id(obj.new_citizen_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,396 @@
+"""Deterministic synthetic demo city (清远市 by default) for the quickstart and benchmarks.
+
+Everything is generated from one seed: households with a head, spouse, children and sometimes a
+parent; collective households; non-registered residents from other provinces; citizen IDs with
+the city's real county codes, birth-date-consistent sequences of the right parity, and check
+digits. Rows are streamed into PostgreSQL with COPY inside one transaction, so a failure leaves
+nothing behind. The rules are described in docs/demo-city.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pghistory
+from django.db import connection, transaction
+from django.utils import timezone
+
+from population.codes import Relation
+from population.identity import check_digit, known_county_codes
+from population.models import Person, RegionLevel, RegionUrbanRural
+from population.regions import DEMO_CITY
+
+# Chance of a person's unit, by urban-rural code: where people hold hukou, and where
+# residents actually live (people move towards towns, so residence is more urban).
+HUKOU_WEIGHTS = {"111": 6, "112": 4, "121": 1.4, "122": 0.8, "123": 1.5, "210": 2, "220": 1}
+RESIDENCE_WEIGHTS = {"111": 16, "112": 8, "121": 2.6, "122": 1.2, "123": 1.5, "210": 2, "220": 0.55}
+
+SHARE_NON_REGISTERED = 0.12  # residents whose hukou is elsewhere (流动人口)
+SHARE_SEPARATED = 0.10  # registered persons living in another unit of the city (人户分离)
+SHARE_AWAY = 0.06  # registered persons living outside the city (外出)
+SHARE_COLLECTIVE = 0.03  # registered persons in collective households
+
+SURNAMES = "陈李黄张梁刘林何罗吴郑谢朱邓冯曾徐周苏彭叶钟蔡邱潘杨赖余卢卓黎江廖莫温房邝谭欧胡杜范严"
+# Rough frequencies in 粤北: the first names common, the tail rare.
+SURNAME_WEIGHTS = [14, 10, 9, 7, 6, 6, 5] + [4] * 3 + [3] * 8 + [2] * 8 + [1] * (len(SURNAMES) - 26)
+GIVEN_CHARS = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志文斌辉晓红俊婷雪梅海燕"
+    "鹏飞嘉欣子涵浩宇梓轩思颖佳怡锦荣家豪泳诗慧琳德兴卓然宏达振邦少芬美玲嘉怡"
+)
+# Origin provinces of migrants to 清远 (湖南、广西、江西、四川、贵州、湖北).
+MIGRANT_PROVINCES = ("43", "45", "36", "51", "52", "42")
+
+
+@dataclass
+class DemoResult:
+    persons: int
+    households: int
+    memberships: int
+
+
+def _weighted_picker(rng: random.Random, items: list, weights: list[float]) -> Callable[[], object]:
+    cumulative = list(itertools.accumulate(weights))
+    total = cumulative[-1]
+
+    def pick():
+        return items[bisect.bisect(cumulative, rng.random() * total)]
+
+    return pick
+
+
+class _Generator:
+    def __init__(self, *, seed: int, city: str, today: dt.date, classification_year: int) -> None:
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
+        self.today = today
+        villages = list(
+            RegionUrbanRural.objects.filter(
+                region__code__startswith=city,
+                region__level=RegionLevel.VILLAGE,
+                year=classification_year,
+            )
+            .order_by("region_id")
+            .values_list("region_id", "code")
+        )
+        if not villages:
+            raise ValueError("no village-level units with urban-rural codes for the demo city")
+        codes = [v for v, _ in villages]
+        self.pick_hukou = _weighted_picker(self.rng, codes, [HUKOU_WEIGHTS[c] for _, c in villages])
+        self.pick_residence = _weighted_picker(
+            self.rng, codes, [RESIDENCE_WEIGHTS[c] for _, c in villages]
+        )
+        self.city_counties = sorted({v[:6] for v in codes})
+        self.migrant_counties = sorted(
+            c for c in known_county_codes()
+            if c[:2] in MIGRANT_PROVINCES and not c.endswith("00") and not c.endswith("01")
+        )  # fmt: skip
+        self.pick_surname = _weighted_picker(self.rng, list(SURNAMES), SURNAME_WEIGHTS)
+        self.sequences: dict[tuple[str, dt.date, int], int] = {}
+        self.collective_by_county: dict[str, list] = {}
+
+    # -- persons ---------------------------------------------------------------------------
+    def name(self) -> str:
+        chars = GIVEN_CHARS
+        given = self.rng.choice(chars)
+        if self.rng.random() < 0.8:
+            given += self.rng.choice(chars)
+        return self.pick_surname() + given
+
+    def birth_date(self, age: int) -> dt.date:
+        born = self.today.replace(month=1, day=1) - dt.timedelta(days=365 * age)
+        born = dt.date(born.year, 1, 1) + dt.timedelta(days=self.rng.randrange(365))
+        return min(born, self.today)
+
+    def citizen_id(self, address: str, born: dt.date, male: bool) -> str | None:
+        key = (address, born, male)
+        k = self.sequences.get(key, 0)
+        if k >= 500:  # every sequence of this place, date and sex is taken
+            return None
+        self.sequences[key] = k + 1
+        first17 = f"{address}{born:%Y%m%d}{2 * k + (1 if male else 0):03d}"
+        return first17 + check_digit(first17)
+
+    def ethnicity(self, county: str) -> str:
+        r = self.rng.random()
+        if county == "441826":  # 连南瑶族自治县
+            return "13" if r < 0.55 else "01"
+        if county == "441825":  # 连山壮族瑶族自治县
+            return "08" if r < 0.35 else "13" if r < 0.45 else "01"
+        return "01" if r < 0.995 else "08"
+
+    def person(self, *, age: int, male: bool, address: str, county: str) -> dict | None:
+        age = max(0, min(age, 104))
+        born = self.birth_date(age)
+        number = self.citizen_id(address, born, male)
+        if number is None:
+            return None
+        return {
+            "citizen_id": number,
+            "name": self.name(),
+            "sex": 1 if male else 2,
+            "birth_date": born,
+            "ethnicity": self.ethnicity(county),
+        }
+
+    def origin(self, village: str) -> str:
+        """Address code in the ID: usually the home county, sometimes another of the city."""
+        if self.rng.random() < 0.9:
+            return village[:6]
+        return self.rng.choice(self.city_counties)
+
+    def head_age(self) -> int:
+        # Household heads: young families to the very old, a peak around 40-55.
+        return int(min(95, max(20, self.rng.gauss(48, 14))))
+
+    # -- households ------------------------------------------------------------------------
+    def family(self) -> tuple[str, list[tuple[dict, str]]]:
+        rng = self.rng
+        village = self.pick_hukou()
+        county = village[:6]
+        head_male = rng.random() < 0.7
+        head_age = self.head_age()
+        members: list[tuple[dict | None, str]] = [
+            (
+                self.person(
+                    age=head_age, male=head_male, address=self.origin(village), county=county
+                ),
+                Relation.HEAD,
+            )
+        ]
+        mother_age = None
+        if head_age >= 22 and rng.random() < 0.82:
+            spouse_age = head_age + (rng.randint(-5, 1) if head_male else rng.randint(-1, 5))
+            members.append(
+                (
+                    self.person(
+                        age=spouse_age,
+                        male=not head_male,
+                        address=self.origin(village),
+                        county=county,
+                    ),
+                    Relation.WIFE if head_male else Relation.HUSBAND,
+                )
+            )
+            mother_age = spouse_age if head_male else head_age
+        elif not head_male:
+            mother_age = head_age
+        if mother_age is not None:
+            n_children = rng.choices((0, 1, 2, 3, 4), weights=(12, 35, 38, 12, 3))[0]
+            for _ in range(n_children):
+                child_age = mother_age - rng.randint(21, 38)
+                if child_age < 0 or (child_age > 30 and rng.random() < 0.7):
+                    continue  # not born yet, or grown up with a household of their own
+                male = rng.random() < 0.515  # sex ratio at birth near 106
+                members.append(
+                    (
+                        self.person(
+                            age=child_age, male=male, address=self.origin(village), county=county
+                        ),
+                        Relation.SON if male else Relation.DAUGHTER,
+                    )
+                )
+        if head_age < 60 and rng.random() < 0.14:
+            male = rng.random() < 0.4
+            members.append(
+                (
+                    self.person(
+                        age=head_age + rng.randint(24, 34),
+                        male=male,
+                        address=self.origin(village),
+                        county=county,
+                    ),
+                    Relation.FATHER if male else Relation.MOTHER,
+                )
+            )
+        return village, [(p, r) for p, r in members if p is not None]
+
+    def collective_members(self, village: str, n: int) -> list[tuple[dict, str]]:
+        county = village[:6]
+        members = []
+        for _ in range(n):
+            p = self.person(
+                age=self.rng.randint(18, 58),
+                male=self.rng.random() < 0.55,
+                address=self.origin(village),
+                county=county,
+            )
+            if p is not None:
+                members.append((p, Relation.NON_RELATIVE))
+        return members
+
+    def migrant(self) -> dict | None:
+        age = int(min(80, max(0, self.rng.gauss(32, 12))))
+        address = self.rng.choice(self.migrant_counties)
+        p = self.person(age=age, male=self.rng.random() < 0.54, address=address, county=address)
+        return p
+
+
+def _copy_line(values: tuple) -> str:
+    out = []
+    for v in values:
+        if v is None:
+            out.append("\\N")
+        else:
+            out.append(str(v))
+    return "\t".join(out) + "\n"
+
+
+def seed_demo_city(
+    *,
+    persons: int,
+    seed: int,
+    city: str = DEMO_CITY,
+    classification_year: int = 2024,
+    progress: Callable[[int], None] | None = None,
+    today: dt.date | None = None,
+) -> DemoResult:
+    """Generate and load ``persons`` people; one transaction, COPY in chunks."""
+    if persons < 1:
+        raise ValueError("persons must be at least 1")
+    today = today or timezone.localdate()
+    gen = _Generator(seed=seed, city=city, today=today, classification_year=classification_year)
+    now = timezone.now().isoformat()
+    n_migrants = round(persons * SHARE_NON_REGISTERED)
+    n_registered = persons - n_migrants
+    public_units = _public_collective_units(city, classification_year)
+
+    with (
+        transaction.atomic(),
+        pghistory.context(reason="demo city generated (seed_demo)", seed=seed),
+    ):
+        with connection.cursor() as cursor:
+            # Reserve id ranges: one writer at a time, ids assigned here for the membership rows.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('popbase.seed_demo'))")
+            cursor.execute(
+                "LOCK TABLE population_person, registry_household IN SHARE ROW EXCLUSIVE MODE"
+            )
+            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM population_person")
+            next_person = cursor.fetchone()[0] + 1
+            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM registry_household")
+            next_household = cursor.fetchone()[0] + 1
+            cursor.execute("SELECT citizen_id FROM population_person")
+            taken = {row[0] for row in cursor.fetchall()}
+
+            person_cols = (
+                "id, citizen_id, name, sex, birth_date, ethnicity, status, hukou_region_id,"
+                " residence_region_id, created_at, updated_at"
+            )
+            person_buf: list[str] = []
+            household_buf: list[str] = []
+            member_buf: list[str] = []
+            counts = DemoResult(0, 0, 0)
+            raw = cursor.cursor  # the psycopg cursor, for COPY
+
+            def flush(final: bool = False) -> None:
+                if len(person_buf) < 20_000 and not final:
+                    return
+                for table, cols, buf in (
+                    (
+                        "registry_household",
+                        "id, number, kind, address, region_id, closed_on, created_at",
+                        household_buf,
+                    ),
+                    ("population_person", person_cols, person_buf),
+                    (
+                        "registry_membership",
+                        "person_id, household_id, relation, start_date, end_date",
+                        member_buf,
+                    ),
+                ):
+                    if buf:
+                        with raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                            copy.write("".join(buf))
+                        buf.clear()
+                if progress:
+                    progress(counts.persons)
+
+            def add_person(p: dict, hukou: str | None, residence: str | None) -> int | None:
+                nonlocal next_person
+                if p["citizen_id"] in taken:
+                    return None
+                taken.add(p["citizen_id"])
+                pid = next_person
+                next_person += 1
+                row = (p["citizen_id"], p["name"], p["sex"], p["birth_date"], p["ethnicity"])
+                person_buf.append(_copy_line((pid, *row, "active", hukou, residence, now, now)))
+                counts.persons += 1
+                return pid
+
+            def add_household(kind: str, village: str, members: list[tuple[dict, str]]) -> None:
+                nonlocal next_household
+                hid = next_household
+                next_household += 1
+                number = f"{village[:6]}{hid:09d}"
+                address = f"{village[6:9]}街区{gen.rng.randint(1, 300)}号"
+                household_buf.append(_copy_line((hid, number, kind, address, village, None, now)))
+                counts.households += 1
+                for p, relation in members:
+                    r = gen.rng.random()
+                    residence = village
+                    if r < SHARE_AWAY:
+                        residence = None
+                    elif r < SHARE_AWAY + SHARE_SEPARATED:
+                        residence = gen.pick_residence()
+                    pid = add_person(p, village, residence)
+                    if pid is None:
+                        continue
+                    since = max(
+                        p["birth_date"], today - dt.timedelta(days=gen.rng.randrange(1, 365 * 30))
+                    )
+                    member_buf.append(_copy_line((pid, hid, relation, since, None)))
+                    counts.memberships += 1
+
+            # Each county's public collective household (公共集体户), then families and units.
+            for village in public_units:
+                add_household("public_collective", village, gen.collective_members(village, 12))
+            n_collective = round(n_registered * SHARE_COLLECTIVE)
+            while counts.persons < n_registered - n_collective:
+                village, members = gen.family()
+                room = n_registered - n_collective - counts.persons
+                add_household("family", village, members[:room])
+                flush()
+            while counts.persons < n_registered:
+                village = gen.pick_residence()
+                size = min(n_registered - counts.persons, gen.rng.randint(10, 60))
+                kind = "talent_collective" if gen.rng.random() < 0.2 else "unit_collective"
+                add_household(kind, village, gen.collective_members(village, size))
+                flush()
+            while counts.persons < persons:
+                p = gen.migrant()
+                if p is not None:
+                    add_person(p, None, gen.pick_residence())
+                flush()
+            flush(final=True)
+
+            # Ids above the old maximum were free (the tables are locked); move the sequences on.
+            for table, last in (
+                ("population_person", next_person - 1),
+                ("registry_household", next_household - 1),
+            ):
+                if last > 0:
+                    cursor.execute(
+                        "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, last]
+                    )
+    return counts
+
+
+def _public_collective_units(city: str, year: int) -> list[str]:
+    """One unit per county for its public collective household: the first urban 居委会."""
+    units = {}
+    for region_id in (
+        RegionUrbanRural.objects.filter(
+            region__code__startswith=city, year=year, code__in=["111", "121"]
+        )
+        .order_by("region_id")
+        .values_list("region_id", flat=True)
+    ):
+        units.setdefault(region_id[:6], region_id)
+    return list(units.values())
+
+
+def demo_city_exists() -> bool:
+    return Person.objects.exists()

@@ -1,0 +1,62 @@
+"""Admin for households and memberships (Chinese UI)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from population.admin_utils import EstimatedCountPaginator
+from population.identity import mask_citizen_id
+from registry.models import Household, Membership
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ["person_link", "relation", "start_date", "end_date"]
+    readonly_fields = ["person_link", "relation", "start_date", "end_date"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "户成员（成员变动须通过户籍登记事项办理）"
+
+    @admin.display(description="人员")
+    def person_link(self, obj: Membership) -> str:
+        return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("person")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Household)
+class HouseholdAdmin(admin.ModelAdmin):
+    list_display = ["number", "kind", "address", "region", "closed_on"]
+    list_filter = ["kind"]
+    list_select_related = ["region"]
+    search_fields = ["=number", "address"]
+    search_help_text = "输入户号精确查找，或住址关键词"
+    autocomplete_fields = ["region"]
+    inlines = [MembershipInline]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["masked_person", "household", "relation", "start_date", "end_date"]
+    list_select_related = ["person", "household"]
+    raw_id_fields = ["person", "household"]
+    list_filter = ["relation"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    @admin.display(description="人员")
+    def masked_person(self, obj: Membership) -> str:
+        return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
+
+    def has_delete_permission(self, request, obj=None):
+        return False
