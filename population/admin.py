@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from population import services
 from population.admin_utils import EstimatedCountPaginator
@@ -14,12 +16,18 @@ from population.models import (
     CitizenIdCorrection,
     CountyCode,
     Person,
+    PersonStatus,
     Region,
     RegionLevel,
     RegionUrbanRural,
 )
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
+
+
+def _looks_like_id(term: str) -> bool:
+    first = term.strip()[:1]
+    return first.isdigit() or first in "０１２３４５６７８９"
 
 
 def can_see_full_id(user) -> bool:
@@ -145,12 +153,44 @@ class PersonAdmin(admin.ModelAdmin):
             kwargs["fields"] = ["name", "ethnicity", "hukou_region", "residence_region"]
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def changelist_view(self, request, extra_context=None):
+        """An exact citizen-ID search opens the record directly.
+
+        The number then stays out of the list page, its links, later URLs and Referer headers:
+        the list and the record's address carry only the surrogate key.
+        """
+        term = request.GET.get("q", "")
+        if _looks_like_id(term):
+            try:
+                number = str(parse_citizen_id(term.replace(" ", "")))
+            except InvalidCitizenId:
+                pass  # the list explains the error (get_search_results)
+            else:
+                found, _ = self.get_search_results(request, self.get_queryset(request), number)
+                matches = list(found.values_list("pk", flat=True)[:2])
+                if len(matches) == 1:
+                    return HttpResponseRedirect(
+                        reverse("admin:population_person_change", args=[matches[0]])
+                    )
+                messages.info(request, f"未找到公民身份号码为{mask_citizen_id(number)}的人员")
+                return HttpResponseRedirect(reverse("admin:population_person_changelist"))
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError:
+            # The form validated but the service refused (a duplicate recorded a moment
+            # earlier by someone else): the transaction rolled back, nothing was saved, and
+            # save_model has put the reason in a message.
+            return HttpResponseRedirect(request.get_full_path())
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
         compact = term.replace(" ", "")
-        if compact[:1].isdigit() or compact[:1] in "０１２３４５６７８９":
+        if _looks_like_id(compact):
             try:
                 number = str(parse_citizen_id(compact))
             except InvalidCitizenId as exc:
@@ -183,13 +223,18 @@ class PersonAdmin(admin.ModelAdmin):
                     reason=reason,
                 )
         except DomainError as exc:
-            # The form validated but the service refused (a concurrent duplicate): the
-            # transaction rolled back and nothing was saved.
             messages.error(request, str(exc))
-            raise
+            raise  # changeform_view turns it into a redirect back to the form
         obj.__dict__.update(saved.__dict__)
         for warning in getattr(form, "citizen_id_warnings", ()):
             messages.warning(request, warning)
+
+    def has_change_permission(self, request, obj=None):
+        # Deceased and cancelled persons are closed records that person_update refuses: show
+        # them read-only instead of letting the save fail with a server error.
+        if obj is not None and obj.status != PersonStatus.ACTIVE:
+            return False
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         # People are never deleted: death and cancellation are registration events.
@@ -239,6 +284,13 @@ class CitizenIdCorrectionAdmin(admin.ModelAdmin):
     @admin.display(description="新号码")
     def masked_new(self, obj):
         return mask_citizen_id(obj.new_citizen_id)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if can_see_full_id(request.user):
+            return fields
+        masked = {"old_citizen_id": "masked_old", "new_citizen_id": "masked_new"}
+        return [masked.get(f, f) for f in fields]
 
     def has_add_permission(self, request):
         return False

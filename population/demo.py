@@ -322,6 +322,11 @@ def seed_demo_city(
 
             def add_household(kind: str, village: str, members: list[tuple[dict, str]]) -> None:
                 nonlocal next_household
+                # Numbers already in the database (a second seed) are skipped; a family whose
+                # head is among them is skipped whole, so no household is left without a head.
+                members = [(p, r) for p, r in members if p["citizen_id"] not in taken]
+                if not members or (kind == "family" and members[0][1] != Relation.HEAD):
+                    return
                 hid = next_household
                 next_household += 1
                 number = f"{village[:6]}{hid:09d}"
@@ -345,9 +350,13 @@ def seed_demo_city(
                     counts.memberships += 1
 
             # Each county's public collective household (公共集体户), then families and units.
-            for village in public_units:
-                add_household("public_collective", village, gen.collective_members(village, 12))
             n_collective = round(n_registered * SHARE_COLLECTIVE)
+            for village in public_units:
+                size = min(12, n_registered - n_collective - counts.persons)
+                if size > 0:
+                    add_household(
+                        "public_collective", village, gen.collective_members(village, size)
+                    )
             while counts.persons < n_registered - n_collective:
                 village, members = gen.family()
                 room = n_registered - n_collective - counts.persons

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -115,23 +114,17 @@ def regions_load_reference() -> dict[str, int]:
         update_fields=["from_year", "to_year", "successor_code"],
     )
     counts["county_codes"] = len(history)
-    county_code_successors.cache_clear()
     return counts
-
-
-@functools.cache
-def county_code_successors() -> dict[str, str]:
-    return {
-        code: successor
-        for code, successor in CountyCode.objects.exclude(successor_code="").values_list(
-            "code", "successor_code"
-        )
-    }
 
 
 def county_code_current(code: str) -> str | None:
     """The current county code for a current or historical one (临沧地区 533521 → 530902)."""
-    return county_code_successors().get(code[:6])
+    return (
+        CountyCode.objects.filter(code=code[:6])
+        .exclude(successor_code="")
+        .values_list("successor_code", flat=True)
+        .first()
+    )
 
 
 @dataclass
@@ -157,12 +150,16 @@ def villages_load_nbs(path: Path, *, year: int) -> VillageLoadReport:
             continue
     else:  # pragma: no cover - gb18030 decodes any byte string
         raise ValueError("unreadable file")
-    dialect = "excel-tab" if "\t" in decoded.splitlines()[0] else "excel"
+    lines = decoded.splitlines()
+    if not any(line.strip() for line in lines):
+        report.errors.append("文件为空 / the file is empty")
+        return report
+    dialect = "excel-tab" if "\t" in lines[0] else "excel"
     townships = set(
         Region.objects.filter(level=RegionLevel.TOWNSHIP).values_list("code", flat=True)
     )
     regions, classes, seen = [], [], set()
-    for line_no, row in enumerate(csv.reader(decoded.splitlines(), dialect=dialect), start=1):
+    for line_no, row in enumerate(csv.reader(lines, dialect=dialect), start=1):
         if not row or (line_no == 1 and not row[0].strip().isdigit()):
             continue
         if len(row) < 3:
@@ -171,9 +168,11 @@ def villages_load_nbs(path: Path, *, year: int) -> VillageLoadReport:
             )
             continue
         code, urban_rural, name = (cell.strip() for cell in row[:3])
-        if not (len(code) == 12 and code.isdigit()):
+        if not (len(code) == 12 and code.isdigit()) or code.endswith("000"):
+            # xxx000 is the township itself, not one of its village-level units.
             report.errors.append(
-                f"第{line_no}行：区划代码应为12位数字 / line {line_no}: code must be 12 digits"
+                f"第{line_no}行：村级代码应为12位数字且末3位非000 / "
+                f"line {line_no}: a village code is 12 digits not ending in 000"
             )
         elif urban_rural not in URBAN_CODES | RURAL_CODES:
             report.errors.append(

@@ -58,5 +58,13 @@ class MembershipAdmin(admin.ModelAdmin):
     def masked_person(self, obj: Membership) -> str:
         return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
 
+    # Membership changes only through registration events (births, moves, splits...), which
+    # keep their event record; the admin shows memberships read-only.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False

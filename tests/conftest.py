@@ -11,7 +11,7 @@ from population.identity import build_citizen_id
 
 @pytest.fixture
 def village(db):
-    """A village-level unit under the real 清城区 凤城街道 (441802001)."""
+    """A synthetic village-level unit under the real 清城区 凤城街道 (441802006)."""
     from population.models import Region, RegionLevel
 
     province = Region.objects.create(code="440000000000", name="广东省", level=RegionLevel.PROVINCE)
@@ -22,10 +22,10 @@ def village(db):
         code="441802000000", name="清城区", level=RegionLevel.COUNTY, parent=city
     )
     township = Region.objects.create(
-        code="441802001000", name="凤城街道", level=RegionLevel.TOWNSHIP, parent=county
+        code="441802006000", name="凤城街道", level=RegionLevel.TOWNSHIP, parent=county
     )
     return Region.objects.create(
-        code="441802001001",
+        code="441802006001",
         name="凤城街道第一社区",
         level=RegionLevel.VILLAGE,
         parent=township,

@@ -1,0 +1,69 @@
+"""End to end: a registration officer finds a person by citizen ID in the real admin."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from population.identity import mask_citizen_id
+
+pytestmark = [
+    pytest.mark.browser,
+    # The live server needs committed data; serialized_rollback restores the data-migration
+    # rows (the 户籍民警 group and its permissions) that the flush between tests removes.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def test_officer_finds_person_by_citizen_id(
+    page, live_server, admin_login, officer, village, make_person
+):
+    person = make_person(name="李秀英", male=False, hukou_region=village)
+    full_id = person.citizen_id
+    masked = mask_citizen_id(full_id)
+    assert masked == full_id[:6] + "*" * 8 + full_id[-4:]
+
+    # Log in: the admin is Chinese whatever the browser asks for (Playwright sends en-US).
+    admin_login(officer.username, officer.raw_password)
+    expect(page).to_have_url(f"{live_server.url}/admin/")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.locator("#logout-form button")).to_have_text("注销")
+
+    # The person list shows numbers masked only (found here by name).
+    page.goto(f"{live_server.url}/admin/population/person/")
+    page.fill("#searchbar", "李秀英")
+    page.press("#searchbar", "Enter")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("th.field-masked_id")).to_have_text(masked)
+    assert masked in page.content()
+    assert full_id not in page.content()
+
+    # Search by the full citizen ID: the record opens directly, at an address that carries the
+    # surrogate key and not the number.
+    page.fill("#searchbar", full_id)
+    page.press("#searchbar", "Enter")
+    page.wait_for_url(re.compile(rf"/admin/population/person/{person.pk}/change/$"))
+    assert full_id not in page.url
+
+    # The officer role may see the full number on the record.
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.locator("input[name=name]")).to_have_value("李秀英")
+    expect(page.locator(".field-shown_citizen_id .readonly")).to_have_text(full_id)
+    expect(page.locator(".field-masked_id")).to_have_count(0)
+
+
+def test_wrong_password_is_refused_in_chinese(page, live_server, admin_login, officer):
+    admin_login(officer.username, officer.raw_password + "x")
+
+    expect(page).to_have_url(re.compile(r"/admin/login/"))
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.locator(".errornote")).to_contain_text("请输入一个正确的工作人员账户")
+    expect(page.locator("#login-form [type=submit]")).to_have_value("登录")
+    # No session: no session cookie, and the admin index sends the browser back to log in.
+    assert not [c for c in page.context.cookies() if c["name"] == "sessionid"]
+    page.goto(f"{live_server.url}/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
+    expect(page.locator("#login-form")).to_be_visible()
