@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from population import services
 from population.admin_utils import EstimatedCountPaginator
@@ -95,9 +97,29 @@ class PersonForm(forms.ModelForm):
         return str(parsed)
 
 
+class CorrectCitizenIdForm(forms.Form):
+    new_citizen_id = forms.CharField(
+        label="新公民身份号码", max_length=40, help_text="18位；可输入全角数字或小写x"
+    )
+    reason = forms.CharField(label="更正原因", max_length=200, help_text="例如：录入错误、重号更正")
+    document_number = forms.CharField(
+        label="依据文书号", max_length=60, required=False, help_text="审批表或证明材料编号"
+    )
+
+    def clean_new_citizen_id(self) -> str:
+        try:
+            return str(parse_citizen_id(self.cleaned_data["new_citizen_id"]))
+        except InvalidCitizenId as exc:
+            raise forms.ValidationError(str(exc), code=exc.part) from exc
+
+
+CORRECT_ID_PERMISSION = "population.add_citizenidcorrection"
+
+
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
     form = PersonForm
+    change_form_template = "admin/population/person/change_form.html"
     list_display = ["masked_id", "name", "sex", "birth_date", "status", "hukou_region_name"]
     list_filter = ["status", RegistrationFilter, CountyFilter, "sex"]
     list_select_related = ["hukou_region"]
@@ -176,7 +198,57 @@ class PersonAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:population_person_changelist"))
         return super().changelist_view(request, extra_context)
 
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/correct-id/",
+                self.admin_site.admin_view(self.correct_id_view),
+                name="population_person_correct_id",
+            ),
+            *super().get_urls(),
+        ]
+
+    def correct_id_view(self, request, object_id: int):
+        """更正身份号码: a supervisor corrects a wrong or duplicate citizen ID."""
+        person = self.get_object(request, str(object_id))
+        if person is None:
+            raise Http404
+        if not (
+            request.user.has_perm(CORRECT_ID_PERMISSION)
+            and self.has_change_permission(request, person)
+        ):
+            raise PermissionDenied
+        form = CorrectCitizenIdForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.person_correct_citizen_id(
+                    person=person,
+                    new_citizen_id=form.cleaned_data["new_citizen_id"],
+                    reason=form.cleaned_data["reason"],
+                    document_number=form.cleaned_data["document_number"],
+                    actor=request.user,
+                )
+            except DomainError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "身份号码已更正，原号码仍可查到此人")
+                return HttpResponseRedirect(
+                    reverse("admin:population_person_change", args=[person.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "更正身份号码",
+            "person": person,
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/population/person/correct_id.html", context)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_correct_id": request.user.has_perm(CORRECT_ID_PERMISSION),
+        }
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except DomainError:

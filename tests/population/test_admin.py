@@ -898,3 +898,87 @@ def test_every_admin_page_renders_or_is_forbidden_for_every_role(
 
 def change_url_from(urls: list[str]) -> str:
     return next(u for u in urls if u.startswith(CHANGELIST) and u.endswith("/change/"))
+
+
+# -- citizen-ID correction ---------------------------------------------------------------------
+
+
+def correct_url(person: Person) -> str:
+    return f"/admin/population/person/{person.pk}/correct-id/"
+
+
+@pytest.fixture
+def supervisor_client(client, django_user_model):
+    user = django_user_model.objects.create_user("supervisor", password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_a_supervisor_corrects_an_id_and_the_old_number_still_opens_the_record(
+    supervisor_client, make_person
+):
+    from population.models import CitizenIdCorrection
+
+    person = make_person(male=True, born=dt.date(1990, 1, 1))
+    old = person.citizen_id
+    new = build_citizen_id("441802", dt.date(1991, 2, 3), 4)
+
+    assert "更正身份号码" in supervisor_client.get(change_url(person)).content.decode()
+    response = supervisor_client.post(
+        correct_url(person),
+        {"new_citizen_id": new.lower(), "reason": "录入错误", "document_number": "QY-1"},
+    )
+
+    assert (response.status_code, response["Location"]) == (302, change_url(person))
+    person.refresh_from_db()
+    assert (person.citizen_id, person.sex, person.birth_date) == (new, 2, dt.date(1991, 2, 3))
+    correction = CitizenIdCorrection.objects.get(person=person)
+    assert (correction.old_citizen_id, correction.officer) == (old, supervisor_client.user)
+    found = supervisor_client.get(CHANGELIST, {"q": old})
+    assert (found.status_code, found["Location"]) == (302, change_url(person))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param("441802199102030040", id="wrong-check-digit"),
+        pytest.param("4418021991", id="too-short"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_a_bad_new_number_is_refused_and_changes_nothing(supervisor_client, make_person, bad):
+    from population.models import CitizenIdCorrection
+
+    person = make_person()
+    before = person.citizen_id
+
+    response = supervisor_client.post(correct_url(person), {"new_citizen_id": bad, "reason": "x"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["new_citizen_id"]
+    person.refresh_from_db()
+    assert person.citizen_id == before
+    assert not CitizenIdCorrection.objects.exists()
+
+
+def test_a_number_held_by_someone_else_is_refused(supervisor_client, make_person):
+    a, b = make_person(), make_person()
+    response = supervisor_client.post(
+        correct_url(a), {"new_citizen_id": b.citizen_id, "reason": "重号"}
+    )
+    assert response.status_code == 200
+    assert "belongs to another person" in response.content.decode()
+    a.refresh_from_db()
+    assert a.citizen_id != b.citizen_id
+
+
+def test_a_counter_officer_cannot_correct_ids(officer_client, make_person):
+    person = make_person()
+    assert "更正身份号码" not in officer_client.get(change_url(person)).content.decode()
+    new = build_citizen_id("441802", dt.date(1991, 2, 3), 4)
+    response = officer_client.post(correct_url(person), {"new_citizen_id": new, "reason": "x"})
+    assert response.status_code == 403
+    person.refresh_from_db()
+    assert person.citizen_id != new
