@@ -192,3 +192,25 @@ def test_update_refuses_the_citizen_id_field(make_person):
     with pytest.raises(DomainError) as excinfo:
         services.person_update(person=person, citizen_id="x", actor=None, reason="x")
     assert excinfo.value.code == "field_not_editable"
+
+
+def test_selector_returns_the_same_record_as_the_orm(
+    make_person, village, django_assert_num_queries
+):
+    registered = make_person(name="孙一", hukou_region=village)
+    registered.residence_region = village
+    registered.save(update_fields=["residence_region"])
+    outsider = make_person(name="孙二")  # non-registered: no hukou or residence region
+
+    for expected in (registered, outsider):
+        orm = Person.objects.select_related("hukou_region", "residence_region").get(pk=expected.pk)
+        with django_assert_num_queries(1):
+            found = selectors.person_get_by_citizen_id(citizen_id=expected.citizen_id)
+            regions = (found.hukou_region, found.residence_region)
+        fields = [f.attname for f in Person._meta.concrete_fields]
+        assert [getattr(found, f) for f in fields] == [getattr(orm, f) for f in fields]
+        assert regions == (orm.hukou_region, orm.residence_region)
+        assert found._state.adding is False
+    assert selectors.person_get_by_citizen_id(citizen_id=registered.citizen_id).hukou_region == (
+        village
+    )
