@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from population import services
-from population.admin_utils import EstimatedCountPaginator
+from population.admin_utils import LargeTableAdmin
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
 from population.models import (
@@ -117,7 +117,7 @@ CORRECT_ID_PERMISSION = "population.add_citizenidcorrection"
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(LargeTableAdmin):
     form = PersonForm
     change_form_template = "admin/population/person/change_form.html"
     list_display = ["masked_id", "name", "sex", "birth_date", "status", "hukou_region_name"]
@@ -126,8 +126,6 @@ class PersonAdmin(admin.ModelAdmin):
     list_per_page = 50
     search_fields = ["name"]  # the search itself is get_search_results below
     search_help_text = "输入完整公民身份号码（18位或15位）精确查找，或输入姓名（前缀匹配）"
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
     autocomplete_fields = ["hukou_region", "residence_region"]
     ordering = ["-id"]
 
@@ -308,24 +306,15 @@ class PersonAdmin(admin.ModelAdmin):
             return False
         return super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None):
-        # People are never deleted: death and cancellation are registration events.
-        return False
-
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(LargeTableAdmin):
     list_display = ["code", "name", "level", "parent", "is_synthetic"]
     list_filter = ["level", "is_synthetic"]
     search_fields = ["code", "name"]
     search_help_text = "输入区划代码或名称"
     list_select_related = ["parent"]
     raw_id_fields = ["parent"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RegionUrbanRural)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
@@ -30,3 +31,17 @@ class EstimatedCountPaginator(Paginator):
             if row and row[0] > ESTIMATE_ABOVE:
                 return int(row[0])
         return super().count
+
+
+class LargeTableAdmin(admin.ModelAdmin):
+    """Base for admins of tables that grow to millions of rows and whose rows are never deleted.
+
+    Lists page on the planner's estimate instead of COUNT(*); removal happens through domain
+    events (death, cancellation, closing a household), never through the admin's delete.
+    """
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

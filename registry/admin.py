@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from population.admin_utils import EstimatedCountPaginator
+from population.admin_utils import LargeTableAdmin
 from population.identity import mask_citizen_id
 from registry.models import Household, Membership
 
@@ -30,7 +30,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Household)
-class HouseholdAdmin(admin.ModelAdmin):
+class HouseholdAdmin(LargeTableAdmin):
     list_display = ["number", "kind", "address", "region", "closed_on"]
     list_filter = ["kind"]
     list_select_related = ["region"]
@@ -38,21 +38,14 @@ class HouseholdAdmin(admin.ModelAdmin):
     search_help_text = "输入户号精确查找，或住址关键词"
     autocomplete_fields = ["region"]
     inlines = [MembershipInline]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(LargeTableAdmin):
     list_display = ["masked_person", "household", "relation", "start_date", "end_date"]
     list_select_related = ["person", "household"]
     raw_id_fields = ["person", "household"]
     list_filter = ["relation"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
 
     @admin.display(description="人员")
     def masked_person(self, obj: Membership) -> str:
@@ -64,7 +57,4 @@ class MembershipAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
