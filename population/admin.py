@@ -12,9 +12,11 @@ from django.urls import path, reverse
 
 from population import services
 from population.admin_utils import LargeTableAdmin
+from population.audit import access_log_record
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
 from population.models import (
+    AccessLog,
     CitizenIdCorrection,
     CountyCode,
     Person,
@@ -25,6 +27,20 @@ from population.models import (
 )
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
+
+
+ADMIN_PURPOSE = "户籍业务办理（管理后台）"
+
+
+def _log_read(request, *, channel: str, person_ids, fields) -> None:
+    access_log_record(
+        user=request.user,
+        channel=channel,
+        purpose=ADMIN_PURPOSE,
+        person_ids=person_ids,
+        fields=fields,
+        client=request.META.get("REMOTE_ADDR", ""),
+    )
 
 
 def _looks_like_id(term: str) -> bool:
@@ -194,7 +210,29 @@ class PersonAdmin(LargeTableAdmin):
                     )
                 messages.info(request, f"未找到公民身份号码为{mask_citizen_id(number)}的人员")
                 return HttpResponseRedirect(reverse("admin:population_person_changelist"))
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and changelist.result_list:
+            _log_read(
+                request,
+                channel="admin.person_list",
+                person_ids=[p.pk for p in changelist.result_list],
+                fields=list(self.list_display),
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        person = getattr(response, "context_data", {}).get("original")
+        if person is not None:
+            shown = self.get_fields(request, person)
+            _log_read(
+                request,
+                channel="admin.person",
+                person_ids=[person.pk],
+                fields=[f for f in shown if f != "reason"],
+            )
+        return response
 
     def get_urls(self):
         return [
@@ -233,6 +271,12 @@ class PersonAdmin(LargeTableAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:population_person_change", args=[person.pk])
                 )
+        _log_read(
+            request,
+            channel="admin.person_correct_id",
+            person_ids=[person.pk],
+            fields=["citizen_id"],
+        )
         context = {
             **self.admin_site.each_context(request),
             "title": "更正身份号码",
@@ -360,4 +404,25 @@ class CitizenIdCorrectionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(LargeTableAdmin):
+    """查阅日志: read-only; who read whose data, which fields, for what purpose."""
+
+    list_display = ["at", "username", "channel", "purpose", "person_count", "client"]
+    list_filter = ["channel"]
+    search_fields = ["=username"]
+    search_help_text = "输入用户名精确查找"
+    date_hierarchy = "at"
+
+    @admin.display(description="人数")
+    def person_count(self, obj: AccessLog) -> int:
+        return len(obj.person_ids)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

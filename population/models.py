@@ -5,6 +5,8 @@ from __future__ import annotations
 import pghistory
 import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Cast, Mod, Substr
@@ -265,3 +267,33 @@ class CitizenIdCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{mask_citizen_id(self.old_citizen_id)} → {mask_citizen_id(self.new_citizen_id)}"
+
+
+class AccessLog(models.Model):
+    """One read of personal data (a person page, a list, an API answer); append-only."""
+
+    at = models.DateTimeField("时间", db_index=True)
+    user_id = models.BigIntegerField("用户ID", null=True, blank=True)
+    username = models.CharField("用户", max_length=150, blank=True)
+    channel = models.CharField("渠道", max_length=40, help_text="admin.person, api.persons ...")
+    purpose = models.CharField("用途", max_length=200)
+    person_ids = ArrayField(models.BigIntegerField(), verbose_name="涉及人员")
+    fields = ArrayField(models.CharField(max_length=60), verbose_name="读取字段")
+    client = models.CharField("来源地址", max_length=64, blank=True)
+    prev_hash = models.CharField("前一记录哈希", max_length=64)
+    row_hash = models.CharField("本记录哈希", max_length=64)
+
+    class Meta:
+        verbose_name = "查阅日志"
+        verbose_name_plural = "查阅日志"
+        indexes = [
+            models.Index(fields=["user_id", "at"], name="accesslog_user_at_idx"),
+            # "Who looked at this person?": GIN over the array of person ids.
+            GinIndex(fields=["person_ids"], name="accesslog_person_ids_gin"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.channel}"

@@ -1,0 +1,102 @@
+"""Reads of personal data leave an append-only, hash-chained trail."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import DatabaseError, connection, transaction
+
+from population import roles
+from population.audit import GENESIS, access_log_record, access_log_verify
+from population.models import AccessLog
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "x-Strong-pass-1"
+
+
+@pytest.fixture
+def officer_client(client, django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    user = django_user_model.objects.create_user("counter1", password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_opening_a_person_page_logs_who_whom_which_fields_and_why(officer_client, make_person):
+    person = make_person(name="周八")
+
+    response = officer_client.get(f"/admin/population/person/{person.pk}/change/")
+
+    assert response.status_code == 200
+    entry = AccessLog.objects.get()
+    assert (entry.user_id, entry.username, entry.channel) == (
+        officer_client.user.pk,
+        "counter1",
+        "admin.person",
+    )
+    assert entry.person_ids == [person.pk]
+    assert "shown_citizen_id" in entry.fields  # this role saw the full number
+    assert entry.purpose == "户籍业务办理（管理后台）"
+    assert entry.client == "127.0.0.1"
+
+
+def test_a_list_page_logs_every_person_it_showed(officer_client, make_person):
+    shown = {make_person(name=f"吴{i}").pk for i in range(3)}
+
+    officer_client.get("/admin/population/person/")
+
+    entry = AccessLog.objects.get()
+    assert (entry.channel, set(entry.person_ids)) == ("admin.person_list", shown)
+    assert "masked_id" in entry.fields
+
+
+def test_an_empty_list_logs_nothing(officer_client):
+    officer_client.get("/admin/population/person/")
+    assert not AccessLog.objects.exists()
+
+
+def test_the_chain_links_each_row_to_the_previous_one(make_person):
+    a = access_log_record(user=None, channel="t", purpose="p", person_ids=[1], fields=["name"])
+    b = access_log_record(user=None, channel="t", purpose="p", person_ids=[2, 1], fields=["x"])
+
+    assert a.prev_hash == GENESIS
+    assert b.prev_hash == a.row_hash
+    assert b.person_ids == [1, 2]
+    assert access_log_verify() is None
+
+
+def test_the_database_refuses_to_alter_or_remove_log_rows():
+    entry = access_log_record(user=None, channel="t", purpose="p", person_ids=[1], fields=["a"])
+    for sql in (
+        "UPDATE population_accesslog SET purpose = 'x'",
+        "DELETE FROM population_accesslog",
+    ):
+        with pytest.raises(DatabaseError, match="append_only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+    entry.refresh_from_db()
+    assert entry.purpose == "p"
+
+
+@pytest.mark.parametrize("tamper", ["alter", "remove"])
+def test_a_row_changed_behind_the_triggers_back_is_detected(tamper):
+    rows = [
+        access_log_record(user=None, channel="t", purpose="p", person_ids=[i], fields=["a"])
+        for i in range(4)
+    ]
+    # Someone with owner rights switches the protection off and edits history.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE population_accesslog DISABLE TRIGGER USER")
+        if tamper == "alter":
+            cursor.execute(
+                "UPDATE population_accesslog SET person_ids = '{99}' WHERE id = %s", [rows[1].id]
+            )
+        else:
+            cursor.execute("DELETE FROM population_accesslog WHERE id = %s", [rows[1].id])
+        cursor.execute("ALTER TABLE population_accesslog ENABLE TRIGGER USER")
+
+    expected = rows[1].id if tamper == "alter" else rows[2].id
+    assert access_log_verify() == expected
