@@ -12,7 +12,7 @@ from django.urls import path, reverse
 
 from population import services
 from population.admin_utils import LargeTableAdmin
-from population.audit import access_log_record
+from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
 from population.models import (
@@ -27,20 +27,6 @@ from population.models import (
 )
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
-
-
-ADMIN_PURPOSE = "户籍业务办理（管理后台）"
-
-
-def _log_read(request, *, channel: str, person_ids, fields) -> None:
-    access_log_record(
-        user=request.user,
-        channel=channel,
-        purpose=ADMIN_PURPOSE,
-        person_ids=person_ids,
-        fields=fields,
-        client=request.META.get("REMOTE_ADDR", ""),
-    )
 
 
 def _looks_like_id(term: str) -> bool:
@@ -213,7 +199,7 @@ class PersonAdmin(LargeTableAdmin):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None and changelist.result_list:
-            _log_read(
+            access_log_admin_read(
                 request,
                 channel="admin.person_list",
                 person_ids=[p.pk for p in changelist.result_list],
@@ -226,7 +212,7 @@ class PersonAdmin(LargeTableAdmin):
         person = getattr(response, "context_data", {}).get("original")
         if person is not None:
             shown = self.get_fields(request, person)
-            _log_read(
+            access_log_admin_read(
                 request,
                 channel="admin.person",
                 person_ids=[person.pk],
@@ -271,7 +257,7 @@ class PersonAdmin(LargeTableAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:population_person_change", args=[person.pk])
                 )
-        _log_read(
+        access_log_admin_read(
             request,
             channel="admin.person_correct_id",
             person_ids=[person.pk],

@@ -70,6 +70,21 @@ def access_log_record(
     return entry
 
 
+ADMIN_PURPOSE = "户籍业务办理（管理后台）"
+
+
+def access_log_admin_read(request, *, channel: str, person_ids, fields) -> None:
+    """Log what an admin page showed to the signed-in staff member."""
+    access_log_record(
+        user=request.user,
+        channel=channel,
+        purpose=ADMIN_PURPOSE,
+        person_ids=person_ids,
+        fields=fields,
+        client=request.META.get("REMOTE_ADDR", ""),
+    )
+
+
 def access_log_verify(*, batch_size: int = 5000) -> int | None:
     """The id of the first row where the chain breaks, or None when the log is intact."""
     previous = GENESIS

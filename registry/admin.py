@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from population.admin_utils import LargeTableAdmin
+from population.audit import access_log_admin_read
 from population.identity import mask_citizen_id
 from registry.models import Household, Membership
 
@@ -38,6 +39,20 @@ class HouseholdAdmin(LargeTableAdmin):
     search_help_text = "输入户号精确查找，或住址关键词"
     autocomplete_fields = ["region"]
     inlines = [MembershipInline]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        household = getattr(response, "context_data", {}).get("original")
+        if household is not None:
+            members = household.memberships.values_list("person_id", flat=True)
+            if members:
+                access_log_admin_read(
+                    request,
+                    channel="admin.household",
+                    person_ids=list(members),
+                    fields=["name", "masked_citizen_id", "relation", "start_date", "end_date"],
+                )
+        return response
 
 
 @admin.register(Membership)

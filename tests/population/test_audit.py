@@ -100,3 +100,22 @@ def test_a_row_changed_behind_the_triggers_back_is_detected(tamper):
 
     expected = rows[1].id if tamper == "alter" else rows[2].id
     assert access_log_verify() == expected
+
+
+def test_opening_a_household_logs_its_members(officer_client, make_person, village):
+    from population.codes import Relation
+    from registry.models import Household, Membership
+
+    household = Household.objects.create(number="H9", address="凤城路9号", region=village)
+    members = [make_person(name="郑甲"), make_person(name="郑乙", male=False)]
+    for person, relation in zip(members, (Relation.HEAD, Relation.WIFE), strict=True):
+        Membership.objects.create(
+            person=person, household=household, relation=relation, start_date="2020-01-01"
+        )
+
+    response = officer_client.get(f"/admin/registry/household/{household.pk}/change/")
+
+    assert response.status_code == 200
+    entry = AccessLog.objects.get()
+    assert entry.channel == "admin.household"
+    assert entry.person_ids == sorted(p.pk for p in members)
