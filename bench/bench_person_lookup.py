@@ -16,7 +16,7 @@ import random
 import statistics
 import time
 
-from _setup import print_table, use_scratch_database
+from _setup import print_table, use_database
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="drop and reload the scratch DB")
     args = parser.parse_args()
 
-    use_scratch_database(f"popbase_bench_{args.persons}", fresh=args.fresh)
+    use_database(f"popbase_bench_{args.persons}", fresh=args.fresh)
     from django.db import connection
 
     from population.demo import seed_demo_city

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pghistory
+import pgtrigger
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -39,6 +41,23 @@ class Household(models.Model):
     class Meta:
         verbose_name = "户"
         verbose_name_plural = "户"
+        triggers = [
+            # A household with members cannot be closed, whoever writes.
+            pgtrigger.Trigger(
+                name="close_only_when_empty",
+                operation=pgtrigger.Update,
+                when=pgtrigger.Before,
+                condition=pgtrigger.Q(old__closed_on__isnull=True, new__closed_on__isnull=False),
+                func="""
+                IF EXISTS (SELECT 1 FROM registry_membership m
+                           WHERE m.household_id = NEW.id AND m.end_date IS NULL) THEN
+                    RAISE EXCEPTION 'household % still has members', NEW.id
+                        USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["number"], name="household_number_unique"),
         ]
@@ -85,6 +104,28 @@ class Membership(models.Model):
                 name="membership_dates_ordered",
             ),
         ]
+        triggers = [
+            # No one joins a closed household, and a deceased or cancelled person joins none.
+            pgtrigger.Trigger(
+                name="open_membership_guard",
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                when=pgtrigger.Before,
+                condition=pgtrigger.Q(new__end_date__isnull=True),
+                func="""
+                IF EXISTS (SELECT 1 FROM registry_household h
+                           WHERE h.id = NEW.household_id AND h.closed_on IS NOT NULL) THEN
+                    RAISE EXCEPTION 'household % is closed', NEW.household_id
+                        USING ERRCODE = 'check_violation';
+                END IF;
+                IF EXISTS (SELECT 1 FROM population_person p
+                           WHERE p.id = NEW.person_id AND p.status <> 'active') THEN
+                    RAISE EXCEPTION 'person % is deceased or cancelled', NEW.person_id
+                        USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.person} @ {self.household.number}"
@@ -92,3 +133,70 @@ class Membership(models.Model):
     @property
     def is_open(self) -> bool:
         return self.end_date is None
+
+
+class EventKind(models.TextChoices):
+    BIRTH = "birth", "出生登记"
+    DEATH = "death", "死亡注销"
+    MOVE_OUT = "move_out", "迁出"
+    MOVE_IN = "move_in", "迁入"
+    MOVE_WITHIN = "move_within", "市内迁移"
+    ATTACH = "attach", "挂靠"
+    SPLIT = "split", "分户"
+    HEAD_CHANGE = "head_change", "变更户主"
+    COLLECTIVE = "collective", "集体户落户"
+
+
+class RegistrationEvent(models.Model):
+    """One registration event (户籍登记事项): who did what to whom, when, why, on what paper.
+
+    Append-only: a wrong event is answered by a new, correcting event, never by an edit.
+    """
+
+    kind = models.CharField("事项", max_length=20, choices=EventKind.choices)
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="registration_events", verbose_name="人员"
+    )
+    from_household = models.ForeignKey(
+        Household,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="原户",
+    )
+    to_household = models.ForeignKey(
+        Household,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="新户",
+    )
+    effective_date = models.DateField("生效日期")
+    recorded_at = models.DateTimeField("登记时间", auto_now_add=True)
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="经办人",
+    )
+    reason = models.CharField("原因", max_length=200)
+    document_type = models.CharField("凭证类型", max_length=40, blank=True)
+    document_number = models.CharField("凭证编号", max_length=60, blank=True)
+    details = models.JSONField("其他信息", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "户籍登记事项"
+        verbose_name_plural = "户籍登记事项"
+        indexes = [
+            models.Index(fields=["kind", "effective_date"], name="regevent_kind_date_idx"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.effective_date} {self.person_id}"

@@ -1,0 +1,759 @@
+"""Household registration events (户籍登记事项). Every write goes through here.
+
+Each event is one transaction: lock the person (and the households it touches), check the
+guards, change the memberships, keep ``Person.hukou_region`` current, and append a
+``RegistrationEvent``. Two officers acting on the same person at once: the second waits for the
+first's lock, then fails its guard with a clear error instead of acting on stale data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from population.codes import Relation
+from population.errors import Conflict, DomainError
+from population.identity import InvalidCitizenId, build_citizen_id, parse_citizen_id
+from population.models import CitizenIdCorrection, Person, PersonStatus, Region, RegionLevel
+from population.services import history_context
+from registry.models import EventKind, Household, HouseholdKind, Membership, RegistrationEvent
+
+COLLECTIVE_KINDS = frozenset(
+    {
+        HouseholdKind.UNIT_COLLECTIVE,
+        HouseholdKind.PUBLIC_COLLECTIVE,
+        HouseholdKind.TALENT_COLLECTIVE,
+    }
+)
+
+
+# -- guards ------------------------------------------------------------------------------------
+
+
+def _require(condition: bool, zh: str, en: str, code: str) -> None:
+    if not condition:
+        raise DomainError(zh, en, code=code)
+
+
+def _lock_person(person: Person) -> Person:
+    locked = Person.objects.select_for_update().get(pk=person.pk)
+    if locked.status != PersonStatus.ACTIVE:
+        raise Conflict(
+            "人员已死亡或注销，不能办理户籍事项",
+            "the person is deceased or cancelled; no registration event is possible",
+            code="person_inactive",
+        )
+    return locked
+
+
+def _lock_household(household: Household) -> Household:
+    locked = Household.objects.select_for_update().select_related("region").get(pk=household.pk)
+    if locked.closed_on is not None:
+        raise Conflict(
+            f"户{locked.number}已销户",
+            f"household {locked.number} is closed",
+            code="household_closed",
+        )
+    return locked
+
+
+def _open_membership(person: Person) -> Membership | None:
+    return (
+        Membership.objects.select_for_update()
+        .select_related("household")
+        .filter(person=person, end_date__isnull=True)
+        .first()
+    )
+
+
+def _expect_in(membership: Membership | None, household: Household | None) -> None:
+    """The officer acted on what they saw: the person must still be in that household."""
+    if household is not None and membership is None:
+        raise Conflict(
+            "此人目前未在本市登记户籍",
+            "the person holds no household registration in the city",
+            code="not_registered",
+        )
+    current = membership.household_id if membership else None
+    expected = household.pk if household else None
+    if current != expected:
+        raise Conflict(
+            "人员的户籍已被他人变更，请刷新后重试",
+            "the person's registration changed meanwhile; reload and try again",
+            code="stale_membership",
+        )
+
+
+def _head_leaving_others_behind(membership: Membership) -> bool:
+    return (
+        membership.relation == Relation.HEAD
+        and Membership.objects.filter(household_id=membership.household_id, end_date__isnull=True)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def _close(membership: Membership, on: dt.date) -> None:
+    membership.end_date = max(on, membership.start_date)
+    membership.save(update_fields=["end_date"])
+
+
+def _join(person: Person, household: Household, relation: str, on: dt.date) -> Membership:
+    if (
+        relation == Relation.HEAD
+        and Membership.objects.filter(
+            household=household, relation=Relation.HEAD, end_date__isnull=True
+        ).exists()
+    ):
+        raise Conflict(
+            f"户{household.number}已有户主",
+            f"household {household.number} already has a head",
+            code="head_exists",
+        )
+    if household.kind in COLLECTIVE_KINDS and relation == Relation.HEAD:
+        raise DomainError(
+            "集体户成员不设户主",
+            "members of a collective household have no head",
+            code="bad_relation",
+        )
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(
+                person=person, household=household, relation=relation, start_date=on
+            )
+    except IntegrityError as exc:  # the database guards caught a race the checks missed
+        raise Conflict(
+            "户籍状态已被他人变更，请刷新后重试",
+            "the registration changed meanwhile; reload and try again",
+            code="conflict",
+        ) from exc
+
+
+def _set_hukou(person: Person, region: Region | None) -> None:
+    person.hukou_region = region
+    person.save(update_fields=["hukou_region", "updated_at"])
+
+
+def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) -> RegistrationEvent:
+    _require(
+        bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
+    )
+    return RegistrationEvent.objects.create(
+        kind=kind,
+        person=person,
+        officer=actor if getattr(actor, "pk", None) else None,
+        reason=reason.strip(),
+        **fields,
+    )
+
+
+def _today() -> dt.date:
+    return timezone.localdate()
+
+
+def _check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:
+    _require(on <= _today(), "日期不能晚于今天", "the date cannot be in the future", "future_date")
+    if not_before is not None:
+        _require(
+            on >= not_before,
+            "日期早于已有记录",
+            "the date is before an earlier record",
+            "date_order",
+        )
+
+
+# -- citizen ID allocation ------------------------------------------------------------------------
+
+
+def citizen_id_allocate(*, address_code: str, birth_date: dt.date, sex: int) -> str:
+    """The next free number for this place, date and sex (GB 11643 sequence parity).
+
+    Serialised per place and date by a transaction-scoped advisory lock, so simultaneous
+    registrations never pick the same number; numbers retired by a correction are not reissued.
+    Must run inside the transaction that inserts the person.
+    """
+    prefix = f"{address_code}{birth_date:%Y%m%d}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"popbase.id:{prefix}"])
+    parity = 1 if sex == 1 else 0
+    candidates = [build_citizen_id(address_code, birth_date, s) for s in range(parity, 1000, 2)]
+    # Most places and dates hold a few numbers: probe the unique index a small batch at a time.
+    for start in range(0, len(candidates), 16):
+        batch = candidates[start : start + 16]
+        taken = set(
+            Person.objects.filter(citizen_id__in=batch).values_list("citizen_id", flat=True)
+        )
+        taken |= set(
+            CitizenIdCorrection.objects.filter(old_citizen_id__in=batch).values_list(
+                "old_citizen_id", flat=True
+            )
+        )
+        free = [c for c in batch if c not in taken]
+        if free:
+            return free[0]
+    raise Conflict(
+        "该地址码和出生日期的顺序码已用尽",
+        "no sequence number left for this place and date",
+        code="sequence_exhausted",
+    )
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def birth_register(
+    *,
+    household: Household,
+    name: str,
+    sex: int,
+    birth_date: dt.date,
+    relation: str,
+    birth_certificate_number: str,
+    actor: Any,
+    ethnicity: str = "01",
+    reason: str = "出生登记",
+) -> Person:
+    """出生登记: a newborn joins a household and gets a new citizen ID."""
+    _require(sex in (1, 2), "性别应为1（男）或2（女）", "sex must be 1 or 2", "bad_sex")
+    _check_date(birth_date)
+    _require(
+        bool(birth_certificate_number.strip()),
+        "须提供出生医学证明编号",
+        "the birth medical certificate number is required",
+        "document_required",
+    )
+    _require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
+    household = _lock_household(household)
+    _require(
+        relation != Relation.HEAD
+        or not Membership.objects.filter(household=household, end_date__isnull=True).exists(),
+        "新生儿不能成为已有成员户的户主",
+        "a newborn cannot head a household that has members",
+        "bad_relation",
+    )
+    number = citizen_id_allocate(
+        address_code=household.region.code[:6], birth_date=birth_date, sex=sex
+    )
+    with history_context(actor=actor, reason=reason):
+        person = Person.objects.create(
+            citizen_id=number,
+            name=name.strip(),
+            sex=sex,
+            birth_date=birth_date,
+            ethnicity=ethnicity,
+            hukou_region=household.region,
+            residence_region=household.region,
+        )
+        _join(person, household, relation, birth_date)
+        _event(
+            EventKind.BIRTH,
+            person,
+            actor,
+            reason,
+            to_household=household,
+            effective_date=birth_date,
+            document_type="出生医学证明",
+            document_number=birth_certificate_number.strip(),
+        )
+    return person
+
+
+@transaction.atomic
+def death_cancel(
+    *,
+    person: Person,
+    death_date: dt.date,
+    document_number: str,
+    actor: Any,
+    reason: str = "死亡注销",
+) -> Person:
+    """死亡注销: the person is recorded deceased and leaves their household."""
+    person = _lock_person(person)
+    _check_date(death_date, not_before=person.birth_date)
+    _require(
+        bool(document_number.strip()),
+        "须提供死亡医学证明或殡葬证明编号",
+        "a death certificate number is required",
+        "document_required",
+    )
+    membership = _open_membership(person)
+    with history_context(actor=actor, reason=reason):
+        if membership is not None:
+            _close(membership, death_date)
+        person.status = PersonStatus.DECEASED
+        person.save(update_fields=["status", "updated_at"])
+        _event(
+            EventKind.DEATH,
+            person,
+            actor,
+            reason,
+            from_household=membership.household if membership else None,
+            effective_date=death_date,
+            document_type="死亡医学证明",
+            document_number=document_number.strip(),
+            details={"head_vacated": bool(membership and membership.relation == Relation.HEAD)},
+        )
+    return person
+
+
+def _transfer_permit_number(on: dt.date) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('registry_transfer_permit_seq')")
+        serial = cursor.fetchone()[0]
+    return f"QC{on:%Y}{serial:08d}"
+
+
+@transaction.atomic
+def move_out(
+    *,
+    person: Person,
+    from_household: Household,
+    destination: str,
+    on: dt.date,
+    actor: Any,
+    reason: str = "迁出",
+) -> RegistrationEvent:
+    """迁出: leave the city; a 户口迁移证 number is issued; no longer registered here."""
+    _require(
+        bool(destination.strip()),
+        "须填写迁往地",
+        "the destination is required",
+        "destination_required",
+    )
+    person = _lock_person(person)
+    membership = _open_membership(person)
+    _expect_in(membership, from_household)
+    _check_date(on, not_before=membership.start_date)
+    _require(
+        not _head_leaving_others_behind(membership),
+        "户主迁出前须先变更户主",
+        "change the head before the head moves out",
+        "head_must_change",
+    )
+    with history_context(actor=actor, reason=reason):
+        _close(membership, on)
+        _set_hukou(person, None)
+        return _event(
+            EventKind.MOVE_OUT,
+            person,
+            actor,
+            reason,
+            from_household=membership.household,
+            effective_date=on,
+            document_type="户口迁移证",
+            document_number=_transfer_permit_number(on),
+            details={"destination": destination.strip()},
+        )
+
+
+@transaction.atomic
+def move_in(
+    *,
+    citizen_id: str,
+    name: str,
+    household: Household,
+    relation: str,
+    transfer_permit_number: str,
+    on: dt.date,
+    actor: Any,
+    ethnicity: str = "01",
+    reason: str = "迁入",
+) -> Person:
+    """迁入: someone from elsewhere settles here with an incoming 户口迁移证."""
+    try:
+        parsed = parse_citizen_id(citizen_id)
+    except InvalidCitizenId as exc:
+        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
+    _require(
+        bool(transfer_permit_number.strip()),
+        "须提供户口迁移证编号",
+        "the household transfer permit number is required",
+        "document_required",
+    )
+    _check_date(on)
+    household = _lock_household(household)
+    existing = Person.objects.select_for_update().filter(citizen_id=str(parsed)).first()
+    with history_context(actor=actor, reason=reason):
+        if existing is None:
+            _require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
+            person = Person.objects.create(
+                citizen_id=str(parsed),
+                name=name.strip(),
+                sex=parsed.sex,
+                birth_date=parsed.birth_date,
+                ethnicity=ethnicity,
+            )
+        else:
+            person = _lock_person(existing)
+            _require(
+                _open_membership(person) is None,
+                "此人已在本市登记户籍，应办理市内迁移",
+                "this person is already registered in the city; use a move within the city",
+                "already_registered",
+            )
+        _join(person, household, relation, on)
+        _set_hukou(person, household.region)
+        _event(
+            EventKind.MOVE_IN,
+            person,
+            actor,
+            reason,
+            to_household=household,
+            effective_date=on,
+            document_type="户口迁移证",
+            document_number=transfer_permit_number.strip(),
+        )
+    return person
+
+
+def _move(
+    kind: str,
+    *,
+    person: Person,
+    from_household: Household,
+    to_household: Household,
+    relation: str,
+    on: dt.date,
+    actor: Any,
+    reason: str,
+    document_type: str = "",
+    document_number: str = "",
+    details: dict | None = None,
+) -> Membership:
+    _require(
+        from_household.pk != to_household.pk,
+        "迁入户与原户相同",
+        "the target household is the current one",
+        "same_household",
+    )
+    person = _lock_person(person)
+    # Lock both households in id order, so two moves between them cannot deadlock.
+    for household in sorted((from_household, to_household), key=lambda h: h.pk):
+        locked = _lock_household(household)
+        if household.pk == to_household.pk:
+            to_household = locked
+    membership = _open_membership(person)
+    _expect_in(membership, from_household)
+    _check_date(on, not_before=membership.start_date)
+    _require(
+        not _head_leaving_others_behind(membership),
+        "户主迁出前须先变更户主",
+        "change the head before the head leaves",
+        "head_must_change",
+    )
+    with history_context(actor=actor, reason=reason):
+        _close(membership, on)
+        joined = _join(person, to_household, relation, on)
+        _set_hukou(person, to_household.region)
+        _event(
+            kind,
+            person,
+            actor,
+            reason,
+            from_household=membership.household,
+            to_household=to_household,
+            effective_date=on,
+            document_type=document_type,
+            document_number=document_number,
+            details=details or {},
+        )
+    return joined
+
+
+@transaction.atomic
+def move_within_city(
+    *,
+    person: Person,
+    from_household: Household,
+    to_household: Household,
+    relation: str,
+    on: dt.date,
+    actor: Any,
+    reason: str = "市内迁移",
+) -> Membership:
+    """市内迁移: from one household of the city to another."""
+    return _move(
+        EventKind.MOVE_WITHIN,
+        person=person,
+        from_household=from_household,
+        to_household=to_household,
+        relation=relation,
+        on=on,
+        actor=actor,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def attach_to_relative(
+    *,
+    person: Person,
+    from_household: Household,
+    to_household: Household,
+    relation: str,
+    owner_consent_document: str,
+    on: dt.date,
+    actor: Any,
+    reason: str = "挂靠亲属户",
+) -> Membership:
+    """挂靠: join a relative's family household with the owner's recorded consent."""
+    _require(
+        bool(owner_consent_document.strip()),
+        "挂靠须有房屋所有权人（户主）同意证明",
+        "attaching needs the owner's written consent",
+        "consent_required",
+    )
+    _require(
+        to_household.kind == HouseholdKind.FAMILY,
+        "只能挂靠到家庭户",
+        "one can attach to a family household only",
+        "bad_household_kind",
+    )
+    _require(
+        relation not in (Relation.HEAD, Relation.NON_RELATIVE),
+        "挂靠人须为户主的亲属",
+        "the person attached must be a relative of the head",
+        "bad_relation",
+    )
+    return _move(
+        EventKind.ATTACH,
+        person=person,
+        from_household=from_household,
+        to_household=to_household,
+        relation=relation,
+        on=on,
+        actor=actor,
+        reason=reason,
+        document_type="户主同意证明",
+        document_number=owner_consent_document.strip(),
+    )
+
+
+@transaction.atomic
+def settle_into_collective(
+    *,
+    person: Person,
+    from_household: Household | None,
+    to_household: Household,
+    on: dt.date,
+    actor: Any,
+    reason: str = "集体户落户",
+) -> Membership:
+    """集体户落户: into a unit, public/community or talent collective household.
+
+    From a household of the city (``from_household``), or with no membership yet (a person
+    recorded but not registered here), as a settlement without an address of its own does.
+    """
+    _require(
+        to_household.kind in COLLECTIVE_KINDS,
+        "目标户不是集体户",
+        "the target household is not a collective household",
+        "bad_household_kind",
+    )
+    if from_household is not None:
+        return _move(
+            EventKind.COLLECTIVE,
+            person=person,
+            from_household=from_household,
+            to_household=to_household,
+            relation=Relation.NON_RELATIVE,
+            on=on,
+            actor=actor,
+            reason=reason,
+        )
+    person = _lock_person(person)
+    to_household = _lock_household(to_household)
+    _expect_in(_open_membership(person), None)
+    _check_date(on)
+    with history_context(actor=actor, reason=reason):
+        joined = _join(person, to_household, Relation.NON_RELATIVE, on)
+        _set_hukou(person, to_household.region)
+        _event(
+            EventKind.COLLECTIVE,
+            person,
+            actor,
+            reason,
+            to_household=to_household,
+            effective_date=on,
+        )
+    return joined
+
+
+@transaction.atomic
+def head_change(
+    *,
+    household: Household,
+    new_head: Person,
+    former_head_relation: str,
+    actor: Any,
+    on: dt.date | None = None,
+    reason: str = "变更户主",
+) -> Household:
+    """变更户主: a member becomes head; the former head (if any) takes the given relation."""
+    on = on or _today()
+    household = _lock_household(household)
+    _require(
+        household.kind == HouseholdKind.FAMILY,
+        "集体户不设户主",
+        "collective households have no head",
+        "bad_household_kind",
+    )
+    new_head = _lock_person(new_head)
+    members = {
+        m.person_id: m
+        for m in Membership.objects.select_for_update().filter(
+            household=household, end_date__isnull=True
+        )
+    }
+    _require(
+        new_head.pk in members,
+        "新户主不是本户成员",
+        "the new head is not a member of this household",
+        "not_a_member",
+    )
+    _require(
+        former_head_relation != Relation.HEAD,
+        "原户主须改为其他关系",
+        "the former head needs another relation",
+        "bad_relation",
+    )
+    target = members[new_head.pk]
+    _require(
+        target.relation != Relation.HEAD,
+        "此人已是户主",
+        "this person is already the head",
+        "no_change",
+    )
+    former = next((m for m in members.values() if m.relation == Relation.HEAD), None)
+    with history_context(actor=actor, reason=reason):
+        if former is not None:
+            former.relation = former_head_relation
+            former.save(update_fields=["relation"])
+        target.relation = Relation.HEAD
+        target.save(update_fields=["relation"])
+        _event(
+            EventKind.HEAD_CHANGE,
+            new_head,
+            actor,
+            reason,
+            from_household=household,
+            to_household=household,
+            effective_date=on,
+            details={"former_head_id": former.person_id if former else None},
+        )
+    return household
+
+
+def _new_household_number(region: Region) -> tuple[int, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('registry_household', 'id'))")
+        pk = cursor.fetchone()[0]
+    return pk, f"{region.code[:6]}{pk:09d}"
+
+
+@transaction.atomic
+def household_create(
+    *, kind: str, address: str, region: Region, actor: Any, reason: str = "立户"
+) -> Household:
+    """A new household at an address in a village-level unit; the number is allocated."""
+    _require(
+        region.level == RegionLevel.VILLAGE,
+        "户应登记在村（居）级区划",
+        "a household belongs to a village-level unit",
+        "bad_region",
+    )
+    _require(bool(address.strip()), "须填写住址", "the address is required", "address_required")
+    pk, number = _new_household_number(region)
+    with history_context(actor=actor, reason=reason):
+        return Household.objects.create(
+            pk=pk, number=number, kind=kind, address=address.strip(), region=region
+        )
+
+
+@transaction.atomic
+def household_split(
+    *,
+    household: Household,
+    members: list[tuple[Person, str]],
+    address: str,
+    region: Region | None = None,
+    on: dt.date | None = None,
+    actor: Any,
+    reason: str = "分户",
+) -> Household:
+    """分户: some members leave to form a new family household; the first listed is its head.
+
+    ``members`` pairs each leaving person with their relation to the new head.
+    """
+    on = on or _today()
+    _require(bool(members), "须指定分出的成员", "name the members who leave", "members_required")
+    _require(
+        members[0][1] == Relation.HEAD and all(r != Relation.HEAD for _, r in members[1:]),
+        "分出的第一人为新户户主，且只有一位户主",
+        "the first member listed heads the new household, and only they",
+        "bad_relation",
+    )
+    _require(
+        len({p.pk for p, _ in members}) == len(members),
+        "成员重复",
+        "a member is listed twice",
+        "duplicate_member",
+    )
+    household = _lock_household(household)
+    staying = Membership.objects.filter(household=household, end_date__isnull=True).exclude(
+        person_id__in=[p.pk for p, _ in members]
+    )
+    _require(
+        staying.exists(),
+        "分户后原户须留有成员",
+        "someone must stay in the original household",
+        "nobody_left",
+    )
+    _require(
+        not staying.exclude(relation=Relation.HEAD).exists()
+        or staying.filter(relation=Relation.HEAD).exists(),
+        "原户主随迁时须先变更户主",
+        "change the head first when the head leaves",
+        "head_must_change",
+    )
+    new = household_create(
+        kind=HouseholdKind.FAMILY,
+        address=address,
+        region=region or household.region,
+        actor=actor,
+        reason=reason,
+    )
+    for person, relation in members:
+        _move(
+            EventKind.SPLIT,
+            person=person,
+            from_household=household,
+            to_household=new,
+            relation=relation,
+            on=on,
+            actor=actor,
+            reason=reason,
+        )
+    return new
+
+
+@transaction.atomic
+def household_close(
+    *, household: Household, on: dt.date | None = None, actor: Any, reason: str
+) -> Household:
+    """Close a household that no longer has members (the database refuses otherwise)."""
+    household = _lock_household(household)
+    _require(
+        not Membership.objects.filter(household=household, end_date__isnull=True).exists(),
+        "户内仍有成员，不能销户",
+        "the household still has members",
+        "household_not_empty",
+    )
+    with history_context(actor=actor, reason=reason):
+        household.closed_on = on or _today()
+        household.save(update_fields=["closed_on"])
+    return household

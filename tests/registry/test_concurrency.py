@@ -1,0 +1,143 @@
+"""Simultaneous registrations against the real PostgreSQL: locks and guards decide, not luck."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import close_old_connections, connection
+
+from population.codes import Relation
+from population.errors import DomainError
+from population.identity import build_citizen_id, parse_citizen_id
+from registry import services
+from registry.models import EventKind, Household, HouseholdKind, Membership, RegistrationEvent
+
+# Threads open their own connections, so the data they see must be committed.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def run_at_once(n: int, work: Callable[[int], object]) -> list[object]:
+    """Run ``work(i)`` in n threads released together; return each result or exception."""
+    barrier = threading.Barrier(n)
+    results: list[object] = [None] * n
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # the test inspects every outcome
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    close_old_connections()
+    return results
+
+
+def test_twenty_simultaneous_births_for_one_place_and_date_get_twenty_distinct_valid_ids(
+    village,
+):
+    household = services.household_create(
+        kind=HouseholdKind.FAMILY, address="凤城路8号", region=village, actor=None
+    )
+    born = dt.date(2024, 2, 29)
+
+    results = run_at_once(
+        20,
+        lambda i: services.birth_register(
+            household=household,
+            name=f"新生{i}",
+            sex=1 if i % 2 else 2,
+            birth_date=born,
+            relation=Relation.SON if i % 2 else Relation.DAUGHTER,
+            birth_certificate_number=f"Q{i:04d}",
+            actor=None,
+        ),
+    )
+
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert errors == []
+    numbers = [p.citizen_id for p in results]
+    assert len(set(numbers)) == 20
+    for person in results:
+        parsed = parse_citizen_id(person.citizen_id)
+        assert (parsed.address_code, parsed.birth_date, parsed.sex) == (
+            "441802",
+            born,
+            person.sex,
+        )
+    assert Membership.objects.filter(household=household, end_date__isnull=True).count() == 20
+    assert RegistrationEvent.objects.filter(kind=EventKind.BIRTH).count() == 20
+
+
+def test_two_simultaneous_transfers_of_one_person_one_wins_the_other_is_told(village):
+    origin, a, b = (
+        services.household_create(
+            kind=HouseholdKind.FAMILY, address=f"凤城路{i}号", region=village, actor=None
+        )
+        for i in (1, 2, 3)
+    )
+    person = services.move_in(
+        citizen_id=valid_id(seq=1),
+        name="钱多多",
+        household=origin,
+        relation=Relation.HEAD,
+        transfer_permit_number="T-1",
+        on=dt.date(2020, 1, 1),
+        actor=None,
+    )
+    services.move_in(
+        citizen_id=valid_id(seq=20),
+        name="钱少少",
+        household=a,
+        relation=Relation.HEAD,
+        transfer_permit_number="T-2",
+        on=dt.date(2020, 1, 1),
+        actor=None,
+    )
+    services.move_in(
+        citizen_id=valid_id(seq=40),
+        name="钱刚好",
+        household=b,
+        relation=Relation.HEAD,
+        transfer_permit_number="T-3",
+        on=dt.date(2020, 1, 1),
+        actor=None,
+    )
+    targets = [a, b]
+
+    results = run_at_once(
+        2,
+        lambda i: services.move_within_city(
+            person=person,
+            from_household=origin,
+            to_household=targets[i],
+            relation=Relation.OTHER_RELATIVE,
+            on=dt.date(2024, 6, 1),
+            actor=None,
+        ),
+    )
+
+    wins = [r for r in results if isinstance(r, Membership)]
+    losses = [r for r in results if isinstance(r, DomainError)]
+    assert (len(wins), len(losses)) == (1, 1)
+    assert losses[0].code == "stale_membership"
+    assert "请刷新后重试" in losses[0].message_zh
+    open_memberships = Membership.objects.filter(person=person, end_date__isnull=True)
+    assert list(open_memberships.values_list("household_id", flat=True)) == [wins[0].household_id]
+    assert RegistrationEvent.objects.filter(kind=EventKind.MOVE_WITHIN).count() == 1
+    person.refresh_from_db()
+    assert person.hukou_region_id == village.pk
+    assert Household.objects.get(pk=origin.pk).closed_on is None
+
+
+def valid_id(seq: int = 1) -> str:
+    return build_citizen_id("441802", dt.date(1990, 1, 1), seq)
