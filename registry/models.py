@@ -60,6 +60,9 @@ class Household(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["number"], name="household_number_unique"),
+            models.CheckConstraint(
+                condition=Q(kind__in=HouseholdKind.values), name="household_kind_known"
+            ),
         ]
         indexes = [models.Index(fields=["region"], name="household_region_idx")]
 
@@ -102,6 +105,9 @@ class Membership(models.Model):
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
                 name="membership_dates_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(relation__in=Relation.values), name="membership_relation_gbt4761"
             ),
         ]
         triggers = [

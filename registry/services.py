@@ -101,7 +101,17 @@ def _close(membership: Membership, on: dt.date) -> None:
     membership.save(update_fields=["end_date"])
 
 
+def _check_relation(relation: str) -> None:
+    _require(
+        relation in Relation.values,
+        f"与户主关系代码{relation!r}不在GB/T 4761代码表中",
+        f"relation code {relation!r} is not a GB/T 4761 code",
+        "bad_relation",
+    )
+
+
 def _join(person: Person, household: Household, relation: str, on: dt.date) -> Membership:
+    _check_relation(relation)
     if (
         relation == Relation.HEAD
         and Membership.objects.filter(
@@ -281,6 +291,8 @@ def death_cancel(
         "document_required",
     )
     membership = _open_membership(person)
+    if membership is not None:
+        _check_date(death_date, not_before=membership.start_date)
     with history_context(actor=actor, reason=reason):
         if membership is not None:
             _close(membership, death_date)
@@ -374,27 +386,45 @@ def move_in(
         "the household transfer permit number is required",
         "document_required",
     )
-    _check_date(on)
+    _check_date(on, not_before=parsed.birth_date)
+    _check_relation(relation)
+    # Persons before households, as every service locks them, so no two events deadlock.
+    existing = Person.objects.filter(citizen_id=str(parsed)).first()
+    person = _lock_person(existing) if existing is not None else None
     household = _lock_household(household)
-    existing = Person.objects.select_for_update().filter(citizen_id=str(parsed)).first()
     with history_context(actor=actor, reason=reason):
-        if existing is None:
+        if person is None:
             _require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
-            person = Person.objects.create(
-                citizen_id=str(parsed),
-                name=name.strip(),
-                sex=parsed.sex,
-                birth_date=parsed.birth_date,
-                ethnicity=ethnicity,
-            )
+            try:
+                with transaction.atomic():
+                    person = Person.objects.create(
+                        citizen_id=str(parsed),
+                        name=name.strip(),
+                        sex=parsed.sex,
+                        birth_date=parsed.birth_date,
+                        ethnicity=ethnicity,
+                    )
+            except IntegrityError as exc:  # the same number moved in by someone else meanwhile
+                raise Conflict(
+                    "户籍状态已被他人变更，请刷新后重试",
+                    "the registration changed meanwhile; reload and try again",
+                    code="conflict",
+                ) from exc
         else:
-            person = _lock_person(existing)
             _require(
                 _open_membership(person) is None,
                 "此人已在本市登记户籍，应办理市内迁移",
                 "this person is already registered in the city; use a move within the city",
                 "already_registered",
             )
+            last_left = (
+                Membership.objects.filter(person=person)
+                .order_by("-end_date")
+                .values_list("end_date", flat=True)
+                .first()
+            )
+            if last_left is not None:
+                _check_date(on, not_before=last_left)
         _join(person, household, relation, on)
         _set_hukou(person, household.region)
         _event(
@@ -568,7 +598,7 @@ def settle_into_collective(
     person = _lock_person(person)
     to_household = _lock_household(to_household)
     _expect_in(_open_membership(person), None)
-    _check_date(on)
+    _check_date(on, not_before=person.birth_date)
     with history_context(actor=actor, reason=reason):
         joined = _join(person, to_household, Relation.NON_RELATIVE, on)
         _set_hukou(person, to_household.region)
@@ -595,6 +625,9 @@ def head_change(
 ) -> Household:
     """变更户主: a member becomes head; the former head (if any) takes the given relation."""
     on = on or _today()
+    _check_date(on)
+    _check_relation(former_head_relation)
+    new_head = _lock_person(new_head)  # persons before households, as everywhere
     household = _lock_household(household)
     _require(
         household.kind == HouseholdKind.FAMILY,
@@ -602,7 +635,6 @@ def head_change(
         "collective households have no head",
         "bad_household_kind",
     )
-    new_head = _lock_person(new_head)
     members = {
         m.person_id: m
         for m in Membership.objects.select_for_update().filter(
@@ -661,6 +693,15 @@ def household_create(
 ) -> Household:
     """A new household at an address in a village-level unit; the number is allocated."""
     _require(
+        bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
+    )
+    _require(
+        kind in HouseholdKind.values,
+        f"户别{kind!r}无效",
+        f"unknown household kind {kind!r}",
+        "bad_household_kind",
+    )
+    _require(
         region.level == RegionLevel.VILLAGE,
         "户应登记在村（居）级区划",
         "a household belongs to a village-level unit",
@@ -703,6 +744,10 @@ def household_split(
         "a member is listed twice",
         "duplicate_member",
     )
+    for relation in {r for _, r in members}:
+        _check_relation(relation)
+    for person in sorted((p for p, _ in members), key=lambda p: p.pk):
+        _lock_person(person)  # persons before households, as everywhere
     household = _lock_household(household)
     staying = Membership.objects.filter(household=household, end_date__isnull=True).exclude(
         person_id__in=[p.pk for p, _ in members]
@@ -746,6 +791,10 @@ def household_close(
     *, household: Household, on: dt.date | None = None, actor: Any, reason: str
 ) -> Household:
     """Close a household that no longer has members (the database refuses otherwise)."""
+    _require(
+        bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
+    )
+    on = on or _today()
     household = _lock_household(household)
     _require(
         not Membership.objects.filter(household=household, end_date__isnull=True).exists(),
@@ -753,7 +802,14 @@ def household_close(
         "the household still has members",
         "household_not_empty",
     )
+    last_left = (
+        Membership.objects.filter(household=household)
+        .order_by("-end_date")
+        .values_list("end_date", flat=True)
+        .first()
+    )
+    _check_date(on, not_before=last_left)
     with history_context(actor=actor, reason=reason):
-        household.closed_on = on or _today()
+        household.closed_on = on
         household.save(update_fields=["closed_on"])
     return household
