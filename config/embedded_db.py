@@ -7,6 +7,8 @@ keeps its data. CI and production always set ``DATABASE_URL``.
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import os
 import warnings
 from pathlib import Path
@@ -23,9 +25,20 @@ def embedded_database_url(data_dir: Path) -> str:
         import pgserver  # imported lazily: only the quickstart needs it
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = pgserver.get_server(data_dir, cleanup_mode=None)
+    # Several processes start at once (runserver's reloader and its child, a worker, a shell):
+    # pgserver keeps a list of client pids in a JSON file that it rewrites without a lock, and a
+    # torn write there stops every later start. One process at a time, under a file lock.
+    with open(data_dir.parent / ".pg.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pid_list = data_dir / ".handle_pids.json"
+        if pid_list.exists():
+            # The list only serves pgserver's stop-on-exit, which is off here: start it afresh.
+            pid_list.write_text("[]")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(data_dir, cleanup_mode=None)
+        # With cleanup_mode=None its exit hook only rewrites that list; nothing to stop.
+        atexit.unregister(server._cleanup)
     socket_dir = server.get_postmaster_info().socket_dir
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/postgres"
 
