@@ -23,6 +23,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=300)
+    parser.add_argument(
+        "--fresh", action="store_true", help="accepted from run_all: every run uses a fresh copy"
+    )
     args = parser.parse_args()
 
     source = f"popbase_bench_{args.persons}"
