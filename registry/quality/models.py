@@ -170,7 +170,10 @@ class PersonMerge(models.Model):
         permissions = [("approve_personmerge", "可审批重复人员合并")]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(survivor=F("duplicate")), name="personmerge_two_persons"
+                condition=~Q(survivor=F("duplicate")),
+                name="personmerge_two_persons",
+                violation_error_message="保留人员与重复人员不能是同一人 / the survivor and the "
+                "duplicate must be two different records",
             ),
             # The pointer from a cancelled duplicate to its survivor is unique.
             models.UniqueConstraint(
