@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 
 from population import roles
 from population import services as population_services
@@ -14,12 +15,27 @@ from registry.quality.services import person_merge_approve, person_merge_propose
 from tests.registry.quality_factories import next_id, registered
 from tests.registry.test_concurrency import run_at_once
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Threads open their own connections, so the data they see must be committed. No
+# serialized_rollback: the flush afterwards then re-creates permissions for the tests that follow.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def staff(django_user_model, name: str, role: str):
+    """A user in ``role``; supervisors hold the approval permission.
+
+    A transactional test may start from a flushed database (after another transactional test),
+    so the group and the permission are (re)created here, idempotently.
+    """
+    group, _ = Group.objects.get_or_create(name=role)
+    if role == roles.SUPERVISOR:
+        permission, _ = Permission.objects.get_or_create(
+            codename="approve_personmerge",
+            content_type=ContentType.objects.get_for_model(PersonMerge),
+            defaults={"name": "可审批重复人员合并"},
+        )
+        group.permissions.add(permission)
     u = django_user_model.objects.create_user(name)
-    u.groups.add(Group.objects.get(name=role))
+    u.groups.add(group)
     return u
 
 
