@@ -85,7 +85,8 @@ class DetectorContext:
     @cached_property
     def name_maps(self) -> NameMaps:
         self.cursor.execute(
-            "SELECT DISTINCT c FROM population_person, string_to_table(name, NULL) AS c"
+            "SELECT DISTINCT c FROM (SELECT DISTINCT name FROM population_person) n,"
+            " string_to_table(n.name, NULL) AS c"
         )
         return build_name_maps(row[0] for row in self.cursor.fetchall())
 
@@ -116,12 +117,29 @@ def _person_json(alias: str = "p") -> str:
 
 
 def _duplicate_sql(kind: str, key: str, distinct_within: str | None) -> str:
-    """Groups of two or more uncancelled persons sharing (key, sex, birth date)."""
+    """Groups of two or more uncancelled persons sharing (key, sex, birth date).
+
+    Two steps, so the evidence is built for the few persons in a group only: a hash
+    aggregation over everyone finds the duplicated keys (``COLLATE "C"``: byte order, no
+    locale work), then those persons are joined back and aggregated.
+    """
     having = "count(*) > 1"
     if distinct_within:
-        # Only groups the stricter key does not already explain on its own.
-        having += f" AND count(DISTINCT {distinct_within}) > 1"
+        # Only groups the stricter key does not already explain on its own (two or more
+        # distinct values, said with min/max so the aggregation can hash).
+        having += f' AND min({distinct_within} COLLATE "C") <> max({distinct_within} COLLATE "C")'
     return f"""
+        WITH k AS MATERIALIZED (
+            SELECT p.id, p.sex, p.birth_date, ({key}) COLLATE "C" AS key,
+                   translate(p.name, %(norm_from)s, %(norm_to)s) AS norm_name, p.name
+            FROM population_person p
+            WHERE p.status <> 'cancelled'
+        ),
+        dup AS (
+            SELECT key, sex, birth_date FROM k
+            GROUP BY key, sex, birth_date
+            HAVING {having}
+        )
         SELECT '{kind}'::text AS kind,
                '{kind}:' || md5(g.key || '|' || g.sex || '|' || g.birth_date) AS fingerprint,
                g.person_ids, NULL::bigint AS household_id,
@@ -129,16 +147,12 @@ def _duplicate_sql(kind: str, key: str, distinct_within: str | None) -> str:
                                   'persons', g.persons) AS evidence
         FROM (
             SELECT k.key, k.sex, k.birth_date,
-                   array_agg(k.id ORDER BY k.id) AS person_ids,
-                   jsonb_agg({_person_json("k")} ORDER BY k.id) AS persons
-            FROM (
-                SELECT p.*, {key} AS key,
-                       translate(p.name, %(norm_from)s, %(norm_to)s) AS norm_name
-                FROM population_person p
-                WHERE p.status <> 'cancelled'
-            ) k
+                   array_agg(p.id ORDER BY p.id) AS person_ids,
+                   jsonb_agg({_person_json()} ORDER BY p.id) AS persons
+            FROM k
+            JOIN dup USING (key, sex, birth_date)
+            JOIN population_person p ON p.id = k.id
             GROUP BY k.key, k.sex, k.birth_date
-            HAVING {having}
         ) g
     """  # noqa: S608 (fixed fragments; values are parameters)
 
@@ -210,6 +224,13 @@ class RegisteredTwice(Detector):
         maps = context.name_maps
         kind = self.kinds[0]
         sql = f"""
+            WITH registered AS MATERIALIZED (
+                SELECT p.id, p.sex, p.birth_date, h.number AS household,
+                       translate(p.name, %(norm_from)s, %(norm_to)s) COLLATE "C" AS key
+                FROM population_person p
+                JOIN registry_membership m ON m.person_id = p.id AND m.end_date IS NULL
+                JOIN registry_household h ON h.id = m.household_id
+            )
             SELECT '{kind}'::text AS kind,
                    '{kind}:open:' || md5(g.key || '|' || g.sex || '|' || g.birth_date)
                        AS fingerprint,
@@ -218,15 +239,16 @@ class RegisteredTwice(Detector):
                                       'households', g.households, 'persons', g.persons)
                        AS evidence
             FROM (
-                SELECT translate(p.name, %(norm_from)s, %(norm_to)s) AS key, p.sex, p.birth_date,
+                SELECT r.key, r.sex, r.birth_date,
                        array_agg(p.id ORDER BY p.id) AS person_ids,
-                       array_agg(h.number ORDER BY p.id) AS households,
+                       array_agg(r.household ORDER BY p.id) AS households,
                        jsonb_agg({_person_json()} ORDER BY p.id) AS persons
-                FROM population_person p
-                JOIN registry_membership m ON m.person_id = p.id AND m.end_date IS NULL
-                JOIN registry_household h ON h.id = m.household_id
-                GROUP BY 1, p.sex, p.birth_date
-                HAVING count(*) > 1
+                FROM registered r
+                JOIN (SELECT key, sex, birth_date FROM registered
+                      GROUP BY key, sex, birth_date HAVING count(*) > 1) d
+                    USING (key, sex, birth_date)
+                JOIN population_person p ON p.id = r.id
+                GROUP BY r.key, r.sex, r.birth_date
             ) g
             UNION ALL
             SELECT '{kind}'::text,
