@@ -128,10 +128,15 @@ def _duplicate_sql(kind: str, key: str, distinct_within: str | None) -> str:
         # Only groups the stricter key does not already explain on its own (two or more
         # distinct values, said with min/max so the aggregation can hash).
         having += f' AND min({distinct_within} COLLATE "C") <> max({distinct_within} COLLATE "C")'
+    # Carry only the column the distinctness test needs.
+    extra = (
+        "translate(p.name, %(norm_from)s, %(norm_to)s) AS norm_name"
+        if distinct_within == "k.norm_name"
+        else "p.name"
+    )
     return f"""
         WITH k AS MATERIALIZED (
-            SELECT p.id, p.sex, p.birth_date, ({key}) COLLATE "C" AS key,
-                   translate(p.name, %(norm_from)s, %(norm_to)s) AS norm_name, p.name
+            SELECT p.id, p.sex, p.birth_date, ({key}) COLLATE "C" AS key, {extra}
             FROM population_person p
             WHERE p.status <> 'cancelled'
         ),
