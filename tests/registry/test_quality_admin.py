@@ -172,3 +172,17 @@ def test_supervisor_approves_anothers_proposal_but_not_their_own(
     mine.refresh_from_db()
     assert mine.status == MergeStatus.PROPOSED
     assert Person.objects.get(pk=other.pk).status == PersonStatus.ACTIVE
+
+
+def test_the_issue_page_link_opens_a_prefilled_merge_proposal(client, login, pair):
+    login(roles.REGISTRATION_OFFICER)
+    issue = QualityIssue.objects.get()
+    first, second = sorted(issue.person_ids)
+    page = client.get(f"{MERGES}add/", {"issue": issue.pk, "survivor": first, "duplicate": second})
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    assert (form.initial["issue"], form.initial["survivor"], form.initial["duplicate"]) == (
+        str(issue.pk),
+        str(first),
+        str(second),
+    )
