@@ -73,3 +73,6 @@ class MembershipAdmin(LargeTableAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from registry import admin_quality  # noqa: E402, F401  (review queue, merges, figures)

@@ -160,6 +160,7 @@ class EventKind(models.TextChoices):
     SPLIT = "split", "分户"
     HEAD_CHANGE = "head_change", "变更户主"
     COLLECTIVE = "collective", "集体户落户"
+    MERGE = "merge", "重复户口合并注销"
 
 
 class RegistrationEvent(models.Model):
@@ -215,3 +216,15 @@ class RegistrationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.effective_date} {self.person_id}"
+
+
+# Data quality (review queue, detector runs, merges) lives in its own module.
+from registry.quality.models import (  # noqa: E402, F401
+    IssueKind,
+    IssueStatus,
+    MergeStatus,
+    PersonMerge,
+    QualityIssue,
+    QualityRun,
+    RunStatus,
+)

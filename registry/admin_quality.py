@@ -1,0 +1,405 @@
+"""Admin for data quality: the review queue, merges with supervisor approval, and figures."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from population.admin_utils import LargeTableAdmin
+from population.audit import access_log_admin_read
+from population.errors import DomainError
+from population.identity import mask_citizen_id
+from population.models import Person, RegionLevel
+from registry.quality import services
+from registry.quality.models import (
+    IssueKind,
+    IssueStatus,
+    MergeStatus,
+    PersonMerge,
+    QualityIssue,
+    QualityRun,
+)
+from registry.quality.selectors import quality_figures
+
+FIGURES_PERMISSION = "registry.view_quality_figures"
+DUPLICATE_KINDS = {
+    IssueKind.DUPLICATE_SAME_NAME,
+    IssueKind.DUPLICATE_NORMALISED,
+    IssueKind.DUPLICATE_HOMOPHONE,
+    IssueKind.REGISTERED_TWICE,
+}
+
+
+def _person_label(person: Person) -> str:
+    return f"{person.name}（{mask_citizen_id(person.citizen_id)}，{person.get_status_display()}）"
+
+
+class IssueDecisionForm(forms.ModelForm):
+    decision = forms.ChoiceField(
+        label="处理",
+        required=False,
+        choices=[("", "（不变）"), *IssueStatus.choices],
+        help_text="确认：问题属实待处理；排除：并非问题（证据不变不再提示）；解决：已处理完毕",
+    )
+    note = forms.CharField(
+        label="处理说明", required=False, max_length=200, help_text="排除或解决时必填"
+    )
+
+    class Meta:
+        model = QualityIssue
+        fields: list[str] = []
+
+
+@admin.register(QualityIssue)
+class QualityIssueAdmin(LargeTableAdmin):
+    """数据质量问题: the review queue."""
+
+    form = IssueDecisionForm
+    change_list_template = "admin/registry/qualityissue/change_list.html"
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "person_count",
+        "household",
+        "found_at",
+        "decided_by",
+        "decided_at",
+    ]
+    list_filter = ["status", "kind"]
+    list_select_related = ["household", "decided_by"]
+    ordering = ["-id"]
+    actions = ["confirm_selected"]
+    readonly_fields = [
+        "kind",
+        "status",
+        "persons_display",
+        "household",
+        "evidence_display",
+        "found_at",
+        "evidence_changed_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "merge_link",
+    ]
+
+    @admin.display(description="涉及人数")
+    def person_count(self, obj: QualityIssue) -> int:
+        return len(obj.person_ids)
+
+    def _persons(self, obj: QualityIssue) -> list[Person]:
+        return list(Person.objects.filter(pk__in=obj.person_ids).order_by("pk"))
+
+    @admin.display(description="涉及人员")
+    def persons_display(self, obj: QualityIssue) -> str:
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                '<li><a href="{}">{}</a></li>',
+                (
+                    (reverse("admin:population_person_change", args=[p.pk]), _person_label(p))
+                    for p in self._persons(obj)
+                ),
+            ),
+        )
+
+    @admin.display(description="证据")
+    def evidence_display(self, obj: QualityIssue) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.evidence, ensure_ascii=False, indent=2))
+
+    @admin.display(description="合并")
+    def merge_link(self, obj: QualityIssue) -> str:
+        if obj.kind not in DUPLICATE_KINDS or len(obj.person_ids) < 2:
+            return "—"
+        first, second = sorted(obj.person_ids)[:2]
+        url = reverse("admin:registry_personmerge_add")
+        return format_html(
+            '<a href="{}?issue={}&survivor={}&duplicate={}">提出合并申请</a>'
+            "（默认保留号码较早录入的记录，可在申请页调整）",
+            url,
+            obj.pk,
+            first,
+            second,
+        )
+
+    def get_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None and self.has_change_permission(request, obj):
+            fields += ["decision", "note"]
+        return fields
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="确认所选问题属实（待处理）", permissions=["change"])
+    def confirm_selected(self, request, queryset):
+        done = 0
+        for issue in queryset:
+            try:
+                services.quality_issue_decide(
+                    issue=issue, status=IssueStatus.CONFIRMED, actor=request.user
+                )
+                done += 1
+            except DomainError as exc:
+                messages.warning(request, f"问题{issue.pk}：{exc.message_zh}")
+        if done:
+            messages.success(request, f"已确认{done}个问题")
+
+    def save_model(self, request, obj, form, change):
+        decision = form.cleaned_data.get("decision")
+        if not decision:
+            return
+        try:
+            services.quality_issue_decide(
+                issue=obj, status=decision, actor=request.user, note=form.cleaned_data["note"]
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message_zh)
+            raise
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError:
+            return HttpResponseRedirect(request.get_full_path())
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        issue = getattr(response, "context_data", {}).get("original")
+        if issue is not None and issue.person_ids:
+            access_log_admin_read(
+                request,
+                channel="admin.quality_issue",
+                person_ids=issue.person_ids,
+                fields=["name", "masked_citizen_id", "status", "evidence"],
+            )
+        return response
+
+    def get_urls(self):
+        return [
+            path(
+                "figures/",
+                self.admin_site.admin_view(self.figures_view),
+                name="registry_quality_figures",
+            ),
+            *super().get_urls(),
+        ]
+
+    def figures_view(self, request):
+        """采集率 and 准确率 per county or township (no personal data on the page)."""
+        if not request.user.has_perm(FIGURES_PERMISSION):
+            raise PermissionDenied
+        level = (
+            RegionLevel.TOWNSHIP if request.GET.get("level") == "township" else RegionLevel.COUNTY
+        )
+        within = request.GET.get("within", "").strip()
+        if within and not (within.isdigit() and len(within) <= 9):
+            messages.warning(request, "区划代码前缀应为数字（至多9位）")
+            within = ""
+        rows = quality_figures(level=level, within=within)
+        total = sum(r.persons for r in rows)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "数据质量指标（采集率、准确率）",
+            "opts": self.opts,
+            "rows": rows,
+            "level": "township" if level == RegionLevel.TOWNSHIP else "county",
+            "within": within,
+            "total": total,
+            "total_complete": sum(r.complete for r in rows),
+            "total_accurate": sum(r.accurate for r in rows),
+            "last_run": QualityRun.objects.order_by("-started_at").first(),
+        }
+        return TemplateResponse(request, "admin/registry/quality_figures.html", context)
+
+
+class MergeProposalForm(forms.ModelForm):
+    class Meta:
+        model = PersonMerge
+        fields = ["duplicate", "survivor", "issue", "reason"]
+        help_texts = {
+            "duplicate": "将被注销的重复记录（号码保留，查询时指向保留人员）",
+            "survivor": "保留的记录，重复记录的户籍关系转入此人",
+            "reason": "例如：同一人持新旧两个号码重复登记",
+        }
+
+
+class MergeDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label="审批结论", choices=[("approve", "批准合并"), ("reject", "驳回")]
+    )
+    note = forms.CharField(label="审批意见", max_length=200, required=False, help_text="驳回时必填")
+
+
+@admin.register(PersonMerge)
+class PersonMergeAdmin(LargeTableAdmin):
+    """重复人员合并: officers propose, supervisors approve or reject (never their own)."""
+
+    form = MergeProposalForm
+    list_display = [
+        "id",
+        "duplicate_label",
+        "survivor_label",
+        "status",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "decided_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["duplicate", "survivor", "proposed_by", "decided_by"]
+    raw_id_fields = ["duplicate", "survivor", "issue"]
+    ordering = ["-id"]
+
+    @admin.display(description="重复人员（注销）")
+    def duplicate_label(self, obj: PersonMerge) -> str:
+        return _person_label(obj.duplicate)
+
+    @admin.display(description="保留人员")
+    def survivor_label(self, obj: PersonMerge) -> str:
+        return _person_label(obj.survivor)
+
+    @admin.display(description="审批")
+    def decide_link(self, obj: PersonMerge) -> str:
+        if obj.status != MergeStatus.PROPOSED:
+            return obj.get_status_display()
+        url = reverse("admin:registry_personmerge_decide", args=[obj.pk])
+        return format_html('<a href="{}">审批此申请</a>', url)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["duplicate", "survivor", "issue", "reason"]
+        return [
+            "duplicate_label",
+            "survivor_label",
+            "issue",
+            "reason",
+            "status",
+            "proposed_by",
+            "proposed_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+            "details",
+            "decide_link",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decisions go through the approval page, which calls the service
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = services.person_merge_propose(
+                survivor=form.cleaned_data["survivor"],
+                duplicate=form.cleaned_data["duplicate"],
+                issue=form.cleaned_data["issue"],
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message_zh)
+            raise
+        obj.__dict__.update(saved.__dict__)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError:
+            return HttpResponseRedirect(request.get_full_path())
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        merge = getattr(response, "context_data", {}).get("original")
+        if merge is not None:
+            access_log_admin_read(
+                request,
+                channel="admin.person_merge",
+                person_ids=[merge.survivor_id, merge.duplicate_id],
+                fields=["name", "masked_citizen_id", "status"],
+            )
+        return response
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="registry_personmerge_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, object_id: int):
+        """审批: a supervisor other than the proposer approves or rejects."""
+        if not request.user.has_perm(services.APPROVE_MERGE_PERMISSION):
+            raise PermissionDenied
+        merge = (
+            PersonMerge.objects.select_related("survivor", "duplicate", "proposed_by")
+            .filter(pk=object_id)
+            .first()
+        )
+        if merge is None:
+            raise Http404
+        form = MergeDecisionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                if form.cleaned_data["decision"] == "approve":
+                    services.person_merge_approve(
+                        merge=merge, actor=request.user, note=form.cleaned_data["note"]
+                    )
+                    messages.success(request, "已批准：重复记录已注销，户籍关系已转入保留人员")
+                else:
+                    services.person_merge_reject(
+                        merge=merge, actor=request.user, note=form.cleaned_data["note"]
+                    )
+                    messages.success(request, "已驳回")
+            except DomainError as exc:
+                form.add_error(None, exc.message_zh)
+            else:
+                return HttpResponseRedirect(
+                    reverse("admin:registry_personmerge_change", args=[merge.pk])
+                )
+        access_log_admin_read(
+            request,
+            channel="admin.person_merge_decide",
+            person_ids=[merge.survivor_id, merge.duplicate_id],
+            fields=["name", "masked_citizen_id", "status"],
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "审批重复人员合并",
+            "merge": merge,
+            "duplicate": _person_label(merge.duplicate),
+            "survivor": _person_label(merge.survivor),
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/registry/personmerge/decide.html", context)
+
+
+@admin.register(QualityRun)
+class QualityRunAdmin(admin.ModelAdmin):
+    list_display = ["started_at", "finished_at", "status", "detectors"]
+    list_filter = ["status"]
+    readonly_fields = ["started_at", "finished_at", "status", "detectors", "results", "error"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,188 @@
+"""Admin pages of data quality: who may see and do what; decisions go through the services."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from population import roles
+from population import services as population_services
+from population.models import AccessLog, Person, PersonStatus
+from registry.quality.models import IssueStatus, MergeStatus, PersonMerge, QualityIssue
+from registry.quality.services import person_merge_propose, quality_detect
+from tests.registry.quality_factories import next_id, registered
+
+pytestmark = pytest.mark.django_db
+
+ISSUES = "/admin/registry/qualityissue/"
+FIGURES = "/admin/registry/qualityissue/figures/"
+MERGES = "/admin/registry/personmerge/"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def login(client, django_user_model):
+    def _login(role: str | None, username: str | None = None):
+        user = django_user_model.objects.create_user(username or f"u-{role}", is_staff=True)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        return user
+
+    return _login
+
+
+@pytest.fixture
+def pair(village):
+    a = registered(village, "张三")
+    b = population_services.person_create(
+        citizen_id=next_id(), name="张三", actor=None, reason="测试"
+    )
+    quality_detect(detectors=["dup_same_name"])
+    return a, b
+
+
+def test_supervisor_sees_queue_issue_figures_and_merges(client, login, pair):
+    login(roles.SUPERVISOR)
+    issue = QualityIssue.objects.get()
+    listing = client.get(ISSUES)
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].result_list) == [issue]
+    assert "数据质量指标" in listing.content.decode()
+    page = client.get(f"{ISSUES}{issue.pk}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert pair[0].masked_citizen_id in body and pair[0].citizen_id not in body
+    assert "提出合并申请" in body
+    assert AccessLog.objects.filter(channel="admin.quality_issue").get().person_ids == sorted(
+        issue.person_ids
+    )
+    figures = client.get(FIGURES)
+    assert figures.status_code == 200
+    assert [(r.code, r.persons) for r in figures.context["rows"]] == [("441802", 1)]
+    township = client.get(FIGURES, {"level": "township", "within": "441802"})
+    assert [r.code for r in township.context["rows"]] == ["441802006"]
+    assert client.get(MERGES).status_code == 200
+    assert client.get("/admin/registry/qualityrun/").status_code == 200
+
+
+@pytest.mark.parametrize("role", [roles.STATISTICIAN, roles.AUDITOR])
+def test_figures_are_open_to_statisticians_and_auditors(client, login, pair, role):
+    login(role)
+    assert client.get(FIGURES).status_code == 200
+
+
+@pytest.mark.parametrize("role", [roles.REGISTRATION_OFFICER, None])
+def test_figures_refused_to_roles_without_the_permission(client, login, pair, role):
+    login(role)
+    assert client.get(FIGURES).status_code == 403
+
+
+def test_staff_without_a_role_reach_nothing(client, login, pair):
+    login(None)
+    issue = QualityIssue.objects.get()
+    assert client.get(ISSUES).status_code == 403
+    assert client.get(f"{ISSUES}{issue.pk}/change/").status_code == 403
+    assert client.get(MERGES).status_code == 403
+
+
+def test_officer_dismisses_with_a_note_and_a_missing_note_is_refused(client, login, pair):
+    officer = login(roles.REGISTRATION_OFFICER)
+    issue = QualityIssue.objects.get()
+    url = f"{ISSUES}{issue.pk}/change/"
+
+    refused = client.post(url, {"decision": "dismissed", "note": ""}, follow=True)
+    assert "排除或解决须填写说明" in refused.content.decode()
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.OPEN
+
+    client.post(url, {"decision": "dismissed", "note": "双胞胎"})
+    issue.refresh_from_db()
+    assert (issue.status, issue.decided_by_id, issue.decision_note) == (
+        "dismissed",
+        officer.pk,
+        "双胞胎",
+    )
+
+
+def test_officer_proposes_a_merge_but_cannot_approve_it(client, login, pair):
+    officer = login(roles.REGISTRATION_OFFICER)
+    survivor, duplicate = pair
+    issue = QualityIssue.objects.get()
+    response = client.post(
+        f"{MERGES}add/",
+        {
+            "duplicate": duplicate.pk,
+            "survivor": survivor.pk,
+            "issue": issue.pk,
+            "reason": "同一人",
+        },
+    )
+    assert response.status_code == 302
+    merge = PersonMerge.objects.get()
+    assert (merge.proposed_by_id, merge.status) == (officer.pk, MergeStatus.PROPOSED)
+    decide = f"{MERGES}{merge.pk}/decide/"
+    assert client.get(decide).status_code == 403
+    assert client.post(decide, {"decision": "approve"}).status_code == 403
+    merge.refresh_from_db()
+    assert merge.status == MergeStatus.PROPOSED
+
+
+def test_same_person_proposal_is_refused_in_the_form(client, login, pair):
+    login(roles.REGISTRATION_OFFICER)
+    a = pair[0]
+    response = client.post(
+        f"{MERGES}add/", {"duplicate": a.pk, "survivor": a.pk, "reason": "x"}, follow=True
+    )
+    assert "保留人员与重复人员不能是同一人" in response.content.decode()
+    assert PersonMerge.objects.count() == 0
+
+
+def test_supervisor_approves_anothers_proposal_but_not_their_own(
+    client, login, pair, django_user_model
+):
+    officer = django_user_model.objects.create_user("proposer")
+    officer.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
+    supervisor = login(roles.SUPERVISOR)
+    survivor, duplicate = pair
+    theirs = person_merge_propose(
+        survivor=survivor, duplicate=duplicate, actor=officer, reason="同一人"
+    )
+    page = client.get(f"{MERGES}{theirs.pk}/decide/")
+    assert page.status_code == 200
+    assert duplicate.masked_citizen_id in page.content.decode()
+
+    response = client.post(f"{MERGES}{theirs.pk}/decide/", {"decision": "approve", "note": "核实"})
+    assert response.status_code == 302
+    theirs.refresh_from_db()
+    assert (theirs.status, theirs.decided_by_id) == (MergeStatus.APPROVED, supervisor.pk)
+    assert Person.objects.get(pk=duplicate.pk).status == PersonStatus.CANCELLED
+
+    other = population_services.person_create(
+        citizen_id=next_id(), name="张三", actor=None, reason="测试"
+    )
+    mine = person_merge_propose(survivor=survivor, duplicate=other, actor=supervisor, reason="重")
+    refused = client.post(f"{MERGES}{mine.pk}/decide/", {"decision": "approve"})
+    assert refused.status_code == 200
+    assert "不能审批本人提出的申请" in refused.content.decode()
+    mine.refresh_from_db()
+    assert mine.status == MergeStatus.PROPOSED
+    assert Person.objects.get(pk=other.pk).status == PersonStatus.ACTIVE
+
+
+def test_the_issue_page_link_opens_a_prefilled_merge_proposal(client, login, pair):
+    login(roles.REGISTRATION_OFFICER)
+    issue = QualityIssue.objects.get()
+    first, second = sorted(issue.person_ids)
+    page = client.get(f"{MERGES}add/", {"issue": issue.pk, "survivor": first, "duplicate": second})
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    assert (form.initial["issue"], form.initial["survivor"], form.initial["duplicate"]) == (
+        str(issue.pk),
+        str(first),
+        str(second),
+    )

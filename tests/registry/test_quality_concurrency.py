@@ -1,0 +1,92 @@
+"""Two supervisors approving at once against the real PostgreSQL: exactly one succeeds."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+
+from population import roles
+from population import services as population_services
+from population.errors import DomainError
+from population.models import Person, PersonStatus
+from registry.quality.models import MergeStatus, PersonMerge
+from registry.quality.services import person_merge_approve, person_merge_propose
+from tests.registry.quality_factories import next_id, registered
+from tests.registry.test_concurrency import run_at_once
+
+# Threads open their own connections, so the data they see must be committed. No
+# serialized_rollback: the flush afterwards then re-creates permissions for the tests that follow.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def staff(django_user_model, name: str, role: str):
+    """A user in ``role``; supervisors hold the approval permission.
+
+    A transactional test may start from a flushed database (after another transactional test),
+    so the group and the permission are (re)created here, idempotently.
+    """
+    group, _ = Group.objects.get_or_create(name=role)
+    if role == roles.SUPERVISOR:
+        permission, _ = Permission.objects.get_or_create(
+            codename="approve_personmerge",
+            content_type=ContentType.objects.get_for_model(PersonMerge),
+            defaults={"name": "可审批重复人员合并"},
+        )
+        group.permissions.add(permission)
+    u = django_user_model.objects.create_user(name)
+    u.groups.add(group)
+    return u
+
+
+def plain(name: str) -> Person:
+    return population_services.person_create(
+        citizen_id=next_id(), name=name, actor=None, reason="测试"
+    )
+
+
+def test_two_supervisors_approving_one_proposal_at_once_one_wins(village, django_user_model):
+    officer = staff(django_user_model, "officer", roles.REGISTRATION_OFFICER)
+    sups = [staff(django_user_model, f"sup{i}", roles.SUPERVISOR) for i in range(2)]
+    duplicate = registered(village, "张三")
+    survivor = plain("张三")
+    merge = person_merge_propose(survivor=survivor, duplicate=duplicate, actor=officer, reason="重")
+
+    def approve(i: int):
+        actor = django_user_model.objects.get(pk=sups[i].pk)
+        return person_merge_approve(merge=PersonMerge.objects.get(pk=merge.pk), actor=actor)
+
+    results = run_at_once(2, approve)
+
+    wins = [r for r in results if isinstance(r, PersonMerge)]
+    losses = [r for r in results if isinstance(r, DomainError)]
+    assert (len(wins), len(losses)) == (1, 1)
+    assert losses[0].code == "already_decided"
+    assert PersonMerge.objects.get().status == MergeStatus.APPROVED
+    assert Person.objects.get(pk=duplicate.pk).status == PersonStatus.CANCELLED
+    assert survivor.memberships.filter(end_date__isnull=True).count() == 1
+
+
+def test_two_proposals_for_one_duplicate_approved_at_once_one_wins(village, django_user_model):
+    officer = staff(django_user_model, "officer", roles.REGISTRATION_OFFICER)
+    sups = [staff(django_user_model, f"sup{i}", roles.SUPERVISOR) for i in range(2)]
+    duplicate = registered(village, "李四")
+    survivors = [plain("李四"), plain("李四")]
+    merges = [
+        person_merge_propose(survivor=s, duplicate=duplicate, actor=officer, reason="重")
+        for s in survivors
+    ]
+
+    def approve(i: int):
+        actor = django_user_model.objects.get(pk=sups[i].pk)
+        return person_merge_approve(merge=merges[i], actor=actor)
+
+    results = run_at_once(2, approve)
+
+    wins = [r for r in results if isinstance(r, PersonMerge)]
+    losses = [r for r in results if isinstance(r, DomainError)]
+    assert (len(wins), len(losses)) == (1, 1)
+    assert losses[0].code == "already_merged"
+    assert PersonMerge.objects.filter(status=MergeStatus.APPROVED).count() == 1
+    open_holders = [s.pk for s in survivors if s.memberships.filter(end_date__isnull=True).exists()]
+    assert open_holders == [wins[0].survivor_id]
