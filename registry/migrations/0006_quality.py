@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("pghistory", "0007_auto_20250421_0444"),
         ("population", "0004_access_log"),
-        ("registry", "0004_transfer_permit_seq"),
+        ("registry", "0005_guards_checks_statement_level"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

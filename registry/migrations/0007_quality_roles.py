@@ -28,6 +28,6 @@ def grant(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("registry", "0005_quality"), ("population", "0002_roles")]
+    dependencies = [("registry", "0006_quality"), ("population", "0002_roles")]
 
     operations = [migrations.RunPython(grant, migrations.RunPython.noop)]
