@@ -65,7 +65,7 @@ class CitizenId:
     """A valid, normalised 18-character citizen ID."""
 
     number: str
-    converted_from_15: bool = False
+    converted_from_15: bool = field(default=False, compare=False)  # same number, same ID
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:

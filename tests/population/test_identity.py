@@ -161,11 +161,15 @@ def test_legacy_15_digit_number_is_converted():
     assert cid.warnings == ()
 
 
-def test_legacy_and_modern_forms_compare_by_number_and_flag():
+def test_legacy_and_modern_forms_of_one_number_are_one_id():
     legacy = parse_citizen_id(" 110105491231002 ", today=TODAY)
     modern = parse_citizen_id(KNOWN, today=TODAY)
     assert str(legacy) == str(modern)
     assert legacy.number == modern.number
+    # the flag tells how it was typed; the identity is the number
+    assert (legacy.converted_from_15, modern.converted_from_15) == (True, False)
+    assert legacy == modern
+    assert hash(legacy) == hash(modern)
 
 
 @pytest.mark.parametrize("text", ["11010549123100X", "1101054912310a2", "11010549123100x"])
