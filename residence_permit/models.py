@@ -14,7 +14,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateRangeField, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from population.identity import mask_citizen_id
 from population.models import Person, Region
@@ -177,7 +177,7 @@ APPLICATION_TRANSITIONS = [
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
-class PermitApplication(models.Model):
+class PermitApplication(FSMModelMixin, models.Model):
     """居住证申领: a person's application, its eligibility as shown, and the decision."""
 
     person = models.ForeignKey(
@@ -290,7 +290,7 @@ class CancelReason(models.TextChoices):
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
-class ResidencePermit(models.Model):
+class ResidencePermit(FSMModelMixin, models.Model):
     """居住证: number, holder, address, validity and the annual endorsement (签注) cycle.
 
     ``next_endorsement_due`` is the next anniversary; ``continuous_since`` is the day from which

@@ -442,7 +442,8 @@ def permit_issue(
             issue_date=on,
             valid_until=rules.add_years(on, rules.VALIDITY_YEARS),
             next_endorsement_due=rules.add_years(on, 1),
-            continuous_since=on,
+            # Residence years count from the unbroken registration, not from the card.
+            continuous_since=selectors.residence_continuous_since(person=person, on=on),
         )
         _event(permit, PermitEventKind.ISSUE, on, actor, "签发")
     return permit

@@ -81,7 +81,7 @@ def test_endorsement_on_the_last_day_of_the_window_is_on_time(holder):
     assert (permit.status, permit.next_endorsement_due, permit.continuous_since) == (
         PermitStatus.ACTIVE,
         dt.date(2026, 2, 28),
-        dt.date(2024, 2, 29),
+        dt.date(2023, 8, 31),
     )
     assert permit.log.last().kind == PermitEventKind.ENDORSE
 
@@ -92,7 +92,7 @@ def test_endorsement_the_day_after_the_window_is_late_but_continuous_in_the_grac
     assert (permit.status, permit.next_endorsement_due, permit.continuous_since) == (
         PermitStatus.ACTIVE,
         dt.date(2026, 2, 28),
-        dt.date(2024, 2, 29),
+        dt.date(2023, 8, 31),
     )
     assert permit.log.last().kind == PermitEventKind.ENDORSE_LATE
 
