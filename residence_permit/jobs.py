@@ -71,17 +71,19 @@ def persons_needing_points(*, on: dt.date) -> list[int]:
             "has_account",
             "fact_changed",
             "permit_changed",
-            "person__points_account__computed_at",
+            "person__points_account__computed_on",
         )
     )
     due = set()
-    for pid, status, since, has_account, fact_changed, permit_changed, computed_at in candidates:
-        if not has_account or fact_changed or permit_changed:
+    for pid, status, since, has_account, fact_changed, permit_changed, last in candidates:
+        changed = not has_account or fact_changed or permit_changed
+        grew = (
+            not changed
+            and status == PermitStatus.ACTIVE
+            and (rules.whole_years_between(since, on) != rules.whole_years_between(since, last))
+        )
+        if changed or grew:
             due.add(pid)
-        elif status == PermitStatus.ACTIVE:
-            last = timezone.localtime(computed_at).date()
-            if rules.whole_years_between(since, on) != rules.whole_years_between(since, last):
-                due.add(pid)
     return sorted(due)
 
 

@@ -581,6 +581,7 @@ class PointsAccount(models.Model):
         Person, on_delete=models.PROTECT, related_name="points_account", verbose_name="人员"
     )
     computed_at = models.DateTimeField("最近计算时间")
+    computed_on = models.DateField("计算基准日")
 
     class Meta:
         verbose_name = "积分账户"

@@ -289,7 +289,7 @@ def points_recompute(
                     )
                 )
         PointsAccount.objects.update_or_create(
-            person=person, defaults={"computed_at": timezone.now()}
+            person=person, defaults={"computed_at": timezone.now(), "computed_on": on}
         )
     return appended
 

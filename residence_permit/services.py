@@ -758,16 +758,13 @@ def permit_cancel_on_leaving(
 
 
 def permits_daily_run(*, on: dt.date | None = None, batch_size: int = 500) -> dict[str, int]:
-    """Reminders for permits whose window opens, lapses past the grace, expiries. Idempotent.
+    """Lapses past the grace, expiries, then reminders for open windows. Idempotent.
 
     Each permit is its own short transaction, so a long run holds no lock on the table and a
     second run on the same day finds nothing left to do.
     """
     on = on or _today()
     counts = {"reminded": 0, "lapsed": 0, "expired": 0}
-    for permit in selectors.permits_due_for_endorsement(on=on).iterator(chunk_size=batch_size):
-        if permit_remind(permit=permit, on=on):
-            counts["reminded"] += 1
     for pk in list(selectors.permits_to_lapse(on=on).values_list("pk", flat=True)):
         if permit_lapse(permit=ResidencePermit(pk=pk), on=on):
             counts["lapsed"] += 1
@@ -777,6 +774,10 @@ def permits_daily_run(*, on: dt.date | None = None, batch_size: int = 500) -> di
     for pk in list(expiring):
         if permit_expire(permit=ResidencePermit(pk=pk), on=on):
             counts["expired"] += 1
+    # Lapses and expiries first, so reminders go to permits still usable.
+    for permit in selectors.permits_due_for_endorsement(on=on).iterator(chunk_size=batch_size):
+        if permit_remind(permit=permit, on=on):
+            counts["reminded"] += 1
     return counts
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from population.models import Region, RegionLevel
-from residence_permit import services
+from residence_permit import points, services
 from residence_permit.models import FactKind, ResidenceBasis
 
 
@@ -75,5 +75,33 @@ def holder(resident):
         person = resident(since=dt.date(2023, 8, 31), **kw)
         application = services.permit_application_submit(person=person, actor=None, on=issued)
         return services.permit_issue(application=application, actor=None, on=issued)
+
+    return _make
+
+
+@pytest.fixture
+def gz_holder(holder):
+    """Holders in 广州 (the Guangzhou policy applies by the permit region's city)."""
+    from population.models import Region, RegionLevel
+
+    province = Region.objects.get(code="440000000000")
+    city = Region.objects.create(
+        code="440100000000", name="广州市", level=RegionLevel.CITY, parent=province
+    )
+    county = Region.objects.create(
+        code="440106000000", name="天河区", level=RegionLevel.COUNTY, parent=city
+    )
+
+    # A transactional test's flush may have removed the policy rows the migration loaded.
+    points.policies_load_shipped()
+
+    def _make(**kw):
+        permit = holder(**kw)
+        # Registered since 31 Aug 2023 in 天河区; permit issued 29 Feb 2024.
+        services.permit_change_address(
+            permit=permit, address="天河路1号", region=county, actor=None, on=dt.date(2024, 3, 1)
+        )
+        permit.refresh_from_db()
+        return permit
 
     return _make

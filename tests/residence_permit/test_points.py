@@ -23,33 +23,9 @@ ON = dt.date(2026, 3, 1)
 
 
 @pytest.fixture
-def policy():
+def policy(db):
+    points.policies_load_shipped()  # the migration's rows, unless a transactional flush ran
     return PointsPolicy.objects.get(city_code="440100", version="2016.1")
-
-
-@pytest.fixture
-def gz_holder(holder, policy):
-    """Holders in 广州 (the Guangzhou policy applies by the permit region's city)."""
-    from population.models import Region, RegionLevel
-
-    province = Region.objects.get(code="440000000000")
-    city = Region.objects.create(
-        code="440100000000", name="广州市", level=RegionLevel.CITY, parent=province
-    )
-    county = Region.objects.create(
-        code="440106000000", name="天河区", level=RegionLevel.COUNTY, parent=city
-    )
-
-    def _make(**kw):
-        permit = holder(**kw)
-        # Registered since 31 Aug 2023 in 天河区; permit issued 29 Feb 2024.
-        services.permit_change_address(
-            permit=permit, address="天河路1号", region=county, actor=None, on=dt.date(2024, 3, 1)
-        )
-        permit.refresh_from_db()
-        return permit
-
-    return _make
 
 
 def fact(person, kind, start, evidence, **kw):
