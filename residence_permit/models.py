@@ -589,3 +589,27 @@ class PointsAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+# -- officers' queues (admin lists over the same tables) ----------------------------------------
+
+
+class ApplicationQueue(PermitApplication):
+    class Meta:
+        proxy = True
+        verbose_name = "待审核申领"
+        verbose_name_plural = "队列：待审核申领"
+
+
+class EndorsementDueQueue(ResidencePermit):
+    class Meta:
+        proxy = True
+        verbose_name = "待签注居住证"
+        verbose_name_plural = "队列：待签注居住证（签注期内或宽限期内）"
+
+
+class LapsedQueue(ResidencePermit):
+    class Meta:
+        proxy = True
+        verbose_name = "已中止居住证"
+        verbose_name_plural = "队列：逾期未签注已中止"
