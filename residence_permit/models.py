@@ -515,6 +515,10 @@ class PointsPolicy(models.Model):
                 ],
             ),
         ]
+        triggers = [
+            # A published version never changes: a changed scheme is a new version.
+            pgtrigger.Protect(name="immutable", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"

@@ -7,10 +7,12 @@ Expected totals are worked out by hand from residence_permit/data/points/guangzh
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from decimal import Decimal
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from population.errors import DomainError
@@ -64,6 +66,17 @@ def test_loading_the_same_file_again_changes_nothing_and_a_changed_version_is_re
         points.policy_load_file(path=changed)
     assert exc.value.code == "policy_version_exists"
     assert PointsPolicy.objects.get(pk=policy.pk).rules["indicators"][0]["per_year"] == 3
+
+
+def test_the_load_command_reports_unchanged_on_a_rerun_and_policies_are_immutable(policy):
+    out = io.StringIO()
+    call_command("load_points_policies", stdout=out)
+    assert out.getvalue() == "440100 2016.1 广州市居住证积分: 未变 / unchanged\n"
+    with pytest.raises(ProgrammingError, match="Cannot update or delete"):
+        with transaction.atomic():
+            PointsPolicy.objects.filter(pk=policy.pk).update(name="改名")
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("load_points_policies", "/nonexistent.json")
 
 
 @pytest.mark.parametrize(
