@@ -345,7 +345,7 @@ class PermitApplicationAdmin(ReadAuditMixin, LargeTableAdmin):
             result = selectors.permit_eligibility(
                 person=app.person, on=timezone.localdate(), sponsor=app.sponsor, proxy=app.proxy
             )
-            unmet = "、".join(c.label for c in result.conditions if c.status != "met")
+            unmet = "、".join(c.label for c in result.blocking)
             services.permit_application_reject(
                 application=app, actor=request.user, reason=f"不符合：{unmet or '见审查记录'}"[:200]
             )

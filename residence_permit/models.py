@@ -516,8 +516,12 @@ class PointsPolicy(models.Model):
             ),
         ]
         triggers = [
-            # A published version never changes: a changed scheme is a new version.
-            pgtrigger.Protect(name="immutable", operation=pgtrigger.Update | pgtrigger.Delete),
+            # A published version never changes: a changed scheme is a new version. (An UPDATE
+            # writing identical values, as a test database's serialized reload does, passes.)
+            pgtrigger.Protect(
+                name="immutable", operation=pgtrigger.Update, condition=pgtrigger.AnyChange()
+            ),
+            pgtrigger.Protect(name="never_deleted", operation=pgtrigger.Delete),
         ]
 
     def __str__(self) -> str:

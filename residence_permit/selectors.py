@@ -134,12 +134,14 @@ class Eligibility:
     on: dt.date
     eligible: bool
     conditions: list[Condition]
+    blocking: list[Condition] = field(default_factory=list)  # the decisive ones not met
 
     def as_dict(self) -> dict:
         return {
             "on": self.on.isoformat(),
             "eligible": self.eligible,
             "conditions": [c.as_dict() for c in self.conditions],
+            "blocking": [c.code for c in self.blocking],
         }
 
 
@@ -252,8 +254,8 @@ def permit_eligibility(
     decisive = {"person_active", "away_from_hukou", "residence_six_months", "one_basis", "proxy"}
     if sponsor is not None and not own_met:
         decisive.add("lives_with_sponsor")
-    eligible = all(c.status == MET for c in conditions if c.code in decisive)
-    return Eligibility(on=on, eligible=eligible, conditions=conditions)
+    blocking = [c for c in conditions if c.code in decisive and c.status != MET]
+    return Eligibility(on=on, eligible=not blocking, conditions=conditions, blocking=blocking)
 
 
 # -- queues ------------------------------------------------------------------------------------

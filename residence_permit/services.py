@@ -398,20 +398,7 @@ def permit_issue(
         person=person, on=on, sponsor=app.sponsor, proxy=app.proxy
     )
     if not eligibility.eligible:
-        unmet = "、".join(
-            c.label
-            for c in eligibility.conditions
-            if c.status != selectors.MET
-            and c.code
-            in {
-                "person_active",
-                "away_from_hukou",
-                "residence_six_months",
-                "one_basis",
-                "proxy",
-                "lives_with_sponsor",
-            }
-        )
+        unmet = "、".join(c.label for c in eligibility.blocking)
         raise DomainError(
             f"不符合申领条件：{unmet}", "the applicant is not eligible", code="not_eligible"
         )

@@ -6,10 +6,12 @@ import datetime as dt
 
 import pytest
 from django.db import IntegrityError, connection
+from hypothesis import given
+from hypothesis import strategies as st
 
 from population.errors import DomainError
 from population.models import Person
-from residence_permit import selectors, services
+from residence_permit import rules, selectors, services
 from residence_permit.models import (
     FactKind,
     PermitApplication,
@@ -322,3 +324,32 @@ def test_a_fact_without_evidence_is_refused_by_the_service_and_the_database(make
             source="officer",
             source_name="窗口",
         )
+
+
+@given(
+    day=st.dates(min_value=dt.date(1950, 1, 1), max_value=dt.date(2090, 12, 31)),
+    months=st.integers(min_value=0, max_value=600),
+)
+def test_adding_months_clamps_to_the_month_end_and_never_overshoots(day, months):
+    result = rules.add_months(day, months)
+    assert (result.year - day.year) * 12 + result.month - day.month == months
+    assert result.day == day.day or (
+        result.day < day.day and (result + dt.timedelta(days=1)).day == 1
+    )
+    assert rules.whole_months_between(day, result) == months
+
+
+@given(
+    county=st.sampled_from(["441802", "440106", "530902"]),
+    year=st.integers(min_value=2016, max_value=2099),
+    serial=st.integers(min_value=1, max_value=999_999),
+    position=st.integers(min_value=0, max_value=15),
+    delta=st.integers(min_value=1, max_value=9),
+)
+def test_the_check_character_catches_every_single_digit_error(
+    county, year, serial, position, delta
+):
+    number = rules.permit_number_format(county, year, serial)
+    assert rules.permit_number_is_valid(number)
+    wrong = str((int(number[position]) + delta) % 10)
+    assert not rules.permit_number_is_valid(number[:position] + wrong + number[position + 1 :])
