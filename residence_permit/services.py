@@ -741,6 +741,23 @@ def permit_cancel_on_leaving(
     return permit
 
 
+@transaction.atomic
+def permit_cancel_on_death(
+    *, permit: ResidencePermit, on: dt.date, actor: Any = None
+) -> ResidencePermit | None:
+    """The holder died: the permit is cancelled and the registration ended (None if not)."""
+    permit = _lock_permit(permit)
+    if permit.status == PermitStatus.CANCELLED or permit.person.status != PersonStatus.DECEASED:
+        return None
+    with history_context(actor=actor, reason="持证人死亡"):
+        _cancel(permit, max(on, permit.issue_date), CancelReason.DECEASED, actor, "持证人死亡")
+        reg = ResidenceRegistration.objects.select_for_update().get(pk=permit.registration_id)
+        if reg.end_date is None:
+            reg.end_date = max(on, reg.start_date)
+            reg.save(update_fields=["end_date"])
+    return permit
+
+
 # -- the daily job ------------------------------------------------------------------------------
 
 
@@ -751,7 +768,14 @@ def permits_daily_run(*, on: dt.date | None = None, batch_size: int = 500) -> di
     second run on the same day finds nothing left to do.
     """
     on = on or _today()
-    counts = {"reminded": 0, "lapsed": 0, "expired": 0}
+    counts = {"reminded": 0, "lapsed": 0, "expired": 0, "deceased": 0}
+    # Registry records deaths without knowing about permits; the permits follow here.
+    of_deceased = ResidencePermit.objects.exclude(status=PermitStatus.CANCELLED).filter(
+        person__status=PersonStatus.DECEASED
+    )
+    for pk in list(of_deceased.values_list("pk", flat=True)):
+        if permit_cancel_on_death(permit=ResidencePermit(pk=pk), on=on):
+            counts["deceased"] += 1
     for pk in list(selectors.permits_to_lapse(on=on).values_list("pk", flat=True)):
         if permit_lapse(permit=ResidencePermit(pk=pk), on=on):
             counts["lapsed"] += 1

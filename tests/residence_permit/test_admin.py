@@ -203,3 +203,27 @@ def test_registration_through_the_admin_uses_the_service(officer_client, make_pe
     assert "已有未终止的居住登记" in response.content.decode()
     assert ResidenceRegistration.objects.filter(person=person).count() == 1
     assert ResidencePermit.objects.filter(status=PermitStatus.ACTIVE).count() == 0
+
+
+def test_queue_pages_take_the_same_number_of_queries_for_one_or_many_rows(
+    officer_client, resident, django_assert_num_queries
+):
+    client = officer_client()
+
+    def waiting(n):
+        for i in range(n):
+            person = resident(since=dt.date(2024, 1, 1), name=f"申请{i}{n}")
+            services.permit_application_submit(person=person, actor=None, on=dt.date(2024, 8, 1))
+
+    def count_queries():
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/admin/residence_permit/applicationqueue/").status_code == 200
+        return len(ctx.captured_queries)
+
+    waiting(1)
+    one = count_queries()
+    waiting(5)
+    assert count_queries() == one

@@ -34,8 +34,8 @@ def test_a_real_worker_runs_both_jobs_and_reruns_change_nothing(gz_holder):
         ]
 
     assert daily == [
-        {"reminded": 0, "lapsed": 1, "expired": 0},
-        {"reminded": 0, "lapsed": 0, "expired": 0},
+        {"reminded": 0, "lapsed": 1, "expired": 0, "deceased": 0},
+        {"reminded": 0, "lapsed": 0, "expired": 0, "deceased": 0},
     ]
     # Renewed 2025-04-01: residence counts afresh, under a year by 2026-03-01; employment 2 years.
     assert recompute == [{"persons": 1, "entries": 1}, {"persons": 0, "entries": 0}]

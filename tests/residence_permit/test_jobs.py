@@ -19,6 +19,10 @@ from residence_permit.models import (
 pytestmark = pytest.mark.django_db
 
 
+def counts(*, reminded=0, lapsed=0, expired=0, deceased=0) -> dict[str, int]:
+    return {"reminded": reminded, "lapsed": lapsed, "expired": expired, "deceased": deceased}
+
+
 def test_the_daily_job_reminds_in_the_window_lapses_after_the_grace_and_reruns_change_nothing(
     holder,
 ):
@@ -26,23 +30,18 @@ def test_the_daily_job_reminds_in_the_window_lapses_after_the_grace_and_reruns_c
     forgetful = holder(name="逾期")
     services.permit_endorse(permit=on_time, actor=None, on=dt.date(2025, 2, 1))
 
-    first = jobs.permits_daily_job(on=dt.date(2025, 1, 29))  # the window opens
-    assert first == {"reminded": 1, "lapsed": 0, "expired": 0}  # on_time is endorsed already
-    assert jobs.permits_daily_job(on=dt.date(2025, 1, 29)) == {
-        "reminded": 0,
-        "lapsed": 0,
-        "expired": 0,
-    }
-    assert jobs.permits_daily_job(on=dt.date(2025, 3, 30)) == {
-        "reminded": 0,
-        "lapsed": 0,
-        "expired": 0,
-    }
-    assert jobs.permits_daily_job(on=dt.date(2025, 3, 31)) == {
-        "reminded": 0,
-        "lapsed": 1,
-        "expired": 0,
-    }
+    # The window opens; on_time is endorsed already.
+    first = jobs.permits_daily_job(on=dt.date(2025, 1, 29))
+    assert first == counts(reminded=1, lapsed=0, expired=0)
+    assert jobs.permits_daily_job(on=dt.date(2025, 1, 29)) == counts(
+        reminded=0, lapsed=0, expired=0
+    )
+    assert jobs.permits_daily_job(on=dt.date(2025, 3, 30)) == counts(
+        reminded=0, lapsed=0, expired=0
+    )
+    assert jobs.permits_daily_job(on=dt.date(2025, 3, 31)) == counts(
+        reminded=0, lapsed=1, expired=0
+    )
     snapshot = list(PermitEvent.objects.order_by("id").values_list("permit_id", "kind", "on"))
     assert jobs.permits_daily_job(on=dt.date(2025, 3, 31))["lapsed"] == 0
     assert list(PermitEvent.objects.order_by("id").values_list("permit_id", "kind", "on")) == (
@@ -86,3 +85,21 @@ def test_points_recomputation_picks_changed_holders_only_and_a_rerun_appends_not
         [a.person_id, b.person_id]
     )
     assert PointsEntry.objects.filter(person=b.person).count() == 2
+
+
+def test_the_daily_job_cancels_the_permit_of_a_holder_who_died(holder):
+    from registry.services import death_cancel
+
+    permit = holder()
+    death_cancel(
+        person=permit.person, death_date=dt.date(2024, 6, 1), document_number="SW-1", actor=None
+    )
+    counts = jobs.permits_daily_job(on=dt.date(2024, 6, 2))
+    assert counts["deceased"] == 1
+    cancelled = ResidencePermit.objects.get(pk=permit.pk)
+    assert (cancelled.status, cancelled.cancel_reason, cancelled.cancelled_on) == (
+        PermitStatus.CANCELLED,
+        "deceased",
+        dt.date(2024, 6, 2),
+    )
+    assert jobs.permits_daily_job(on=dt.date(2024, 6, 2))["deceased"] == 0
