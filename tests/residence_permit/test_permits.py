@@ -381,3 +381,21 @@ def test_a_second_application_while_one_waits_or_a_permit_is_held_is_refused(hol
         services.permit_application_submit(person=person, actor=None, on=dt.date(2024, 8, 2))
     assert exc.value.code == "pending_exists"
     assert PermitApplication.objects.filter(person=person).count() == 1
+
+
+def test_history_records_who_and_why_for_each_permit_change(holder, django_user_model):
+    import pghistory.models
+
+    officer = django_user_model.objects.create_user("window1", is_staff=True)
+    permit = holder()
+    services.permit_endorse(permit=permit, actor=officer, on=dt.date(2025, 2, 1))
+
+    rows = list(
+        pghistory.models.Events.objects.tracks(ResidencePermit.objects.get(pk=permit.pk))
+        .order_by("pgh_created_at")
+        .values_list("pgh_label", "pgh_context__reason", "pgh_context__user")
+    )
+    assert rows == [
+        ("insert", "签发居住证", None),
+        ("update", "签注", officer.pk),
+    ]
