@@ -353,3 +353,24 @@ def test_the_check_character_catches_every_single_digit_error(
     assert rules.permit_number_is_valid(number)
     wrong = str((int(number[position]) + delta) % 10)
     assert not rules.permit_number_is_valid(number[:position] + wrong + number[position + 1 :])
+
+
+@pytest.mark.parametrize(
+    ("born", "on", "needs_proxy"),
+    [
+        (dt.date(2008, 2, 29), dt.date(2024, 2, 28), True),  # 15 the day before
+        (dt.date(2008, 2, 29), dt.date(2024, 2, 29), False),  # 16 on the birthday
+        (dt.date(2007, 2, 28), dt.date(2023, 2, 27), True),
+        (dt.date(2007, 2, 28), dt.date(2023, 2, 28), False),
+    ],
+)
+def test_under_sixteen_needs_a_proxy_boundaries(resident, born, on, needs_proxy):
+    person = resident(since=dt.date(2022, 1, 1), born=born)
+    result = selectors.permit_eligibility(person=person, on=on)
+    assert ("proxy" in codes(result)) is needs_proxy
+    assert result.eligible is not needs_proxy
+
+
+def test_born_on_29_february_turns_a_year_older_on_1_march_in_common_years():
+    born = dt.date(2008, 2, 29)
+    assert [rules.age_on(born, d) for d in (dt.date(2025, 2, 28), dt.date(2025, 3, 1))] == [16, 17]
