@@ -198,3 +198,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
+
+# Periodic jobs (Celery beat). Each app adds its own entries; times are Asia/Shanghai.
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE |= {
+    # Residence permits: endorsement reminders, lapses and expiries for the day.
+    "residence_permit.permits_daily": {
+        "task": "residence_permit.permits_daily",
+        "schedule": crontab(hour=1, minute=10),
+    },
+    # Points of holders whose facts or permit changed (and yearly residence increments).
+    "residence_permit.points_recompute_changed": {
+        "task": "residence_permit.points_recompute_changed",
+        "schedule": crontab(hour=2, minute=10),
+    },
+}

@@ -1,0 +1,660 @@
+"""Admin for residence-permit officers (Chinese UI): queues, eligibility, actions, printing.
+
+Every write goes through ``residence_permit.services`` (or ``points``); a refusal becomes a
+message and changes nothing. Lists show masked citizen IDs; detail and print pages log the read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from population.admin_utils import LargeTableAdmin
+from population.audit import access_log_admin_read
+from population.errors import DomainError
+from population.identity import mask_citizen_id
+from residence_permit import points, rules, selectors, services
+from residence_permit.models import (
+    ApplicationQueue,
+    EndorsementDueQueue,
+    LapsedQueue,
+    PermitApplication,
+    PermitEvent,
+    PermitStatus,
+    PersonFact,
+    PointsEntry,
+    PointsPolicy,
+    ResidencePermit,
+    ResidenceRegistration,
+)
+
+FULL_ID_PERMISSION = "population.view_full_citizen_id"
+PRINT_PERMISSION = "residence_permit.print_residencepermit"
+STATUS_MARKS = {"met": "✔ 符合", "unmet": "✘ 不符合", "missing_evidence": "？ 缺少证明"}
+
+
+def _holder(person) -> str:
+    return f"{person.name}（{mask_citizen_id(person.citizen_id)}）"
+
+
+def _run(request, label: str, objects, call) -> None:
+    """Apply ``call`` to each object; report successes and each refusal as messages."""
+    done = 0
+    for obj in objects:
+        try:
+            call(obj)
+        except DomainError as exc:
+            messages.error(request, f"{obj}：{exc.message_zh}")
+        else:
+            done += 1
+    if done:
+        messages.success(request, f"{label}：已办理 {done} 件")
+
+
+class ReadAuditMixin:
+    """Log the persons a list page or a detail page showed."""
+
+    audit_channel = "admin.residence_permit"
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and changelist.result_list:
+            access_log_admin_read(
+                request,
+                channel=f"{self.audit_channel}_list",
+                person_ids=[o.person_id for o in changelist.result_list],
+                fields=[str(f) for f in self.list_display],
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = getattr(response, "context_data", {}).get("original")
+        if obj is not None:
+            access_log_admin_read(
+                request,
+                channel=self.audit_channel,
+                person_ids=[obj.person_id],
+                fields=[str(f) for f in self.get_fields(request, obj)],
+            )
+        return response
+
+
+# -- residence registration and facts ------------------------------------------------------------
+
+
+class RegistrationForm(forms.ModelForm):
+    class Meta:
+        model = ResidenceRegistration
+        fields = ["person", "address", "region", "basis", "start_date"]
+
+
+@admin.register(ResidenceRegistration)
+class ResidenceRegistrationAdmin(ReadAuditMixin, LargeTableAdmin):
+    audit_channel = "admin.residence_registration"
+    form = RegistrationForm
+    list_display = ["id", "holder", "address", "region", "basis", "start_date", "end_date"]
+    list_select_related = ["person", "region"]
+    list_filter = ["basis"]
+    raw_id_fields = ["person", "region"]
+    search_fields = ["=person__citizen_id"]
+    search_help_text = "输入完整公民身份号码精确查找"
+    actions = ["end_today"]
+
+    @admin.display(description="人员")
+    def holder(self, obj):
+        return _holder(obj.person)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = services.residence_registration_create(
+                actor=request.user,
+                **{k: form.cleaned_data[k] for k in RegistrationForm.Meta.fields},
+            )
+        except DomainError as exc:
+            messages.error(request, str(exc))
+            raise
+        obj.pk = saved.pk
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except DomainError:
+            return self._redirect_back(request)
+
+    def _redirect_back(self, request):
+        return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(description="终止所选居住登记（今日，搬离居住地）", permissions=["change"])
+    def end_today(self, request, queryset):
+        _run(
+            request,
+            "终止居住登记",
+            queryset.select_related("person"),
+            lambda r: services.residence_registration_end(
+                registration=r, end_date=timezone.localdate(), actor=request.user, reason="搬离"
+            ),
+        )
+
+
+class FactForm(forms.ModelForm):
+    class Meta:
+        model = PersonFact
+        fields = [
+            "person",
+            "kind",
+            "start_date",
+            "end_date",
+            "quantity",
+            "level",
+            "evidence",
+            "source_name",
+        ]
+
+
+@admin.register(PersonFact)
+class PersonFactAdmin(ReadAuditMixin, LargeTableAdmin):
+    audit_channel = "admin.permit_fact"
+    form = FactForm
+    list_display = ["id", "holder", "kind", "start_date", "end_date", "evidence", "source_name"]
+    list_filter = ["kind", "source"]
+    list_select_related = ["person"]
+    raw_id_fields = ["person"]
+    search_fields = ["=person__citizen_id"]
+    search_help_text = "输入完整公民身份号码精确查找"
+    actions = ["retract"]
+
+    @admin.display(description="人员")
+    def holder(self, obj):
+        return _holder(obj.person)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = services.person_fact_record(
+                actor=request.user, **{k: form.cleaned_data[k] for k in FactForm.Meta.fields}
+            )
+        except DomainError as exc:
+            messages.error(request, str(exc))
+            raise
+        obj.pk = saved.pk
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except DomainError:
+            return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(
+        description="撤销所选事实（录入有误），积分将在下次重算时冲销", permissions=["change"]
+    )
+    def retract(self, request, queryset):
+        _run(
+            request,
+            "撤销事实",
+            queryset,
+            lambda f: services.person_fact_retract(fact=f, actor=request.user, reason="录入有误"),
+        )
+
+
+# -- applications ----------------------------------------------------------------------------
+
+
+class ApplicationForm(forms.ModelForm):
+    class Meta:
+        model = PermitApplication
+        fields = ["person", "proxy", "sponsor", "submitted_on"]
+
+
+def eligibility_table(eligibility: dict) -> str:
+    if not eligibility:
+        return "—"
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                c["label"],
+                STATUS_MARKS.get(c["status"], c["status"]),
+                c["detail"],
+                "；".join(c["evidence"]) or "—",
+            )
+            for c in eligibility["conditions"]
+        ),
+    )
+    verdict = "符合申领条件" if eligibility["eligible"] else "不符合申领条件"
+    return format_html(
+        "<p><strong>{}</strong>（审查日 {}）</p><table><thead><tr><th>条件</th><th>结论</th>"
+        "<th>说明</th><th>证明材料</th></tr></thead><tbody>{}</tbody></table>",
+        verdict,
+        eligibility["on"],
+        rows,
+    )
+
+
+@admin.register(PermitApplication)
+class PermitApplicationAdmin(ReadAuditMixin, LargeTableAdmin):
+    audit_channel = "admin.permit_application"
+    form = ApplicationForm
+    list_display = ["id", "applicant", "submitted_on", "status", "eligible", "address"]
+    list_filter = ["status"]
+    list_select_related = ["person", "registration"]
+    raw_id_fields = ["person", "proxy", "sponsor"]
+    search_fields = ["=person__citizen_id"]
+    search_help_text = "输入完整公民身份号码精确查找"
+    actions = ["issue", "reject", "withdraw"]
+    ordering = ["submitted_on", "id"]
+
+    @admin.display(description="申请人")
+    def applicant(self, obj):
+        return _holder(obj.person)
+
+    @admin.display(description="符合条件", boolean=True)
+    def eligible(self, obj):
+        return bool(obj.eligibility.get("eligible"))
+
+    @admin.display(description="居住地址")
+    def address(self, obj):
+        return obj.registration.address
+
+    @admin.display(description="资格审查（今日重新审查）")
+    def eligibility_now(self, obj):
+        result = selectors.permit_eligibility(
+            person=obj.person, on=timezone.localdate(), sponsor=obj.sponsor, proxy=obj.proxy
+        )
+        return eligibility_table(result.as_dict())
+
+    @admin.display(description="资格审查（申请时/发证时）")
+    def eligibility_recorded(self, obj):
+        return eligibility_table(obj.eligibility)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ApplicationForm.Meta.fields
+        return [
+            "applicant",
+            "status",
+            "submitted_on",
+            "address",
+            "eligibility_now",
+            "eligibility_recorded",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            saved = services.permit_application_submit(
+                person=data["person"],
+                proxy=data["proxy"],
+                sponsor=data["sponsor"],
+                on=data["submitted_on"],
+                actor=request.user,
+            )
+        except DomainError as exc:
+            messages.error(request, str(exc))
+            raise
+        obj.pk = saved.pk
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except DomainError:
+            return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(description="签发居住证（今日，重新审查资格）", permissions=["change"])
+    def issue(self, request, queryset):
+        _run(
+            request,
+            "签发居住证",
+            queryset,
+            lambda a: services.permit_issue(application=a, actor=request.user),
+        )
+
+    @admin.action(description="不予办理（理由为未符合的条件）", permissions=["change"])
+    def reject(self, request, queryset):
+        def call(app):
+            result = selectors.permit_eligibility(
+                person=app.person, on=timezone.localdate(), sponsor=app.sponsor, proxy=app.proxy
+            )
+            unmet = "、".join(c.label for c in result.blocking)
+            services.permit_application_reject(
+                application=app, actor=request.user, reason=f"不符合：{unmet or '见审查记录'}"[:200]
+            )
+
+        _run(request, "不予办理", queryset, call)
+
+    @admin.action(description="撤回申请（申请人要求）", permissions=["change"])
+    def withdraw(self, request, queryset):
+        _run(
+            request,
+            "撤回申请",
+            queryset,
+            lambda a: services.permit_application_withdraw(application=a, actor=request.user),
+        )
+
+
+@admin.register(ApplicationQueue)
+class ApplicationQueueAdmin(PermitApplicationAdmin):
+    list_filter = []
+
+    def get_queryset(self, request):
+        return selectors.applications_waiting().select_related("person", "registration")
+
+    def has_add_permission(self, request):
+        return False
+
+    # The queue is a proxy: the base model's permissions decide.
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("residence_permit.view_permitapplication")
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and request.user.has_perm("residence_permit.change_permitapplication")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+
+# -- permits ---------------------------------------------------------------------------------
+
+
+class PermitEventInline(admin.TabularInline):
+    model = PermitEvent
+    fields = ["on", "kind", "number", "reason", "officer", "recorded_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "居住证事项（不可修改）"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ResidencePermit)
+class ResidencePermitAdmin(ReadAuditMixin, LargeTableAdmin):
+    audit_channel = "admin.residence_permit"
+    list_display = [
+        "number",
+        "holder",
+        "status",
+        "issue_date",
+        "next_endorsement_due",
+        "valid_until",
+        "print_link",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["person"]
+    search_fields = ["=number", "=person__citizen_id"]
+    search_help_text = "输入居住证号码或完整公民身份号码精确查找"
+    inlines = [PermitEventInline]
+    actions = ["endorse", "renew", "reissue", "cancel_left", "recompute_points"]
+    fields = [
+        "number",
+        "holder",
+        "status",
+        "address",
+        "region",
+        "issue_date",
+        "valid_until",
+        "next_endorsement_due",
+        "endorsement_window",
+        "continuous_since",
+        "lapsed_on",
+        "cancelled_on",
+        "cancel_reason",
+        "points_summary",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="持证人")
+    def holder(self, obj):
+        return _holder(obj.person)
+
+    @admin.display(description="本次签注期")
+    def endorsement_window(self, obj):
+        first, last = rules.endorsement_window(obj.next_endorsement_due)
+        grace_end = rules.lapse_day(obj.next_endorsement_due) - dt.timedelta(days=1)
+        return f"{first} 至 {last}（宽限至 {grace_end}）"
+
+    @admin.display(description="积分")
+    def points_summary(self, obj):
+        policy = points.policy_in_force(
+            city_code=points.city_code_of(obj.region_id), on=timezone.localdate()
+        )
+        if policy is None:
+            return "本市暂无积分政策"
+        total = points.points_total(person=obj.person, policy=policy)
+        tier, services_open = points.points_tier(policy=policy, total=total)
+        opened = "、".join(services_open)
+        return f"{total} 分（{policy.name} {policy.version}）；{tier['label']}：{opened}"
+
+    @admin.display(description="打印")
+    def print_link(self, obj):
+        return format_html(
+            '<a href="{}">打印</a>',
+            reverse("admin:residence_permit_residencepermit_print", args=[obj.pk]),
+        )
+
+    def has_add_permission(self, request):
+        return False  # permits are issued from applications
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/print/",
+                self.admin_site.admin_view(self.print_view),
+                name="residence_permit_residencepermit_print",
+            ),
+            *super().get_urls(),
+        ]
+
+    def print_view(self, request, object_id: int):
+        """A printable permit: holder, number, address, validity and endorsement record."""
+        if not request.user.has_perm(PRINT_PERMISSION):
+            raise PermissionDenied
+        permit = (
+            ResidencePermit.objects.select_related("person", "region").filter(pk=object_id).first()
+        )
+        if permit is None:
+            raise Http404
+        full = request.user.has_perm(FULL_ID_PERMISSION)
+        access_log_admin_read(
+            request,
+            channel="admin.residence_permit_print",
+            person_ids=[permit.person_id],
+            fields=["name", "citizen_id" if full else "masked_citizen_id", "address", "number"],
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"居住证 {permit.number}",
+            "permit": permit,
+            "citizen_id": permit.person.citizen_id
+            if full
+            else mask_citizen_id(permit.person.citizen_id),
+            "endorsements": permit.log.filter(kind__in=["endorse", "endorse_late"]).order_by("on"),
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/residence_permit/print.html", context)
+
+    @admin.action(description="签注（今日）", permissions=["change"])
+    def endorse(self, request, queryset):
+        _run(
+            request,
+            "签注",
+            queryset,
+            lambda p: services.permit_endorse(permit=p, actor=request.user),
+        )
+
+    @admin.action(description="换领（今日起新有效期）", permissions=["change"])
+    def renew(self, request, queryset):
+        _run(
+            request, "换领", queryset, lambda p: services.permit_renew(permit=p, actor=request.user)
+        )
+
+    @admin.action(description="遗失补领（换发新号码）", permissions=["change"])
+    def reissue(self, request, queryset):
+        _run(
+            request,
+            "补领",
+            queryset,
+            lambda p: services.permit_reissue(permit=p, actor=request.user, reason="遗失补领"),
+        )
+
+    @admin.action(description="注销（持证人离开居住地）", permissions=["change"])
+    def cancel_left(self, request, queryset):
+        _run(
+            request,
+            "注销",
+            queryset,
+            lambda p: services.permit_cancel_on_leaving(permit=p, actor=request.user),
+        )
+
+    @admin.action(description="按现有事实重算积分", permissions=["change"])
+    def recompute_points(self, request, queryset):
+        _run(
+            request,
+            "重算积分",
+            queryset.select_related("person"),
+            lambda p: points.points_recompute(person=p.person, actor=request.user),
+        )
+
+
+class _QueueAdmin(ResidencePermitAdmin):
+    list_filter = []
+
+    # The queues are proxies: the base model's permissions decide.
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("residence_permit.view_residencepermit")
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and request.user.has_perm("residence_permit.change_residencepermit")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def get_urls(self):
+        return super(ResidencePermitAdmin, self).get_urls()
+
+
+@admin.register(EndorsementDueQueue)
+class EndorsementDueQueueAdmin(_QueueAdmin):
+    def get_queryset(self, request):
+        on = timezone.localdate()
+        return selectors.permits_due_for_endorsement(on=on).select_related("person")
+
+
+@admin.register(LapsedQueue)
+class LapsedQueueAdmin(_QueueAdmin):
+    def get_queryset(self, request):
+        return ResidencePermit.objects.filter(status=PermitStatus.LAPSED).select_related("person")
+
+
+# -- points ------------------------------------------------------------------------------------
+
+
+@admin.register(PointsPolicy)
+class PointsPolicyAdmin(admin.ModelAdmin):
+    list_display = ["city_code", "version", "name", "effective_from", "effective_to", "source_file"]
+    readonly_fields = [f.name for f in PointsPolicy._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # policies come from data files (load_points_policies)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DeductionForm(forms.ModelForm):
+    code = forms.ChoiceField(label="扣分项", choices=[])
+
+    class Meta:
+        model = PointsEntry
+        fields = ["person", "evidence"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].choices = [
+            (d["code"], f"{d['label']}（{d['points']}分）")
+            for policy in PointsPolicy.objects.all()
+            for d in policy.rules.get("deductions", [])
+        ]
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(ReadAuditMixin, LargeTableAdmin):
+    audit_channel = "admin.points_entry"
+    form = DeductionForm
+    list_display = ["id", "holder", "indicator", "points", "source", "evidence", "created_at"]
+    list_filter = ["source", "indicator"]
+    list_select_related = ["person"]
+    raw_id_fields = ["person"]
+    search_fields = ["=person__citizen_id"]
+    search_help_text = "输入完整公民身份号码精确查找"
+
+    @admin.display(description="持证人")
+    def holder(self, obj):
+        return _holder(obj.person)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["person", "code", "evidence"]
+        return [f.name for f in PointsEntry._meta.fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = points.points_deduction_add(
+                person=form.cleaned_data["person"],
+                code=form.cleaned_data["code"],
+                evidence=form.cleaned_data["evidence"],
+                actor=request.user,
+            )
+        except DomainError as exc:
+            messages.error(request, str(exc))
+            raise
+        obj.pk = saved.pk
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except DomainError:
+            return HttpResponseRedirect(request.get_full_path())

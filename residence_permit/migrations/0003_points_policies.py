@@ -1,0 +1,13 @@
+from django.db import migrations
+
+
+def load(apps, schema_editor):
+    from residence_permit.points import policies_load_shipped
+
+    policies_load_shipped(model=apps.get_model("residence_permit", "PointsPolicy"))
+
+
+class Migration(migrations.Migration):
+    dependencies = [("residence_permit", "0002_roles")]
+
+    operations = [migrations.RunPython(load, migrations.RunPython.noop)]

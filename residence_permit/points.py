@@ -1,0 +1,425 @@
+"""Points (积分): versioned policies as data, the append-only ledger, tiers and the ranking.
+
+A policy file (``data/points/*.json``, format in docs/residence-permits.md) is validated and
+stored as a ``PointsPolicy`` row; versions are immutable (a changed scheme is a new version).
+Computed points follow from facts (``selectors.person_facts``): a recompute compares what the
+facts give today with the ledger's sum per indicator and appends the difference, so the ledger
+is never edited and a second recompute appends nothing. Deductions are entered by officers
+with evidence, their value taken from the policy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from population.errors import Conflict, DomainError, NotFound
+from population.models import Person
+from population.services import history_context
+from residence_permit import rules, selectors
+from residence_permit.models import (
+    EntrySource,
+    FactKind,
+    PermitStatus,
+    PersonFact,
+    PointsAccount,
+    PointsEntry,
+    PointsPolicy,
+    ResidencePermit,
+)
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "points"
+METHODS = {"residence_years", "fact_years", "fact_present", "fact_level", "fact_quantity"}
+TIE_BREAKS = {
+    "points_desc",
+    "social_insurance_months_desc",
+    "residence_since_asc",
+    "issue_date_asc",
+    "permit_number_asc",
+}
+
+
+class PolicyFileError(DomainError):
+    code = "bad_policy_file"
+
+
+def _bad(message: str) -> PolicyFileError:
+    return PolicyFileError(f"积分政策文件有误：{message}", f"bad points policy file: {message}")
+
+
+def policy_validate(data: dict[str, Any]) -> dict[str, Any]:
+    """Check a policy document; return it unchanged or raise naming the first problem."""
+    for key in ("city_code", "version", "name", "document", "source", "effective_from"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise _bad(f"缺少 {key}")
+    if not (len(data["city_code"]) == 6 and data["city_code"].isdigit()):
+        raise _bad("city_code 应为6位数字")
+    for key in ("effective_from", "effective_to"):
+        if data.get(key) is not None:
+            try:
+                dt.date.fromisoformat(data[key])
+            except ValueError as exc:
+                raise _bad(f"{key} 不是日期") from exc
+    codes = set()
+    for ind in data.get("indicators") or []:
+        code, method = ind.get("code"), ind.get("method")
+        if not code or code in codes:
+            raise _bad(f"指标代码缺失或重复：{code}")
+        codes.add(code)
+        if method not in METHODS:
+            raise _bad(f"指标 {code} 的计算方法未知：{method}")
+        for kind in ind.get("facts", []) + list(
+            ind.get("scores", {}) if method == "fact_present" else []
+        ):
+            if kind not in FactKind.values:
+                raise _bad(f"指标 {code} 引用未知事实类别：{kind}")
+        numbers = [ind.get(k) for k in ("per_year", "cap", "unit", "per_unit") if k in ind]
+        numbers += list(ind.get("scores", {}).values())
+        if any(not isinstance(n, int | float) or n < 0 for n in numbers):
+            raise _bad(f"指标 {code} 的分值应为非负数")
+        if method == "fact_quantity" and not ind.get("unit"):
+            raise _bad(f"指标 {code} 缺少 unit")
+    if not codes:
+        raise _bad("没有指标")
+    for ded in data.get("deductions", []):
+        if not ded.get("code") or ded["code"] in codes or not ded.get("points", 0) < 0:
+            raise _bad(f"扣分项 {ded.get('code')} 代码重复或分值不是负数")
+        codes.add(ded["code"])
+    thresholds = [t.get("min_points") for t in data.get("tiers", [])]
+    if not thresholds or thresholds[0] != 0 or thresholds != sorted(set(thresholds)):
+        raise _bad("阶梯门槛应从0起严格递增")
+    settlement = data.get("settlement") or {}
+    if not set(settlement.get("tie_breaks", [])) <= TIE_BREAKS or "permit_number_asc" not in (
+        settlement.get("tie_breaks") or []
+    ):
+        raise _bad("排序规则未知，或未以唯一的居住证号码兜底")
+    return data
+
+
+def policy_load_file(*, path: Path, model=PointsPolicy) -> tuple[PointsPolicy, bool]:
+    """Store one policy file; returns (policy, created). The same file twice changes nothing.
+
+    ``model`` lets a data migration pass its historical model.
+    """
+    data = policy_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    rules_part = {k: data.get(k) for k in ("interpretation", "indicators", "deductions", "tiers")}
+    rules_part["settlement"] = data["settlement"]
+    fields = {
+        "name": data["name"],
+        "document": data["document"][:200],
+        "effective_from": dt.date.fromisoformat(data["effective_from"]),
+        "effective_to": (
+            dt.date.fromisoformat(data["effective_to"]) if data.get("effective_to") else None
+        ),
+        "rules": rules_part | {"source": data["source"]},
+        "source_file": Path(path).name,
+    }
+    with transaction.atomic():
+        existing = (
+            model.objects.select_for_update()
+            .filter(city_code=data["city_code"], version=data["version"])
+            .first()
+        )
+        if existing is None:
+            return model.objects.create(
+                city_code=data["city_code"], version=data["version"], **fields
+            ), True
+        if any(getattr(existing, k) != v for k, v in fields.items()):
+            raise Conflict(
+                f"积分政策 {data['city_code']} {data['version']} 已存在且内容不同，请新增版本",
+                "this policy version exists with other content; add a new version",
+                code="policy_version_exists",
+            )
+        return existing, False
+
+
+def policies_load_shipped(*, model=PointsPolicy) -> int:
+    """Every shipped policy file; returns how many were new."""
+    return sum(policy_load_file(path=p, model=model)[1] for p in sorted(DATA_DIR.glob("*.json")))
+
+
+def city_code_of(region_code: str) -> str:
+    return region_code[:4] + "00"
+
+
+def policy_in_force(*, city_code: str, on: dt.date) -> PointsPolicy | None:
+    return (
+        PointsPolicy.objects.filter(city_code=city_code, effective_from__lte=on)
+        .exclude(effective_to__lt=on)
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+# -- computation ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Score:
+    indicator: str
+    points: Decimal
+    evidence: str
+
+
+def _years_of(facts: list[selectors.Fact], on: dt.date) -> int:
+    return sum(rules.whole_years_between(f.start_date, min(f.end_date or on, on)) for f in facts)
+
+
+def _capped(value: Decimal, ind: dict) -> Decimal:
+    return min(value, Decimal(str(ind["cap"]))) if "cap" in ind else value
+
+
+def points_compute(*, person: Person, permit: ResidencePermit | None, policy, on: dt.date):
+    """What the facts give per indicator on ``on`` (no permit: nothing)."""
+    if permit is None or permit.status != PermitStatus.ACTIVE:
+        return {}
+    facts = selectors.person_facts(person=person, on=on)
+    out: dict[str, Score] = {}
+    for ind in policy.rules["indicators"]:
+        method, code = ind["method"], ind["code"]
+        chosen = [f for f in facts if f.kind in ind.get("facts", [])]
+        if method == "residence_years":
+            years = rules.whole_years_between(permit.continuous_since, on)
+            value = _capped(Decimal(years * ind["per_year"]), ind)
+            evidence = f"自{permit.continuous_since}起连续居住{years}年（居住证{permit.number}）"
+        elif method == "fact_years":
+            years = _years_of(chosen, on)
+            value = _capped(Decimal(years * ind["per_year"]), ind)
+            evidence = f"{years}年：" + "；".join(f.describe() for f in chosen)
+        elif method == "fact_present":
+            present = [f for f in facts if f.kind in ind["scores"] and f.covers(on)]
+            best = max(present, key=lambda f: ind["scores"][f.kind], default=None)
+            value = Decimal(ind["scores"][best.kind]) if best else Decimal(0)
+            evidence = best.describe() if best else ""
+        elif method == "fact_level":
+            known = [f for f in chosen if f.level in ind["scores"]]
+            best = max(known, key=lambda f: ind["scores"][f.level], default=None)
+            value = Decimal(ind["scores"][best.level]) if best else Decimal(0)
+            evidence = f"{best.level}：{best.describe()}" if best else ""
+        else:  # fact_quantity
+            total = sum((f.quantity or Decimal(0) for f in chosen), Decimal(0))
+            units = int(total // Decimal(str(ind["unit"])))
+            value = _capped(Decimal(units) * Decimal(str(ind["per_unit"])), ind)
+            evidence = f"合计{total.normalize():f}：" + "；".join(f.describe() for f in chosen)
+        out[code] = Score(code, value, evidence[:300])
+    return out
+
+
+def _lock_ledger(person: Person) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"popbase.points:{person.pk}"]
+        )
+
+
+def _computed_sums(person: Person, policy: PointsPolicy) -> dict[str, Decimal]:
+    rows = (
+        PointsEntry.objects.filter(person=person, policy=policy, source=EntrySource.COMPUTED)
+        .values("indicator")
+        .annotate(total=Sum("points"))
+    )
+    return {r["indicator"]: r["total"] for r in rows}
+
+
+@transaction.atomic
+def points_recompute(
+    *, person: Person, on: dt.date | None = None, actor: Any = None
+) -> list[PointsEntry]:
+    """Bring the ledger in line with the facts: append one adjusting entry per changed indicator.
+
+    Nothing changed, nothing appended. A holder whose permit ended gets every computed point
+    reversed. Serialised per person (advisory lock) so two runs never both append.
+    """
+    on = on or timezone.localdate()
+    if person is None or not Person.objects.filter(pk=getattr(person, "pk", None)).exists():
+        raise NotFound("人员不存在", "unknown person", code="unknown_person")
+    _lock_ledger(person)
+    permit = ResidencePermit.objects.filter(person=person).order_by("-id").first()
+    appended: list[PointsEntry] = []
+    policies = {
+        p.pk: p
+        for p in PointsPolicy.objects.filter(entries__person=person, entries__source="computed")
+    }
+    current = policy_in_force(city_code=city_code_of(permit.region_id), on=on) if permit else None
+    if current is not None:
+        policies[current.pk] = current
+    with history_context(actor=actor, reason="积分重算"):
+        for policy in policies.values():
+            targets = points_compute(
+                person=person, permit=permit if policy == current else None, policy=policy, on=on
+            )
+            sums = _computed_sums(person, policy)
+            for indicator in sorted(set(targets) | set(sums)):
+                target = targets.get(indicator, Score(indicator, Decimal(0), ""))
+                delta = target.points - sums.get(indicator, Decimal(0))
+                if delta == 0:
+                    continue
+                reversal = target.points == 0
+                appended.append(
+                    PointsEntry.objects.create(
+                        person=person,
+                        policy=policy,
+                        indicator=indicator,
+                        points=delta,
+                        evidence=(
+                            f"{on}重算：{target.evidence}"
+                            if not reversal
+                            else f"{on}冲销：依据已不成立或居住证已终止"
+                        )[:300],
+                        source=EntrySource.COMPUTED,
+                        source_name="积分重算",
+                        officer=actor if getattr(actor, "pk", None) else None,
+                        reverses=(
+                            PointsEntry.objects.filter(
+                                person=person, policy=policy, indicator=indicator
+                            )
+                            .order_by("-id")
+                            .first()
+                            if reversal
+                            else None
+                        ),
+                    )
+                )
+        PointsAccount.objects.update_or_create(
+            person=person, defaults={"computed_at": timezone.now(), "computed_on": on}
+        )
+    return appended
+
+
+@transaction.atomic
+def points_deduction_add(
+    *,
+    person: Person,
+    code: str,
+    evidence: str,
+    actor: Any,
+    on: dt.date | None = None,
+    source: str = EntrySource.OFFICER,
+    source_name: str = "窗口",
+) -> PointsEntry:
+    """An officer (or a department feed) records a deduction the policy defines, with evidence."""
+    on = on or timezone.localdate()
+    if not (evidence and evidence.strip()):
+        raise DomainError(
+            "积分记录须有依据（文书名称及编号）",
+            "a points entry needs evidence (document name and number)",
+            code="evidence_required",
+        )
+    if source not in (EntrySource.OFFICER, EntrySource.DEPARTMENT):
+        raise DomainError(
+            "来源应为窗口或部门", "source must be officer or department", code="bad_source"
+        )
+    permit = selectors.permit_live_for(person=person) if person and person.pk else None
+    if permit is None:
+        raise Conflict("此人未持有居住证", "the person holds no permit", code="no_permit")
+    policy = policy_in_force(city_code=city_code_of(permit.region_id), on=on)
+    deduction = next(
+        (d for d in (policy.rules["deductions"] if policy else []) if d["code"] == code), None
+    )
+    if deduction is None:
+        raise DomainError(
+            f"积分政策中没有扣分项 {code}",
+            f"the policy has no deduction {code}",
+            code="bad_indicator",
+        )
+    _lock_ledger(person)
+    with history_context(actor=actor, reason=f"积分扣减：{deduction['label']}"):
+        return PointsEntry.objects.create(
+            person=person,
+            policy=policy,
+            indicator=code,
+            points=Decimal(str(deduction["points"])),
+            evidence=evidence.strip(),
+            source=source,
+            source_name=source_name,
+            officer=actor if getattr(actor, "pk", None) else None,
+        )
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+def points_total(*, person: Person, policy: PointsPolicy) -> Decimal:
+    total = PointsEntry.objects.filter(person=person, policy=policy).aggregate(t=Sum("points"))["t"]
+    return total or Decimal(0)
+
+
+def points_by_indicator(*, person: Person, policy: PointsPolicy) -> dict[str, Decimal]:
+    rows = (
+        PointsEntry.objects.filter(person=person, policy=policy)
+        .values("indicator")
+        .annotate(total=Sum("points"))
+        .order_by("indicator")
+    )
+    return {r["indicator"]: r["total"] for r in rows if r["total"] != 0}
+
+
+def points_tier(*, policy: PointsPolicy, total: Decimal) -> tuple[dict, list[str]]:
+    """The highest tier reached and every service it opens (tiers are cumulative)."""
+    reached = [t for t in policy.rules["tiers"] if total >= t["min_points"]]
+    services = [s for t in reached for s in t["services"]]
+    return (reached[-1] if reached else policy.rules["tiers"][0]), services
+
+
+@dataclass(frozen=True)
+class RankRow:
+    rank: int
+    person_id: int
+    permit_number: str
+    points: Decimal
+    social_insurance_months: Decimal
+    residence_since: dt.date
+    issue_date: dt.date
+    within_quota: bool
+
+
+def points_ranking(*, policy: PointsPolicy, quota: int, on: dt.date) -> list[RankRow]:
+    """积分落户 ranking: active holders of the city at or above the policy's minimum.
+
+    Ties are broken in the order the policy lists, ending with the unique permit number, so
+    the same data always gives the same list; the first ``quota`` rows are within the quota.
+    """
+    if quota < 0:
+        raise DomainError("名额不能为负", "the quota must not be negative", code="bad_quota")
+    settlement = policy.rules["settlement"]
+    permits = ResidencePermit.objects.filter(
+        status=PermitStatus.ACTIVE, region__code__startswith=policy.city_code[:4]
+    ).values_list("person_id", "number", "continuous_since", "issue_date")
+    totals = dict(
+        PointsEntry.objects.filter(policy=policy)
+        .values("person_id")
+        .annotate(t=Sum("points"))
+        .values_list("person_id", "t")
+    )
+    insured = dict(
+        PersonFact.objects.filter(
+            kind=FactKind.SOCIAL_INSURANCE, retracted_at__isnull=True, start_date__lte=on
+        )
+        .values("person_id")
+        .annotate(m=Sum("quantity"))
+        .values_list("person_id", "m")
+    )
+    rows = [
+        {
+            "person_id": pid,
+            "permit_number": number,
+            "points": totals.get(pid) or Decimal(0),
+            "social_insurance_months": insured.get(pid) or Decimal(0),
+            "residence_since": since,
+            "issue_date": issued,
+        }
+        for pid, number, since, issued in permits
+    ]
+    rows = [r for r in rows if r["points"] >= settlement["min_points"]]
+    for key in reversed(settlement["tie_breaks"]):  # stable sorts, last key first
+        field, direction = key.rsplit("_", 1)
+        rows.sort(key=lambda r, f=field: r[f], reverse=direction == "desc")
+    return [RankRow(rank=i, within_quota=i <= quota, **row) for i, row in enumerate(rows, start=1)]

@@ -1,0 +1,229 @@
+"""The officers' admin: queues, eligibility explanation, actions through services, printing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from population.identity import mask_citizen_id
+from population.models import AccessLog
+from residence_permit import rules, services
+from residence_permit.models import (
+    ApplicationStatus,
+    PermitApplication,
+    PermitStatus,
+    ResidenceBasis,
+    ResidencePermit,
+    ResidenceRegistration,
+)
+
+pytestmark = pytest.mark.django_db
+
+OFFICER_PERMS = [
+    "view_residenceregistration",
+    "add_residenceregistration",
+    "change_residenceregistration",
+    "view_permitapplication",
+    "add_permitapplication",
+    "change_permitapplication",
+    "view_residencepermit",
+    "change_residencepermit",
+    "view_permitevent",
+]
+
+
+@pytest.fixture
+def officer_client(client, django_user_model):
+    def _make(*, printing=True, full_id=False):
+        user = django_user_model.objects.create_user(
+            f"officer{django_user_model.objects.count()}", is_staff=True
+        )
+        codenames = OFFICER_PERMS + (["print_residencepermit"] if printing else [])
+        user.user_permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="residence_permit", codename__in=codenames
+            )
+        )
+        if full_id:
+            user.user_permissions.add(Permission.objects.get(codename="view_full_citizen_id"))
+        client.force_login(user)
+        return client
+
+    return _make
+
+
+def test_the_application_queue_lists_waiting_applications_with_masked_ids(officer_client, resident):
+    person = resident(since=dt.date(2024, 1, 1))
+    services.permit_application_submit(person=person, actor=None, on=dt.date(2024, 8, 1))
+    client = officer_client()
+
+    page = client.get("/admin/residence_permit/applicationqueue/").content.decode()
+
+    assert mask_citizen_id(person.citizen_id) in page
+    assert person.citizen_id not in page
+    log = AccessLog.objects.get(channel="admin.permit_application_list")
+    assert log.person_ids == [person.pk]
+
+
+def test_an_application_page_explains_eligibility_condition_by_condition(officer_client, resident):
+    person = resident(since=dt.date(2024, 1, 1))
+    app = services.permit_application_submit(person=person, actor=None, on=dt.date(2024, 8, 1))
+
+    page = officer_client().get(f"/admin/residence_permit/permitapplication/{app.pk}/change/")
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    for expected in (
+        "符合申领条件",
+        "居住登记满六个月",
+        "✔ 符合",
+        "劳动合同 HT-001",
+        "？ 缺少证明",
+    ):
+        assert expected in text
+    assert AccessLog.objects.filter(
+        channel="admin.permit_application", person_ids=[person.pk]
+    ).exists()
+
+
+def test_the_issue_action_issues_through_the_service(officer_client, resident):
+    person = resident(since=dt.date(2024, 1, 1))
+    app = services.permit_application_submit(person=person, actor=None, on=dt.date(2024, 8, 1))
+
+    response = officer_client().post(
+        "/admin/residence_permit/applicationqueue/",
+        {"action": "issue", "_selected_action": [app.pk]},
+        follow=True,
+    )
+
+    assert "签发居住证：已办理 1 件" in response.content.decode()
+    permit = ResidencePermit.objects.get(person=person)
+    assert permit.issue_date == timezone.localdate()
+    assert PermitApplication.objects.get(pk=app.pk).status == ApplicationStatus.ISSUED
+    assert permit.application.decided_by.username.startswith("officer")
+
+
+def test_a_refused_action_is_a_message_and_changes_nothing(officer_client, resident):
+    person = resident(since=timezone.localdate() - dt.timedelta(days=10))
+    app = services.permit_application_submit(person=person, actor=None)
+    response = officer_client().post(
+        "/admin/residence_permit/permitapplication/",
+        {"action": "issue", "_selected_action": [app.pk]},
+        follow=True,
+    )
+    assert "不符合申领条件：居住登记满六个月" in response.content.decode()
+    assert PermitApplication.objects.get(pk=app.pk).status == ApplicationStatus.SUBMITTED
+    assert ResidencePermit.objects.count() == 0
+
+
+def test_endorsement_and_lapsed_queues(officer_client, resident):
+    today = timezone.localdate()
+    issued = rules.add_years(today, -1) + dt.timedelta(days=10)  # due in 10 days
+    due = resident(since=issued - dt.timedelta(days=200), name="待签注")
+    permit = services.permit_issue(
+        application=services.permit_application_submit(person=due, actor=None, on=issued),
+        actor=None,
+        on=issued,
+    )
+    old = resident(since=dt.date(2023, 8, 31), name="已中止")
+    lapsed = services.permit_issue(
+        application=services.permit_application_submit(
+            person=old, actor=None, on=dt.date(2024, 3, 1)
+        ),
+        actor=None,
+        on=dt.date(2024, 3, 1),
+    )
+    services.permit_lapse(permit=lapsed, on=dt.date(2025, 6, 1))
+    client = officer_client()
+
+    due_page = client.get("/admin/residence_permit/endorsementduequeue/").content.decode()
+    lapsed_page = client.get("/admin/residence_permit/lapsedqueue/").content.decode()
+
+    assert permit.number in due_page and lapsed.number not in due_page
+    assert lapsed.number in lapsed_page and permit.number not in lapsed_page
+
+    client.post(
+        "/admin/residence_permit/endorsementduequeue/",
+        {"action": "endorse", "_selected_action": [permit.pk]},
+    )
+    assert ResidencePermit.objects.get(pk=permit.pk).next_endorsement_due == rules.add_years(
+        permit.next_endorsement_due, 1
+    )
+
+
+def test_the_printable_permit_needs_the_print_permission_and_masks_without_full_id_right(
+    officer_client, holder
+):
+    permit = holder()
+    url = f"/admin/residence_permit/residencepermit/{permit.pk}/print/"
+
+    masked = officer_client().get(url).content.decode()
+    full = officer_client(full_id=True).get(url).content.decode()
+    refused = officer_client(printing=False).get(url)
+
+    assert permit.number in masked and mask_citizen_id(permit.person.citizen_id) in masked
+    assert permit.person.citizen_id not in masked
+    assert permit.person.citizen_id in full
+    assert refused.status_code == 403
+    assert AccessLog.objects.filter(channel="admin.residence_permit_print").count() == 2
+
+
+def test_registration_through_the_admin_uses_the_service(officer_client, make_person, village):
+    person = make_person()
+    response = officer_client().post(
+        "/admin/residence_permit/residenceregistration/add/",
+        {
+            "person": person.pk,
+            "address": "凤城路5号",
+            "region": village.pk,
+            "basis": ResidenceBasis.HOME,
+            "start_date": "2024-01-01",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    person.refresh_from_db()
+    assert person.residence_region_id == village.pk
+    assert ResidenceRegistration.objects.get(person=person).address == "凤城路5号"
+    # A second, overlapping one is refused with a message and nothing is saved.
+    response = officer_client().post(
+        "/admin/residence_permit/residenceregistration/add/",
+        {
+            "person": person.pk,
+            "address": "凤城路6号",
+            "region": village.pk,
+            "basis": ResidenceBasis.HOME,
+            "start_date": "2024-02-01",
+        },
+        follow=True,
+    )
+    assert "已有未终止的居住登记" in response.content.decode()
+    assert ResidenceRegistration.objects.filter(person=person).count() == 1
+    assert ResidencePermit.objects.filter(status=PermitStatus.ACTIVE).count() == 0
+
+
+def test_queue_pages_take_the_same_number_of_queries_for_one_or_many_rows(
+    officer_client, resident, django_assert_num_queries
+):
+    client = officer_client()
+
+    def waiting(n):
+        for i in range(n):
+            person = resident(since=dt.date(2024, 1, 1), name=f"申请{i}{n}")
+            services.permit_application_submit(person=person, actor=None, on=dt.date(2024, 8, 1))
+
+    def count_queries():
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/admin/residence_permit/applicationqueue/").status_code == 200
+        return len(ctx.captured_queries)
+
+    waiting(1)
+    one = count_queries()
+    waiting(5)
+    assert count_queries() == one
