@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -225,6 +225,29 @@ MERGE_KEPT_REFERENCES = frozenset(
 )
 
 
+# Higher apps (residence permits, settlement) cannot be imported here; each declares at start-up
+# (its AppConfig.ready) the references it keeps and a guard that may refuse a merge.
+_DECLARED_KEPT: set[str] = set()
+_MERGE_GUARDS: list[Callable[..., None]] = []
+
+
+def merge_references_declare(
+    *, kept: Iterable[str], guard: Callable[..., None] | None = None
+) -> None:
+    """Declare references to Person kept on the duplicate, and a guard called before a merge.
+
+    ``guard(survivor=, duplicate=)`` raises a ``DomainError`` to refuse the merge.
+    """
+    _DECLARED_KEPT.update(kept)
+    if guard is not None and guard not in _MERGE_GUARDS:
+        _MERGE_GUARDS.append(guard)
+
+
+def merge_reference_decisions() -> frozenset[str]:
+    """Every reference to Person with a decision: moved on a merge, or kept on the duplicate."""
+    return MERGE_MOVED_REFERENCES | MERGE_KEPT_REFERENCES | frozenset(_DECLARED_KEPT)
+
+
 def _reference_name(field) -> str:
     return f"{field.model._meta.app_label}.{field.model.__name__}.{field.name}"
 
@@ -359,6 +382,8 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     locked = _lock_persons(merge.survivor, merge.duplicate)
     survivor, duplicate = locked[merge.survivor_id], locked[merge.duplicate_id]
     _check_pair(survivor, duplicate)
+    for guard in _MERGE_GUARDS:
+        guard(survivor=survivor, duplicate=duplicate)
     today = timezone.localdate()
     reason = f"重复户口合并：{merge.reason}"
 

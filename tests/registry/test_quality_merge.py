@@ -16,9 +16,8 @@ from registry.models import EventKind, Membership, RegistrationEvent
 from registry.quality.models import IssueKind, MergeStatus, PersonMerge, QualityIssue
 from registry.quality.selectors import person_merged_into, person_resolve_by_citizen_id
 from registry.quality.services import (
-    MERGE_KEPT_REFERENCES,
-    MERGE_MOVED_REFERENCES,
     _reference_name,
+    merge_reference_decisions,
     person_merge_approve,
     person_merge_propose,
     person_merge_reject,
@@ -282,7 +281,7 @@ def test_every_reference_to_a_person_is_either_moved_or_deliberately_kept():
         # history rows (pghistory events) copy the row as it was: never rewritten
         and not issubclass(f.related_model, pghistory.models.Event)
     }
-    assert references == MERGE_MOVED_REFERENCES | MERGE_KEPT_REFERENCES
+    assert references == merge_reference_decisions()
 
 
 def test_approving_a_survivor_that_was_cancelled_since_the_proposal_is_refused(
