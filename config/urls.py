@@ -11,5 +11,9 @@ urlpatterns = [
     path("api/v1/", include("population.sharing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="sharing/redoc.html"),
+        name="api-redoc",
+    ),
 ]

@@ -3,6 +3,7 @@ shown exactly once, in the message after the action."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from rest_framework_api_key.admin import APIKey
 
@@ -47,6 +48,20 @@ def _show_key(request, client: ApiClient, secret: str) -> None:
     )
 
 
+class ApiClientForm(forms.ModelForm):
+    class Meta:
+        model = ApiClient
+        fields = ["code", "department", *SCOPE_FIELDS]
+
+    def clean(self):
+        data = super().clean()
+        try:
+            services.api_client_scope_clean(**{f: data[f] for f in SCOPE_FIELDS if f in data})
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message_zh, code=exc.code) from exc
+        return data
+
+
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     """接口客户端：部门系统的授权范围与密钥。"""
@@ -55,6 +70,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     list_filter = ["department", "is_active"]
     search_fields = ["code", "name"]
     inlines = [ApiKeyInline]
+    form = ApiClientForm
     actions = ["issue_key", "rotate_keys", "revoke_keys"]
 
     def get_fields(self, request, obj=None):
@@ -67,24 +83,20 @@ class ApiClientAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
+        """Through the services (the form already checked the scope against them)."""
         values = {f: form.cleaned_data[f] for f in SCOPE_FIELDS}
-        try:
-            if change:
-                services.api_client_update(client=obj, actor=request.user, **values)
-            else:
-                client, secret = services.api_client_create(
-                    code=form.cleaned_data["code"],
-                    department=form.cleaned_data["department"],
-                    actor=request.user,
-                    **values,
-                )
-                obj.pk = client.pk
-                _show_key(request, client, secret)
-        except DomainError as exc:
-            messages.error(request, exc.message_zh)
-
-    def save_related(self, request, form, formsets, change):
-        """Keys are read-only here: nothing related to save."""
+        if change:
+            services.api_client_update(client=obj, actor=request.user, **values)
+            return
+        client, secret = services.api_client_create(
+            code=form.cleaned_data["code"],
+            department=form.cleaned_data["department"],
+            actor=request.user,
+            **values,
+        )
+        obj.pk = client.pk
+        obj._state.adding = False
+        _show_key(request, client, secret)
 
     @admin.action(description="签发新密钥（旧密钥保持有效）")
     def issue_key(self, request, queryset):

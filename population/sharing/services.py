@@ -29,7 +29,8 @@ def _check_codes(values: list[str], allowed: set[str], what_zh: str, what_en: st
     return sorted(set(values))
 
 
-def _scope(**scope: Any) -> dict[str, Any]:
+def api_client_scope_clean(**scope: Any) -> dict[str, Any]:
+    """The scope values checked against the catalogues (raises DomainError); writes nothing."""
     out: dict[str, Any] = {}
     catalogues = {
         "endpoints": (set(Endpoint.values), "接口", "endpoints"),
@@ -91,7 +92,7 @@ def api_client_create(
         )
     if ApiClient.objects.filter(code=code).exists():
         raise Conflict(f"客户端代码{code}已存在", f"client {code} exists", code="duplicate_client")
-    values = _scope(name=name, **scope)
+    values = api_client_scope_clean(name=name, **scope)
     with history_context(actor=actor, reason="创建接口客户端"):
         client = ApiClient.objects.create(code=code, department=department, **values)
         _key, secret = _issue(client, expires_at=expires_at)
@@ -111,7 +112,7 @@ def _issue(client: ApiClient, *, expires_at: dt.datetime | None) -> tuple[ApiKey
 @transaction.atomic
 def api_client_update(*, client: ApiClient, actor: Any, **scope: Any) -> ApiClient:
     """Change a client's scope, limit or activity; takes effect on its next request."""
-    values = _scope(**scope)
+    values = api_client_scope_clean(**scope)
     client = ApiClient.objects.select_for_update().get(pk=client.pk)
     for name, value in values.items():
         setattr(client, name, value)
