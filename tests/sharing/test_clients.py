@@ -157,3 +157,27 @@ def test_admin_creates_a_client_and_shows_its_key_once(admin_client):
     assert ApiKey.objects.get(client=client).prefix == secret.split(".")[0]
     page = admin_client.get(f"/admin/population/apiclient/{client.pk}/change/").content.decode()
     assert secret not in page
+
+
+def test_admin_refuses_an_unknown_purpose_and_creates_nothing(admin_client):
+    response = admin_client.post(
+        "/admin/population/apiclient/add/",
+        {
+            "code": "tax-1",
+            "department": "tax",
+            "name": "税务局",
+            "endpoints": "persons",
+            "person_fields": "",
+            "purposes": "curiosity",
+            "change_kinds": "",
+            "facts": "",
+            "region_prefixes": "",
+            "rate_limit_per_minute": "100",
+            "keys-TOTAL_FORMS": "0",
+            "keys-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert "curiosity" in response.content.decode()
+    assert ApiClient.objects.count() == 0
+    assert ApiKey.objects.count() == 0
