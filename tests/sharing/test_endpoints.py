@@ -257,6 +257,16 @@ def test_verification_outside_client_regions_is_no_match(
         },
         {"citizen_id": "11010519491231002X", "name": "张三", "birth_date": "1949-13-01"},
         {"items": [{"citizen_id": "11010519491231002X", "name": "张三"}] * 1001},
+        {
+            "items": [
+                {"citizen_id": "11010519491231002X", "name": "张三", "birth_date": "2000-W01-1"}
+            ]
+        },
+        {"items": [{"citizen_id": "11010519491231002X", "name": "张三", "birth_date": 19491231}]},
+        {"items": [{"citizen_id": "11010519491231002X", "name": "   "}]},
+        {"items": [{"citizen_id": "1" * 33, "name": "张三"}]},
+        {"items": ["11010519491231002X"]},
+        {"items": "11010519491231002X"},
         ["not", "an", "object"],
     ],
 )
