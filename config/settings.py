@@ -56,6 +56,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # Hashed API keys; its own APIKey table stays unused (population.ApiKey extends its base).
+    "rest_framework_api_key",
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
@@ -180,6 +184,29 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The department API authenticates by API key only: no Basic, no session (see docs/api.md).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "population.sharing.api.authentication.ApiKeyAuthentication"
+    ],
+    "EXCEPTION_HANDLER": "population.sharing.api.exception_handlers.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# OpenAPI 3 schema and its docs, served from the project (sidecar assets, no CDN).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "popbase 数据共享接口 / data-sharing API",
+    "DESCRIPTION": "部门接口：按用途、按授权范围读取人口基础信息。See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
 SESSION_COOKIE_HTTPONLY = True

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 admin.site.site_header = "人口基础信息库 popbase"
 admin.site.site_title = "popbase"
@@ -7,4 +8,12 @@ admin.site.index_title = "户籍与人口信息管理"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("population.sharing.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="sharing/redoc.html"),
+        name="api-redoc",
+    ),
 ]

@@ -412,3 +412,7 @@ class AccessLogAdmin(LargeTableAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# The sharing API's clients and keys.
+import population.sharing.admin  # noqa: E402, F401

@@ -297,3 +297,41 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.channel}"
+
+
+class ChangeEvent(models.Model):
+    """Outbox of person changes for the department change feed; append-only.
+
+    ``id`` is the feed order. ``population.services.change_record`` assigns it under a
+    transaction-scoped lock held until commit, so ids become visible in increasing order and a
+    reader that keeps the last id it saw never skips a row that commits late.
+    """
+
+    kind = models.CharField("变更类型", max_length=40)
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="+", verbose_name="人员", db_index=False
+    )
+    effective_date = models.DateField("生效日期", null=True, blank=True)
+    recorded_at = models.DateTimeField("记录时间", auto_now_add=True)
+    regions = ArrayField(
+        models.CharField(max_length=12), default=list, verbose_name="涉及区划", blank=True
+    )
+    source = models.CharField("来源", max_length=60, help_text="如 registry.12（登记事项）")
+
+    class Meta:
+        verbose_name = "变更事件"
+        verbose_name_plural = "变更事件"
+        indexes = [
+            models.Index(fields=["kind", "id"], name="changeevent_kind_id_idx"),
+            models.Index(fields=["person"], name="changeevent_person_idx"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.kind} {self.person_id}"
+
+
+# Department clients of the sharing API live in their own module; imported so Django sees them.
+from population.sharing.models import ApiClient, ApiKey, IdempotencyRecord  # noqa: E402, F401

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import pghistory
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from population.errors import Conflict, DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
-from population.models import CitizenIdCorrection, Person, PersonStatus, Region
+from population.models import ChangeEvent, CitizenIdCorrection, Person, PersonStatus, Region
 
 PERSON_EDITABLE_FIELDS = frozenset({"name", "ethnicity", "hukou_region", "residence_region"})
 
@@ -124,4 +126,41 @@ def person_correct_citizen_id(
             document_number=document_number,
             officer=actor if getattr(actor, "pk", None) else None,
         )
+        change_record(kind="id_correction", person=person, source="population.id_correction")
     return person
+
+
+# Serialises the outbox's writers from their insert to their commit (see change_record).
+CHANGE_FEED_LOCK = "popbase.change_feed"
+
+
+def change_record(
+    *,
+    kind: str,
+    person: Person,
+    source: str,
+    effective_date: dt.date | None = None,
+    regions: Iterable[str | None] = (),
+) -> ChangeEvent:
+    """Append a change of ``person`` to the outbox the department change feed reads.
+
+    Call it inside the transaction that makes the change, as its last write: the registry's
+    events, ID corrections here, and later permits and settlements (kinds in
+    ``population.sharing.scopes.ChangeKind``). The row's id is the feed order. A
+    transaction-scoped advisory lock is taken before the id is drawn and held until commit, so
+    a later id is never visible before an earlier one: a reader that resumes after the last id
+    it saw misses nothing, even when transactions commit out of their start order. The cost is
+    that writers of changes commit one at a time from this call on, which is why it comes last.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("change_record must run inside the transaction making the change")
+    codes = {person.hukou_region_id, person.residence_region_id, *regions} - {None, ""}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [CHANGE_FEED_LOCK])
+    return ChangeEvent.objects.create(
+        kind=kind,
+        person=person,
+        effective_date=effective_date,
+        regions=sorted(codes),
+        source=source,
+    )

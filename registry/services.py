@@ -18,7 +18,7 @@ from population.codes import Relation
 from population.errors import Conflict, DomainError
 from population.identity import InvalidCitizenId, build_citizen_id, parse_citizen_id
 from population.models import CitizenIdCorrection, Person, PersonStatus, Region, RegionLevel
-from population.services import history_context
+from population.services import change_record, history_context
 from registry.models import EventKind, Household, HouseholdKind, Membership, RegistrationEvent
 
 COLLECTIVE_KINDS = frozenset(
@@ -151,13 +151,21 @@ def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) ->
     _require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
-    return RegistrationEvent.objects.create(
+    event = RegistrationEvent.objects.create(
         kind=kind,
         person=person,
         officer=actor if getattr(actor, "pk", None) else None,
         reason=reason.strip(),
         **fields,
     )
+    change_record(
+        kind=kind,
+        person=person,
+        source=f"registry.{event.pk}",
+        effective_date=event.effective_date,
+        regions=[h.region_id for h in (event.from_household, event.to_household) if h],
+    )
+    return event
 
 
 def _today() -> dt.date:

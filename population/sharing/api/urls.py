@@ -1,0 +1,12 @@
+from django.urls import path
+
+from population.sharing.api import views
+
+app_name = "sharing"
+
+urlpatterns = [
+    path("persons/<str:citizen_id>", views.PersonView.as_view(), name="person"),
+    path("persons/<str:citizen_id>/facts/<str:fact>", views.FactView.as_view(), name="fact"),
+    path("verifications", views.VerificationView.as_view(), name="verifications"),
+    path("changes", views.ChangesView.as_view(), name="changes"),
+]

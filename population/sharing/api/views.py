@@ -1,0 +1,378 @@
+"""Department endpoints: thin views over the sharing selectors, on one base."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from population.audit import access_log_record
+from population.errors import DomainError, NotFound
+from population.identity import mask_citizen_id
+from population.models import Person, Region
+from population.sharing import selectors
+from population.sharing.api.base import ERROR_RESPONSES, Forbidden, SharingAPIView
+from population.sharing.facts import FACTS
+from population.sharing.scopes import Endpoint, PersonField, Purpose
+
+MAX_BATCH = 1000
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+
+
+def _person_not_found() -> NotFound:
+    # The same answer for an unknown person and for one outside the client's scope.
+    return NotFound("未找到该人员", "no such person", code="person_not_found")
+
+
+class _AuditMixin:
+    def audit(self, request, *, person_ids, fields) -> None:
+        """Append the read to the access log; if that fails the read fails (no answer)."""
+        access_log_record(
+            user=request.user,
+            channel=self.channel,
+            purpose=f"{self.purpose} {Purpose(self.purpose).label}",
+            person_ids=person_ids,
+            fields=fields,
+            client=self.audit_client(request),
+        )
+
+
+class RegionSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class PersonOutputSerializer(serializers.Serializer):
+    citizen_id = serializers.CharField(help_text="掩码（前6后4）除非授权完整号码")
+    citizen_id_masked = serializers.BooleanField()
+    name = serializers.CharField(required=False)
+    sex = serializers.IntegerField(required=False, help_text="1 男，2 女（GB/T 2261.1）")
+    birth_date = serializers.DateField(required=False)
+    ethnicity = serializers.CharField(required=False, help_text="GB 3304 代码")
+    status = serializers.CharField(required=False)
+    hukou_region = RegionSerializer(required=False, allow_null=True)
+    residence_region = RegionSerializer(required=False, allow_null=True)
+
+
+def _region(region: Region | None) -> dict | None:
+    return None if region is None else {"code": region.code, "name": region.name}
+
+
+def person_fields_requested(client, raw: str | None) -> list[str]:
+    """The fields to return: those asked for (all of the scope's when none), all in scope."""
+    if raw is None or not raw.strip():
+        return [f for f in PersonField.values if f in client.person_fields]
+    asked = [f.strip() for f in raw.split(",") if f.strip()]
+    unknown = sorted(set(asked) - set(PersonField.values))
+    if unknown:
+        raise DomainError(
+            f"未知字段：{', '.join(unknown)}",
+            f"unknown fields: {', '.join(unknown)}",
+            code="unknown_field",
+        )
+    outside = sorted(set(asked) - set(client.person_fields))
+    if outside:
+        raise Forbidden(
+            f"字段不在授权范围内：{', '.join(outside)}",
+            f"fields outside this client's scope: {', '.join(outside)}",
+            code="field_not_allowed",
+        )
+    return [f for f in PersonField.values if f in asked]
+
+
+def person_represent(client, person: Person, fields: list[str]) -> dict:
+    out: dict = {
+        "citizen_id": person.citizen_id
+        if client.full_citizen_id
+        else mask_citizen_id(person.citizen_id),
+        "citizen_id_masked": not client.full_citizen_id,
+    }
+    for name in fields:
+        if name in {"hukou_region", "residence_region"}:
+            out[name] = _region(getattr(person, name))
+        else:
+            out[name] = getattr(person, name)
+    return out
+
+
+class PersonView(_AuditMixin, SharingAPIView):
+    """The fields the client's scope allows; the citizen ID masked unless the scope allows it.
+    A person unknown or outside the client's regions gets the same 404."""
+
+    endpoint = Endpoint.PERSONS
+    channel = "api.persons"
+
+    @extend_schema(
+        operation_id="person_retrieve",
+        summary="按公民身份号码查询人员 / a person by citizen ID",
+        parameters=[
+            OpenApiParameter(
+                "fields",
+                str,
+                description="逗号分隔的字段，须在授权范围内；省略则返回授权的全部字段 / "
+                f"comma-separated, within scope: {', '.join(PersonField.values)}",
+            )
+        ],
+        responses={200: PersonOutputSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request, citizen_id: str):
+        fields = person_fields_requested(self.client, request.query_params.get("fields"))
+        person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
+        if person is None:
+            raise _person_not_found()
+        self.audit(request, person_ids=[person.pk], fields=["citizen_id", *fields])
+        return Response(person_represent(self.client, person, fields))
+
+
+class FactView(_AuditMixin, SharingAPIView):
+    """A yes/no answer (e.g. holds a local hukou, lives in a district) instead of the data."""
+
+    endpoint = Endpoint.FACTS
+    channel = "api.facts"
+
+    @extend_schema(
+        operation_id="person_fact",
+        summary="事实核验：是/否 / a derived yes-or-no fact about a person",
+        parameters=[
+            OpenApiParameter(
+                "fact", str, OpenApiParameter.PATH, description="事实名称", enum=sorted(FACTS)
+            ),
+            OpenApiParameter(
+                "region", str, description="区划代码或其前缀（hukou_in_region、lives_in_region）"
+            ),
+        ],
+        responses={
+            200: inline_serializer(
+                "FactAnswer", {"fact": serializers.CharField(), "value": serializers.BooleanField()}
+            ),
+            **ERROR_RESPONSES,
+        },
+    )
+    def get(self, request, citizen_id: str, fact: str):
+        definition = FACTS.get(fact)
+        if definition is None:
+            raise NotFound(f"未知事实：{fact}", f"unknown fact: {fact}", code="fact_unknown")
+        if fact not in self.client.facts:
+            raise Forbidden(
+                "该事实不在授权范围内", "this fact is outside the client's scope",
+                code="fact_not_allowed",
+            )  # fmt: skip
+        params = {}
+        for name, clean in definition.params.items():
+            raw = request.query_params.get(name)
+            if raw is None:
+                raise DomainError(f"缺少参数 {name}", f"parameter {name} is required",
+                                  code="parameter_required")  # fmt: skip
+            params[name] = clean(raw)
+        person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
+        if person is None:
+            raise _person_not_found()
+        value = bool(definition.evaluate(person, params))
+        self.audit(request, person_ids=[person.pk], fields=[f"fact:{fact}"])
+        return Response({"fact": fact, "value": value})
+
+
+class VerificationItemSerializer(serializers.Serializer):
+    citizen_id = serializers.CharField(max_length=32)
+    name = serializers.CharField(max_length=50)
+    birth_date = serializers.DateField(required=False)
+
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _item_text(item: dict, name: str, max_length: int, errors: dict) -> str | None:
+    value = item.get(name)
+    if not isinstance(value, str) or not value.strip():
+        errors[name] = ["This field is required."]
+        return None
+    if len(value) > max_length:
+        errors[name] = [f"Ensure this field has no more than {max_length} characters."]
+        return None
+    return value
+
+
+@extend_schema_field(VerificationItemSerializer(many=True))
+class VerificationItemsField(serializers.Field):
+    """The batch, checked in one plain loop: a nested serializer per item costs more than the
+    whole set-based match of 1,000 pairs. Same rules as ``VerificationItemSerializer``."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError("Expected a list of items.")
+        if not 1 <= len(data) <= MAX_BATCH:
+            raise serializers.ValidationError(f"Give 1 to {MAX_BATCH} items.")
+        out, errors = [], {}
+        for index, item in enumerate(data):
+            if not isinstance(item, dict):
+                errors[index] = {"non_field_errors": ["Expected an object."]}
+                continue
+            item_errors: dict = {}
+            citizen_id = _item_text(item, "citizen_id", 32, item_errors)
+            name = _item_text(item, "name", 50, item_errors)
+            born = item.get("birth_date")
+            if born is not None:
+                try:
+                    born = dt.date.fromisoformat(born) if _ISO_DATE.match(born) else None
+                except (TypeError, ValueError):
+                    born = None
+                if born is None:
+                    item_errors["birth_date"] = ["Date has wrong format. Use YYYY-MM-DD."]
+            if item_errors:
+                errors[index] = item_errors
+            else:
+                out.append({"citizen_id": citizen_id, "name": name, "birth_date": born})
+        if errors:
+            raise serializers.ValidationError(errors)
+        return out
+
+    def to_representation(self, value):
+        return value
+
+
+class VerificationInputSerializer(serializers.Serializer):
+    citizen_id = serializers.CharField(max_length=32, required=False)
+    name = serializers.CharField(max_length=50, required=False)
+    birth_date = serializers.DateField(required=False)
+    items = VerificationItemsField(
+        required=False,
+        help_text=f"批量核验，至多{MAX_BATCH}条 / batch form, at most {MAX_BATCH}",
+    )
+
+    def validate(self, attrs):
+        single = "citizen_id" in attrs or "name" in attrs
+        if single == ("items" in attrs):
+            raise serializers.ValidationError(
+                "give either citizen_id and name, or items", code="one_form"
+            )
+        if single and not ("citizen_id" in attrs and "name" in attrs):
+            raise serializers.ValidationError("citizen_id and name are both required")
+        return attrs
+
+
+class VerificationView(_AuditMixin, SharingAPIView):
+    """Citizen ID and name (optionally birth date): match or no match, nothing else.
+    Batch form: ``items``, up to 1,000, answered in one query, in request order."""
+
+    endpoint = Endpoint.VERIFICATIONS
+    channel = "api.verifications"
+
+    @extend_schema(
+        operation_id="verification_create",
+        summary="身份核验：一致/不一致 / verify citizen ID and name: match or no match",
+        request=VerificationInputSerializer,
+        responses={
+            200: inline_serializer(
+                "VerificationAnswer",
+                {
+                    "match": serializers.BooleanField(required=False),
+                    "matches": serializers.ListField(
+                        child=serializers.BooleanField(), required=False
+                    ),
+                },
+            ),
+            **ERROR_RESPONSES,
+            422: ERROR_RESPONSES[400],
+        },
+    )
+    def post(self, request):
+        return self.write(request, lambda: self._verify(request))
+
+    def _verify(self, request):
+        data = VerificationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        attrs = data.validated_data
+        raw = attrs.get("items") or [attrs]
+        items = [
+            selectors.VerificationItem(i["citizen_id"], i["name"], i.get("birth_date")) for i in raw
+        ]
+        matches, person_ids = selectors.verifications_match(client=self.client, items=items)
+        fields = ["citizen_id", "name"]
+        if any(i.birth_date for i in items):
+            fields.append("birth_date")
+        self.audit(request, person_ids=person_ids, fields=fields)
+        if "items" in attrs:
+            return Response({"matches": matches}, status=status.HTTP_200_OK)
+        return Response({"match": matches[0]}, status=status.HTTP_200_OK)
+
+
+class ChangeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="变更序号（递增） / feed position, increasing")
+    kind = serializers.CharField()
+    effective_date = serializers.DateField(allow_null=True)
+    recorded_at = serializers.DateTimeField()
+    citizen_id = serializers.CharField(help_text="掩码，除非授权完整号码")
+
+
+_CURSOR = re.compile(r"^[0-9]{1,18}$")
+
+
+class ChangesView(_AuditMixin, SharingAPIView):
+    """Changes of the kinds the client subscribes to, in commit order. Keep ``next_cursor``
+    and pass it back: nothing is missed, nothing is repeated."""
+
+    endpoint = Endpoint.CHANGES
+    channel = "api.changes"
+
+    @extend_schema(
+        operation_id="changes_list",
+        summary="变更订阅（游标分页） / change feed, cursor-paginated",
+        parameters=[
+            OpenApiParameter("cursor", str, description="上一页的 next_cursor；省略则从头开始"),
+            OpenApiParameter(
+                "limit", int, description=f"每页条数，1至{MAX_PAGE}，默认{DEFAULT_PAGE}"
+            ),
+        ],
+        responses={
+            200: inline_serializer(
+                "ChangePage",
+                {
+                    "results": ChangeSerializer(many=True),
+                    "next_cursor": serializers.CharField(),
+                    "has_more": serializers.BooleanField(),
+                },
+            ),
+            **ERROR_RESPONSES,
+        },
+    )
+    def get(self, request):
+        cursor = request.query_params.get("cursor") or "0"
+        if not _CURSOR.match(cursor):
+            raise DomainError("游标无效", "invalid cursor", code="invalid_cursor")
+        limit_raw = request.query_params.get("limit") or str(DEFAULT_PAGE)
+        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_PAGE:
+            raise DomainError(
+                f"limit 须为1至{MAX_PAGE}", f"limit must be 1 to {MAX_PAGE}", code="invalid_limit"
+            )
+        limit = int(limit_raw)
+        rows = selectors.changes_page(client=self.client, after=int(cursor), limit=limit + 1)
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        full = self.client.full_citizen_id
+        results = [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "effective_date": r.effective_date,
+                "recorded_at": r.recorded_at,
+                "citizen_id": r.citizen_id if full else mask_citizen_id(r.citizen_id),
+            }
+            for r in rows
+        ]
+        if rows:
+            self.audit(
+                request,
+                person_ids=[r.person_id for r in rows],
+                fields=["citizen_id", "change_kind"],
+            )
+        next_cursor = str(rows[-1].id) if rows else cursor
+        return Response({"results": results, "next_cursor": next_cursor, "has_more": has_more})

@@ -1,0 +1,91 @@
+"""``Idempotency-Key`` on writes: a repeated key (per client) replays the first answer.
+
+The key is held by a transaction-scoped advisory lock from lookup to commit, and the write's
+own effects commit in the same transaction as the stored answer: two identical requests at
+once produce one effect; the second waits, then gets the first answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+
+from django.db import connection, transaction
+from rest_framework.response import Response
+
+from population.errors import DomainError
+from population.sharing.models import ApiClient, IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class IdempotencyKeyReused(DomainError):
+    http_status = 422
+
+
+def fingerprint(request) -> str:
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.get_full_path().encode(), request.body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def idempotent(
+    request,
+    client: ApiClient,
+    run: Callable[[], Response],
+    on_error: Callable[[Exception], Response],
+) -> Response:
+    """Run the write once per (client, key); answers below 500 are stored and replayed."""
+    key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+    if key is None:
+        return _run(run, on_error)
+    if not _KEY.match(key):
+        raise DomainError(
+            "Idempotency-Key 须为1至255个可见ASCII字符",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            code="invalid_idempotency_key",
+        )
+    print_ = fingerprint(request)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [client.pk & 0x7FFFFFFF, key]
+            )
+        record = IdempotencyRecord.objects.filter(client=client, key=key).first()
+        if record is not None:
+            if record.fingerprint != print_:
+                raise IdempotencyKeyReused(
+                    "该 Idempotency-Key 已用于另一个请求",
+                    "this Idempotency-Key was used for a different request",
+                    code="idempotency_key_reused",
+                )
+            response = Response(record.body, status=record.status_code)
+            response[REPLAY_HEADER] = "true"
+            return response
+        response = _run(run, on_error)
+        if response.status_code < 500:
+            IdempotencyRecord.objects.create(
+                client=client,
+                key=key,
+                fingerprint=print_,
+                status_code=response.status_code,
+                body=response.data,
+            )
+        return response
+
+
+def _run(run, on_error) -> Response:
+    """The write in a savepoint: a refusal rolls its effects back and becomes an answer."""
+    try:
+        with transaction.atomic():
+            return run()
+    except Exception as exc:  # turned into the stored error answer, or re-raised
+        response = on_error(exc)
+        if response is None:
+            raise
+        return response

@@ -1,0 +1,68 @@
+"""What a department client may be granted: endpoints, person fields, purposes, change kinds.
+
+Each catalogue is data: a code (stable, ASCII, what a client sends) and a Chinese label.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Department(models.TextChoices):
+    HUMAN_RESOURCES = "hrss", "人力资源和社会保障局"
+    EDUCATION = "education", "教育局"
+    HOUSING = "housing", "住房和城乡建设局"
+    HEALTH = "health", "卫生健康委员会"
+    CIVIL_AFFAIRS = "civil_affairs", "民政局"
+    TAX = "tax", "税务局"
+    STATISTICS = "statistics", "统计局"
+
+
+class Endpoint(models.TextChoices):
+    PERSONS = "persons", "人员信息查询"
+    VERIFICATIONS = "verifications", "身份核验"
+    CHANGES = "changes", "变更订阅"
+    FACTS = "facts", "事实核验（是/否）"
+
+
+class PersonField(models.TextChoices):
+    NAME = "name", "姓名"
+    SEX = "sex", "性别"
+    BIRTH_DATE = "birth_date", "出生日期"
+    ETHNICITY = "ethnicity", "民族"
+    STATUS = "status", "状态"
+    HUKOU_REGION = "hukou_region", "户籍地"
+    RESIDENCE_REGION = "residence_region", "实际居住地"
+
+
+class Purpose(models.TextChoices):
+    """用途: why a department reads; every request states one (``X-Purpose``)."""
+
+    SOCIAL_INSURANCE = "social_insurance", "社会保险经办"
+    EMPLOYMENT_SERVICE = "employment_service", "就业服务"
+    SCHOOL_ENROLMENT = "school_enrolment", "入学资格审核"
+    HOUSING_SECURITY = "housing_security", "住房保障资格审核"
+    HEALTH_SERVICE = "health_service", "基本公共卫生服务"
+    SOCIAL_ASSISTANCE = "social_assistance", "社会救助审核"
+    MARRIAGE_REGISTRATION = "marriage_registration", "婚姻登记"
+    TAX_ADMINISTRATION = "tax_administration", "税收征管"
+    STATISTICS = "statistics", "统计调查"
+
+
+class ChangeKind(models.TextChoices):
+    """Kinds in the change feed. Registry kinds now; permits and settlements add theirs."""
+
+    BIRTH = "birth", "出生登记"
+    DEATH = "death", "死亡注销"
+    MOVE_OUT = "move_out", "迁出"
+    MOVE_IN = "move_in", "迁入"
+    MOVE_WITHIN = "move_within", "市内迁移"
+    ATTACH = "attach", "挂靠"
+    SPLIT = "split", "分户"
+    HEAD_CHANGE = "head_change", "变更户主"
+    COLLECTIVE = "collective", "集体户落户"
+    ID_CORRECTION = "id_correction", "身份号码更正"
+    SETTLEMENT = "settlement", "落户"
+    PERMIT_ISSUED = "permit_issued", "居住证签发"
+    PERMIT_ENDORSED = "permit_endorsed", "居住证签注"
+    PERMIT_ENDED = "permit_ended", "居住证失效"
