@@ -11,9 +11,10 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import DateRangeField, RangeOperators
+from django.contrib.postgres.fields import BigIntegerRangeField, DateRangeField, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
+from django.db.models.functions import Cast
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from population.identity import mask_citizen_id
@@ -25,6 +26,15 @@ class DateRangeInclusive(Func):
 
     function = "daterange"
     output_field = DateRangeField()
+
+
+class KeyRange(Func):
+    """``int8range(key, key, '[]')``: equality as range overlap, so an exclusion constraint needs
+    no btree_gist extension (the embedded PostgreSQL of the quickstart does not ship it)."""
+
+    function = "int8range"
+    template = "%(function)s(%(expressions)s, %(expressions)s, '[]')"
+    output_field = BigIntegerRangeField()
 
 
 class ResidenceBasis(models.TextChoices):
@@ -77,7 +87,7 @@ class ResidenceRegistration(models.Model):
             ExclusionConstraint(
                 name="resreg_no_overlap",
                 expressions=[
-                    ("person", RangeOperators.EQUAL),
+                    (KeyRange("person"), RangeOperators.OVERLAPS),
                     (
                         DateRangeInclusive("start_date", "end_date", models.Value("[]")),
                         RangeOperators.OVERLAPS,
@@ -507,7 +517,10 @@ class PointsPolicy(models.Model):
             ExclusionConstraint(
                 name="policy_no_overlap",
                 expressions=[
-                    ("city_code", RangeOperators.EQUAL),
+                    (
+                        KeyRange(Cast("city_code", models.BigIntegerField())),
+                        RangeOperators.OVERLAPS,
+                    ),
                     (
                         DateRangeInclusive("effective_from", "effective_to", models.Value("[]")),
                         RangeOperators.OVERLAPS,

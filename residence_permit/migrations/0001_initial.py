@@ -6,7 +6,6 @@ import django_fsm
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.conf import settings
-from django.contrib.postgres.operations import BtreeGistExtension
 from django.db import migrations, models
 
 import residence_permit.models
@@ -23,7 +22,6 @@ class Migration(migrations.Migration):
 
     operations = [
         # Exclusion constraints compare the person id (btree) alongside date ranges (gist).
-        BtreeGistExtension(),
         migrations.CreateModel(
             name="PermitApplication",
             fields=[
@@ -408,7 +406,14 @@ class Migration(migrations.Migration):
                     ),
                     django.contrib.postgres.constraints.ExclusionConstraint(
                         expressions=[
-                            ("city_code", "="),
+                            (
+                                residence_permit.models.KeyRange(
+                                    django.db.models.functions.comparison.Cast(
+                                        "city_code", models.BigIntegerField()
+                                    )
+                                ),
+                                "&&",
+                            ),
                             (
                                 residence_permit.models.DateRangeInclusive(
                                     "effective_from", "effective_to", models.Value("[]")
@@ -1202,7 +1207,7 @@ class Migration(migrations.Migration):
             model_name="residenceregistration",
             constraint=django.contrib.postgres.constraints.ExclusionConstraint(
                 expressions=[
-                    ("person", "="),
+                    (residence_permit.models.KeyRange("person"), "&&"),
                     (
                         residence_permit.models.DateRangeInclusive(
                             "start_date", "end_date", models.Value("[]")
