@@ -11,3 +11,15 @@ class ResidencePermitConfig(AppConfig):
         from residence_permit.services import MERGE_KEPT_REFERENCES, permit_merge_guard
 
         merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=permit_merge_guard)
+
+        from population.sharing.facts import Fact, fact_register
+        from residence_permit.selectors import permit_valid_for
+
+        fact_register(
+            Fact(
+                "valid_residence_permit",
+                "持有有效居住证",
+                "holds a valid residence permit",
+                evaluate=lambda person, params: permit_valid_for(person=person),
+            )
+        )

@@ -286,3 +286,8 @@ def permit_live_for(*, person: Person) -> ResidencePermit | None:
     return (
         ResidencePermit.objects.filter(person=person).exclude(status=PermitStatus.CANCELLED).first()
     )
+
+
+def permit_valid_for(*, person: Person) -> bool:
+    """Holds an active permit (not lapsed, expired or cancelled) today."""
+    return ResidencePermit.objects.filter(person=person, status=PermitStatus.ACTIVE).exists()

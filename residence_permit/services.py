@@ -78,10 +78,23 @@ def _transit(obj, method_name: str, zh: str, en: str) -> None:
     method()
 
 
+# What departments following the change feed learn of each permit event (none: not a change).
+CHANGE_KIND_OF_EVENT = {
+    PermitEventKind.ISSUE: "permit_issued",
+    PermitEventKind.RENEW: "permit_issued",
+    PermitEventKind.REISSUE: "permit_issued",
+    PermitEventKind.ENDORSE: "permit_endorsed",
+    PermitEventKind.ENDORSE_LATE: "permit_endorsed",
+    PermitEventKind.LAPSE: "permit_ended",
+    PermitEventKind.EXPIRE: "permit_ended",
+    PermitEventKind.CANCEL: "permit_ended",
+}
+
+
 def _event(
     permit: ResidencePermit, kind: str, on: dt.date, actor: Any, reason: str = "", **details
 ):
-    return PermitEvent.objects.create(
+    event = PermitEvent.objects.create(
         permit=permit,
         kind=kind,
         on=on,
@@ -90,6 +103,15 @@ def _event(
         reason=reason,
         details={k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in details.items()},
     )
+    if kind in CHANGE_KIND_OF_EVENT:
+        population_services.change_record(
+            kind=CHANGE_KIND_OF_EVENT[kind],
+            person=permit.person,
+            source=f"residence_permit.{event.pk}",
+            effective_date=on,
+            regions=[permit.region_id],
+        )
+    return event
 
 
 def _check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:

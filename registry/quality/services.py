@@ -11,7 +11,7 @@ from django.utils import timezone
 from population.codes import Relation
 from population.errors import Conflict, DomainError, NotFound
 from population.models import Person, PersonStatus
-from population.services import history_context
+from population.services import change_record, history_context
 from registry.models import EventKind, Household, Membership, RegistrationEvent
 from registry.quality.detectors import DETECTORS, Detector, DetectorContext
 from registry.quality.models import (
@@ -221,6 +221,7 @@ MERGE_KEPT_REFERENCES = frozenset(
         "population.CitizenIdCorrection.person",  # append-only; the former number stays findable
         "registry.PersonMerge.survivor",
         "registry.PersonMerge.duplicate",
+        "population.ChangeEvent.person",  # append-only outbox of the department change feed
     }
 )
 
@@ -488,5 +489,13 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
             decided_by=officer,
             decided_at=timezone.now(),
             decision_note=f"已合并（合并申请{merge.pk}）",
+        )
+        # Departments following the change feed learn the duplicate's number is cancelled.
+        change_record(
+            kind=EventKind.MERGE,
+            person=duplicate,
+            source=f"registry.merge.{merge.pk}",
+            effective_date=today,
+            regions=[former_region],
         )
     return merge

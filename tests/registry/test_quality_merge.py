@@ -300,3 +300,17 @@ def test_approving_a_survivor_that_was_cancelled_since_the_proposal_is_refused(
     assert err.value.code == "survivor_inactive"
     assert "survivor" in err.value.message_en
     assert snapshot() == before
+
+
+def test_an_approved_merge_tells_the_change_feed_the_duplicate_is_cancelled(
+    village, officer, supervisor
+):
+    from population.models import ChangeEvent
+
+    survivor, duplicate = plain("冯二"), plain("冯二")
+    merge = person_merge_propose(survivor=survivor, duplicate=duplicate, actor=officer, reason="重")
+    person_merge_approve(merge=merge, actor=supervisor)
+
+    assert list(ChangeEvent.objects.filter(person=duplicate).values_list("kind", "source")) == [
+        ("merge", f"registry.merge.{merge.pk}")
+    ]
