@@ -26,9 +26,14 @@ def grant_permissions(apps, schema_editor, grants: dict[str, list[str]]) -> None
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        # create_permissions skips apps without a models module, which historical app configs
+        # lack; the live registry (a replay after a flush) keeps its own.
+        previous = app_config.models_module
+        app_config.models_module = previous or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = previous
 
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")

@@ -9,6 +9,19 @@ import pytest
 from population.identity import build_citizen_id
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """A reused test database (``--reuse-db``) can be left empty by the last transactional test
+    of the previous run. Then flush it once more: the flush's post_migrate re-creates content
+    types and permissions, and population.replay the roles and shipped policies."""
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        if not Group.objects.exists():
+            call_command("flush", interactive=False, verbosity=0)
+
+
 @pytest.fixture
 def village(db):
     """A synthetic village-level unit under the real 清城区 凤城街道 (441802006)."""

@@ -1,6 +1,7 @@
 from django.db import migrations
 
 from population import roles
+from population.replay import replay_after_flush
 
 VIEW = ["population.view_region", "population.view_regionurbanrural", "population.view_countycode"]
 PERSON_RW = [
@@ -12,6 +13,7 @@ PERSON_RW = [
 ]
 
 
+@replay_after_flush
 def create_roles(apps, schema_editor):
     roles.grant_permissions(
         apps,

@@ -1,8 +1,10 @@
 from django.db import migrations
 
 from population import roles
+from population.replay import replay_after_flush
 
 
+@replay_after_flush
 def grant(apps, schema_editor):
     # Correcting a citizen ID is a supervisor's decision, not a counter officer's.
     roles.grant_permissions(

@@ -7,8 +7,10 @@ import pgtrigger.migrations
 from django.db import migrations, models
 
 from population import roles
+from population.replay import replay_after_flush
 
 
+@replay_after_flush
 def grant(apps, schema_editor):
     roles.grant_permissions(
         apps,

@@ -1,6 +1,7 @@
 from django.db import migrations
 
 from population import roles
+from population.replay import replay_after_flush
 
 HOUSEHOLD_RW = [
     "registry.view_household",
@@ -13,6 +14,7 @@ HOUSEHOLD_RW = [
 HOUSEHOLD_R = ["registry.view_household", "registry.view_membership"]
 
 
+@replay_after_flush
 def grant(apps, schema_editor):
     roles.grant_permissions(
         apps,

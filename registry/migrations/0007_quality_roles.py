@@ -1,6 +1,7 @@
 from django.db import migrations
 
 from population import roles
+from population.replay import replay_after_flush
 
 REVIEW = [
     "registry.view_qualityissue",
@@ -13,6 +14,7 @@ READ = ["registry.view_qualityissue", "registry.view_qualityrun", "registry.view
 FIGURES = ["registry.view_quality_figures"]
 
 
+@replay_after_flush
 def grant(apps, schema_editor):
     roles.grant_permissions(
         apps,

@@ -1,6 +1,7 @@
 from django.db import migrations
 
 from population import roles
+from population.replay import replay_after_flush
 
 PERMIT_RW = [
     "residence_permit.view_residenceregistration",
@@ -31,6 +32,7 @@ PERMIT_R = [
 ]
 
 
+@replay_after_flush
 def grant(apps, schema_editor):
     roles.grant_permissions(
         apps,

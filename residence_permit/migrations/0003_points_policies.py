@@ -1,6 +1,9 @@
 from django.db import migrations
 
+from population.replay import replay_after_flush
 
+
+@replay_after_flush
 def load(apps, schema_editor):
     from residence_permit.points import policies_load_shipped
 

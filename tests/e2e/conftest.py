@@ -54,9 +54,8 @@ def browser_type_launch_args(browser_type_launch_args):
 def officer(db):
     """A staff user in the 户籍民警 group; ``officer.raw_password`` is the login password.
 
-    With ``serialized_rollback=True`` the group comes from the data migration; without it a
-    transactional test starts from a flushed database, so the group and the permissions this
-    test relies on are (re)created here, idempotently, either way.
+    The group and its permissions come from the data migrations (replayed after every flush);
+    the ones this test relies on are granted again here, idempotently, so the test states them.
     """
     from django.contrib.auth.models import Group, Permission, User
 

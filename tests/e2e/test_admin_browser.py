@@ -11,9 +11,9 @@ from population.identity import mask_citizen_id
 
 pytestmark = [
     pytest.mark.browser,
-    # The live server needs committed data; serialized_rollback restores the data-migration
-    # rows (the 户籍民警 group and its permissions) that the flush between tests removes.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    # The live server needs committed data; the flush afterwards empties the tables and
+    # population.replay puts the roles back for the tests that follow.
+    pytest.mark.django_db(transaction=True),
 ]
 
 

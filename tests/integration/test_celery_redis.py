@@ -23,8 +23,8 @@ def test_redis_is_configured_and_reachable():
     assert app.conf.task_always_eager is False
 
 
-# serialized_rollback restores the data-migration rows (roles) that the flush afterwards removes.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# The flush afterwards empties the tables; population.replay puts the roles back.
+@pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_the_region_task_through_redis_and_a_rerun_changes_nothing():
     queue = f"test-{uuid.uuid4().hex}"  # parallel test processes never take each other's tasks
     with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue]):

@@ -16,7 +16,7 @@ from registry import services
 from registry.models import EventKind, Household, HouseholdKind, Membership, RegistrationEvent
 
 # Threads open their own connections, so the data they see must be committed.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_at_once(n: int, work: Callable[[int], object]) -> list[object]:

@@ -1737,7 +1737,7 @@ def _run_interleaved(first_locks: dict[str, str], work: dict[str, Callable[[], o
     return results
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_head_change_and_a_move_of_the_same_member_at_once_do_not_deadlock(ns):
     results = _run_interleaved(
         {"head_change": "household", "move": "person"},

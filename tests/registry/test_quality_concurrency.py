@@ -15,8 +15,7 @@ from registry.quality.services import person_merge_approve, person_merge_propose
 from tests.registry.quality_factories import next_id, registered
 from tests.registry.test_concurrency import run_at_once
 
-# Threads open their own connections, so the data they see must be committed. No
-# serialized_rollback: the flush afterwards then re-creates permissions for the tests that follow.
+# Threads open their own connections, so the data they see must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 

@@ -14,7 +14,7 @@ from residence_permit.models import PermitStatus, PointsEntry, ResidencePermit
 from residence_permit.tasks import permits_daily_task, points_recompute_changed_task
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_both_jobs_and_reruns_change_nothing(gz_holder):
     assert app.conf.task_always_eager is False
     permit = gz_holder()  # due 2025-02-28; never endorsed

@@ -16,7 +16,7 @@ from residence_permit.models import (
 )
 from tests.registry.test_concurrency import run_at_once
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_two_officers_issuing_one_application_at_once_one_wins_the_other_is_told(resident):

@@ -185,7 +185,7 @@ def test_client_without_subscribed_kinds_sees_nothing(make_client, make_person):
 # -- commit order ---------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_change_committing_late_is_not_skipped(make_client, make_person):
     """T1 draws its id first but commits last: a reader must not move its cursor past it."""
     person = make_person()
@@ -230,7 +230,7 @@ def test_a_change_committing_late_is_not_skipped(make_client, make_person):
     assert [c["kind"] for c in seen] == ["birth", "death"]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_reader_polling_during_concurrent_writers_misses_nothing_and_repeats_nothing(
     make_client, make_person
 ):

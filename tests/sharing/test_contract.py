@@ -162,7 +162,7 @@ def test_malformed_idempotency_key_is_400(bad, make_client, make_person):
     assert AccessLog.objects.count() == 0
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_identical_requests_at_once_have_one_effect(make_client, make_person):
     person = make_person()
     _client, key = make_client()
@@ -192,7 +192,7 @@ def test_rate_limit_counter_holds_under_concurrency_on_real_redis():
     assert rate_limit_hit(client_id=987654, limit=25, now=now + 60)[:2] == (True, 24)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_rate_limit_holds_for_simultaneous_api_calls(make_client):
     _client, key = make_client(rate_limit_per_minute=5)
     # The window is the calendar minute: start well inside one, so all 12 land in it.
