@@ -28,7 +28,7 @@ def grant_permissions(apps, schema_editor, grants: dict[str, list[str]]) -> None
     for app_config in apps.get_app_configs():
         # create_permissions skips apps without a models module, which historical app configs
         # lack; the live registry (a replay after a flush) keeps its own.
-        previous = app_config.models_module
+        previous = getattr(app_config, "models_module", None)
         app_config.models_module = previous or True
         try:
             create_permissions(app_config, apps=apps, verbosity=0)
