@@ -388,7 +388,11 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             "can_correct_id": request.user.has_perm(CORRECT_ID_PERMISSION),
         }
         if object_id is not None:
-            extra_context["page_actions"] = person_page_actions(request, object_id)
+            person = self.get_object(request, object_id)
+            if person is not None:
+                extra_context["page_actions"] = person_page_actions(
+                    request, person.pk, active=person.status == PersonStatus.ACTIVE
+                )
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except DomainError:

@@ -56,6 +56,7 @@ class PageAction:
     label: str
     url_name: str  # reversed with the person's primary key
     permission: str
+    active_only: bool = True  # offered only for a living, not cancelled person
 
 
 _person_page_actions: list[PageAction] = []
@@ -66,12 +67,12 @@ def person_page_action_register(action: PageAction) -> None:
         _person_page_actions.append(action)
 
 
-def person_page_actions(request, object_id) -> list[tuple[str, str]]:
+def person_page_actions(request, object_id, *, active: bool) -> list[tuple[str, str]]:
     """(label, url) of the actions the user may take from a person's page."""
     from django.urls import reverse
 
     return [
         (a.label, reverse(a.url_name, args=[object_id]))
         for a in _person_page_actions
-        if request.user.has_perm(a.permission)
+        if request.user.has_perm(a.permission) and (active or not a.active_only)
     ]
