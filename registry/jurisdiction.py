@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from population.jurisdiction import Area, code_range_q, person_ids_q
-from registry.models import Household, Membership
+from registry.models import Household, Membership, RegistrationEvent
 
 
 def household_q(area: Area, *, column: str = "region_id") -> Q:
@@ -38,9 +38,18 @@ def membership_q(area: Area) -> Q:
 
 
 def event_q(area: Area) -> Q:
+    # A UNION of index-backed parts, not an OR of subqueries (see population.jurisdiction).
     if area.everything:
         return Q()
     households = Household.objects.filter(household_q(area)).values("pk")
-    return (
-        person_ids_q(area) | Q(from_household_id__in=households) | Q(to_household_id__in=households)
+    events = RegistrationEvent.objects
+    ids = (
+        events.filter(person_ids_q(area))
+        .values("pk")
+        .union(
+            events.filter(from_household_id__in=households).values("pk"),
+            events.filter(to_household_id__in=households).values("pk"),
+            all=True,
+        )
     )
+    return Q(pk__in=ids)
