@@ -509,3 +509,40 @@ def test_household_collective_kinds_are_scoped_like_any_household(officer_client
     )
     assert public not in listed(officer_client.get(HOUSEHOLDS))
     assert Household.objects.filter(pk=public.pk).exists()
+
+
+@pytest.mark.parametrize("url", [PERSONS, HOUSEHOLDS, MEMBERSHIPS, EVENTS])
+def test_a_forged_bulk_action_on_another_areas_rows_does_nothing(officer_client, world, url):
+    # the officer's lists offer no bulk action at all (rows are never deleted) ...
+    response = officer_client.get(url)
+    assert response.context["action_form"] is None
+    # ... and a forged one naming another area's rows is ignored
+    targets = {
+        PERSONS: world.there.pk,
+        HOUSEHOLDS: world.hh_there.pk,
+        MEMBERSHIPS: Membership.objects.get(person=world.there).pk,
+        EVENTS: RegistrationEvent.objects.get(person=world.there).pk,
+    }
+    before = (
+        Person.objects.count(),
+        Household.objects.count(),
+        Membership.objects.count(),
+        RegistrationEvent.objects.count(),
+    )
+    response = officer_client.post(
+        url,
+        {
+            "action": "delete_selected",
+            "_selected_action": [targets[url]],
+            "index": 0,
+            "post": "yes",
+        },
+    )
+    assert response.status_code in (200, 302)
+    assert world.there.name not in response.content.decode()
+    assert before == (
+        Person.objects.count(),
+        Household.objects.count(),
+        Membership.objects.count(),
+        RegistrationEvent.objects.count(),
+    )
