@@ -25,6 +25,7 @@ answer directly (bitmap index scans OR-ed together) with no LIKE or special oper
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -107,7 +108,8 @@ def area_of(user) -> Area:
 
 def forget_area(user) -> None:
     """Drop the cached area (after a grant in the same request)."""
-    user.__dict__.pop("_popbase_area", None)
+    with contextlib.suppress(AttributeError):
+        del user._popbase_area  # request.user is a lazy proxy: delete through it
 
 
 # -- filters ---------------------------------------------------------------------------------
