@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from population import jurisdiction, services
 from population.admin_utils import LargeTableAdmin, person_page_actions
-from population.audit import access_log_admin_read
+from population.audit import access_log_admin_read, access_log_record
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin, area_of, person_ids_q
@@ -348,6 +348,16 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             )
             person = Person.objects.filter(Q(citizen_id=number) | Q(pk__in=corrected)).first()
             if person is None:
+                # A failed attempt is logged too: probing numbers leaves a trail.
+                access_log_record(
+                    user=request.user,
+                    channel=jurisdiction.BREAK_GLASS_CHANNEL,
+                    purpose=f"跨辖区查询（未找到{mask_citizen_id(number)}）："
+                    f"{form.cleaned_data['reason']}"[:200],
+                    person_ids=[],
+                    fields=[],
+                    client=request.META.get("REMOTE_ADDR", ""),
+                )
                 form.add_error("citizen_id", "未找到该公民身份号码的人员")
             elif jurisdiction.person_within(request.user, person):
                 messages.info(request, "此人在您的辖区内（或已有有效授权），无须跨辖区查询")
