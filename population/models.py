@@ -221,8 +221,10 @@ class Person(models.Model):
             models.Index(
                 fields=["name"], name="person_name_prefix_idx", opclasses=["varchar_pattern_ops"]
             ),
-            models.Index(fields=["hukou_region"], name="person_hukou_region_idx"),
-            models.Index(fields=["residence_region"], name="person_residence_region_idx"),
+            # (region, id): a jurisdiction's persons are an index-only range scan (see
+            # population.jurisdiction); the region alone would visit every matching heap page.
+            models.Index(fields=["hukou_region", "id"], name="person_hukou_region_id_idx"),
+            models.Index(fields=["residence_region", "id"], name="person_residence_id_idx"),
         ]
 
     def __str__(self) -> str:

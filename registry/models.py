@@ -61,7 +61,8 @@ class Household(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["number"], name="household_number_unique"),
         ]
-        indexes = [models.Index(fields=["region"], name="household_region_idx")]
+        # (region, id): a jurisdiction's households are an index-only range scan.
+        indexes = [models.Index(fields=["region", "id"], name="household_region_id_idx")]
 
     def __str__(self) -> str:
         return f"{self.number}（{self.get_kind_display()}）"
@@ -102,6 +103,14 @@ class Membership(models.Model):
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
                 name="membership_dates_ordered",
+            ),
+        ]
+        indexes = [
+            # Who is in these households now: an index-only scan for jurisdictions and lists.
+            models.Index(
+                fields=["household", "person"],
+                condition=Q(end_date__isnull=True),
+                name="membership_open_household_idx",
             ),
         ]
         triggers = [

@@ -205,6 +205,32 @@ def test_city_wide_staff_see_everyone_including_persons_with_no_region(staff, wo
     assert persons_within(auditor).count() == Person.objects.count() == 6
 
 
+def test_the_wide_and_narrow_query_shapes_agree(staff, world):
+    from django.db.models import Q
+
+    from population.jurisdiction import person_ids, person_q
+
+    auditor = staff(roles.AUDITOR, world.city)
+    area = area_of(auditor)
+    assert area.unplaced  # a city-wide area takes the OR/EXISTS shape
+    wide = set(Person.objects.filter(person_q(area)).values_list("pk", flat=True))
+    narrow = set(Person.objects.filter(Q(pk__in=person_ids(area))).values_list("pk", flat=True))
+    assert wide == narrow == set(Person.objects.values_list("pk", flat=True))
+    # the open-household test holds in the wide shape too: a household in the city, the
+    # person's recorded hukou and residence in another city
+    other_city = Region.objects.create(code="441900000000", name="东莞市", level=RegionLevel.CITY)
+    population_services.person_update(
+        person=Person.objects.get(pk=world.moved.pk),
+        actor=None,
+        reason="测试",
+        hukou_region=other_city,
+    )
+    assert world.moved.pk in set(Person.objects.filter(person_q(area)).values_list("pk", flat=True))
+    assert world.moved.pk in set(
+        Person.objects.filter(Q(pk__in=person_ids(area))).values_list("pk", flat=True)
+    )
+
+
 def test_a_superuser_sees_all_and_staff_without_a_region_see_nothing(staff, world):
     assert persons_within(staff(roles.SUPERVISOR, superuser=True)).count() == 6
     assert persons_within(staff(roles.REGISTRATION_OFFICER)).count() == 0
