@@ -1,22 +1,29 @@
 """Jurisdiction scoping on the 1M-person demo city: what an officer's list and checks cost.
 
-Loads (once) the demo city into ``popbase_bench_juris_<N>``, then times, per kind of user, the
+Loads (once) the demo city into ``popbase_bench_juris_<N>`` (a copy of the lookup bench's
+``popbase_bench_<N>`` when that exists, else generated), then times, per kind of user, the
 queries every scoped admin page runs: the first list page (50 rows, newest first), the exact row
 count the list shows, and the one-person check a detail page makes. Baseline, in the same run:
 the same queries with no scope (what a superuser's page runs). Printed: median and p99 latency
 and the ratio to the baseline.
 
     python bench/bench_jurisdiction.py [--persons 1000000] [--repeat 30] [--fresh]
+    python bench/bench_jurisdiction.py --read-only popbase_bench_1000000
+
+``--read-only NAME`` times an existing demo database (e.g. the lookup bench's) without migrating,
+seeding or vacuuming it: only SELECTs run, with whatever indexes that database has.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
 
-from _setup import print_table, use_database
+import django
+from _setup import database_exists, database_url, print_table, use_database
 
 
 def main() -> None:
@@ -25,9 +32,24 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fresh", action="store_true", help="drop and reload the scratch DB")
+    parser.add_argument("--read-only", metavar="NAME", help="time an existing demo DB, read only")
     args = parser.parse_args()
 
-    use_database(f"popbase_bench_juris_{args.persons}", fresh=args.fresh)
+    if args.read_only:
+        os.environ["DATABASE_URL"] = database_url(args.read_only)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        django.setup()
+    else:
+        target, source = f"popbase_bench_juris_{args.persons}", f"popbase_bench_{args.persons}"
+        if not database_exists(target) and database_exists(source):
+            # Copy the lookup bench's city (a file copy) instead of generating it again.
+            try:
+                use_database(target, template=source)
+            except Exception as exc:  # the source is in use: generate our own below
+                print(f"cannot copy {source} ({exc.__class__.__name__}); generating the city")
+                use_database(target, fresh=True)
+        else:
+            use_database(target, fresh=args.fresh)
     from django.db import connection
 
     from population.demo import seed_demo_city
@@ -37,7 +59,9 @@ def main() -> None:
     from registry.jurisdiction import household_q
     from registry.models import Household
 
-    if Person.objects.count() != args.persons:
+    if args.read_only:
+        args.persons = Person.objects.count()
+    elif Person.objects.count() != args.persons:
         if Person.objects.exists():
             raise SystemExit("scratch DB holds another city; rerun with --fresh")
         started = time.monotonic()
@@ -45,10 +69,11 @@ def main() -> None:
         villages_generate_demo()
         seed_demo_city(persons=args.persons, seed=args.seed)
         print(f"seeded {args.persons:,} persons in {time.monotonic() - started:.0f} s")
-    with connection.cursor() as cursor:
-        # Fresh statistics and visibility map (index-only scans), as autovacuum would keep them.
-        for table in ("population_person", "registry_household", "registry_membership"):
-            cursor.execute(f"VACUUM ANALYZE {table}")
+    if not args.read_only:
+        with connection.cursor() as cursor:
+            # Fresh statistics and visibility map (index-only scans), as autovacuum keeps them.
+            for table in ("population_person", "registry_household", "registry_membership"):
+                cursor.execute(f"VACUUM ANALYZE {table}")
 
     # The busiest township, its county and its city, from the data.
     with connection.cursor() as cursor:
