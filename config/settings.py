@@ -176,6 +176,9 @@ AXES_COOLOFF_TIME = timedelta(hours=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# Breaking the glass: hours an officer's access to one person outside their area lasts.
+BREAK_GLASS_HOURS = float(os.environ.get("BREAK_GLASS_HOURS", "2"))
 # Number of reverse proxies in front of the app; 0 when Django faces clients directly.
 AXES_IPWARE_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0")) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (

@@ -9,16 +9,20 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
-from population import services
-from population.admin_utils import LargeTableAdmin
-from population.audit import access_log_admin_read
+from population import jurisdiction, services
+from population.admin_utils import LargeTableAdmin, person_page_actions
+from population.audit import access_log_admin_read, access_log_record
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
+from population.jurisdiction import JurisdictionAdminMixin, area_of, person_ids_q
 from population.models import (
     AccessLog,
+    BreakGlassGrant,
     CitizenIdCorrection,
     CountyCode,
+    OfficerRegion,
     Person,
     PersonStatus,
     Region,
@@ -43,9 +47,12 @@ class CountyFilter(admin.SimpleListFilter):
     parameter_name = "county"
 
     def lookups(self, request, model_admin):
+        area = area_of(request.user)
         return [
             (r.code[:6], r.name)
             for r in Region.objects.filter(level=RegionLevel.COUNTY).only("code", "name")
+            if area.everything
+            or any(p.startswith(r.code[:6]) or r.code.startswith(p) for p in area.prefixes)
         ]
 
     def queryset(self, request, queryset):
@@ -98,6 +105,21 @@ class PersonForm(forms.ModelForm):
         self.citizen_id_warnings = parsed.warnings
         return str(parsed)
 
+    jurisdiction_user = None  # set by PersonAdmin.get_form
+
+    def clean(self):
+        cleaned = super().clean()
+        labels = {"hukou_region": "户籍地", "residence_region": "实际居住地"}
+        for name, label in labels.items():
+            if name in self.changed_data or (self.instance.pk is None and cleaned.get(name)):
+                try:
+                    jurisdiction.region_required_within(
+                        self.jurisdiction_user, cleaned.get(name), field_zh=label
+                    )
+                except DomainError as exc:
+                    self.add_error(name, exc.message_zh)
+        return cleaned
+
 
 class CorrectCitizenIdForm(forms.Form):
     new_citizen_id = forms.CharField(
@@ -116,10 +138,29 @@ class CorrectCitizenIdForm(forms.Form):
 
 
 CORRECT_ID_PERMISSION = "population.add_citizenidcorrection"
+BREAK_GLASS_PERMISSION = "population.add_breakglassgrant"
+
+
+class BreakGlassForm(forms.Form):
+    citizen_id = forms.CharField(
+        label="公民身份号码", max_length=40, help_text="辖区外人员的18位号码"
+    )
+    reason = forms.CharField(
+        label="事由",
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="例如：窗口为外辖区群众办理迁入，须核对其户籍信息。事由记入日志，主管可查",
+    )
+
+    def clean_citizen_id(self) -> str:
+        try:
+            return str(parse_citizen_id(self.cleaned_data["citizen_id"]))
+        except InvalidCitizenId as exc:
+            raise forms.ValidationError(str(exc), code=exc.part) from exc
 
 
 @admin.register(Person)
-class PersonAdmin(LargeTableAdmin):
+class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     form = PersonForm
     change_form_template = "admin/population/person/change_form.html"
     list_display = ["masked_id", "name", "sex", "birth_date", "status", "hukou_region_name"]
@@ -173,9 +214,18 @@ class PersonAdmin(LargeTableAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:
             kwargs["fields"] = ["name", "ethnicity", "hukou_region", "residence_region"]
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.jurisdiction_user = request.user
+        return form
 
     def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_break_glass": request.user.has_perm(BREAK_GLASS_PERMISSION),
+        }
+        return self._changelist_view(request, extra_context)
+
+    def _changelist_view(self, request, extra_context=None):
         """An exact citizen-ID search opens the record directly.
 
         The number then stays out of the list page, its links, later URLs and Referer headers:
@@ -194,7 +244,13 @@ class PersonAdmin(LargeTableAdmin):
                     return HttpResponseRedirect(
                         reverse("admin:population_person_change", args=[matches[0]])
                     )
-                messages.info(request, f"未找到公民身份号码为{mask_citizen_id(number)}的人员")
+                # The same words whether the number is unknown or outside the user's area: a
+                # search does not tell where a person lives; breaking the glass does, logged.
+                messages.info(
+                    request,
+                    f"在您的辖区内未找到公民身份号码为{mask_citizen_id(number)}的人员；"
+                    "如确需办理辖区外人员的业务，请使用“跨辖区查询”并说明事由",
+                )
                 return HttpResponseRedirect(reverse("admin:population_person_changelist"))
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
@@ -218,6 +274,9 @@ class PersonAdmin(LargeTableAdmin):
                 person_ids=[person.pk],
                 fields=[f for f in shown if f != "reason"],
             )
+            jurisdiction.break_glass_accesses(
+                request, person_ids=[person.pk], fields=[f for f in shown if f != "reason"]
+            )
         return response
 
     def get_urls(self):
@@ -226,6 +285,11 @@ class PersonAdmin(LargeTableAdmin):
                 "<int:object_id>/correct-id/",
                 self.admin_site.admin_view(self.correct_id_view),
                 name="population_person_correct_id",
+            ),
+            path(
+                "break-glass/",
+                self.admin_site.admin_view(self.break_glass_view),
+                name="population_person_break_glass",
             ),
             *super().get_urls(),
         ]
@@ -272,11 +336,73 @@ class PersonAdmin(LargeTableAdmin):
         }
         return TemplateResponse(request, "admin/population/person/correct_id.html", context)
 
+    def break_glass_view(self, request):
+        """跨辖区查询: reach one person outside one's area for a while, with a stated reason."""
+        if not request.user.has_perm(BREAK_GLASS_PERMISSION):
+            raise PermissionDenied
+        form = BreakGlassForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            number = form.cleaned_data["citizen_id"]
+            corrected = CitizenIdCorrection.objects.filter(old_citizen_id=number).values(
+                "person_id"
+            )
+            person = Person.objects.filter(Q(citizen_id=number) | Q(pk__in=corrected)).first()
+            if person is None:
+                # A failed attempt is logged too: probing numbers leaves a trail.
+                access_log_record(
+                    user=request.user,
+                    channel=jurisdiction.BREAK_GLASS_CHANNEL,
+                    purpose=f"跨辖区查询（未找到{mask_citizen_id(number)}）："
+                    f"{form.cleaned_data['reason']}"[:200],
+                    person_ids=[],
+                    fields=[],
+                    client=request.META.get("REMOTE_ADDR", ""),
+                )
+                form.add_error("citizen_id", "未找到该公民身份号码的人员")
+            elif jurisdiction.person_within(request.user, person):
+                messages.info(request, "此人在您的辖区内（或已有有效授权），无须跨辖区查询")
+                return HttpResponseRedirect(
+                    reverse("admin:population_person_change", args=[person.pk])
+                )
+            else:
+                try:
+                    grant = jurisdiction.break_glass_grant(
+                        user=request.user,
+                        person=person,
+                        reason=form.cleaned_data["reason"],
+                        client=request.META.get("REMOTE_ADDR", ""),
+                    )
+                except DomainError as exc:
+                    form.add_error("reason", exc.message_zh)
+                else:
+                    until = timezone.localtime(grant.expires_at)
+                    messages.warning(
+                        request,
+                        f"已授权查阅此人至{until:%H:%M}；授权与每次查阅均已记录，主管可查",
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:population_person_change", args=[person.pk])
+                    )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "跨辖区查询",
+            "form": form,
+            "opts": self.opts,
+            "hours": jurisdiction.break_glass_hours(),
+        }
+        return TemplateResponse(request, "admin/population/person/break_glass.html", context)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = {
             **(extra_context or {}),
             "can_correct_id": request.user.has_perm(CORRECT_ID_PERMISSION),
         }
+        if object_id is not None:
+            person = self.get_object(request, object_id)
+            if person is not None:
+                extra_context["page_actions"] = person_page_actions(
+                    request, person.pk, active=person.status == PersonStatus.ACTIVE
+                )
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except DomainError:
@@ -363,7 +489,7 @@ class CountyCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(CitizenIdCorrection)
-class CitizenIdCorrectionAdmin(admin.ModelAdmin):
+class CitizenIdCorrectionAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
     list_display = ["person", "masked_old", "masked_new", "reason", "officer", "corrected_at"]
     list_select_related = ["person", "officer"]
     raw_id_fields = ["person"]
@@ -382,6 +508,9 @@ class CitizenIdCorrectionAdmin(admin.ModelAdmin):
             return fields
         masked = {"old_citizen_id": "masked_old", "new_citizen_id": "masked_new"}
         return [masked.get(f, f) for f in fields]
+
+    def jurisdiction_q(self, area):
+        return person_ids_q(area)
 
     def has_add_permission(self, request):
         return False
@@ -411,6 +540,76 @@ class AccessLogAdmin(LargeTableAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OfficerRegion)
+class OfficerRegionAdmin(admin.ModelAdmin):
+    """辖区分配: which regions each staff member works in (see docs/architecture.md)."""
+
+    list_display = ["user", "region", "region_level"]
+    list_select_related = ["user", "region"]
+    list_filter = ["region__level"]
+    search_fields = ["user__username", "region__code", "region__name"]
+    autocomplete_fields = ["region"]
+    raw_id_fields = ["user"]
+
+    @admin.display(description="区划级别")
+    def region_level(self, obj: OfficerRegion) -> str:
+        return obj.region.get_level_display()
+
+
+@admin.register(BreakGlassGrant)
+class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
+    """跨辖区查询授权: for supervisors; who reached whom outside their area, why, how often.
+
+    A supervisor sees the grants on persons inside their area and the grants their own area's
+    staff obtained elsewhere.
+    """
+
+    list_display = ["granted_at", "user", "person", "reason", "expires_at", "active", "accesses"]
+    list_select_related = ["user", "person"]
+    search_fields = ["=user__username"]
+    search_help_text = "输入用户名精确查找"
+    date_hierarchy = "granted_at"
+    ordering = ["-granted_at"]
+    fields = ["user", "person", "reason", "granted_at", "expires_at", "access_list"]
+    readonly_fields = fields
+
+    def jurisdiction_q(self, area):
+        staff = OfficerRegion.objects.filter(jurisdiction.code_range_q("region_id", area))
+        return person_ids_q(area, grants=False) | Q(user_id__in=staff.values("user_id"))
+
+    def _accesses(self, obj: BreakGlassGrant):
+        return AccessLog.objects.filter(
+            channel=jurisdiction.BREAK_GLASS_CHANNEL,
+            user_id=obj.user_id,
+            purpose__startswith=f"跨辖区查询授权#{obj.pk}：",
+        ).order_by("at")
+
+    @admin.display(description="有效", boolean=True)
+    def active(self, obj: BreakGlassGrant) -> bool:
+        return obj.expires_at > timezone.now()
+
+    @admin.display(description="查阅次数")
+    def accesses(self, obj: BreakGlassGrant) -> int:
+        return self._accesses(obj).count()
+
+    @admin.display(description="授权与查阅记录")
+    def access_list(self, obj: BreakGlassGrant) -> str:
+        rows = [
+            f"{timezone.localtime(a.at):%Y-%m-%d %H:%M:%S} {','.join(a.fields)}"
+            for a in self._accesses(obj)
+        ]
+        return "；".join(rows) or "无"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
@@ -45,3 +47,32 @@ class LargeTableAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@dataclass(frozen=True)
+class PageAction:
+    """A button on the person page that a higher app contributes (population imports no app)."""
+
+    label: str
+    url_name: str  # reversed with the person's primary key
+    permission: str
+    active_only: bool = True  # offered only for a living, not cancelled person
+
+
+_person_page_actions: list[PageAction] = []
+
+
+def person_page_action_register(action: PageAction) -> None:
+    if action not in _person_page_actions:
+        _person_page_actions.append(action)
+
+
+def person_page_actions(request, object_id, *, active: bool) -> list[tuple[str, str]]:
+    """(label, url) of the actions the user may take from a person's page."""
+    from django.urls import reverse
+
+    return [
+        (a.label, reverse(a.url_name, args=[object_id]))
+        for a in _person_page_actions
+        if request.user.has_perm(a.permission) and (active or not a.active_only)
+    ]

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Cast, Mod, Substr
 
 from population.codes import ETHNICITIES
@@ -221,8 +221,10 @@ class Person(models.Model):
             models.Index(
                 fields=["name"], name="person_name_prefix_idx", opclasses=["varchar_pattern_ops"]
             ),
-            models.Index(fields=["hukou_region"], name="person_hukou_region_idx"),
-            models.Index(fields=["residence_region"], name="person_residence_region_idx"),
+            # (region, id): a jurisdiction's persons are an index-only range scan (see
+            # population.jurisdiction); the region alone would visit every matching heap page.
+            models.Index(fields=["hukou_region", "id"], name="person_hukou_region_id_idx"),
+            models.Index(fields=["residence_region", "id"], name="person_residence_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -331,6 +333,76 @@ class ChangeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.kind} {self.person_id}"
+
+
+class OfficerRegion(models.Model):
+    """辖区 (jurisdiction): one region a staff member works in.
+
+    An officer's regions are a police station's area (township or village-level units); a
+    supervisor's or auditor's may be whole counties or the city. A region covers every unit whose
+    code falls under it (see ``population.jurisdiction``).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="jurisdiction_regions",
+        verbose_name="工作人员",
+    )
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="+", verbose_name="辖区"
+    )
+
+    class Meta:
+        verbose_name = "辖区分配"
+        verbose_name_plural = "辖区分配"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "region"], name="officer_region_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.region_id}"
+
+
+class BreakGlassGrant(models.Model):
+    """跨辖区查询授权 (break the glass): time-limited access to one person outside one's area.
+
+    Append-only: a grant ends by expiring, never by an edit. Each access under it is a row of
+    the access log (channel ``break_glass``).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="申请人",
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="+", verbose_name="人员"
+    )
+    reason = models.CharField("事由", max_length=200)
+    granted_at = models.DateTimeField("授权时间")
+    expires_at = models.DateTimeField("到期时间")
+
+    class Meta:
+        verbose_name = "跨辖区查询授权"
+        verbose_name_plural = "跨辖区查询授权"
+        indexes = [
+            models.Index(fields=["user", "expires_at"], name="breakglass_user_expires_idx"),
+            models.Index(fields=["person"], name="breakglass_person_idx"),
+            models.Index(fields=["granted_at"], name="breakglass_granted_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("granted_at")), name="breakglass_expiry_after_grant"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.person_id} {self.granted_at:%Y-%m-%d %H:%M}"
 
 
 # Department clients of the sharing API live in their own module; imported so Django sees them.

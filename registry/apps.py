@@ -5,3 +5,11 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "registry"
     verbose_name = "户籍登记"
+
+    def ready(self) -> None:
+        from population.jurisdiction import jurisdiction_person_source
+        from registry.jurisdiction import persons_in_open_households
+
+        # A person is inside an area when their open household is (population cannot import
+        # registry, so registry contributes this source).
+        jurisdiction_person_source(persons_in_open_households)

@@ -64,7 +64,8 @@ class Household(models.Model):
                 condition=Q(kind__in=HouseholdKind.values), name="household_kind_known"
             ),
         ]
-        indexes = [models.Index(fields=["region"], name="household_region_idx")]
+        # (region, id): a jurisdiction's households are an index-only range scan.
+        indexes = [models.Index(fields=["region", "id"], name="household_region_id_idx")]
 
     def __str__(self) -> str:
         return f"{self.number}（{self.get_kind_display()}）"
@@ -108,6 +109,14 @@ class Membership(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(relation__in=Relation.values), name="membership_relation_gbt4761"
+            ),
+        ]
+        indexes = [
+            # Who is in these households now: an index-only scan for jurisdictions and lists.
+            models.Index(
+                fields=["household", "person"],
+                condition=Q(end_date__isnull=True),
+                name="membership_open_household_idx",
             ),
         ]
         # No one joins a closed household, and a deceased or cancelled person joins none.

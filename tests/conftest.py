@@ -67,3 +67,23 @@ def make_person(db):
         )
 
     return _make
+
+
+@pytest.fixture
+def city(village):
+    """The city-level region (清远市) above ``village``."""
+    return village.parent.parent.parent
+
+
+@pytest.fixture
+def assign_area(db):
+    """Give a staff member regions of work (辖区)."""
+    from population.models import OfficerRegion
+
+    def _assign(user, *regions):
+        for region in regions:
+            OfficerRegion.objects.create(user=user, region=region)
+        user.__dict__.pop("_popbase_area", None)
+        return user
+
+    return _assign

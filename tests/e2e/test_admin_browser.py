@@ -18,8 +18,9 @@ pytestmark = [
 
 
 def test_officer_finds_person_by_citizen_id(
-    page, live_server, admin_login, officer, village, make_person
+    page, live_server, admin_login, officer, village, make_person, assign_area
 ):
+    assign_area(officer, village.parent)  # the officer's station covers 凤城街道
     person = make_person(name="李秀英", male=False, hukou_region=village)
     full_id = person.citizen_id
     masked = mask_citizen_id(full_id)

@@ -34,8 +34,11 @@ def full_width(text: str) -> str:
 
 
 @pytest.fixture
-def staff_user(django_user_model):
-    """A staff user in the given roles, optionally with extra ``app_label.codename`` perms."""
+def staff_user(django_user_model, city, assign_area):
+    """A staff user in the given roles, optionally with extra ``app_label.codename`` perms.
+
+    Their area is the whole city (jurisdictions are tested in tests/population/test_jurisdiction).
+    """
     counter = iter(range(1, 100))
 
     def _make(*role_names: str, perms: tuple[str, ...] = (), username: str | None = None):
@@ -50,6 +53,7 @@ def staff_user(django_user_model):
             user.user_permissions.add(
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
+        assign_area(user, city)
         return django_user_model.objects.get(pk=user.pk)  # fresh permission cache
 
     return _make
@@ -909,9 +913,10 @@ def correct_url(person: Person) -> str:
 
 
 @pytest.fixture
-def supervisor_client(client, django_user_model):
+def supervisor_client(client, django_user_model, city, assign_area):
     user = django_user_model.objects.create_user("supervisor", password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    assign_area(user, city)
     client.force_login(user)
     client.user = user
     return client

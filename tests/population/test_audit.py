@@ -16,10 +16,11 @@ PASSWORD = "x-Strong-pass-1"
 
 
 @pytest.fixture
-def officer_client(client, django_user_model, settings):
+def officer_client(client, django_user_model, settings, city, assign_area):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     user = django_user_model.objects.create_user("counter1", password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
+    assign_area(user, city)
     client.force_login(user)
     client.user = user
     return client

@@ -355,3 +355,26 @@ def test_create_demo_officer_makes_a_new_password_when_the_file_is_gone(db, data
     user = get_user_model().objects.get(username="demo_officer")
     assert user.check_password(second) and not user.check_password(first)
     assert user.groups.count() == 1
+
+
+def test_create_demo_officer_works_in_the_demo_city(seeded_city, data_dir):
+    from population.jurisdiction import persons_within
+
+    create_officer()
+    create_officer()  # idempotent
+
+    user = get_user_model().objects.get(username="demo_officer")
+    city = Person.objects.exclude(hukou_region=None).first().hukou_region_id[:4]
+    assert list(user.jurisdiction_regions.values_list("region_id", flat=True)) == [
+        f"{city}00000000"
+    ]
+    assert persons_within(user).count() == Person.objects.count()
+
+
+def test_create_demo_officer_without_a_city_has_no_area(db, data_dir):
+    from population.jurisdiction import persons_within
+
+    create_officer()
+    user = get_user_model().objects.get(username="demo_officer")
+    assert not user.jurisdiction_regions.exists()
+    assert persons_within(user).count() == 0

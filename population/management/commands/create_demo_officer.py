@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from population import roles
+from population.models import OfficerRegion, Person, Region, RegionLevel
 
 USERNAME = "demo_officer"
 
@@ -37,6 +38,16 @@ class Command(BaseCommand):
             user.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
             secret_file.write_text(password + "\n", encoding="utf-8")
             secret_file.chmod(0o600)
+        # The demo officer's area (辖区) is the demo city, so the demo data is visible.
+        placed = (
+            Person.objects.exclude(hukou_region=None).values_list("hukou_region_id", flat=True)
+        ).first()
+        city = (
+            placed
+            and Region.objects.filter(level=RegionLevel.CITY, code=placed[:4] + "00000000").first()
+        )
+        if city:
+            OfficerRegion.objects.get_or_create(user=user, region=city)
         password = secret_file.read_text(encoding="utf-8").strip()
         self.stdout.write(
             self.style.SUCCESS(
