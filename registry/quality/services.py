@@ -222,6 +222,7 @@ MERGE_KEPT_REFERENCES = frozenset(
         "registry.PersonMerge.survivor",
         "registry.PersonMerge.duplicate",
         "population.ChangeEvent.person",  # append-only outbox of the department change feed
+        "population.BreakGlassGrant.person",  # append-only: who was reached, then
     }
 )
 

@@ -8,8 +8,10 @@ pgserver was writing its bookkeeping file.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,8 +51,12 @@ def query(url: str, *statements: str) -> list[tuple]:
 
 
 @pytest.fixture
-def data_dir(tmp_path):
-    path = tmp_path / "data" / "pg"
+def data_dir():
+    """A data folder outside pytest's temporary tree: pgserver's own user (``pgserver``) must
+    traverse every parent, and pytest keeps its per-worker folders private (0700)."""
+    root = Path(tempfile.mkdtemp(prefix="popbase-embedded-"))
+    root.chmod(0o755)
+    path = root / "data" / "pg"
     yield path
     pg_ctl = next(Path(sys.prefix).glob("lib/python*/site-packages/pgserver/pginstall/bin/pg_ctl"))
     subprocess.run(  # noqa: S603
@@ -70,6 +76,7 @@ def data_dir(tmp_path):
         check=False,
         timeout=60,
     )
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_simultaneous_starts_share_one_server_and_a_torn_pid_file_does_not_stop_the_next(
