@@ -297,3 +297,6 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.channel}"
+
+
+from population.sync.models import Batch, Fact, FollowUp, RejectedRow  # noqa: E402, F401
