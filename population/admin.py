@@ -412,3 +412,7 @@ class AccessLogAdmin(LargeTableAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# Department sync admin (batches, facts, follow-ups) lives in its package.
+import population.sync.admin  # noqa: E402, F401
