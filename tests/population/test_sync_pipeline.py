@@ -7,8 +7,11 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from hypothesis import given
+from hypothesis import strategies as st
 
 from population.errors import DomainError
+from population.identity import check_digit
 from population.models import Person, PersonStatus
 from population.sync import selectors, services
 from population.sync.models import (
@@ -19,6 +22,7 @@ from population.sync.models import (
     FollowUpKind,
     RejectedRow,
 )
+from population.sync.parsing import _fast_check_digit
 from population.sync.samples import FAULT_REASONS, FAULTS, sample_feed, sample_persons
 from tests.population.sync_helpers import good_record_numbers, make_people
 
@@ -381,3 +385,8 @@ def test_ingest_feed_command_reports_counts(people, tmp_path):
     assert second == first  # the same file again is the same, finished batch
     with pytest.raises(CommandError, match="not authoritative"):
         call_command("ingest_feed", str(path), department="tax", verbosity=0)
+
+
+@given(st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_the_row_fast_path_check_digit_equals_the_reference(first17):
+    assert _fast_check_digit(first17) == check_digit(first17)
