@@ -45,6 +45,8 @@ def _fast_check_digit(first17: str) -> str:
     return _CHECK[sum(map(operator.mul, map(int, first17), _WEIGHTS)) % 11]
 
 
+_TODAY = dt.date.today  # a calendar date, looked up once per call site
+
 _MAX_TEXT = {"record_no": 64, "name": 50, "org": 200}
 MAX_DETAIL_TEXT = 200
 
@@ -106,7 +108,7 @@ def _citizen_id(value: str, column: Column) -> str:
             born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
         except ValueError:
             born = None
-        if born is not None and born <= dt.date.today():  # noqa: DTZ011 - a calendar date
+        if born is not None and born <= _TODAY():
             return value
     try:
         return str(parse_citizen_id(value))
@@ -169,51 +171,72 @@ def _region(value: str, column: Column) -> str:
 _PARSERS = {CITIZEN_ID: _citizen_id, DATE: _date, INT: _int, DECIMAL: _decimal, REGION: _region}
 
 
-def row_values(values: list[str], columns: tuple[Column, ...]) -> list:
-    """Typed staging values (COPY text or None) in TYPED_FIELDS order, plus the detail JSON."""
-    out: list = [None] * (len(TYPED_FIELDS) + 1)
-    detail: dict[str, str] = {}
-    for column, value in zip(columns, values, strict=True):
-        value = value.strip() if value is not None else ""
-        if not value:
-            if column.required:
-                raise RowError(
-                    "missing_value", f"{column.name}不能为空", f"{column.name} is required"
-                )
-            continue
-        parser = _PARSERS.get(column.type)
-        if parser is not None:
-            value = parser(value, column)
-        if column.field == "detail":
-            if len(value) > MAX_DETAIL_TEXT:
-                raise RowError(
-                    "too_long", f"{column.name}过长", f"{column.name} is longer than allowed"
-                )
-            detail[column.name] = value
-        else:
-            limit = _MAX_TEXT.get(column.field)
-            if limit and len(value) > limit:
+def row_converter(columns: tuple[Column, ...], *, today: dt.date | None = None):
+    """A function from a row's values to typed staging values (COPY text or None) in
+    TYPED_FIELDS order plus the detail JSON; it raises ``RowError`` for a bad row.
+
+    The per-column decisions are taken once per batch, not once per row.
+    """
+    today_text = (today or dt.date.today()).isoformat()  # noqa: DTZ011 - a calendar date
+    plan = [
+        (
+            column,
+            _PARSERS.get(column.type),
+            None if column.field == "detail" else _FIELD_INDEX[column.field],
+            _MAX_TEXT.get(column.field, MAX_DETAIL_TEXT),
+        )
+        for column in columns
+    ]
+    width = len(TYPED_FIELDS) + 1
+    i_from, i_to = _FIELD_INDEX["valid_from"], _FIELD_INDEX["valid_to"]
+    i_event, i_id = _FIELD_INDEX["event_date"], _FIELD_INDEX["citizen_id"]
+    i_counterpart = _FIELD_INDEX["counterpart_citizen_id"]
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def convert(values: list[str]) -> list:
+        out: list = [None] * width
+        detail: dict[str, str] = {}
+        for (column, parser, index, limit), value in zip(plan, values, strict=True):
+            value = value.strip() if value is not None else ""
+            if not value:
+                if column.required:
+                    raise RowError(
+                        "missing_value", f"{column.name}不能为空", f"{column.name} is required"
+                    )
+                continue
+            if parser is not None:
+                value = parser(value, column)
+            if len(value) > limit:
                 raise RowError(
                     "too_long",
                     f"{column.name}超过{limit}个字符",
                     f"{column.name} is longer than {limit} characters",
                 )
-            out[_FIELD_INDEX[column.field]] = value
-    valid_from, valid_to = out[_FIELD_INDEX["valid_from"]], out[_FIELD_INDEX["valid_to"]]
-    if valid_from and valid_to and valid_to < valid_from:  # ISO dates compare as text
-        raise RowError(
-            "validity_reversed", "有效期止早于有效期起", "the end of validity precedes its start"
-        )
-    event = out[_FIELD_INDEX["event_date"]]
-    if event and event > dt.date.today().isoformat():  # noqa: DTZ011 - a calendar date
-        raise RowError("date_in_future", "事件日期晚于今天", "the event date is in the future")
-    counterpart = out[_FIELD_INDEX["counterpart_citizen_id"]]
-    if counterpart and counterpart == out[_FIELD_INDEX["citizen_id"]]:
-        raise RowError(
-            "self_reference", "关联人与本人身份号码相同", "the counterpart is the person itself"
-        )
-    out[-1] = json.dumps(detail, ensure_ascii=False, separators=(",", ":"))
-    return out
+            if index is None:
+                detail[column.name] = value
+            else:
+                out[index] = value
+        if out[i_from] and out[i_to] and out[i_to] < out[i_from]:  # ISO dates compare as text
+            raise RowError(
+                "validity_reversed",
+                "有效期止早于有效期起",
+                "the end of validity precedes its start",
+            )
+        if out[i_event] and out[i_event] > today_text:
+            raise RowError("date_in_future", "事件日期晚于今天", "the event date is in the future")
+        if out[i_counterpart] and out[i_counterpart] == out[i_id]:
+            raise RowError(
+                "self_reference", "关联人与本人身份号码相同", "the counterpart is the person itself"
+            )
+        out[-1] = dumps(detail)
+        return out
+
+    return convert
+
+
+def row_values(values: list[str], columns: tuple[Column, ...]) -> list:
+    """One row's staging values (see ``row_converter``)."""
+    return row_converter(columns)(values)
 
 
 def iter_rows(text: str, fmt: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, object]]:
@@ -228,6 +251,7 @@ def _iter_csv(text: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, obj
     reader = csv.reader(io.StringIO(text, newline=""))
     next(reader, None)  # header, checked when the batch was received
     width = len(columns)
+    convert = row_converter(columns)
     start = reader.line_num + 1
     for values in reader:
         line_no, start = start, reader.line_num + 1
@@ -246,7 +270,7 @@ def _iter_csv(text: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, obj
             )
             continue
         try:
-            yield line_no, row_values(values, columns)
+            yield line_no, convert(values)
         except RowError as exc:
             yield line_no, Rejection(line_no, exc.code, exc.reason, _raw_csv(values))
 
@@ -261,6 +285,7 @@ def _iter_jsonl(text: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, o
     names = [c.name for c in columns]
     known = set(names)
     required = {c.name for c in columns if c.required}
+    convert = row_converter(columns)
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -301,7 +326,7 @@ def _iter_jsonl(text: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, o
             continue
         values = [_json_text(obj.get(n)) for n in names]
         try:
-            yield line_no, row_values(values, columns)
+            yield line_no, convert(values)
         except RowError as exc:
             yield line_no, Rejection(line_no, exc.code, exc.reason, line)
 
