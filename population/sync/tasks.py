@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from population.errors import DomainError
 from population.sync import services
@@ -30,7 +30,8 @@ def batch_process_task(self, batch_id: int) -> str:
     except DomainError as exc:  # the file itself is wrong: no retry can fix it
         return services.batch_record_failure(batch_id=batch_id, error=str(exc), final=True).status
     except Exception as exc:
-        connection.close_if_unusable_or_obsolete()  # a lost connection is reopened for the note
+        if isinstance(exc, OperationalError | InterfaceError) and not connection.is_usable():
+            connection.close()  # a lost connection is reopened for the note below
         batch = services.batch_record_failure(
             batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", final=False
         )
