@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from django.utils import timezone
+
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.sync.feeds import (
@@ -45,7 +47,7 @@ def _fast_check_digit(first17: str) -> str:
     return _CHECK[sum(map(operator.mul, map(int, first17), _WEIGHTS)) % 11]
 
 
-_TODAY = dt.date.today  # a calendar date, looked up once per call site
+_TODAY = timezone.localdate  # the project's calendar date, as the SQL checks use
 
 _MAX_TEXT = {"record_no": 64, "name": 50, "org": 200}
 MAX_DETAIL_TEXT = 200
@@ -177,7 +179,7 @@ def row_converter(columns: tuple[Column, ...], *, today: dt.date | None = None):
 
     The per-column decisions are taken once per batch, not once per row.
     """
-    today_text = (today or dt.date.today()).isoformat()  # noqa: DTZ011 - a calendar date
+    today_text = (today or timezone.localdate()).isoformat()
     plan = [
         (
             column,
@@ -239,19 +241,36 @@ def row_values(values: list[str], columns: tuple[Column, ...]) -> list:
     return row_converter(columns)(values)
 
 
-def iter_rows(text: str, fmt: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, object]]:
-    """(line_no, staging values) for good rows and (line_no, Rejection) for bad ones."""
+def iter_rows(
+    text: str, fmt: str, columns: tuple[Column, ...], *, checked: bool = True
+) -> Iterator[tuple[int, object]]:
+    """(line_no, staging values) for good rows and (line_no, Rejection) for bad ones.
+
+    With ``checked=False`` only the structure is checked (column count, JSON, NUL characters)
+    and good rows come as their raw values, for the set-based checks in SQL.
+    """
+    convert = row_converter(columns) if checked else None
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: such rows are rejected here
+        convert = _refuse_nul(convert)
     if fmt == "csv":
-        yield from _iter_csv(text, columns)
+        yield from _iter_csv(text, columns, convert)
     else:
-        yield from _iter_jsonl(text, columns)
+        yield from _iter_jsonl(text, columns, convert)
 
 
-def _iter_csv(text: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, object]]:
+def _refuse_nul(convert):
+    def check(values: list[str]):
+        if any("\x00" in v for v in values):
+            raise RowError("invalid_character", "含有NUL字符", "contains a NUL character")
+        return convert(values) if convert else values
+
+    return check
+
+
+def _iter_csv(text: str, columns: tuple[Column, ...], convert) -> Iterator[tuple[int, object]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     next(reader, None)  # header, checked when the batch was received
     width = len(columns)
-    convert = row_converter(columns)
     start = reader.line_num + 1
     for values in reader:
         line_no, start = start, reader.line_num + 1
@@ -265,27 +284,29 @@ def _iter_csv(text: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, obj
                     "wrong_column_count",
                     f"列数应为{width}，实际为{len(values)} / "
                     f"expected {width} columns, got {len(values)}",
-                    _raw_csv(values),
+                    raw_csv(values),
                 ),
             )
+            continue
+        if convert is None:
+            yield line_no, values
             continue
         try:
             yield line_no, convert(values)
         except RowError as exc:
-            yield line_no, Rejection(line_no, exc.code, exc.reason, _raw_csv(values))
+            yield line_no, Rejection(line_no, exc.code, exc.reason, raw_csv(values))
 
 
-def _raw_csv(values: list[str]) -> str:
+def raw_csv(values: list[str]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow(values)
     return buf.getvalue()
 
 
-def _iter_jsonl(text: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, object]]:
+def _iter_jsonl(text: str, columns: tuple[Column, ...], convert) -> Iterator[tuple[int, object]]:
     names = [c.name for c in columns]
     known = set(names)
     required = {c.name for c in columns if c.required}
-    convert = row_converter(columns)
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -325,6 +346,9 @@ def _iter_jsonl(text: str, columns: tuple[Column, ...]) -> Iterator[tuple[int, o
             )
             continue
         values = [_json_text(obj.get(n)) for n in names]
+        if convert is None:
+            yield line_no, values
+            continue
         try:
             yield line_no, convert(values)
         except RowError as exc:

@@ -15,9 +15,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from population.identity import mask_citizen_id
+from population.sync import sqlchecks
 from population.sync.feeds import TYPED_FIELDS, FactKind, feed_get
 from population.sync.models import Batch, FollowUpKind, RejectedRow
-from population.sync.parsing import Rejection, decode, iter_rows
+from population.sync.parsing import Rejection, RowError, decode, iter_rows, raw_csv, row_converter
 
 STAGE_COLUMNS = ("line_no", *TYPED_FIELDS, "detail")
 _STAGE_DDL = """
@@ -66,31 +67,55 @@ def stage_drop(batch_id: int) -> None:
 
 @transaction.atomic
 def stage(batch: Batch) -> Batch:
-    """Parse the file, COPY good rows into a fresh staging table, reject the rest with reasons.
+    """Parse the file, COPY its rows, check them set-based, keep the good ones typed for apply.
 
-    Python checks each row (columns, check digits, dates, numbers); SQL then rejects, set-based,
-    rows of persons the library does not know and later duplicates of a record number. The
-    rejected rows, the row counts and the checkpoint (line 0) are written in this transaction.
+    Python checks only the structure (column count, JSON) while streaming raw values into a
+    temporary table; SQL checks every value of every row in one pass (``sqlchecks.row_ok``) and
+    types the good rows into the batch's staging table; the few rows SQL refuses are judged
+    again in Python for the precise reason. SQL then rejects rows of persons the library does
+    not know and later duplicates of a record number. Rejected rows, counts and the checkpoint
+    (line 0) are written in this transaction.
     """
     batch = Batch.objects.select_for_update().get(pk=batch.pk)
     feed = feed_get(batch.feed)
     columns = feed.columns(batch.schema_version)
     text, _ = decode(bytes(batch.content))
     table = stage_table(batch.pk)
+    raw_table = f"sync_raw_{int(batch.pk)}"
+    raw_columns = ", ".join(sqlchecks.raw_column(i) for i in range(len(columns)))
+    today = timezone.localdate().isoformat()
     rejections: list[Rejection] = []
     received = 0
     last_line = 0
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(_STAGE_DDL.format(table=table))
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
-            for line_no, row in iter_rows(text, batch.fmt, columns):
+        cursor.execute(
+            f"CREATE TEMP TABLE {raw_table} (line_no integer NOT NULL, "
+            + ", ".join(f"{sqlchecks.raw_column(i)} text" for i in range(len(columns)))
+            + ") ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY {raw_table} (line_no, {raw_columns}) FROM STDIN") as copy:
+            for line_no, row in iter_rows(text, batch.fmt, columns, checked=False):
                 received += 1
                 last_line = line_no
                 if isinstance(row, Rejection):
                     rejections.append(row)
                 else:
                     copy.write_row((line_no, *row))
+        ok = sqlchecks.row_ok(columns)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(STAGE_COLUMNS)})"  # noqa: S608
+            f" SELECT {sqlchecks.typed_select(columns)} FROM {raw_table} WHERE {ok}",
+            {"today": today},
+        )
+        cursor.execute(
+            f"SELECT line_no, {raw_columns} FROM {raw_table} WHERE NOT {ok}",  # noqa: S608
+            {"today": today},
+        )
+        suspects = cursor.fetchall()
+        if suspects:
+            rejections.extend(_judge_in_python(cursor, table, suspects, batch.fmt, text, columns))
         cursor.execute(f"CREATE INDEX ON {table} (line_no)")
         cursor.execute(f"ANALYZE {table}")
         rejections.extend(_validate_sql(cursor, table, text))
@@ -121,6 +146,25 @@ def stage(batch: Batch) -> Batch:
         ]
     )
     return batch
+
+
+def _judge_in_python(cursor, table, suspects, fmt, text, columns) -> list[Rejection]:
+    """Rows the SQL pass refused: the Python checks give the reason, or convert the row."""
+    convert = row_converter(columns)
+    lines = text.splitlines() if fmt != "csv" else None
+    rejections, good = [], []
+    for line_no, *values in suspects:
+        values = ["" if v is None else v for v in values]
+        try:
+            good.append((line_no, *convert(values)))
+        except RowError as exc:
+            raw = raw_csv(values) if lines is None else lines[line_no - 1]
+            rejections.append(Rejection(line_no, exc.code, exc.reason, raw))
+    if good:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+            for row in good:
+                copy.write_row(row)
+    return rejections
 
 
 def _validate_sql(cursor, table: str, text: str) -> list[Rejection]:

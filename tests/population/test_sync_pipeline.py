@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -390,3 +392,58 @@ def test_ingest_feed_command_reports_counts(people, tmp_path):
 @given(st.text(alphabet="0123456789", min_size=17, max_size=17))
 def test_the_row_fast_path_check_digit_equals_the_reference(first17):
     assert _fast_check_digit(first17) == check_digit(first17)
+
+
+def test_rows_the_sql_pass_refuses_are_judged_again_in_python(people):
+    """Normalisable values apply (legacy 15-digit ID, padded text, an exponent); the rest get
+    their reason."""
+    p0, p1, p2 = people[0], people[1], people[2]
+    legacy = p0.citizen_id[:6] + p0.citizen_id[8:17]
+    header = "record_no,citizen_id,name,tax_year,amount,period_start,period_end"
+    rows = [
+        f"T1,{legacy},测试0,2024,100.5,2024-01-01,2024-12-31",  # line 2: applies
+        f"T2,{p1.citizen_id}, 测试1 ,2024,7,2024-01-01,2024-12-31",  # 3: applies, trimmed
+        f"T3,{p2.citizen_id},测试2,2024,1e3,2024-01-01,2024-12-31",  # 4: applies, 1000
+        f"T4,{p2.citizen_id},测试2,2024,1,2024-12-31,2024-01-01",  # 5: validity_reversed
+        f"T5,{p2.citizen_id},{'长' * 51},2024,1,2024-01-01,2024-12-31",  # 6: too_long
+        f"T6,{p2.citizen_id},测试2,2024,-1,2024-01-01,2024-12-31",  # 7: invalid_number
+        f"T7,{p2.citizen_id[:17]}Y,测试2,2024,1,2024-01-01,2024-12-31",  # 8: characters
+        f",{p2.citizen_id},测试2,2024,1,2024-01-01,2024-12-31",  # 9: missing_value
+    ]
+    batch = services.batch_receive(
+        department="tax", content="\n".join([header, *rows]).encode(), filename="tax_paid.csv",
+        fmt="csv", source="api", enqueue=False,
+    )  # fmt: skip
+    batch = services.batch_process(batch_id=batch.pk)
+
+    assert (batch.applied, batch.rejected) == (3, 5)
+    assert list(
+        RejectedRow.objects.filter(batch=batch)
+        .order_by("line_no")
+        .values_list("line_no", "reason_code")
+    ) == [
+        (5, "validity_reversed"),
+        (6, "too_long"),
+        (7, "invalid_number"),
+        (8, "citizen_id_characters"),
+        (9, "missing_value"),
+    ]
+    t1, t2, t3 = Fact.objects.order_by("record_no")
+    assert (t1.person_id, t1.amount, t1.detail) == (p0.pk, Decimal("100.50"), {"tax_year": "2024"})
+    assert (t2.person_id, t2.reported_name, t2.amount) == (p1.pk, "测试1", Decimal("7.00"))
+    assert (t3.person_id, t3.amount) == (p2.pk, Decimal("1000.00"))
+    assert not FollowUp.objects.exists()  # the trimmed name equals the library's
+
+
+def test_an_event_date_after_today_is_rejected(people):
+    tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+    text = "record_no,citizen_id,name,died_on,institution\n"
+    text += f"SW1,{people[4].citizen_id},测试4,{tomorrow},\n"
+    text += f"SW2,{people[6].citizen_id},测试6,{timezone.localdate().isoformat()},\n"
+    batch = services.batch_receive(
+        department="health", content=text.encode(), filename="death.csv", fmt="csv",
+        source="api", enqueue=False,
+    )  # fmt: skip
+    batch = services.batch_process(batch_id=batch.pk)
+    assert (batch.applied, batch.rejected) == (1, 1)
+    assert RejectedRow.objects.get().reason_code == "date_in_future"
