@@ -103,21 +103,21 @@ def stage(batch: Batch) -> Batch:
                     rejections.append(row)
                 else:
                     copy.write_row((line_no, *row))
-        ok = sqlchecks.row_ok(columns)
+        # One pass judges every row: the good ones are typed into the staging table, the others
+        # come back to Python.
         cursor.execute(
-            f"INSERT INTO {table} ({', '.join(STAGE_COLUMNS)})"  # noqa: S608
-            f" SELECT {sqlchecks.typed_select(columns)} FROM {raw_table} WHERE {ok}",
-            {"today": today},
-        )
-        cursor.execute(
-            f"SELECT line_no, {raw_columns} FROM {raw_table} WHERE NOT {ok}",  # noqa: S608
-            {"today": today},
+            f"""WITH judged AS (
+                    SELECT r.*, {sqlchecks.row_ok(columns)} AS ok FROM {raw_table} r),
+                good AS (
+                    INSERT INTO {table} ({", ".join(STAGE_COLUMNS)})
+                    SELECT {sqlchecks.typed_select(columns)} FROM judged WHERE ok)
+                SELECT line_no, {raw_columns} FROM judged WHERE NOT ok""",  # noqa: S608
+            {"today": today, "today_compact": today.replace("-", "")},
         )
         suspects = cursor.fetchall()
         if suspects:
             rejections.extend(_judge_in_python(cursor, table, suspects, batch.fmt, text, columns))
         cursor.execute(f"CREATE INDEX ON {table} (line_no)")
-        cursor.execute(f"ANALYZE {table}")
         rejections.extend(_validate_sql(cursor, table, text))
     # Rejected rows are append-only: a batch staged again (its unlogged staging table lost in a
     # database crash) finds the same rejections already recorded.
@@ -279,7 +279,7 @@ SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up),
 def apply_chunk(batch_id: int, *, chunk_rows: int) -> tuple[Batch, bool]:
     """Upsert the next range of lines and move the checkpoint; (batch, finished)."""
     with transaction.atomic():
-        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
         lo = batch.committed_line
         if lo >= batch.last_line:
             return batch, True

@@ -180,7 +180,7 @@ def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = N
         raise BatchBusy(batch_id)
     try:
         with transaction.atomic():
-            batch = Batch.objects.select_for_update().get(pk=batch_id)
+            batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
             if batch.status in (BatchStatus.DONE, BatchStatus.QUARANTINED):
                 return batch
             if batch.attempts >= settings.SYNC_MAX_ATTEMPTS:
@@ -200,7 +200,7 @@ def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = N
             progress=progress,
         )
         with transaction.atomic():
-            batch = Batch.objects.select_for_update().get(pk=batch_id)
+            batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
             batch.status = BatchStatus.DONE
             batch.finished_at = timezone.now()
             batch.last_error = ""
@@ -224,7 +224,7 @@ def _quarantine(batch: Batch, error: str) -> Batch:
 @transaction.atomic
 def batch_record_failure(*, batch_id: int, error: str, final: bool) -> Batch:
     """Note a failed attempt; ``final`` (no retry left, or a fault no retry can fix) quarantines."""
-    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
     if batch.status in (BatchStatus.DONE, BatchStatus.QUARANTINED):
         return batch
     if final or batch.attempts >= settings.SYNC_MAX_ATTEMPTS:
