@@ -41,8 +41,17 @@ def grant(apps, schema_editor):
         apps,
         schema_editor,
         {
-            roles.REGISTRATION_OFFICER: ["population.view_fact", "population.view_followup"],
-            roles.SUPERVISOR: [*view_all, "django_celery_beat.view_periodictask"],
+            roles.REGISTRATION_OFFICER: [
+                "population.view_fact",
+                "population.view_followup",
+                "population.change_followup",  # closes an item once it is handled
+            ],
+            roles.SUPERVISOR: [
+                *view_all,
+                "population.change_followup",
+                "django_celery_beat.view_periodictask",
+                "django_celery_beat.change_periodictask",  # edits department schedules
+            ],
             roles.AUDITOR: view_all,
         },
     )

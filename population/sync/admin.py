@@ -193,6 +193,8 @@ class FollowUpAdmin(admin.ModelAdmin):
 
     @admin.action(description="将所选事项标记为已处理", permissions=["view"])
     def close(self, request, queryset):
+        if not request.user.has_perm("population.change_followup"):
+            raise PermissionDenied
         closed = 0
         for item in queryset.filter(status=FollowUpStatus.OPEN):
             services.followup_close(followup=item, actor=request.user, note="管理后台批量处理")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from population.errors import Conflict, DomainError
@@ -164,8 +164,13 @@ def _try_lock(batch_id: int) -> bool:
 
 
 def _unlock(batch_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(hashtext('popbase.sync.batch'), %s)", [batch_id])
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(hashtext('popbase.sync.batch'), %s)", [batch_id]
+            )
+    except DatabaseError:
+        connection.close()  # a broken session: closing it releases the lock
 
 
 def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> Batch:

@@ -130,3 +130,20 @@ def test_a_task_for_a_wrong_file_quarantines_without_retrying(make_person):
     batch.refresh_from_db()
     assert batch.attempts == 1
     assert "undecodable" not in batch.last_error and "UTF-8" in batch.last_error
+
+
+def test_an_officer_closes_follow_ups_and_an_auditor_may_not(batch, login, client):
+    item = FollowUp.objects.order_by("id").first()
+    auditor = login(roles.AUDITOR)
+    refused = auditor.post(
+        "/admin/population/followup/", {"action": "close", "_selected_action": [item.pk]}
+    )
+    assert refused.status_code == 403
+    item.refresh_from_db()
+    assert item.status == "open"
+
+    officer = login(roles.REGISTRATION_OFFICER)
+    officer.post("/admin/population/followup/", {"action": "close", "_selected_action": [item.pk]})
+    item.refresh_from_db()
+    assert (item.status, item.closed_by.username) == ("closed", roles.REGISTRATION_OFFICER)
+    assert FollowUp.objects.filter(status="open").count() == 17

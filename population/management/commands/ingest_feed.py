@@ -68,6 +68,10 @@ class Command(BaseCommand):
 
         try:
             batch = services.batch_process(batch_id=batch.pk, progress=progress)
+        except services.BatchBusy:
+            raise CommandError(
+                f"批次#{batch.pk}正由其他进程处理 / batch #{batch.pk} is being processed elsewhere"
+            ) from None
         except DomainError as exc:
             batch = services.batch_record_failure(batch_id=batch.pk, error=str(exc), final=True)
         finally:
