@@ -194,7 +194,7 @@ def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = N
             batch.status = BatchStatus.PROCESSING
             batch.started_at = batch.started_at or timezone.now()
             batch.save(update_fields=["attempts", "status", "started_at"])
-        if batch.staged_at is None or pipeline.stage_table_rows(batch.pk) is None:
+        if batch.staged_at is None or not pipeline.stage_table_exists(batch.pk):
             batch = pipeline.stage(batch)
             if progress:
                 progress(batch)
