@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "pghistory",
     "pghistory.admin",
     "axes",
+    "django_celery_beat",
     "population",
     "registry",
     "residence_permit",
@@ -146,10 +147,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Above the longest task, so Redis never hands a running task to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(6 * 3600)))
+}
+# Per-department schedules (inbox scans) live in the database, editable in the admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+
+# Department sync (population/sync): inbox folder, rows per committed chunk, attempts before
+# a batch is quarantined, optional pause between chunks to leave room for online traffic.
+SYNC_INBOX_DIR = Path(os.environ.get("SYNC_INBOX_DIR", POPBASE_DATA_DIR / "inbox"))
+SYNC_CHUNK_ROWS = int(os.environ.get("SYNC_CHUNK_ROWS", "50000"))
+SYNC_MAX_ATTEMPTS = int(os.environ.get("SYNC_MAX_ATTEMPTS", "5"))
+SYNC_CHUNK_PAUSE_SECONDS = float(os.environ.get("SYNC_CHUNK_PAUSE_SECONDS", "0"))
+SYNC_MAX_BATCH_BYTES = int(os.environ.get("SYNC_MAX_BATCH_BYTES", str(512 * 1024 * 1024)))
 
 if REDIS_URL:
     CACHES = {

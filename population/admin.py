@@ -613,5 +613,7 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
         return False
 
 
-# The sharing API's clients and keys.
-import population.sharing.admin  # noqa: E402, F401
+# The sharing API's clients and keys, and the department sync (batches, facts, follow-ups),
+# have their admins in their packages.
+import population.sharing.admin  # noqa: E402
+import population.sync.admin  # noqa: E402, F401

@@ -11,3 +11,7 @@ from population.regions import regions_load_reference
 def regions_load_reference_task() -> dict[str, int]:
     """Reload the shipped region reference data (idempotent: a rerun changes nothing)."""
     return regions_load_reference()
+
+
+# Department sync tasks live in their package; importing them here registers them.
+from population.sync.tasks import batch_process_task, inbox_scan_task  # noqa: E402, F401

@@ -1,0 +1,214 @@
+"""Admin of the department sync: batches with progress and quarantine, facts, follow-ups."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from population.admin_utils import LargeTableAdmin
+from population.audit import access_log_admin_read
+from population.errors import DomainError
+from population.identity import mask_citizen_id
+from population.sync import selectors, services
+from population.sync.models import Batch, BatchStatus, Fact, FollowUp, FollowUpStatus
+
+FULL_ID_PERMISSION = "population.view_full_citizen_id"
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "department",
+        "feed",
+        "filename",
+        "source",
+        "status",
+        "progress",
+        "received",
+        "applied",
+        "unchanged",
+        "rejected",
+        "attempts",
+        "received_at",
+    )
+    list_filter = ("status", "department", "feed", "source")
+    search_fields = ("filename", "content_sha256")
+    actions = ["requeue"]
+    exclude = ("content",)
+    readonly_fields = (
+        "department",
+        "feed",
+        "schema_version",
+        "fmt",
+        "encoding",
+        "source",
+        "filename",
+        "content_sha256",
+        "size_bytes",
+        "submitted_by",
+        "status",
+        "progress",
+        "attempts",
+        "last_error",
+        "last_line",
+        "committed_line",
+        "staged_at",
+        "received",
+        "applied",
+        "unchanged",
+        "rejected",
+        "received_at",
+        "started_at",
+        "finished_at",
+        "rejected_download",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="进度")
+    def progress(self, obj):
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}%', obj.percent, obj.percent
+        )
+
+    @admin.display(description="拒收行")
+    def rejected_download(self, obj):
+        if not obj.rejected:
+            return "无"
+        url = reverse("admin:population_batch_rejected_csv", args=[obj.pk])
+        return format_html('<a href="{}">下载拒收行（CSV，{}行）</a>', url, obj.rejected)
+
+    @admin.action(description="重新处理所选的已隔离批次", permissions=["view"])
+    def requeue(self, request, queryset):
+        done = 0
+        for batch in queryset.filter(status=BatchStatus.QUARANTINED):
+            try:
+                services.batch_requeue(batch=batch, actor=request.user)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        self.message_user(request, f"已重新排队{done}个批次")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/rejected.csv",
+                self.admin_site.admin_view(self.rejected_csv_view),
+                name="population_batch_rejected_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def rejected_csv_view(self, request, object_id: int):
+        """Rejected rows with line numbers and reasons; IDs masked without the full-ID right."""
+        batch = Batch.objects.defer("content").filter(pk=object_id).first()
+        if batch is None or not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        full = request.user.has_perm(FULL_ID_PERMISSION)
+        access_log_admin_read(
+            request,
+            channel="admin.sync_rejected_rows",
+            person_ids=[],
+            fields=["raw", "citizen_id" if full else "masked_citizen_id"],
+        )
+        response = StreamingHttpResponse(
+            selectors.rejected_rows_csv(batch=batch, full_citizen_id=full),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-rejected.csv"'
+        return response
+
+
+@admin.register(Fact)
+class FactAdmin(LargeTableAdmin):
+    list_display = ("kind", "record_no", "department", "masked_id", "event_date", "valid_from",
+                    "valid_to", "months", "amount", "batch_id", "updated_at")  # fmt: skip
+    list_filter = ("kind", "department")
+    search_fields = ("=record_no",)
+    raw_id_fields = ("person", "counterpart", "batch")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("person")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="公民身份号码")
+    def masked_id(self, obj):
+        return mask_citizen_id(obj.person.citizen_id)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and changelist.result_list:
+            access_log_admin_read(
+                request,
+                channel="admin.sync_fact_list",
+                person_ids=[f.person_id for f in changelist.result_list],
+                fields=list(self.list_display),
+            )
+        return response
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "status", "masked_id", "department", "field",
+                    "reported_value", "library_value", "batch_id", "created_at")  # fmt: skip
+    list_filter = ("status", "kind", "department")
+    actions = ["close"]
+    raw_id_fields = ("person", "fact", "batch", "closed_by")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("person")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="公民身份号码")
+    def masked_id(self, obj):
+        return mask_citizen_id(obj.person.citizen_id)
+
+    @admin.action(description="将所选事项标记为已处理", permissions=["view"])
+    def close(self, request, queryset):
+        if not request.user.has_perm("population.change_followup"):
+            raise PermissionDenied
+        closed = 0
+        for item in queryset.filter(status=FollowUpStatus.OPEN):
+            services.followup_close(followup=item, actor=request.user, note="管理后台批量处理")
+            closed += 1
+        self.message_user(request, f"已处理{closed}项")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and changelist.result_list:
+            access_log_admin_read(
+                request,
+                channel="admin.sync_followup_list",
+                person_ids=[f.person_id for f in changelist.result_list],
+                fields=list(self.list_display),
+            )
+        return response

@@ -1,0 +1,306 @@
+"""Writes of the department sync. The API push, the inbox scan and the command all call these.
+
+Contract of ``batch_receive`` (shared with ``POST /api/v1/feeds/{department}/batches``):
+
+* in: the department code (``Department``), the file's bytes, its file name, the format
+  (``csv``/``jsonl``, or None to take it from the name), the source, optionally the feed kind
+  (None: the file name's prefix up to the first ``_`` or ``.``, e.g. ``death_20250101.csv``)
+  and, for JSON Lines, the schema version (None: the latest);
+* out: the ``Batch`` (status ``received``), processed by the Celery task after commit; the same
+  bytes sent again return the first batch unchanged (``batch.content_sha256``);
+* refused with ``DomainError`` (nothing recorded): unknown department, feed or format, a feed
+  the department is not authoritative for (``not_authoritative``), an empty or oversized file,
+  an encoding other than UTF-8 (with or without BOM) or GBK, a CSV header of no known version.
+  Row-level faults never refuse a batch: they are rejected rows in its report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from population.errors import Conflict, DomainError
+from population.services import history_context
+from population.sync import pipeline
+from population.sync.departments import Department, is_authoritative
+from population.sync.feeds import FEEDS, feed_get
+from population.sync.models import (
+    Batch,
+    BatchSource,
+    BatchStatus,
+    FeedFormat,
+    FollowUp,
+    FollowUpStatus,
+)
+from population.sync.parsing import csv_header_version, decode
+
+logger = logging.getLogger(__name__)
+
+
+def _feed_from_filename(filename: str) -> str:
+    """``birth_certificate_202501.csv`` -> ``birth_certificate``: the longest feed name prefix."""
+    stem = Path(filename).name.lower()
+    matches = [k for k in FEEDS if stem == k or (stem.startswith(k) and stem[len(k)] in "_.-")]
+    return max(matches, key=len) if matches else Path(filename).stem
+
+
+def _format_from_filename(filename: str) -> str:
+    suffix = Path(filename).suffix.lower().lstrip(".")
+    return {"csv": FeedFormat.CSV, "jsonl": FeedFormat.JSONL, "ndjson": FeedFormat.JSONL}.get(
+        suffix, ""
+    )
+
+
+def batch_receive(
+    *,
+    department: str,
+    content: bytes,
+    filename: str,
+    fmt: str | None,
+    source: str,
+    feed: str | None = None,
+    schema_version: int | None = None,
+    submitted_by: Any = None,
+    enqueue: bool = True,
+) -> Batch:
+    """Record a delivered file as a batch and queue it; the same content again is a no-op."""
+    if department not in Department.values or department == Department.PSB:
+        raise DomainError(
+            f"未知的报送部门：{department}",
+            f"unknown department: {department}",
+            code="unknown_department",
+        )
+    kind = feed or _feed_from_filename(filename)
+    spec = feed_get(kind)
+    if not is_authoritative(department, f"fact.{kind}"):
+        raise DomainError(
+            f"{Department(department).label}不是“{spec.description}”的权威部门",
+            f"department {department} is not authoritative for feed {kind}",
+            code="not_authoritative",
+        )
+    fmt = fmt or _format_from_filename(filename)
+    if fmt not in FeedFormat.values:
+        raise DomainError(
+            "文件格式应为csv或jsonl", "format must be csv or jsonl", code="unknown_format"
+        )
+    if source not in BatchSource.values:
+        raise DomainError(f"未知来源：{source}", f"unknown source: {source}", code="unknown_source")
+    if not content.strip():
+        raise DomainError("文件为空", "the file is empty", code="empty_file")
+    if len(content) > settings.SYNC_MAX_BATCH_BYTES:
+        raise DomainError(
+            f"文件超过{settings.SYNC_MAX_BATCH_BYTES}字节",
+            f"the file is larger than {settings.SYNC_MAX_BATCH_BYTES} bytes",
+            code="file_too_large",
+        )
+    text, encoding = decode(content)
+    if fmt == FeedFormat.CSV:
+        version = csv_header_version(text, spec)
+        if schema_version is not None and schema_version != version:
+            raise DomainError(
+                f"表头为第{version}版，与声明的第{schema_version}版不符",
+                f"the header is version {version}, not the stated {schema_version}",
+                code="version_mismatch",
+            )
+    else:
+        version = spec.latest if schema_version is None else schema_version
+        if version not in spec.versions:
+            raise DomainError(
+                f"{kind}没有第{version}版格式",
+                f"feed {kind} has no version {version}",
+                code="unknown_version",
+            )
+    digest = hashlib.sha256(content).hexdigest()
+    existing = Batch.objects.filter(department=department, feed=kind, content_sha256=digest).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.create(
+                department=department,
+                feed=kind,
+                schema_version=version,
+                fmt=fmt,
+                encoding=encoding,
+                source=source,
+                filename=Path(filename).name[:255],
+                content=content,
+                content_sha256=digest,
+                size_bytes=len(content),
+                submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
+            )
+            if enqueue:
+                transaction.on_commit(lambda: _enqueue(batch.pk))
+    except IntegrityError:
+        # The same file arrived twice at once: the other delivery recorded it.
+        return Batch.objects.get(department=department, feed=kind, content_sha256=digest)
+    return batch
+
+
+def _enqueue(batch_id: int) -> None:
+    from population.sync.tasks import batch_process_task
+
+    batch_process_task.delay(batch_id)
+
+
+class BatchBusy(Exception):
+    """Another worker holds the batch (a redelivered task while the first still runs)."""
+
+
+def _try_lock(batch_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_lock(hashtext('popbase.sync.batch'), %s)", [batch_id]
+        )
+        return cursor.fetchone()[0]
+
+
+def _unlock(batch_id: int) -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(hashtext('popbase.sync.batch'), %s)", [batch_id]
+            )
+    except DatabaseError:
+        connection.close()  # a broken session: closing it releases the lock
+
+
+def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> Batch:
+    """Run (or resume) a batch to the end: stage and validate once, then commit chunk by chunk.
+
+    Safe to call again at any time: a finished or quarantined batch is returned as it is, a
+    batch another worker is processing raises ``BatchBusy``, an interrupted one resumes after
+    its last committed chunk. Each call counts as an attempt; past ``SYNC_MAX_ATTEMPTS`` (a
+    batch that keeps killing its worker, say) the batch is quarantined instead.
+    """
+    if not _try_lock(batch_id):
+        raise BatchBusy(batch_id)
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
+            if batch.status in (BatchStatus.DONE, BatchStatus.QUARANTINED):
+                return batch
+            if batch.attempts >= settings.SYNC_MAX_ATTEMPTS:
+                return _quarantine(batch, "处理次数已达上限 / too many attempts")
+            batch.attempts += 1
+            batch.status = BatchStatus.PROCESSING
+            batch.started_at = batch.started_at or timezone.now()
+            batch.save(update_fields=["attempts", "status", "started_at"])
+        if batch.staged_at is None or not pipeline.stage_table_exists(batch.pk):
+            batch = pipeline.stage(batch)
+            if progress:
+                progress(batch)
+        batch = pipeline.apply_all(
+            batch.pk,
+            chunk_rows=settings.SYNC_CHUNK_ROWS,
+            pause=settings.SYNC_CHUNK_PAUSE_SECONDS,
+            progress=progress,
+        )
+        with transaction.atomic():
+            batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
+            batch.status = BatchStatus.DONE
+            batch.finished_at = timezone.now()
+            batch.last_error = ""
+            batch.save(update_fields=["status", "finished_at", "last_error"])
+            pipeline.stage_drop(batch.pk)
+        return batch
+    finally:
+        _unlock(batch_id)
+
+
+def _quarantine(batch: Batch, error: str) -> Batch:
+    batch.status = BatchStatus.QUARANTINED
+    batch.last_error = error[:2000]
+    batch.finished_at = timezone.now()
+    batch.save(update_fields=["status", "last_error", "finished_at"])
+    pipeline.stage_drop(batch.pk)
+    logger.warning("sync batch %s quarantined: %s", batch.pk, error)
+    return batch
+
+
+@transaction.atomic
+def batch_record_failure(*, batch_id: int, error: str, final: bool) -> Batch:
+    """Note a failed attempt; ``final`` (no retry left, or a fault no retry can fix) quarantines."""
+    batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
+    if batch.status in (BatchStatus.DONE, BatchStatus.QUARANTINED):
+        return batch
+    if final or batch.attempts >= settings.SYNC_MAX_ATTEMPTS:
+        return _quarantine(batch, error)
+    batch.status = BatchStatus.RETRYING
+    batch.last_error = error[:2000]
+    batch.save(update_fields=["status", "last_error"])
+    return batch
+
+
+@transaction.atomic
+def batch_requeue(*, batch: Batch, actor: Any) -> Batch:
+    """Send a quarantined batch through the pipeline again (after its cause was fixed)."""
+    batch = Batch.objects.select_for_update().get(pk=batch.pk)
+    if batch.status != BatchStatus.QUARANTINED:
+        raise Conflict(
+            "只有已隔离的批次可以重新处理",
+            "only a quarantined batch can be requeued",
+            code="not_quarantined",
+        )
+    batch.status = BatchStatus.RECEIVED
+    batch.attempts = 0
+    batch.finished_at = None
+    batch.save(update_fields=["status", "attempts", "finished_at"])
+    transaction.on_commit(lambda: _enqueue(batch.pk))
+    return batch
+
+
+@transaction.atomic
+def followup_close(*, followup: FollowUp, actor: Any, note: str = "") -> FollowUp:
+    """Mark an item handled (the officer did the registration, or checked the disagreement)."""
+    followup = FollowUp.objects.select_for_update().get(pk=followup.pk)
+    if followup.status == FollowUpStatus.CLOSED:
+        raise Conflict("事项已处理", "the item is closed already", code="already_closed")
+    with history_context(actor=actor, reason=note or "处理部门数据待办"):
+        followup.status = FollowUpStatus.CLOSED
+        followup.closed_at = timezone.now()
+        followup.closed_by = actor if getattr(actor, "pk", None) else None
+        followup.note = note[:300]
+        followup.save(update_fields=["status", "closed_at", "closed_by", "note"])
+    return followup
+
+
+def inbox_scan(*, department: str, inbox: Path | None = None) -> list[Batch]:
+    """Take every file in ``<inbox>/<department>/`` as a batch, then move it aside.
+
+    Accepted files go to ``accepted/``, refused ones to ``refused/`` with a ``.reason.txt``.
+    A crash between receiving and moving is harmless: the next scan finds the same content,
+    which is the same batch.
+    """
+    folder = Path(inbox or settings.SYNC_INBOX_DIR) / department
+    if not folder.is_dir():
+        return []
+    batches = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            batch = batch_receive(
+                department=department,
+                content=path.read_bytes(),
+                filename=path.name,
+                fmt=None,
+                source=BatchSource.INBOX,
+            )
+        except DomainError as exc:
+            target = folder / "refused"
+            target.mkdir(exist_ok=True)
+            (target / f"{path.name}.reason.txt").write_text(str(exc) + "\n", encoding="utf-8")
+            shutil.move(path, target / path.name)
+            continue
+        target = folder / "accepted"
+        target.mkdir(exist_ok=True)
+        shutil.move(path, target / path.name)
+        batches.append(batch)
+    return batches

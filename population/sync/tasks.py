@@ -1,0 +1,48 @@
+"""Celery tasks of the department sync: thin wrappers over the services, idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, connection
+
+from population.errors import DomainError
+from population.sync import services
+from population.sync.departments import Department
+
+
+def _backoff(retries: int) -> int:
+    return min(600, 10 * 2**retries)
+
+
+@shared_task(
+    bind=True,
+    name="population.sync.batch_process",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # attempts are counted on the batch (SYNC_MAX_ATTEMPTS), not here
+)
+def batch_process_task(self, batch_id: int) -> str:
+    """Process a batch; retried with backoff, quarantined when it keeps failing."""
+    try:
+        return services.batch_process(batch_id=batch_id).status
+    except services.BatchBusy as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    except DomainError as exc:  # the file itself is wrong: no retry can fix it
+        return services.batch_record_failure(batch_id=batch_id, error=str(exc), final=True).status
+    except Exception as exc:
+        if isinstance(exc, OperationalError | InterfaceError) and not connection.is_usable():
+            connection.close()  # a lost connection is reopened for the note below
+        batch = services.batch_record_failure(
+            batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", final=False
+        )
+        if batch.status == "quarantined":
+            return batch.status
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
+@shared_task(name="population.sync.inbox_scan")
+def inbox_scan_task(department: str) -> list[int]:
+    """Scan one department's inbox folder (scheduled per department with django-celery-beat)."""
+    if department not in Department.values:
+        raise ValueError(f"unknown department {department}")
+    return [b.pk for b in services.inbox_scan(department=department)]

@@ -1,0 +1,149 @@
+"""Department sync in the admin (roles, progress, rejected rows, quarantine) and its task."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from population import roles
+from population.models import AccessLog
+from population.sync import services
+from population.sync.models import Batch, BatchStatus, Fact, FollowUp
+from population.sync.samples import sample_feed, sample_persons
+from population.sync.tasks import batch_process_task
+from tests.population.sync_helpers import make_people
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "x-Strong-pass-1"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def login(client, django_user_model):
+    def _login(role: str):
+        user = django_user_model.objects.create_user(role, password=PASSWORD, is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def batch(make_person):
+    make_people(make_person)
+    feed = sample_feed(
+        kind="death", persons=sample_persons(), rows=20, seed=3, faults={"unknown_id": 2}
+    )
+    batch = services.batch_receive(
+        department="health", content=feed.content, filename="death_1.csv", fmt="csv",
+        source="api", enqueue=False,
+    )  # fmt: skip
+    return services.batch_process(batch_id=batch.pk)
+
+
+def test_a_supervisor_sees_batches_with_progress_and_downloads_rejected_rows(batch, login):
+    client = login(roles.SUPERVISOR)
+
+    page = client.get("/admin/population/batch/")
+    detail = client.get(f"/admin/population/batch/{batch.pk}/change/")
+    download = client.get(f"/admin/population/batch/{batch.pk}/rejected.csv")
+
+    assert page.status_code == detail.status_code == download.status_code == 200
+    assert '<progress max="100" value="100"></progress> 100%' in page.content.decode()
+    assert f"/admin/population/batch/{batch.pk}/rejected.csv" in detail.content.decode()
+    lines = b"".join(download.streaming_content).decode().lstrip("\ufeff").splitlines()
+    assert [line.split(",")[1] for line in lines] == ["reason_code", *["unknown_person"] * 2]
+    # The supervisor may see full numbers: the unknown ones are in the download unmasked.
+    assert AccessLog.objects.filter(channel="admin.sync_rejected_rows").count() == 1
+
+
+def test_a_statistician_has_no_access_to_batches_or_rejected_rows(batch, login):
+    client = login(roles.STATISTICIAN)
+    assert client.get("/admin/population/batch/").status_code == 403
+    assert client.get(f"/admin/population/batch/{batch.pk}/rejected.csv").status_code == 403
+
+
+def test_officers_list_follow_ups_and_the_list_read_is_audited(batch, login):
+    client = login(roles.REGISTRATION_OFFICER)
+    page = client.get("/admin/population/followup/?kind=death_cancellation")
+    assert page.status_code == 200
+    assert len(page.context["cl"].result_list) == FollowUp.objects.count() == 18
+    log = AccessLog.objects.get(channel="admin.sync_followup_list")
+    assert sorted(log.person_ids) == sorted(set(FollowUp.objects.values_list("person_id", flat=1)))
+
+
+def test_a_quarantined_batch_is_requeued_from_the_admin(batch, login):
+    Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.QUARANTINED)
+    client = login(roles.SUPERVISOR)
+    response = client.post(
+        "/admin/population/batch/",
+        {"action": "requeue", "_selected_action": [batch.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    batch.refresh_from_db()
+    assert (batch.status, batch.attempts) == (BatchStatus.RECEIVED, 0)
+
+
+def test_a_task_whose_batch_keeps_failing_retries_then_quarantines(make_person, settings):
+    settings.SYNC_MAX_ATTEMPTS = 3
+    make_people(make_person)
+    feed = sample_feed(kind="degree", persons=sample_persons(), rows=5, seed=3)
+    batch = services.batch_receive(
+        department="edu", content=feed.content, filename="degree.csv", fmt="csv",
+        source="api", enqueue=False,
+    )  # fmt: skip
+    # A version the code does not know: every attempt fails the same way.
+    Batch.objects.filter(pk=batch.pk).update(schema_version=9)
+
+    # Run in-process (apply), each retry runs at once instead of after its backoff.
+    conf = batch_process_task.app.conf
+    propagates, conf.task_eager_propagates = conf.task_eager_propagates, False
+    try:
+        result = batch_process_task.apply(args=[batch.pk])
+    finally:
+        conf.task_eager_propagates = propagates
+
+    batch.refresh_from_db()
+    assert result.get() == BatchStatus.QUARANTINED
+    assert (batch.status, batch.attempts) == (BatchStatus.QUARANTINED, 3)
+    assert batch.last_error.startswith("KeyError")
+    assert not Fact.objects.exists()
+
+
+def test_a_task_for_a_wrong_file_quarantines_without_retrying(make_person):
+    make_people(make_person)
+    feed = sample_feed(kind="degree", persons=sample_persons(), rows=5, seed=3)
+    batch = services.batch_receive(
+        department="edu", content=feed.content, filename="degree.csv", fmt="csv",
+        source="api", enqueue=False,
+    )  # fmt: skip
+    Batch.objects.filter(pk=batch.pk).update(content=b"\xff\xfe\xfa" * 4)
+
+    assert batch_process_task.apply(args=[batch.pk]).get() == BatchStatus.QUARANTINED
+    batch.refresh_from_db()
+    assert batch.attempts == 1
+    assert "undecodable" not in batch.last_error and "UTF-8" in batch.last_error
+
+
+def test_an_officer_closes_follow_ups_and_an_auditor_may_not(batch, login, client):
+    item = FollowUp.objects.order_by("id").first()
+    auditor = login(roles.AUDITOR)
+    refused = auditor.post(
+        "/admin/population/followup/", {"action": "close", "_selected_action": [item.pk]}
+    )
+    assert refused.status_code == 403
+    item.refresh_from_db()
+    assert item.status == "open"
+
+    officer = login(roles.REGISTRATION_OFFICER)
+    officer.post("/admin/population/followup/", {"action": "close", "_selected_action": [item.pk]})
+    item.refresh_from_db()
+    assert (item.status, item.closed_by.username) == ("closed", roles.REGISTRATION_OFFICER)
+    assert FollowUp.objects.filter(status="open").count() == 17
