@@ -146,6 +146,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+# Statistics: snapshot the month that has just ended, on the 1st at 01:10.
+CELERY_BEAT_SCHEDULE["stats-snapshot-month"] = {
+    "task": "population.stats_snapshot_month",
+    "schedule": crontab(minute=10, hour=1, day_of_month=1),
+}
+# Statistics given to departments: counts below this are shown as "<N".
+POPBASE_STATS_SMALL_COUNT = int(os.environ.get("POPBASE_STATS_SMALL_COUNT", "5"))
 
 if REDIS_URL:
     CACHES = {

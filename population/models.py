@@ -297,3 +297,7 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.channel}"
+
+
+# Statistics snapshots live in their own package.
+from population.stats.models import SnapshotSource, StatSnapshot  # noqa: E402, F401
