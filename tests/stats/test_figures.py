@@ -158,3 +158,37 @@ def test_backfill_command_reports_progress_and_refuses_a_future_month(small_city
     assert "[1/3]" in out and f"[3/3] {this_month()}: 6" in out
     with pytest.raises(CommandError, match="future"):
         call_command("stats_backfill", "--from", first, "--to", "2999-01")
+
+
+def test_balance_lists_the_persons_recorded_without_an_event(small_city):
+    from population.stats.balance import balance_compute
+
+    snapshot_take(month=this_month())
+    balance = balance_compute(region_code="441803000000", month=this_month())
+    # Seven registered persons of 清新区 were entered directly, with no registration event.
+    assert {
+        k: balance[k]
+        for k in (
+            "opening",
+            "births",
+            "moves_in",
+            "deaths",
+            "moves_out",
+            "other",
+            "closing",
+            "imbalance",
+        )
+    } == {
+        "opening": 0,
+        "births": 0,
+        "moves_in": 0,
+        "deaths": 0,
+        "moves_out": 0,
+        "other": 0,
+        "closing": 7,
+        "imbalance": 7,
+    }
+    assert [u["change"] for u in balance["unexplained"]] == ["arrived"] * 7
+    assert all(
+        len(u["citizen_id"]) == 18 and "*" in u["citizen_id"] for u in balance["unexplained"]
+    )
