@@ -1,10 +1,12 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 admin.site.site_header = "人口基础信息库 popbase"
 admin.site.site_title = "popbase"
 admin.site.index_title = "户籍与人口信息管理"
 
 urlpatterns = [
+    # Statistician dashboard and reports; before admin/ so the admin catch-all does not take it.
+    path("admin/statistics/", include("population.stats.urls")),
     path("admin/", admin.site.urls),
 ]
