@@ -118,6 +118,9 @@ def balance_compute(*, region_code: str, month: str | dt.date) -> dict[str, Any]
         **flows,
         "closing": closing,
         "imbalance": closing - expected,
+        # Residence records carry no events: the resident stock change is shown, not explained.
+        "resident_opening": opening_row.resident_total if opening_row else None,
+        "resident_closing": closing_row.resident_total,
         "unexplained": [],
         "events": [],
     }

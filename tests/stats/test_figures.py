@@ -188,6 +188,7 @@ def test_balance_lists_the_persons_recorded_without_an_event(small_city):
         "closing": 7,
         "imbalance": 7,
     }
+    assert (balance["resident_opening"], balance["resident_closing"]) == (None, 6)
     assert [u["change"] for u in balance["unexplained"]] == ["arrived"] * 7
     assert all(
         len(u["citizen_id"]) == 18 and "*" in u["citizen_id"] for u in balance["unexplained"]
