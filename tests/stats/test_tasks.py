@@ -20,7 +20,7 @@ def test_the_beat_schedule_snapshots_on_the_first_of_each_month():
     assert entry["schedule"].day_of_month == {1}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_real_worker_takes_the_snapshot_and_a_rerun_changes_nothing(village, make_person):
     for i in range(3):
         make_person(name=f"甲{i}", hukou_region=village, male=i % 2 == 0)
