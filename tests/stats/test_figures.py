@@ -193,3 +193,18 @@ def test_balance_lists_the_persons_recorded_without_an_event(small_city):
     assert all(
         len(u["citizen_id"]) == 18 and "*" in u["citizen_id"] for u in balance["unexplained"]
     )
+
+
+def test_balance_command_lists_the_records_and_logs_the_read(small_city, capsys):
+    from population.models import AccessLog
+
+    snapshot_take(month=this_month())
+    with pytest.raises(CommandError, match="imbalance 7"):
+        call_command("stats_balance", region="441803000000", month=this_month())
+    out = capsys.readouterr().out
+    assert "期末/closing 7; 差额/imbalance 7" in out
+    assert out.count("无登记事项 / no event: 441802********") == 7
+    log = AccessLog.objects.get(channel="command.stats_balance")
+    assert len(log.person_ids) == 7 and log.fields == ["citizen_id"]
+    with pytest.raises(CommandError, match="unknown area"):
+        call_command("stats_balance", region="999999000000", month=this_month())
