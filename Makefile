@@ -13,7 +13,7 @@ endif
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench browser-deps worker
+.PHONY: help install run test lint format bench browser-deps report-deps worker
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -36,9 +36,12 @@ run: install ## Migrate, load the demo city, create the demo officer, serve on 1
 browser-deps: ## Install Debian's Chromium for the browser test (needs root)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+report-deps: ## Install a CJK font and poppler for the statistics reports and their tests (needs root)
+	@{ fc-list | grep -qi -e 'wqy' -e 'noto sans cjk'; } && command -v pdftoppm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei poppler-utils >/dev/null; }
+
 # The Celery integration tests need a real Redis: this machine's, unless REDIS_URL says otherwise.
 test: export REDIS_URL ?= redis://127.0.0.1:6379/0
-test: install browser-deps ## Run the whole test suite (DATABASE_URL if set, else embedded PostgreSQL)
+test: install browser-deps report-deps ## Run the whole test suite (DATABASE_URL if set, else embedded PostgreSQL)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DB) $(PYTEST_ARGS)
 
 lint: install ## Ruff lint and format check, and migrations in step with models

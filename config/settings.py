@@ -155,6 +155,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+# Statistics: snapshot the month that has just ended, on the 1st at 01:10.
+CELERY_BEAT_SCHEDULE["stats-snapshot-month"] = {
+    "task": "population.stats_snapshot_month",
+    "schedule": crontab(minute=10, hour=1, day_of_month=1),
+}
+# Statistics given to departments: counts below this are shown as "<N".
+POPBASE_STATS_SMALL_COUNT = int(os.environ.get("POPBASE_STATS_SMALL_COUNT", "5"))
 
 # Department sync (population/sync): inbox folder, rows per committed chunk, attempts before
 # a batch is quarantined, optional pause between chunks to leave room for online traffic.

@@ -7,6 +7,8 @@ admin.site.site_title = "popbase"
 admin.site.index_title = "户籍与人口信息管理"
 
 urlpatterns = [
+    # Statistician dashboard and reports; before admin/ so the admin catch-all does not take it.
+    path("admin/statistics/", include("population.stats.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("population.sharing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -407,4 +407,7 @@ class BreakGlassGrant(models.Model):
 
 # Department clients of the sharing API live in their own module; imported so Django sees them.
 from population.sharing.models import ApiClient, ApiKey, IdempotencyRecord  # noqa: E402, F401
+
+# Statistics snapshots live in their own package.
+from population.stats.models import SnapshotSource, StatSnapshot  # noqa: E402, F401
 from population.sync.models import Batch, Fact, FollowUp, RejectedRow  # noqa: E402, F401

@@ -1,0 +1,147 @@
+"""Population balance of the registered population per month and area.
+
+opening + births + moves in − deaths − moves out ± other changes = closing
+
+Events come from ``registry_registrationevent`` and ``registry_household`` read by raw SQL over
+the table names: ``population`` imports no higher app, and the registry owns those tables
+(their names are part of its schema, as the registry's own statement-level triggers rely on).
+Opening and closing are the stored snapshots; the persons behind any imbalance are found by
+comparing the stock at both ends person by person with the month's events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from population.errors import NotFound
+from population.identity import mask_citizen_id
+from population.stats.compute import CURRENT_SOURCE, HISTORY_SOURCE
+from population.stats.models import SnapshotSource, StatSnapshot
+from population.stats.selectors import region_get
+from population.stats.services import month_parse
+
+DIGITS = {2: 4, 3: 6, 4: 9}
+
+FLOWS_SQL = """
+SELECT e.id, e.kind, e.person_id, e.effective_date,
+       left(fh.region_id, %(digits)s) = %(prefix)s AS out_of,
+       left(th.region_id, %(digits)s) = %(prefix)s AS into
+  FROM registry_registrationevent e
+  LEFT JOIN registry_household fh ON fh.id = e.from_household_id
+  LEFT JOIN registry_household th ON th.id = e.to_household_id
+ WHERE e.effective_date BETWEEN %(first)s AND %(last)s
+   AND (left(fh.region_id, %(digits)s) = %(prefix)s OR left(th.region_id, %(digits)s) = %(prefix)s)
+ ORDER BY e.id
+"""
+
+STOCK_SQL = """
+SELECT id FROM ({source}) p
+ WHERE p.status = 'active' AND left(p.hukou_region_id, %(digits)s) = %(prefix)s
+"""
+
+
+def _stock(prefix: str, digits: int, month: dt.date, from_history: bool) -> set[int]:
+    cutoff = timezone.make_aware(dt.datetime.combine(month + dt.timedelta(days=1), dt.time.min))
+    source = HISTORY_SOURCE if from_history else CURRENT_SOURCE
+    with connection.cursor() as cursor:
+        cursor.execute(
+            STOCK_SQL.format(source=source), {"prefix": prefix, "digits": digits, "cutoff": cutoff}
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def balance_compute(*, region_code: str, month: str | dt.date) -> dict[str, Any]:
+    """The balance of one area in one month, with the records behind any imbalance."""
+    last = month_parse(month)
+    first = last.replace(day=1)
+    region = region_get(region_code)
+    digits = DIGITS[region.level]
+    prefix = region.code[:digits]
+    closing_row = StatSnapshot.objects.filter(month=last, region_code=region.code).first()
+    if closing_row is None:
+        raise NotFound(
+            f"{region.name} {last:%Y-%m} 暂无统计快照，无法计算平衡表",
+            f"no snapshot of {region.code} for {last:%Y-%m}: take it first",
+            code="no_data",
+        )
+    previous = first - dt.timedelta(days=1)
+    opening_row = StatSnapshot.objects.filter(month=previous, region_code=region.code).first()
+    opening_stock = _stock(prefix, digits, previous, from_history=True)
+    opening = opening_row.registered_total if opening_row else len(opening_stock)
+    closing = closing_row.registered_total
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            FLOWS_SQL,
+            {"prefix": prefix, "digits": digits, "first": first, "last": last},
+        )
+        events = [
+            dict(
+                zip(
+                    ("id", "kind", "person_id", "effective_date", "out_of", "into"),
+                    row,
+                    strict=True,
+                )
+            )
+            for row in cursor.fetchall()
+        ]
+    flows = {"births": 0, "moves_in": 0, "deaths": 0, "moves_out": 0, "other": 0}
+    for e in events:
+        into, out_of = bool(e["into"]), bool(e["out_of"])
+        if e["kind"] == "birth":
+            flows["births"] += into
+        elif e["kind"] == "move_in":
+            flows["moves_in"] += into
+        elif e["kind"] == "death":
+            flows["deaths"] += out_of
+        elif e["kind"] == "move_out":
+            flows["moves_out"] += out_of
+        else:  # moves within the city, collective settlements, splits, merges: net per area
+            flows["other"] += into - out_of
+    expected = (
+        opening
+        + flows["births"]
+        + flows["moves_in"]
+        - flows["deaths"]
+        - flows["moves_out"]
+        + flows["other"]
+    )
+    result: dict[str, Any] = {
+        "region_code": region.code,
+        "region_name": region.name,
+        "month": last.strftime("%Y-%m"),
+        "opening": opening,
+        **flows,
+        "closing": closing,
+        "imbalance": closing - expected,
+        # Residence records carry no events: the resident stock change is shown, not explained.
+        "resident_opening": opening_row.resident_total if opening_row else None,
+        "resident_closing": closing_row.resident_total,
+        "unexplained": [],
+        "events": [],
+    }
+    if result["imbalance"]:
+        closing_stock = _stock(
+            prefix, digits, last, from_history=closing_row.source == SnapshotSource.HISTORY
+        )
+        with_events = {e["person_id"] for e in events}
+        changed = (closing_stock ^ opening_stock) - with_events
+        from population.models import Person
+
+        people = Person.objects.in_bulk(changed)
+        result["unexplained"] = [
+            {
+                "person_id": pk,
+                "citizen_id": mask_citizen_id(people[pk].citizen_id) if pk in people else "",
+                "change": "arrived" if pk in closing_stock else "left",
+            }
+            for pk in sorted(changed)
+        ]
+        result["events"] = [
+            {**e, "effective_date": e["effective_date"].isoformat()} for e in events
+        ]
+    return result

@@ -1,0 +1,141 @@
+"""Reports: XLSX with native charts (openpyxl), CSV with BOM, PDF with Chinese text, dashboard."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import zipfile
+
+import openpyxl
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.utils import timezone
+
+from population.models import Region
+from population.roles import STATISTICIAN
+from population.stats.extra import register_figure, unregister_figure
+from population.stats.reports import report_csv, report_data, report_pdf, report_xlsx
+from population.stats.services import snapshot_take
+
+pytestmark = pytest.mark.django_db
+
+
+def month() -> str:
+    return timezone.localdate().strftime("%Y-%m")
+
+
+@pytest.fixture
+def data(small_city):
+    # A hostile name: a spreadsheet must show it as text, never run it.
+    Region.objects.filter(code="441803000000").update(name='=HYPERLINK("http://x","清新区")')
+    snapshot_take(month=month())
+    return report_data(region_code="441800000000", month=month())
+
+
+def test_xlsx_opens_with_openpyxl_and_has_its_charts(data):
+    body = report_xlsx(data)
+    book = openpyxl.load_workbook(io.BytesIO(body))
+    assert book.sheetnames == ["汇总", "时间序列", "年龄结构", "口径说明"]
+    summary = book["汇总"]
+    assert summary["A5"].value == "441800000000"
+    assert summary["E5"].value == round(700 / 21, 4)
+    assert summary["H6"].value == 80.0
+    hostile = summary["B7"]
+    assert hostile.data_type == "s" and hostile.value.startswith("'=HYPERLINK")
+    assert str(book["汇总"]["A2"].value).endswith(data["generated_at"])
+    assert data["data_date"] in book["口径说明"]["B1"].value
+    assert book["口径说明"]["A2"].value == "户籍人口城镇化率"
+    # Native charts: one drawing part per chart sheet, each with a chart of the right kind.
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        charts = sorted(n for n in archive.namelist() if n.startswith("xl/charts/chart"))
+        kinds = [archive.read(n).decode() for n in charts]
+    assert len(charts) == 3
+    assert any("<c:barChart>" in k and '<c:barDir val="col"/>' in k for k in kinds)
+    assert any("<c:lineChart>" in k for k in kinds)
+    assert any('<c:barDir val="bar"/>' in k for k in kinds)
+
+
+def test_csv_has_a_bom_the_date_the_definitions_and_pending_figures(data):
+    body = report_csv(data)
+    assert body.startswith(b"\xef\xbb\xbf")
+    text = body.decode("utf-8-sig")
+    assert f"数据日期 {data['data_date']}" in text
+    assert "441802000000,清城区,14,7,50.0,20,16,80.0,30.0" in text
+    assert "'=HYPERLINK" in text
+    assert "居住证签发数,待接入 pending" in text
+
+
+def test_a_registered_figure_replaces_pending(data):
+    register_figure("permits_active", "有效居住证数", "residence permits active", lambda c, m: 42)
+    try:
+        text = report_csv(report_data(region_code="441800000000", month=month())).decode(
+            "utf-8-sig"
+        )
+    finally:
+        unregister_figure("permits_active")
+    assert "有效居住证数,42" in text
+
+
+def _run(*args: str) -> str:
+    """A poppler tool on the report (fixed paths and arguments from this test only)."""
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout  # noqa: S603
+
+
+def test_pdf_renders_to_pages_with_chinese_text(data, tmp_path):
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(report_pdf(data))
+    _run("/usr/bin/pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page"))
+    assert sorted(p.name for p in tmp_path.glob("page*.png"))  # at least one page image
+    text = _run("/usr/bin/pdftotext", str(pdf), "-")
+    assert "城镇化统计：清远市" in text and "户籍人口城镇化率" in text and data["data_date"] in text
+    fonts = _run("/usr/bin/pdffonts", str(pdf))
+    assert "emb" in fonts.splitlines()[0] and " yes " in fonts  # the CJK font is embedded
+
+
+@pytest.fixture
+def statistician(db):
+    user = User.objects.create_user("stat", password="pw-统计-1", is_staff=True)
+    # A transactional test elsewhere may have flushed the migration's rows: re-grant, idempotently.
+    group, _ = Group.objects.get_or_create(name=STATISTICIAN)
+    group.permissions.add(Permission.objects.get(codename="view_statistics"))
+    user.groups.add(group)
+    return user
+
+
+def test_dashboard_and_downloads_for_the_statistician(client, data, statistician):
+    client.force_login(statistician)
+    page = client.get("/admin/statistics/", {"region": "441800000000", "month": month()})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "数据日期（月末）：" + data["data_date"] in html
+    assert html.count("data:image/svg+xml;base64,") == 3
+    for fmt, magic in (("xlsx", b"PK"), ("csv", b"\xef\xbb\xbf"), ("pdf", b"%PDF")):
+        response = client.get(
+            f"/admin/statistics/export.{fmt}", {"region": "441800000000", "month": month()}
+        )
+        assert response.status_code == 200 and response.content.startswith(magic)
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "text"),
+    [
+        ({"region": "441899000000"}, 404, "unknown area"),
+        ({"month": "2999-01"}, 400, "is in the future"),
+        ({"month": "2001-01"}, 404, "no statistics"),
+        ({"month": "13/2020"}, 400, "bad month"),
+    ],
+)
+def test_dashboard_bad_requests_are_clear(client, data, statistician, params, status, text):
+    client.force_login(statistician)
+    response = client.get(
+        "/admin/statistics/", {"region": "441800000000", "month": month(), **params}
+    )
+    assert response.status_code == status
+    assert text in response.content.decode()
+
+
+def test_other_staff_may_not_see_statistics(client, data):
+    user = User.objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(user)
+    assert client.get("/admin/statistics/").status_code == 403
+    assert client.get("/admin/statistics/export.csv").status_code == 403
