@@ -321,26 +321,35 @@ def _officer(actor: Any) -> Any:
 
 
 @transaction.atomic
-def application_accept(*, application: Application, actor: Any, comment: str = "") -> Application:
+def application_accept(
+    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+) -> Application:
     """受理."""
     app = _lock(application)
     app.accepted_by = _officer(actor)
-    return _transit(app, "mark_accepted", actor=actor, comment=comment, fields=("accepted_by",))
+    return _transit(
+        app, "mark_accepted", actor=actor, comment=comment, fields=("accepted_by",), on=on
+    )
 
 
 @transaction.atomic
 def application_review_start(
-    *, application: Application, actor: Any, comment: str = ""
+    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """审核/调查."""
     app = _lock(application)
     _officer(actor)
-    return _transit(app, "mark_under_review", actor=actor, comment=comment)
+    return _transit(app, "mark_under_review", actor=actor, comment=comment, on=on)
 
 
 @transaction.atomic
 def application_return(
-    *, application: Application, actor: Any, missing: list[str], comment: str = ""
+    *,
+    application: Application,
+    actor: Any,
+    missing: list[str],
+    comment: str = "",
+    on: dt.date | None = None,
 ) -> Application:
     """退回补正, listing what is missing."""
     items = [m.strip() for m in missing or [] if isinstance(m, str) and m.strip()]
@@ -355,11 +364,14 @@ def application_return(
         comment=comment,
         details={"missing": items},
         fields=("missing_items",),
+        on=on,
     )
 
 
 @transaction.atomic
-def application_approve(*, application: Application, actor: Any, comment: str = "") -> Application:
+def application_approve(
+    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+) -> Application:
     """审批通过: by someone other than the acceptor, and only on met conditions."""
     app = _lock(application)
     _officer(actor)
@@ -386,7 +398,12 @@ def application_approve(*, application: Application, actor: Any, comment: str = 
         app.eligibility = verdict
     app.approved_by = actor
     return _transit(
-        app, "mark_approved", actor=actor, comment=comment, fields=("approved_by", "eligibility")
+        app,
+        "mark_approved",
+        actor=actor,
+        comment=comment,
+        fields=("approved_by", "eligibility"),
+        on=on,
     )
 
 
@@ -517,7 +534,9 @@ def application_complete(
 
 
 @transaction.atomic
-def application_reject(*, application: Application, actor: Any, reason: str) -> Application:
+def application_reject(
+    *, application: Application, actor: Any, reason: str, on: dt.date | None = None
+) -> Application:
     """不予落户, with the reason the applicant is told."""
     _require(
         bool((reason or "").strip()),
@@ -529,15 +548,22 @@ def application_reject(*, application: Application, actor: Any, reason: str) -> 
     _officer(actor)
     app.rejection_reason = reason.strip()[:300]
     return _transit(
-        app, "mark_rejected", actor=actor, comment=reason.strip(), fields=("rejection_reason",)
+        app,
+        "mark_rejected",
+        actor=actor,
+        comment=reason.strip(),
+        fields=("rejection_reason",),
+        on=on,
     )
 
 
 @transaction.atomic
-def application_withdraw(*, application: Application, actor: Any, comment: str = "") -> Application:
+def application_withdraw(
+    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+) -> Application:
     """撤回 (by the applicant, recorded by an officer)."""
     app = _lock(application)
-    return _transit(app, "mark_withdrawn", actor=actor, comment=comment)
+    return _transit(app, "mark_withdrawn", actor=actor, comment=comment, on=on)
 
 
 @transaction.atomic
