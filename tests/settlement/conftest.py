@@ -12,9 +12,19 @@ from registry import services as registry
 from registry.models import HouseholdKind
 from residence_permit import services as permits
 from residence_permit.models import FactKind, ResidenceBasis
-from settlement.rules import DATA_DIR, ruleset_load_file
+from settlement.rules import DATA_DIR, ruleset_load_file, rulesets_load_shipped
 
 ON = dt.date(2024, 3, 4)  # a Monday
+
+
+@pytest.fixture(autouse=True)
+def shipped_rules(request):
+    """The shipped rule sets (a migration loads them; a flushed reused database has lost them)."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    transactional = request.node.get_closest_marker("django_db").kwargs.get("transaction")
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    rulesets_load_shipped()
 
 
 @pytest.fixture
