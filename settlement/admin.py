@@ -179,13 +179,16 @@ class ApplicationAdmin(LargeTableAdmin):
 
     @admin.display(description="申请人")
     def applicant_full(self, obj):
-        request = getattr(self, "_request", None)
-        shown = (
-            obj.citizen_id
-            if request is not None and request.user.has_perm(FULL_ID_PERMISSION)
-            else mask_citizen_id(obj.citizen_id)
-        )
-        return f"{obj.name}（{shown}）"
+        return f"{obj.name}（{obj.citizen_id}）"
+
+    def get_fields(self, request, obj=None):
+        # The full number only for roles allowed to see it; others get the masked one.
+        if request.user.has_perm(FULL_ID_PERMISSION):
+            return self.fields
+        return ["applicant", *self.fields[1:]]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
 
     @admin.display(description="城市")
     def city(self, obj):
@@ -235,7 +238,6 @@ class ApplicationAdmin(LargeTableAdmin):
         return out
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        self._request = request
         obj = self.get_object(request, object_id)
         extra = extra_context or {}
         if obj is not None:

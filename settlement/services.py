@@ -26,6 +26,7 @@ from residence_permit.services import permit_cancel_on_settlement
 from settlement.conditions import MET, MISSING, evaluate, leaves
 from settlement.facts import RecordedEvidence, facts_gather, facts_validate
 from settlement.models import (
+    OPEN_STATUSES,
     Application,
     ApplicationMember,
     ApplicationTransition,
@@ -583,3 +584,23 @@ def permits_expire_due(*, on: dt.date | None = None) -> int:
         status=Status.PERMIT_ISSUED, permit_valid_until__lt=on
     ).values_list("pk", flat=True)
     return sum(application_expire(application=Application(pk=pk), on=on) for pk in list(due))
+
+
+# -- merging duplicate persons (registry.quality) ---------------------------------------------
+
+# Applications stay on the row they were made for (they also carry the citizen ID as applied).
+MERGE_KEPT_REFERENCES = frozenset(
+    {"settlement.Application.person", "settlement.ApplicationMember.person"}
+)
+
+
+def settlement_merge_guard(*, survivor: Person, duplicate: Person) -> None:
+    """Refuse to merge away a person with a settlement application still open."""
+    _require(
+        not Application.objects.filter(
+            citizen_id=duplicate.citizen_id, status__in=OPEN_STATUSES
+        ).exists(),
+        "重复人员有办理中的落户申请，须先办结或撤回",
+        "the duplicate has an open settlement application; finish or withdraw it first",
+        "duplicate_has_settlement",
+    )

@@ -98,3 +98,17 @@ def test_targets_page_lists_shaoguan_and_guangzhou(client, officers):
     html = client.get(reverse("admin:settlement_targets")).content.decode()
     assert "6万左右非户籍人口" in html and "60000" in html
     assert "积分入户年度指标" in html
+
+
+def test_full_number_only_for_roles_allowed_to_see_it(client, officers, accepted):
+    from django.contrib.auth.models import User
+
+    assert CID in _page(client, officers["officer"], accepted)
+    viewer = User.objects.create_user("viewer", is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(
+        Permission.objects.get(content_type__app_label="settlement", codename="view_application")
+    )
+    html = _page(client, User.objects.get(pk=viewer.pk), accepted)
+    assert mask_citizen_id(CID) in html and CID not in html

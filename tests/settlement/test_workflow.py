@@ -374,3 +374,18 @@ def test_settled_counts_against_targets(officers, family_household):
             "share": 0.0,
         }
     ]
+
+
+def test_a_duplicate_with_an_open_application_cannot_be_merged_away(qy_current, make_person):
+    from registry.quality.services import merge_reference_decisions
+
+    assert {"settlement.Application.person", "settlement.ApplicationMember.person"} <= (
+        merge_reference_decisions()
+    )
+    survivor, duplicate = make_person(), make_person()
+    app = _create(qy_current, duplicate.citizen_id, members=[])
+    services.settlement_merge_guard(survivor=survivor, duplicate=duplicate)  # a draft: fine
+    services.application_submit(application=app, actor=None, on=ON)
+    with pytest.raises(DomainError) as exc:
+        services.settlement_merge_guard(survivor=survivor, duplicate=duplicate)
+    assert exc.value.code == "duplicate_has_settlement"
