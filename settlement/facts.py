@@ -185,3 +185,24 @@ def facts_gather(*, application: Any, sources: list[FactSource] | None = None) -
         for name, value in source.facts_for(application=application).items():
             merged.setdefault(name, value)
     return merged
+
+
+class ResidencePermitFacts:
+    """What the residence-permit app knows: whether the applicant holds a live permit.
+
+    Points and the quota ranking (广州 积分入户) are still recorded as evidence; reading them from
+    ``residence_permit.points.points_ranking`` is the next source to add here.
+    """
+
+    def facts_for(self, *, application: Any) -> dict[str, Any]:
+        from population.models import Person
+        from residence_permit.models import PermitStatus
+        from residence_permit.selectors import permit_live_for
+
+        person = Person.objects.filter(citizen_id=application.citizen_id).first()
+        if person is None:
+            return {}
+        permit = permit_live_for(person=person)
+        return {
+            "holds_residence_permit": permit is not None and permit.status == PermitStatus.ACTIVE
+        }

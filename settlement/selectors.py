@@ -48,7 +48,7 @@ def settled_counts(*, city_code: str, start: dt.date, end: dt.date) -> dict[str,
             completed_on__lte=end,
         )
         .values("channel")
-        .annotate(n=Count("pk"), members=Count("members"))
+        .annotate(n=Count("pk", distinct=True), members=Count("members", distinct=True))
     )
     return {r["channel"]: r["n"] + r["members"] for r in rows}
 

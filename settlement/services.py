@@ -24,7 +24,7 @@ from registry import services as registry
 from registry.models import Household, HouseholdKind
 from residence_permit.services import permit_cancel_on_settlement
 from settlement.conditions import MET, MISSING, evaluate, leaves
-from settlement.facts import RecordedEvidence, facts_gather, facts_validate
+from settlement.facts import RecordedEvidence, ResidencePermitFacts, facts_gather, facts_validate
 from settlement.models import (
     OPEN_STATUSES,
     Application,
@@ -130,7 +130,8 @@ def settlement_precheck(payload: Any) -> dict:
 def application_eligibility(*, application: Application, sources=None) -> dict:
     """The application's channel judged on its facts by its rule set."""
     channel = application.rule_set.channel(application.channel)
-    facts = facts_gather(application=application, sources=sources or [RecordedEvidence()])
+    sources = sources or [ResidencePermitFacts(), RecordedEvidence()]
+    facts = facts_gather(application=application, sources=sources)
     return channel_evaluate(channel=channel, facts=facts)
 
 

@@ -82,6 +82,16 @@ def test_the_happy_path_settles_applicant_and_members_and_cancels_the_permit(
     assert RegistrationEvent.objects.filter(document_number=app.permit_number).count() == 3
     permit.refresh_from_db()
     assert permit.status == PermitStatus.CANCELLED
+    # three persons settled through one application of the home-purchase channel
+    assert selectors.settled_counts(
+        city_code="441800", start=dt.date(2024, 3, 8), end=dt.date(2024, 3, 8)
+    ) == {"home_purchase": 3}
+    assert (
+        selectors.settled_counts(
+            city_code="441800", start=dt.date(2024, 3, 9), end=dt.date(2024, 12, 31)
+        )
+        == {}
+    )
     assert [
         (t.from_status, t.to_status, t.officer and t.officer.username)
         for t in app.transitions.order_by("pk")
@@ -389,3 +399,20 @@ def test_a_duplicate_with_an_open_application_cannot_be_merged_away(qy_current, 
     with pytest.raises(DomainError) as exc:
         services.settlement_merge_guard(survivor=survivor, duplicate=duplicate)
     assert exc.value.code == "duplicate_has_settlement"
+
+
+def test_permit_facts_come_from_the_residence_permit_app_and_evidence_fills_the_rest(
+    qy_current, permit_holder
+):
+    from settlement.facts import RecordedEvidence, ResidencePermitFacts, facts_gather
+
+    permit = permit_holder()
+    app = _create(qy_current, permit.person.citizen_id, members=[])
+    app.evidence = {"holds_residence_permit": False, "points": 90}
+    sources = [ResidencePermitFacts(), RecordedEvidence()]
+    assert facts_gather(application=app, sources=sources) == {
+        "holds_residence_permit": True,  # the department-side source wins over what was typed
+        "points": 90,
+    }
+    stranger = _create(qy_current, build_citizen_id("441802", dt.date(1980, 1, 1), 7), members=[])
+    assert ResidencePermitFacts().facts_for(application=stranger) == {}
