@@ -17,7 +17,7 @@ from tests.registry.test_concurrency import run_at_once
 
 # Threads open their own connections, so the data they see must be committed. No
 # serialized_rollback: the flush afterwards then re-creates permissions for the tests that follow.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def staff(django_user_model, name: str, role: str):

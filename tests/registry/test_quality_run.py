@@ -46,7 +46,7 @@ def test_command_refuses_an_unknown_detector(village):
     assert QualityRun.objects.count() == 0
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_second_run_while_one_holds_the_lock_is_refused(village):
     from django.db import connections
     from django.db.utils import ConnectionHandler
@@ -66,7 +66,7 @@ def test_a_second_run_while_one_holds_the_lock_is_refused(village):
     assert connection.is_usable()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_runs_the_detectors_through_redis_and_a_rerun_opens_nothing(village):
     ids = two_same("王五")
     queue = f"test-{uuid.uuid4().hex}"
