@@ -268,3 +268,10 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=2, minute=10),
     },
 }
+# Settlement: expire unused transfer permits (准迁证) past their validity.
+CELERY_BEAT_SCHEDULE |= {
+    "settlement.transfer_permits_expire": {
+        "task": "settlement.transfer_permits_expire",
+        "schedule": crontab(hour=1, minute=40),
+    },
+}

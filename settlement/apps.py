@@ -5,3 +5,9 @@ class SettlementConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "settlement"
     verbose_name = "落户"
+
+    def ready(self) -> None:
+        from registry.quality.services import merge_references_declare
+        from settlement.services import MERGE_KEPT_REFERENCES, settlement_merge_guard
+
+        merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=settlement_merge_guard)

@@ -1,0 +1,208 @@
+"""The facts an eligibility decision reads, and where they come from.
+
+A fact is a named, typed value ("social_insurance_months": 12). The catalogue below is the
+only vocabulary rule files may use, so a typo in a rule file is refused on load. Today the facts
+of an application are evidence an officer records on it (``Application.evidence``, validated
+here); department feeds (employment, social insurance, property, degrees, marriages) will
+implement ``FactSource`` and be merged in front of the recorded evidence later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from population.errors import DomainError
+
+DEGREES = [
+    "none",
+    "secondary",
+    "technical_secondary",
+    "junior_college",
+    "bachelor",
+    "master",
+    "doctor",
+]
+TITLES = ["none", "junior", "intermediate", "senior"]
+SKILLS = ["none", "junior", "intermediate", "senior", "technician", "senior_technician"]
+RESIDENCE_KINDS = ["none", "rented_registered", "owned", "self_built"]
+KIN = ["spouse", "parent", "child", "grandparent", "grandchild"]
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    type: str  # bool | int | number | enum | string
+    zh: str
+    choices: tuple[str, ...] = ()
+
+    def json_schema(self) -> dict:
+        if self.type == "enum":
+            return {"enum": list(self.choices), "description": self.zh}
+        kind = {"bool": "boolean", "int": "integer", "number": "number", "string": "string"}
+        schema: dict[str, Any] = {"type": kind[self.type], "description": self.zh}
+        if self.type in ("int", "number"):
+            schema["minimum"] = 0
+        return schema
+
+
+def _e(zh: str, choices: list[str]) -> FactSpec:
+    return FactSpec("enum", zh, tuple(choices))
+
+
+FACTS: dict[str, FactSpec] = {
+    # applicant
+    "age": FactSpec("int", "申请人年龄（周岁）"),
+    "married": FactSpec("bool", "申请人已婚"),
+    "hukou_in_city": FactSpec("bool", "申请人户口已在本市"),
+    "rural_hukou_origin": FactSpec("bool", "申请人原籍为农村"),
+    "origin_in_city": FactSpec("bool", "申请人原籍在本市"),
+    "is_student": FactSpec("bool", "申请人为在校学生"),
+    # kinship (投靠)
+    "sponsor_relation": _e("被投靠人是申请人的（配偶/父母/子女/祖父母/孙子女）", KIN),
+    "sponsor_hukou_in_city": FactSpec("bool", "被投靠人为本市户口"),
+    "sponsor_has_home": FactSpec("bool", "被投靠人在本市有合法固定住所（自有）"),
+    "sponsor_has_home_incl_rented": FactSpec("bool", "被投靠人在本市有合法固定住所（含租赁）"),
+    "sponsor_is_student": FactSpec("bool", "被投靠人为在校学生"),
+    "sponsor_is_minor": FactSpec("bool", "被投靠人（子女）未成年"),
+    "lives_with_sponsor": FactSpec("bool", "与被投靠人共同居住生活"),
+    "housing_area_per_person_m2": FactSpec("number", "投靠后人均住房面积（平方米）"),
+    "housing_hardship_standard_m2": FactSpec("number", "当地住房困难家庭人均面积标准（平方米）"),
+    # talent and employment
+    "degree": _e("最高学历", DEGREES),
+    "professional_title": _e("专业技术职称", TITLES),
+    "skill_level": _e("职业资格等级", SKILLS),
+    "high_level_talent": FactSpec("bool", "经人社部门认定的高层次人才"),
+    "job_transfer": FactSpec("bool", "经批准调入或录用（公务员、政府雇员、事业单位职员）"),
+    "employed_locally": FactSpec("bool", "在当地合法稳定就业"),
+    "employment_months": FactSpec("int", "在当地合法稳定就业月数"),
+    "social_insurance_months": FactSpec("int", "在当地参加社会保险月数"),
+    "medical_insurance": FactSpec("bool", "在当地参加医疗保险"),
+    "returned_overseas_student": FactSpec("bool", "留学回国人员"),
+    # home
+    "residence_kind": _e("在当地的合法稳定住所", RESIDENCE_KINDS),
+    "residence_zone": FactSpec("string", "住所所在区域代号（见各市规则文件 zones）"),
+    "owns_residential_home": FactSpec("bool", "购买商品住房或合法自建住宅（非厂房商铺仓库）"),
+    "property_certificate": FactSpec("bool", "持房屋产权证或经房管部门认证的购房合同"),
+    "homes_owned": FactSpec("int", "在本市拥有住房套数"),
+    "landlord_consent": FactSpec("bool", "房屋产权人同意落户"),
+    # graduates
+    "graduate": FactSpec("bool", "大中专（技校）应届毕业生"),
+    "graduate_has_job": FactSpec("bool", "毕业生已落实工作单位"),
+    "graduate_papers": FactSpec("bool", "持毕业证、户口迁移证、就业报到证等"),
+    # points and permit
+    "holds_residence_permit": FactSpec("bool", "持有本市有效居住证"),
+    "points": FactSpec("number", "积分"),
+    "points_within_quota": FactSpec("bool", "积分排名在年度入户指标内"),
+    # military
+    "spouse_or_child_of_serviceman": FactSpec("bool", "现役军人的配偶或子女"),
+    "lives_with_serviceman_elders": FactSpec("bool", "与现役军人父母或（外）祖父母共同居住"),
+    "serviceman_owns_town_home": FactSpec("bool", "现役军人在城镇购买合法稳定住所且本人实际居住"),
+    # urban to rural (城镇迁往农村)
+    "urban_side_stable_job": FactSpec("bool", "城镇一方有合法稳定就业"),
+    "has_town_residence": FactSpec("bool", "在城镇有合法稳定住所"),
+    "village_two_thirds_consent": FactSpec("bool", "迁入地自然村三分之二以上户代表签名同意"),
+    "village_committee_consent": FactSpec("bool", "村委会（村民小组）同意迁入证明"),
+    "parent_is_head_or_has_homestead": FactSpec(
+        "bool", "父（母）为户主或有宅基地使用权和土地承包经营权"
+    ),
+    "has_homestead_and_land": FactSpec("bool", "在农村有宅基地使用权和土地承包经营权"),
+    "lives_in_village": FactSpec("bool", "实际居住生活在农村"),
+    "family_land_rights_at_origin": FactSpec(
+        "bool", "本人或家庭成员在原籍有土地承包经营权、宅基地使用权"
+    ),
+}
+
+
+def facts_json_schema() -> dict:
+    """The JSON schema of a facts object (documented in docs/settlement.md)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "落户事实 / settlement facts",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: spec.json_schema() for name, spec in FACTS.items()},
+    }
+
+
+def _type_ok(spec: FactSpec, value: Any) -> bool:
+    if spec.type == "bool":
+        return isinstance(value, bool)
+    if spec.type == "int":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if spec.type == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    if spec.type == "enum":
+        return value in spec.choices
+    return isinstance(value, str) and bool(value.strip())
+
+
+def facts_validate(facts: Any) -> dict[str, Any]:
+    """Return the facts if every name is known and every value has its type; refuse otherwise.
+
+    ``null`` means "not known" and is dropped, as is an absent name.
+    """
+    if not isinstance(facts, dict):
+        raise DomainError("事实须为 JSON 对象", "facts must be a JSON object", code="bad_facts")
+    problems = []
+    clean = {}
+    for name, value in facts.items():
+        spec = FACTS.get(name)
+        if spec is None:
+            problems.append(f"{name}: 未知事实 / unknown fact")
+        elif value is None:
+            continue
+        elif not _type_ok(spec, value):
+            expected = "|".join(spec.choices) if spec.type == "enum" else spec.type
+            problems.append(f"{name}: 应为 {expected} / must be {expected}, got {value!r}")
+        else:
+            clean[name] = value
+    if problems:
+        raise DomainError(
+            "事实有误：" + "；".join(problems),
+            "bad facts: " + "; ".join(problems),
+            code="bad_facts",
+        )
+    return clean
+
+
+class FactSource(Protocol):
+    """Anything that can say what is known about an applicant on a day (department feeds)."""
+
+    def facts_for(self, *, application: Any) -> dict[str, Any]: ...
+
+
+class RecordedEvidence:
+    """The facts recorded on the application itself (today the only source)."""
+
+    def facts_for(self, *, application: Any) -> dict[str, Any]:
+        return facts_validate(dict(application.evidence or {}))
+
+
+def facts_gather(*, application: Any, sources: list[FactSource] | None = None) -> dict[str, Any]:
+    """Merge sources in order; a later source fills only what earlier ones left unknown."""
+    merged: dict[str, Any] = {}
+    for source in sources or [RecordedEvidence()]:
+        for name, value in source.facts_for(application=application).items():
+            merged.setdefault(name, value)
+    return merged
+
+
+class ResidencePermitFacts:
+    """What the residence-permit app knows: whether the applicant holds a live permit.
+
+    Points and the quota ranking (广州 积分入户) are still recorded as evidence; reading them from
+    ``residence_permit.points.points_ranking`` is the next source to add here.
+    """
+
+    def facts_for(self, *, application: Any) -> dict[str, Any]:
+        from population.models import Person
+        from residence_permit.models import PermitStatus
+        from residence_permit.selectors import permit_live_for
+
+        person = Person.objects.filter(citizen_id=application.citizen_id).first()
+        if person is None:
+            return {}
+        permit = permit_live_for(person=person)
+        return {
+            "holds_residence_permit": permit is not None and permit.status == PermitStatus.ACTIVE
+        }

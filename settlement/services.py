@@ -1,0 +1,607 @@
+"""Settlement (落户) services: the pre-check, applications and their workflow.
+
+Every status change locks the application row, checks the transition is still allowed, and
+appends an ``ApplicationTransition``; two officers acting at once: the second waits for the
+first's lock, then gets a clear error. Completing runs the registry move-in for the applicant
+and every accompanying member and cancels their residence permits in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from population.codes import Relation
+from population.errors import Conflict, DomainError, NotFound
+from population.identity import InvalidCitizenId, parse_citizen_id
+from population.models import Person
+from population.services import history_context
+from registry import services as registry
+from registry.models import Household, HouseholdKind
+from residence_permit.services import permit_cancel_on_settlement
+from settlement.conditions import MET, MISSING, evaluate, leaves
+from settlement.facts import RecordedEvidence, ResidencePermitFacts, facts_gather, facts_validate
+from settlement.models import (
+    OPEN_STATUSES,
+    Application,
+    ApplicationMember,
+    ApplicationTransition,
+    PermitCounter,
+    RuleSet,
+    Status,
+    Target,
+)
+from settlement.rules import ruleset_in_force
+from settlement.workdays import add_working_days
+
+TARGET_KINDS = {
+    Target.RESIDENCE: HouseholdKind.FAMILY,
+    Target.EMPLOYER_COLLECTIVE: HouseholdKind.UNIT_COLLECTIVE,
+    Target.SCHOOL_COLLECTIVE: HouseholdKind.UNIT_COLLECTIVE,
+    Target.PUBLIC_COLLECTIVE: HouseholdKind.PUBLIC_COLLECTIVE,
+    Target.TALENT_COLLECTIVE: HouseholdKind.TALENT_COLLECTIVE,
+}
+STATUS_ZH = dict(Status.choices)
+
+
+def _require(condition: bool, zh: str, en: str, code: str) -> None:
+    if not condition:
+        raise DomainError(zh, en, code=code)
+
+
+def _today() -> dt.date:
+    return timezone.localdate()
+
+
+# -- eligibility ------------------------------------------------------------------------------
+
+
+def channel_evaluate(*, channel: dict, facts: dict[str, Any]) -> dict:
+    """One channel's verdict: status, and every condition with the fact it used."""
+    tree = evaluate(channel["condition"], facts)
+    return {
+        "code": channel["code"],
+        "name": channel["name"],
+        "source": channel["source"],
+        "status": tree["status"],
+        "targets": channel["targets"],
+        "members": channel.get("members", []),
+        "conditions": tree,
+        "unmet": [leaf["zh"] for leaf in leaves(tree) if leaf["status"] == "unmet"],
+        "missing": [leaf["fact"] for leaf in leaves(tree) if leaf["status"] == MISSING],
+    }
+
+
+def ruleset_evaluate(*, rule_set: RuleSet, facts: dict[str, Any]) -> dict:
+    channels = [channel_evaluate(channel=c, facts=facts) for c in rule_set.content["channels"]]
+    return {
+        "rule_set": {
+            "city_code": rule_set.city_code,
+            "city": rule_set.city,
+            "version": rule_set.version,
+            "document": rule_set.document,
+            "document_number": rule_set.document_number,
+            "effective_from": rule_set.effective_from.isoformat(),
+            "effective_to": rule_set.effective_to.isoformat() if rule_set.effective_to else None,
+        },
+        "abolished": rule_set.content.get("abolished", []),
+        "qualifies": [c["code"] for c in channels if c["status"] == MET],
+        "channels": channels,
+    }
+
+
+def _bad(zh: str, en: str) -> DomainError:
+    return DomainError(zh, en, code="bad_request")
+
+
+def settlement_precheck(payload: Any) -> dict:
+    """政策计算器: JSON in, JSON out; the person need not be in the database.
+
+    ``{"city_code": "440700", "date": "2019-03-01", "facts": {...}}`` →
+    ``{"date", "rule_set", "abolished", "qualifies", "channels": [...]}``; see docs/settlement.md.
+    """
+    if not isinstance(payload, dict):
+        raise _bad("请求须为 JSON 对象", "the request must be a JSON object")
+    extra = set(payload) - {"city_code", "date", "facts"}
+    if extra:
+        raise _bad(f"未知字段 {sorted(extra)}", f"unknown fields {sorted(extra)}")
+    city_code = payload.get("city_code")
+    if not isinstance(city_code, str) or len(city_code) != 6 or not city_code.isdigit():
+        raise _bad("city_code 须为6位城市区划代码", "city_code must be a 6-digit city code")
+    try:
+        on = dt.date.fromisoformat(payload.get("date") or "")
+    except (TypeError, ValueError):
+        raise _bad("date 须为 YYYY-MM-DD", "date must be YYYY-MM-DD") from None
+    facts = facts_validate(payload.get("facts", {}))
+    rule_set = ruleset_in_force(city_code=city_code, on=on)
+    if rule_set is None:
+        raise NotFound(
+            f"{city_code} 在 {on} 没有生效的落户政策",
+            f"no settlement rule set of {city_code} is in force on {on}",
+            code="no_rules",
+        )
+    return {"date": on.isoformat(), **ruleset_evaluate(rule_set=rule_set, facts=facts)}
+
+
+def application_eligibility(*, application: Application, sources=None) -> dict:
+    """The application's channel judged on its facts by its rule set."""
+    channel = application.rule_set.channel(application.channel)
+    sources = sources or [ResidencePermitFacts(), RecordedEvidence()]
+    facts = facts_gather(application=application, sources=sources)
+    return channel_evaluate(channel=channel, facts=facts)
+
+
+# -- the workflow -----------------------------------------------------------------------------
+
+
+def _lock(application: Application) -> Application:
+    return Application.objects.select_for_update().select_related("rule_set").get(pk=application.pk)
+
+
+def _deadline(app: Application, on: dt.date) -> dt.date | None:
+    days = app.rule_set.content.get("procedure", {}).get("deadlines", {}).get(app.status)
+    return add_working_days(on, days) if days else None
+
+
+def _transit(
+    app: Application,
+    method: str,
+    *,
+    actor: Any,
+    comment: str = "",
+    on: dt.date | None = None,
+    details: dict | None = None,
+    fields: tuple[str, ...] = (),
+) -> Application:
+    source = app.status
+    if not can_proceed(getattr(app, method)):
+        raise Conflict(
+            f"申请当前状态为“{STATUS_ZH[source]}”，不能办理此操作（可能已被他人处理）",
+            f"the application is {source}; this step is not allowed (someone may have acted)",
+            code="bad_transition",
+        )
+    getattr(app, method)()
+    app.step_due = _deadline(app, on or _today())
+    with history_context(actor=actor, reason=comment or app.status):
+        app.save(update_fields=["status", "step_due", *fields])
+        ApplicationTransition.objects.create(
+            application=app,
+            from_status=source,
+            to_status=app.status,
+            officer=actor if getattr(actor, "pk", None) else None,
+            comment=comment,
+            details=details or {},
+        )
+    return app
+
+
+def _parse_id(citizen_id: str) -> str:
+    try:
+        return str(parse_citizen_id(citizen_id))
+    except InvalidCitizenId as exc:
+        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
+
+
+@transaction.atomic
+def application_create(
+    *,
+    city_code: str,
+    on: dt.date,
+    channel: str,
+    target: str,
+    citizen_id: str,
+    name: str,
+    evidence: dict | None = None,
+    members: list[dict] | None = None,
+    actor: Any,
+    relation: str = Relation.HEAD,
+) -> Application:
+    """A draft application under the rule set in force on ``on``.
+
+    ``members``: ``[{"citizen_id", "name", "kind", "relation"}]`` (kind from the channel's
+    ``members``; relation a GB/T 4761 code to the head of the target household).
+    """
+    rule_set = ruleset_in_force(city_code=city_code, on=on)
+    if rule_set is None:
+        raise NotFound(
+            f"{city_code} 在 {on} 没有生效的落户政策",
+            f"no settlement rule set of {city_code} is in force on {on}",
+            code="no_rules",
+        )
+    spec = rule_set.channel(channel)
+    _require(
+        spec is not None,
+        f"{rule_set.city}现行政策没有“{channel}”落户渠道",
+        f"the rule set in force has no channel {channel!r}",
+        "unknown_channel",
+    )
+    _require(
+        target in spec["targets"],
+        f"该渠道的落户去向只能是 {spec['targets']}",
+        f"this channel settles into {spec['targets']} only",
+        "bad_target",
+    )
+    _require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
+    applicant_id = _parse_id(citizen_id)
+    evidence = facts_validate(evidence or {})
+    seen = {applicant_id}
+    rows = []
+    for m in members or []:
+        _require(
+            m.get("kind") in spec.get("members", []),
+            f"该渠道不允许随迁“{m.get('kind')}”（允许：{spec.get('members', [])}）",
+            f"this channel allows no accompanying {m.get('kind')!r}",
+            "bad_member",
+        )
+        _require(
+            m.get("relation") in Relation.values and m.get("relation") != Relation.HEAD,
+            "随迁人员与户主关系代码无效",
+            "bad relation code of a member",
+            "bad_relation",
+        )
+        _require(bool((m.get("name") or "").strip()), "姓名不能为空", "name empty", "invalid_name")
+        member_id = _parse_id(m.get("citizen_id") or "")
+        _require(
+            member_id not in seen, "随迁人员重复", "a member appears twice", "duplicate_member"
+        )
+        seen.add(member_id)
+        rows.append((member_id, m))
+    with history_context(actor=actor, reason="落户申请"):
+        app = Application.objects.create(
+            rule_set=rule_set,
+            channel=channel,
+            target=target,
+            citizen_id=applicant_id,
+            name=name.strip(),
+            relation=relation,
+            evidence=evidence,
+        )
+        for member_id, m in rows:
+            ApplicationMember.objects.create(
+                application=app,
+                citizen_id=member_id,
+                name=m["name"].strip(),
+                kind=m["kind"],
+                relation=m["relation"],
+            )
+    return app
+
+
+@transaction.atomic
+def application_submit(
+    *,
+    application: Application,
+    actor: Any,
+    on: dt.date | None = None,
+    evidence: dict | None = None,
+    comment: str = "",
+) -> Application:
+    """Submit a draft or resubmit a returned application (with corrected evidence).
+
+    The rule set in force on the submission date judges it.
+    """
+    on = on or _today()
+    app = _lock(application)
+    rule_set = ruleset_in_force(city_code=app.rule_set.city_code, on=on)
+    _require(
+        rule_set is not None and rule_set.channel(app.channel) is not None,
+        f"{on} 生效的政策中没有该落户渠道",
+        f"no rule set in force on {on} has this channel",
+        "channel_not_in_force",
+    )
+    app.rule_set = rule_set
+    if evidence is not None:
+        app.evidence = facts_validate(evidence)
+    app.submitted_on = on
+    app.missing_items = []
+    app.eligibility = {}
+    _transit(
+        app,
+        "mark_submitted",
+        actor=actor,
+        comment=comment,
+        on=on,
+        fields=("rule_set", "evidence", "submitted_on", "missing_items", "eligibility"),
+    )
+    app.eligibility = application_eligibility(application=app)
+    app.save(update_fields=["eligibility"])
+    return app
+
+
+def _officer(actor: Any) -> Any:
+    _require(
+        getattr(actor, "pk", None) is not None,
+        "须由登录的民警办理",
+        "an identified officer must do this",
+        "officer_required",
+    )
+    return actor
+
+
+@transaction.atomic
+def application_accept(
+    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+) -> Application:
+    """受理."""
+    app = _lock(application)
+    app.accepted_by = _officer(actor)
+    return _transit(
+        app, "mark_accepted", actor=actor, comment=comment, fields=("accepted_by",), on=on
+    )
+
+
+@transaction.atomic
+def application_review_start(
+    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+) -> Application:
+    """审核/调查."""
+    app = _lock(application)
+    _officer(actor)
+    return _transit(app, "mark_under_review", actor=actor, comment=comment, on=on)
+
+
+@transaction.atomic
+def application_return(
+    *,
+    application: Application,
+    actor: Any,
+    missing: list[str],
+    comment: str = "",
+    on: dt.date | None = None,
+) -> Application:
+    """退回补正, listing what is missing."""
+    items = [m.strip() for m in missing or [] if isinstance(m, str) and m.strip()]
+    _require(bool(items), "须列明需补正的材料", "list what is missing", "missing_required")
+    app = _lock(application)
+    _officer(actor)
+    app.missing_items = items
+    return _transit(
+        app,
+        "mark_returned",
+        actor=actor,
+        comment=comment,
+        details={"missing": items},
+        fields=("missing_items",),
+        on=on,
+    )
+
+
+@transaction.atomic
+def application_approve(
+    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+) -> Application:
+    """审批通过: by someone other than the acceptor, and only on met conditions."""
+    app = _lock(application)
+    _officer(actor)
+    _require(
+        actor.has_perm("settlement.decide_application"),
+        "无审批落户申请的权限",
+        "no permission to decide settlement applications",
+        "forbidden",
+    )
+    if app.status == Status.UNDER_REVIEW:
+        _require(
+            app.accepted_by_id != actor.pk,
+            "受理人不能审批同一申请",
+            "the officer who accepted cannot approve",
+            "acceptor_cannot_approve",
+        )
+        verdict = application_eligibility(application=app)
+        _require(
+            verdict["status"] == MET,
+            "条件未全部满足：" + "；".join(verdict["unmet"] + verdict["missing"]),
+            "conditions not all met: " + "; ".join(verdict["unmet"] + verdict["missing"]),
+            "not_eligible",
+        )
+        app.eligibility = verdict
+    app.approved_by = actor
+    return _transit(
+        app,
+        "mark_approved",
+        actor=actor,
+        comment=comment,
+        fields=("approved_by", "eligibility"),
+        on=on,
+    )
+
+
+def _permit_number(city_code: str, year: int) -> str:
+    counter, _ = PermitCounter.objects.get_or_create(city_code=city_code, year=year)
+    counter = PermitCounter.objects.select_for_update().get(pk=counter.pk)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return f"准迁{city_code}{year}{counter.last:06d}"
+
+
+@transaction.atomic
+def application_issue_permit(
+    *,
+    application: Application,
+    household: Household,
+    actor: Any,
+    on: dt.date | None = None,
+    comment: str = "",
+) -> Application:
+    """签发准迁证: numbered, valid for the rule set's days, naming the destination household."""
+    on = on or _today()
+    app = _lock(application)
+    _officer(actor)
+    household = Household.objects.select_related("region").get(pk=household.pk)
+    _require(
+        app.target in TARGET_KINDS and household.kind == TARGET_KINDS[app.target],
+        f"迁入户的户别与落户去向“{app.get_target_display()}”不符",
+        "the household's kind does not match the application's target",
+        "bad_household",
+    )
+    _require(
+        household.region_id[:4] == app.rule_set.city_code[:4] and household.closed_on is None,
+        "迁入户须为本市未销户的户",
+        "the household must be an open household of the city",
+        "bad_household",
+    )
+    if app.status == Status.APPROVED:
+        app.permit_number = _permit_number(app.rule_set.city_code, on.year)
+        days = app.rule_set.content["procedure"]["transfer_permit_valid_days"]
+        app.permit_valid_until = on + dt.timedelta(days=days)
+        app.household = household
+    return _transit(
+        app,
+        "mark_permit_issued",
+        actor=actor,
+        comment=comment,
+        on=on,
+        details={"permit_number": app.permit_number},
+        fields=("permit_number", "permit_valid_until", "household"),
+    )
+
+
+def _settle_one(
+    *, app: Application, citizen_id: str, name: str, relation: str, on: dt.date, actor: Any
+) -> Person:
+    household = app.household
+    relation_here = relation if household.kind == HouseholdKind.FAMILY else Relation.NON_RELATIVE
+    existing = Person.objects.filter(citizen_id=citizen_id).first()
+    if existing is not None and household.kind != HouseholdKind.FAMILY:
+        registry.settle_into_collective(
+            person=existing,
+            from_household=None,
+            to_household=household,
+            on=on,
+            actor=actor,
+            reason=f"落户 {app.permit_number}",
+        )
+        person = existing
+    else:
+        person = registry.move_in(
+            citizen_id=citizen_id,
+            name=name,
+            household=household,
+            relation=relation_here,
+            transfer_permit_number=app.permit_number,
+            on=on,
+            actor=actor,
+            reason=f"落户 {app.permit_number}",
+        )
+    permit_cancel_on_settlement(person=person, actor=actor, on=on)
+    return person
+
+
+@transaction.atomic
+def application_complete(
+    *, application: Application, actor: Any, on: dt.date | None = None, comment: str = ""
+) -> Application:
+    """落户: the applicant and every member move in; their residence permits end. All or none."""
+    on = on or _today()
+    app = _lock(application)
+    _officer(actor)
+    if app.status == Status.PERMIT_ISSUED:
+        _require(
+            on <= app.permit_valid_until,
+            f"准迁证已于 {app.permit_valid_until} 过期",
+            f"the transfer permit expired on {app.permit_valid_until}",
+            "permit_expired",
+        )
+        app.household = Household.objects.get(pk=app.household_id)
+        app.person = _settle_one(
+            app=app,
+            citizen_id=app.citizen_id,
+            name=app.name,
+            relation=app.relation,
+            on=on,
+            actor=actor,
+        )
+        for member in app.members.select_for_update().order_by("pk"):
+            member.person = _settle_one(
+                app=app,
+                citizen_id=member.citizen_id,
+                name=member.name,
+                relation=member.relation,
+                on=on,
+                actor=actor,
+            )
+            member.save(update_fields=["person"])
+        app.completed_on = on
+    return _transit(
+        app,
+        "mark_completed",
+        actor=actor,
+        comment=comment,
+        on=on,
+        fields=("person", "completed_on"),
+    )
+
+
+@transaction.atomic
+def application_reject(
+    *, application: Application, actor: Any, reason: str, on: dt.date | None = None
+) -> Application:
+    """不予落户, with the reason the applicant is told."""
+    _require(
+        bool((reason or "").strip()),
+        "须填写不予落户理由",
+        "a reason is required",
+        "reason_required",
+    )
+    app = _lock(application)
+    _officer(actor)
+    app.rejection_reason = reason.strip()[:300]
+    return _transit(
+        app,
+        "mark_rejected",
+        actor=actor,
+        comment=reason.strip(),
+        fields=("rejection_reason",),
+        on=on,
+    )
+
+
+@transaction.atomic
+def application_withdraw(
+    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+) -> Application:
+    """撤回 (by the applicant, recorded by an officer)."""
+    app = _lock(application)
+    return _transit(app, "mark_withdrawn", actor=actor, comment=comment, on=on)
+
+
+@transaction.atomic
+def application_expire(*, application: Application, on: dt.date, actor: Any = None) -> bool:
+    """An issued transfer permit unused after its validity: expired. False if nothing to do."""
+    app = _lock(application)
+    if app.status != Status.PERMIT_ISSUED or app.permit_valid_until >= on:
+        return False
+    _transit(app, "mark_expired", actor=actor, comment="准迁证逾期未使用", on=on)
+    return True
+
+
+def permits_expire_due(*, on: dt.date | None = None) -> int:
+    """Expire every unused transfer permit past its validity; a rerun changes nothing."""
+    on = on or _today()
+    due = Application.objects.filter(
+        status=Status.PERMIT_ISSUED, permit_valid_until__lt=on
+    ).values_list("pk", flat=True)
+    return sum(application_expire(application=Application(pk=pk), on=on) for pk in list(due))
+
+
+# -- merging duplicate persons (registry.quality) ---------------------------------------------
+
+# Applications stay on the row they were made for (they also carry the citizen ID as applied).
+MERGE_KEPT_REFERENCES = frozenset(
+    {"settlement.Application.person", "settlement.ApplicationMember.person"}
+)
+
+
+def settlement_merge_guard(*, survivor: Person, duplicate: Person) -> None:
+    """Refuse to merge away a person with a settlement application still open."""
+    _require(
+        not Application.objects.filter(
+            citizen_id=duplicate.citizen_id, status__in=OPEN_STATUSES
+        ).exists(),
+        "重复人员有办理中的落户申请，须先办结或撤回",
+        "the duplicate has an open settlement application; finish or withdraw it first",
+        "duplicate_has_settlement",
+    )
