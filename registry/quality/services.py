@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -214,7 +215,15 @@ def quality_issue_decide(
 # Every foreign key to Person is either moved to the survivor on a merge or deliberately kept on
 # the duplicate (append-only records tell what happened to the row they name). A new foreign
 # key must be added to one of these lists: tests/registry/test_quality_merge.py checks.
-MERGE_MOVED_REFERENCES = frozenset({"registry.Membership.person"})
+MERGE_MOVED_REFERENCES = frozenset(
+    {
+        "registry.Membership.person",
+        # Department facts and the officers' follow-ups describe the human, not the record.
+        "population.Fact.person",
+        "population.Fact.counterpart",
+        "population.FollowUp.person",
+    }
+)
 MERGE_KEPT_REFERENCES = frozenset(
     {
         "registry.RegistrationEvent.person",  # append-only: the events happened to that row
@@ -431,6 +440,13 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
                 surv_m.relation = Relation.HEAD
                 surv_m.save(update_fields=["relation"])
         moved = Membership.objects.filter(person=duplicate).update(person=survivor)
+        others_moved = {}
+        for name in sorted(MERGE_MOVED_REFERENCES - {"registry.Membership.person"}):
+            app_label, model_name, field = name.split(".")
+            model = django_apps.get_model(app_label, model_name)
+            others_moved[name] = model.objects.filter(**{field: duplicate}).update(
+                **{field: survivor}
+            )
         former_region = duplicate.hukou_region_id
         duplicate.status = PersonStatus.CANCELLED
         duplicate.hukou_region = None
@@ -441,6 +457,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
             "duplicate_id": duplicate.pk,
             "open_membership": outcome,
             "memberships_moved": moved,
+            "references_moved": {k: v for k, v in others_moved.items() if v},
             "duplicate_former_hukou_region": former_region,
         }
         officer = actor if getattr(actor, "pk", None) else None

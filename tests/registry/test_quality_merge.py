@@ -314,3 +314,39 @@ def test_an_approved_merge_tells_the_change_feed_the_duplicate_is_cancelled(
     assert list(ChangeEvent.objects.filter(person=duplicate).values_list("kind", "source")) == [
         ("merge", f"registry.merge.{merge.pk}")
     ]
+
+
+def test_department_facts_and_follow_ups_of_the_duplicate_move_to_the_survivor(
+    village, officer, supervisor
+):
+    from population.sync import services as sync_services
+    from population.sync.models import Fact, FollowUp
+    from population.sync.samples import SamplePerson, sample_feed
+
+    survivor, duplicate = plain("卫三"), plain("卫三")
+    about = [
+        SamplePerson(duplicate.citizen_id, "卫三", duplicate.sex, duplicate.birth_date, village.pk)
+    ]
+    for kind, department in (("employment", "hrss"), ("death", "health")):
+        feed = sample_feed(kind=kind, persons=about, rows=1)
+        batch = sync_services.batch_receive(
+            department=department,
+            content=feed.content,
+            filename=f"{kind}.csv",
+            fmt="csv",
+            source="api",
+            enqueue=False,
+        )
+        sync_services.batch_process(batch_id=batch.pk)
+    facts = set(Fact.objects.filter(person=duplicate).values_list("pk", flat=True))
+    follow_ups = set(FollowUp.objects.filter(person=duplicate).values_list("pk", flat=True))
+    assert facts and follow_ups  # the feeds reached the duplicate's record
+
+    merge = person_merge_propose(survivor=survivor, duplicate=duplicate, actor=officer, reason="重")
+    person_merge_approve(merge=merge, actor=supervisor)
+
+    assert set(Fact.objects.filter(person=survivor).values_list("pk", flat=True)) == facts
+    assert set(FollowUp.objects.filter(person=survivor).values_list("pk", flat=True)) == follow_ups
+    assert not Fact.objects.filter(person=duplicate).exists()
+    merge.refresh_from_db()
+    assert merge.details["references_moved"]["population.Fact.person"] == len(facts)
