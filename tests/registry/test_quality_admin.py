@@ -25,11 +25,14 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture
-def login(client, django_user_model):
-    def _login(role: str | None, username: str | None = None):
+def login(client, django_user_model, city, assign_area):
+    """A staff member of the role, working across the whole city (their 辖区)."""
+
+    def _login(role: str | None, username: str | None = None, area=None):
         user = django_user_model.objects.create_user(username or f"u-{role}", is_staff=True)
         if role:
             user.groups.add(Group.objects.get(name=role))
+        assign_area(user, area or city)
         client.force_login(user)
         return user
 
@@ -186,3 +189,36 @@ def test_the_issue_page_link_opens_a_prefilled_merge_proposal(client, login, pai
         str(first),
         str(second),
     )
+
+
+def test_an_officer_sees_only_the_issues_and_merges_of_their_area(client, login, pair, village):
+    from population.models import Region, RegionLevel
+
+    # given a second township of the city with its own duplicate pair
+    township = Region.objects.create(
+        code="441802007000",
+        name="东城街道",
+        level=RegionLevel.TOWNSHIP,
+        parent=village.parent.parent,
+    )
+    elsewhere = Region.objects.create(
+        code="441802007001",
+        name="东城第一社区",
+        level=RegionLevel.VILLAGE,
+        parent=township,
+    )
+    far = registered(elsewhere, "李四")
+    far_twin = registered(elsewhere, "李四")
+    quality_detect(detectors=["dup_same_name"])
+    here = QualityIssue.objects.get(person_ids__contains=[pair[0].pk])
+    there = QualityIssue.objects.get(person_ids__contains=[far.pk])
+    officer = login(roles.REGISTRATION_OFFICER, area=village.parent)
+    far_merge = person_merge_propose(survivor=far, duplicate=far_twin, actor=officer, reason="重")
+
+    listing = client.get(ISSUES)
+    assert [i.pk for i in listing.context["cl"].result_list] == [here.pk]
+    assert client.get(f"{ISSUES}{there.pk}/change/").status_code in (302, 404)
+    assert client.get(f"{ISSUES}{here.pk}/change/").status_code == 200
+    merges = client.get(MERGES)
+    assert far_merge.pk not in [m.pk for m in merges.context["cl"].result_list]
+    assert client.get(f"{MERGES}{far_merge.pk}/change/").status_code in (302, 404)
