@@ -6,17 +6,7 @@ method returning one SELECT (and its parameters) whose rows are findings with th
 the SELECT into a temporary table and merges it into ``QualityIssue`` in SQL: no person row
 travels to Python. A finding the detector no longer returns is resolved, within its kinds only.
 
-Adding a detector is one class with ``@register``. The one planned next reads the department
-death notices (卫健 feed) once they exist::
-
-    @register
-    class DeceasedPerNotice(Detector):
-        name = "deceased_per_notice"
-        kinds = (IssueKind.DECEASED_PER_NOTICE,)   # a new kind, "死亡未注销"
-        def sql(self, context):
-            return '''SELECT 'deceased_per_notice' AS kind, 'deceased_per_notice:' || p.id ...
-                      FROM <death notices> n JOIN population_person p ON p.citizen_id = n.citizen_id
-                      WHERE p.status = 'active' AND <an open membership exists>''', {}
+Adding a detector is one class with ``@register``.
 """
 
 from __future__ import annotations
@@ -346,4 +336,31 @@ class HouseholdWithoutHead(Detector):
             GROUP BY h.id
             HAVING NOT bool_or(m.relation = '02')
         """  # noqa: S608 (fixed fragments; values are parameters)
+        return sql, {}
+
+
+@register
+class DeceasedPerNotice(Detector):
+    """应销未销 per the 卫健 death notices: a death reported by the department (a ``death`` fact
+    from the department sync) for a person still active here. The officer checks and registers
+    the death (死亡注销); the finding resolves itself once the record says deceased."""
+
+    name = "deceased_per_notice"
+    label = "卫健死亡信息未注销"
+    kinds = (IssueKind.DECEASED_PER_NOTICE,)
+
+    def sql(self, context):
+        kind = self.kinds[0]
+        sql = f"""
+            SELECT '{kind}'::text AS kind, '{kind}:' || p.id AS fingerprint,
+                   ARRAY[p.id]::bigint[] AS person_ids, m.household_id,
+                   jsonb_build_object('death_date', max(f.event_date),
+                                      'notices', array_agg(f.record_no ORDER BY f.record_no),
+                                      'person', {_person_json()}) AS evidence
+            FROM population_fact f
+            JOIN population_person p ON p.id = f.person_id
+            LEFT JOIN registry_membership m ON m.person_id = p.id AND m.end_date IS NULL
+            WHERE f.kind = 'death' AND p.status = 'active'
+            GROUP BY p.id, m.household_id
+        """  # noqa: S608 (fixed fragments)
         return sql, {}

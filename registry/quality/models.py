@@ -22,6 +22,7 @@ class IssueKind(models.TextChoices):
     MISSING_FIELDS = "missing_fields", "信息缺漏"
     REGION_MISMATCH = "region_mismatch", "户籍地与所在户不符"
     HOUSEHOLD_NO_HEAD = "household_no_head", "家庭户无户主"
+    DECEASED_PER_NOTICE = "deceased_per_notice", "死亡未注销（卫健死亡信息）"
 
 
 class IssueStatus(models.TextChoices):

@@ -323,3 +323,52 @@ def test_family_household_without_head(village):
         (headless, [member.pk])
     ]
     assert not QualityIssue.objects.filter(person_ids__contains=[headed.pk]).exists()
+
+
+def _death_notice_about(someone: Person, region: Region) -> None:
+    from population.sync import services as sync_services
+    from population.sync.samples import SamplePerson, sample_feed
+
+    about = [
+        SamplePerson(someone.citizen_id, someone.name, someone.sex, someone.birth_date, region.pk)
+    ]
+    feed = sample_feed(kind="death", persons=about, rows=1)
+    batch = sync_services.batch_receive(
+        department="health",
+        content=feed.content,
+        filename="death.csv",
+        fmt="csv",
+        source="api",
+        enqueue=False,
+    )
+    sync_services.batch_process(batch_id=batch.pk)
+
+
+def test_a_death_notice_for_a_registered_person_is_a_finding_until_the_death_is_registered(
+    village,
+):
+    # given a registered person the 卫健 feed reports dead, and one it does not
+    dead = registered(village, "周五")
+    alive = registered(village, "吴六")
+    _death_notice_about(dead, village)
+
+    quality_detect(detectors=["deceased_per_notice"])
+
+    [(person_ids, status)] = issues(IssueKind.DECEASED_PER_NOTICE)
+    assert (person_ids, status) == ([dead.pk], IssueStatus.OPEN)
+    issue = QualityIssue.objects.get(kind=IssueKind.DECEASED_PER_NOTICE)
+    assert issue.evidence["notices"] and issue.evidence["death_date"]
+    assert alive.citizen_id not in str(issue.evidence) and dead.citizen_id not in str(
+        issue.evidence
+    )
+
+    # when the officer registers the death, the next run resolves the finding
+    membership = Membership.objects.get(person=dead, end_date__isnull=True)
+    services.death_cancel(
+        person=dead,
+        death_date=max(membership.start_date, dt.date.fromisoformat(issue.evidence["death_date"])),
+        document_number="SW-1",
+        actor=None,
+    )
+    quality_detect(detectors=["deceased_per_notice"])
+    assert issues(IssueKind.DECEASED_PER_NOTICE) == [([dead.pk], IssueStatus.RESOLVED)]
