@@ -23,3 +23,13 @@ class ResidencePermitConfig(AppConfig):
                 evaluate=lambda person, params: permit_valid_for(person=person),
             )
         )
+
+        from population.stats.extra import register_figure
+        from residence_permit.selectors import permits_active_at, permits_issued_in_month
+
+        register_figure(
+            "permits_issued", "居住证签发数", "residence permits issued", permits_issued_in_month
+        )
+        register_figure(
+            "permits_active", "有效居住证数", "residence permits active", permits_active_at
+        )

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from population.models import Person, PersonStatus
 from residence_permit import rules
@@ -20,6 +20,8 @@ from residence_permit.models import (
     ApplicationStatus,
     FactKind,
     PermitApplication,
+    PermitEvent,
+    PermitEventKind,
     PermitStatus,
     PersonFact,
     ResidencePermit,
@@ -291,3 +293,49 @@ def permit_live_for(*, person: Person) -> ResidencePermit | None:
 def permit_valid_for(*, person: Person) -> bool:
     """Holds an active permit (not lapsed, expired or cancelled) today."""
     return ResidencePermit.objects.filter(person=person, status=PermitStatus.ACTIVE).exists()
+
+
+# -- statistics figures (registered with population.stats.extra) ---------------------------------
+
+
+def _region_prefix(code: str) -> str:
+    """The significant prefix of a 12-digit division code (4418 for 441800000000)."""
+    for cut in (2, 4, 6, 9):
+        if code[cut:] == "0" * (12 - cut):
+            return code[:cut]
+    return code
+
+
+def permits_issued_in_month(region_code: str, month_end: dt.date) -> int:
+    """Permits issued, renewed or reissued in the month ending ``month_end``, in the area."""
+    return PermitEvent.objects.filter(
+        kind__in=[PermitEventKind.ISSUE, PermitEventKind.RENEW, PermitEventKind.REISSUE],
+        on__gte=month_end.replace(day=1),
+        on__lte=month_end,
+        permit__region__code__startswith=_region_prefix(region_code),
+    ).count()
+
+
+def permits_active_at(region_code: str, month_end: dt.date) -> int:
+    """Permits in force at the month end: their last status event by then is not an ending."""
+    ending = [PermitEventKind.LAPSE, PermitEventKind.EXPIRE, PermitEventKind.CANCEL]
+    status_kinds = [
+        PermitEventKind.ISSUE,
+        PermitEventKind.RENEW,
+        PermitEventKind.REISSUE,
+        PermitEventKind.ENDORSE,
+        PermitEventKind.ENDORSE_LATE,
+        *ending,
+    ]
+    last = (
+        PermitEvent.objects.filter(permit=OuterRef("pk"), kind__in=status_kinds, on__lte=month_end)
+        .order_by("-on", "-pk")
+        .values("kind")[:1]
+    )
+    return (
+        ResidencePermit.objects.filter(region__code__startswith=_region_prefix(region_code))
+        .annotate(last_kind=Subquery(last))
+        .filter(last_kind__isnull=False)
+        .exclude(last_kind__in=ending)
+        .count()
+    )

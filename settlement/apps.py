@@ -11,3 +11,13 @@ class SettlementConfig(AppConfig):
         from settlement.services import MERGE_KEPT_REFERENCES, settlement_merge_guard
 
         merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=settlement_merge_guard)
+
+        from population.stats.extra import register_figure
+        from settlement.selectors import settlements_by_channel_in_month
+
+        register_figure(
+            "settlements_by_channel",
+            "分渠道落户数",
+            "settlements by channel",
+            settlements_by_channel_in_month,
+        )

@@ -83,3 +83,21 @@ def targets_progress(*, city_code: str) -> list[dict]:
 
 def open_application_for(*, citizen_id: str) -> Application | None:
     return Application.objects.filter(Q(citizen_id=citizen_id), status__in=OPEN_STATUSES).first()
+
+
+def settlements_by_channel_in_month(region_code: str, month_end: dt.date) -> dict[str, int]:
+    """Persons settled (applicant and members) per channel in the month, by target area."""
+    from residence_permit.selectors import _region_prefix
+
+    rows = (
+        Application.objects.filter(
+            status=Status.COMPLETED,
+            completed_on__gte=month_end.replace(day=1),
+            completed_on__lte=month_end,
+            household__region__code__startswith=_region_prefix(region_code),
+        )
+        .values("channel")
+        .annotate(n=Count("pk", distinct=True), members=Count("members", distinct=True))
+        .order_by("channel")
+    )
+    return {r["channel"]: r["n"] + r["members"] for r in rows}

@@ -31,6 +31,13 @@ def unregister_figure(name: str) -> None:
     _registry.pop(name, None)
 
 
+def _shown(value: Any) -> Any:
+    """A breakdown (``{"channel": n}``) as one readable cell; numbers as they are."""
+    if isinstance(value, dict):
+        return "；".join(f"{key} {count}" for key, count in value.items()) or "0"
+    return value
+
+
 def extra_figures(*, region_code: str, month: dt.date) -> list[dict[str, Any]]:
     """Every known extra figure: its value from the registered app, or ``pending``."""
     out = []
@@ -43,7 +50,7 @@ def extra_figures(*, region_code: str, month: dt.date) -> list[dict[str, Any]]:
                     "title_zh": title_zh,
                     "title_en": title_en,
                     "status": "ok",
-                    "value": func(region_code, month),
+                    "value": _shown(func(region_code, month)),
                 }
             )
         else:

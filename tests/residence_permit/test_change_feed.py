@@ -51,3 +51,21 @@ def test_the_valid_permit_fact_follows_the_permit(holder, make_person):
     assert fact.evaluate(make_person(name="无证"), {}) is False
     services.permit_cancel_on_leaving(permit=permit, actor=None, on=dt.date(2025, 3, 1))
     assert fact.evaluate(permit.person, {}) is False
+
+
+def test_the_statistics_figures_count_permits_by_month_and_area(holder):
+    from population.stats.extra import extra_figures
+    from residence_permit.selectors import permits_active_at, permits_issued_in_month
+
+    permit = holder(issued=dt.date(2024, 2, 29))
+    services.permit_cancel_on_leaving(permit=permit, actor=None, on=dt.date(2025, 3, 1))
+    city, elsewhere = "441800000000", "530900000000"
+
+    assert permits_issued_in_month(city, dt.date(2024, 2, 29)) == 1
+    assert permits_issued_in_month(city, dt.date(2024, 3, 31)) == 0
+    assert permits_issued_in_month(elsewhere, dt.date(2024, 2, 29)) == 0
+    assert permits_active_at(city, dt.date(2024, 1, 31)) == 0
+    assert permits_active_at(city, dt.date(2025, 2, 28)) == 1
+    assert permits_active_at(city, dt.date(2025, 3, 31)) == 0
+    shown = {f["name"]: f for f in extra_figures(region_code=city, month=dt.date(2025, 2, 28))}
+    assert (shown["permits_active"]["status"], shown["permits_active"]["value"]) == ("ok", 1)

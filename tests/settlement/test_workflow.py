@@ -416,3 +416,23 @@ def test_permit_facts_come_from_the_residence_permit_app_and_evidence_fills_the_
     }
     stranger = _create(qy_current, build_citizen_id("441802", dt.date(1980, 1, 1), 7), members=[])
     assert ResidencePermitFacts().facts_for(application=stranger) == {}
+
+
+def test_the_statistics_figure_counts_settled_persons_by_channel_month_and_area(
+    qy_current, officers, family_household, permit_holder
+):
+    from population.stats.extra import extra_figures
+
+    app = _to_permit(
+        _create(qy_current, permit_holder().person.citizen_id), officers, family_household
+    )
+    services.application_complete(
+        application=app, actor=officers["officer"], on=dt.date(2024, 3, 8)
+    )
+
+    march, april = dt.date(2024, 3, 31), dt.date(2024, 4, 30)
+    assert selectors.settlements_by_channel_in_month("441800000000", march) == {"home_purchase": 3}
+    assert selectors.settlements_by_channel_in_month("441800000000", april) == {}
+    assert selectors.settlements_by_channel_in_month("530900000000", march) == {}
+    shown = {f["name"]: f for f in extra_figures(region_code="441800000000", month=march)}
+    assert shown["settlements_by_channel"]["value"] == "home_purchase 3"

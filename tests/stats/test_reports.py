@@ -55,25 +55,34 @@ def test_xlsx_opens_with_openpyxl_and_has_its_charts(data):
     assert any('<c:barDir val="bar"/>' in k for k in kinds)
 
 
-def test_csv_has_a_bom_the_date_the_definitions_and_pending_figures(data):
+def test_csv_has_a_bom_the_date_the_definitions_and_the_permit_and_settlement_figures(data):
     body = report_csv(data)
     assert body.startswith(b"\xef\xbb\xbf")
     text = body.decode("utf-8-sig")
     assert f"数据日期 {data['data_date']}" in text
     assert "441802000000,清城区,14,7,50.0,20,16,80.0,30.0" in text
     assert "'=HYPERLINK" in text
-    assert "居住证签发数,待接入 pending" in text
+    # the residence-permit and settlement apps register their figures: none in this city yet
+    assert "居住证签发数,0" in text
+    assert "有效居住证数,0" in text
+    assert "分渠道落户数,0" in text
+    assert "待接入 pending" not in text
 
 
-def test_a_registered_figure_replaces_pending(data):
-    register_figure("permits_active", "有效居住证数", "residence permits active", lambda c, m: 42)
+def test_an_unregistered_figure_is_pending_and_a_registered_one_shows_its_value(data, monkeypatch):
+    from population.stats import extra
+
+    monkeypatch.setitem(extra.PENDING_FIGURES, "hukou_books_printed", ("户口簿印制数", "books"))
+    text = report_csv(report_data(region_code="441800000000", month=month())).decode("utf-8-sig")
+    assert "户口簿印制数,待接入 pending" in text
+    register_figure("hukou_books_printed", "户口簿印制数", "books", lambda c, m: {"A": 2, "B": 1})
     try:
         text = report_csv(report_data(region_code="441800000000", month=month())).decode(
             "utf-8-sig"
         )
     finally:
-        unregister_figure("permits_active")
-    assert "有效居住证数,42" in text
+        unregister_figure("hukou_books_printed")
+    assert "户口簿印制数,A 2；B 1" in text
 
 
 def _run(*args: str) -> str:
