@@ -23,6 +23,7 @@ class Endpoint(models.TextChoices):
     VERIFICATIONS = "verifications", "身份核验"
     CHANGES = "changes", "变更订阅"
     FACTS = "facts", "事实核验（是/否）"
+    FEEDS = "feeds", "部门数据报送"
 
 
 class PersonField(models.TextChoices):

@@ -26,8 +26,27 @@ class Spec:
     endpoint: str  # scope code
     method: str
     path: Callable[[str], str]  # citizen ID -> path
-    body: Callable[[str], dict] | None = None
+    body: Callable[[str], dict | str] | None = None
     wrong_method: str = "DELETE"
+    content_type: str | None = None  # a raw body (a file) instead of JSON
+    ok_status: int = 200
+
+
+EMPLOYMENT_V1 = "record_no,citizen_id,name,employer,employer_credit_code,start_date,end_date\n"
+
+
+def employment_csv(cid: str) -> str:
+    return f"{EMPLOYMENT_V1}R1,{cid},张三,某公司,91440700MA00000000,2024-01-01,\n"
+
+
+def hrss_batch_path(cid: str) -> str:
+    """A batch of the default client's department (the same bytes: always the same batch)."""
+    from population.sync.services import batch_receive
+
+    content = employment_csv(cid).encode()
+    batch = batch_receive(department="hrss", content=content, filename="employment.csv",
+                          fmt=None, source="api", enqueue=False)  # fmt: skip
+    return f"/api/v1/feeds/hrss/batches/{batch.pk}"
 
 
 SPECS = [
@@ -48,6 +67,17 @@ SPECS = [
         wrong_method="GET",
     ),
     Spec("changes", Endpoint.CHANGES, "GET", lambda cid: "/api/v1/changes", wrong_method="PUT"),
+    Spec(
+        "feed_batches",
+        Endpoint.FEEDS,
+        "POST",
+        lambda cid: "/api/v1/feeds/hrss/batches?filename=employment_2025.csv",
+        body=employment_csv,
+        wrong_method="GET",
+        content_type="text/csv",
+        ok_status=202,
+    ),
+    Spec("feed_batch", Endpoint.FEEDS, "GET", hrss_batch_path, wrong_method="POST"),
 ]
 ids = [s.name for s in SPECS]
 
@@ -65,7 +95,11 @@ def person(make_person, village):
 
 def call(spec: Spec, caller: Caller, cid: str, method: str | None = None, **extra):
     body = spec.body(cid) if spec.body else None
-    return caller.request(method or spec.method, spec.path(cid), body, **extra)
+    method = method or spec.method
+    if spec.content_type and method == spec.method:
+        fn = getattr(caller.http, method.lower())
+        return fn(spec.path(cid), body, content_type=spec.content_type, **caller.headers(**extra))
+    return caller.request(method, spec.path(cid), body, **extra)
 
 
 def _refused(spec, caller, cid, status, code, **extra):
@@ -80,7 +114,7 @@ def _refused(spec, caller, cid, status, code, **extra):
 def test_allowed_call_answers_and_echoes_the_request_id(spec, make_client, person):
     _client, key = make_client()
     response = call(spec, Caller(key), person.citizen_id, HTTP_X_REQUEST_ID="req-123.abc")
-    assert response.status_code == 200, response.content
+    assert response.status_code == spec.ok_status, response.content
     assert response["X-Request-ID"] == "req-123.abc"
     assert response["X-RateLimit-Limit"] == "600"
 
@@ -171,12 +205,13 @@ def test_wrong_method_is_405(spec, make_client, person):
 def test_over_the_rate_limit_is_429_with_retry_after(spec, make_client, person):
     _client, key = make_client(rate_limit_per_minute=2)
     caller = Caller(key)
-    assert [call(spec, caller, person.citizen_id).status_code for _ in range(2)] == [200, 200]
+    ok = spec.ok_status
+    assert [call(spec, caller, person.citizen_id).status_code for _ in range(2)] == [ok, ok]
     response, _ = _refused(spec, caller, person.citizen_id, 429, "rate_limited")
     assert 1 <= int(response["Retry-After"]) <= 60
     # Another client's window is its own.
     _other, other_key = make_client()
-    assert call(spec, Caller(other_key), person.citizen_id).status_code == 200
+    assert call(spec, Caller(other_key), person.citizen_id).status_code == ok
 
 
 def test_field_outside_scope_is_403_and_unknown_field_400(make_client, person):
