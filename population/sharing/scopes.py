@@ -24,6 +24,7 @@ class Endpoint(models.TextChoices):
     CHANGES = "changes", "变更订阅"
     FACTS = "facts", "事实核验（是/否）"
     FEEDS = "feeds", "部门数据报送"
+    STATISTICS = "statistics", "统计数据（城镇化率）"
 
 
 class PersonField(models.TextChoices):

@@ -49,6 +49,18 @@ def hrss_batch_path(cid: str) -> str:
     return f"/api/v1/feeds/hrss/batches/{batch.pk}"
 
 
+def urbanization_path(cid: str) -> str:
+    """The city's figures of December 2020 (a stored snapshot, as the monthly task leaves)."""
+    from population.stats.models import StatSnapshot
+
+    StatSnapshot.objects.get_or_create(
+        month="2020-12-31", region_code="441800000000",
+        defaults={"level": 2, "registered_total": 100, "registered_urban": 40,
+                  "resident_total": 120, "resident_urban": 60},
+    )  # fmt: skip
+    return "/api/v1/statistics/urbanization?region=441800000000&month=2020-12"
+
+
 SPECS = [
     Spec("person", Endpoint.PERSONS, "GET", lambda cid: f"/api/v1/persons/{cid}"),
     Spec(
@@ -78,6 +90,7 @@ SPECS = [
         ok_status=202,
     ),
     Spec("feed_batch", Endpoint.FEEDS, "GET", hrss_batch_path, wrong_method="POST"),
+    Spec("statistics_urbanization", Endpoint.STATISTICS, "GET", urbanization_path),
 ]
 ids = [s.name for s in SPECS]
 

@@ -15,4 +15,7 @@ urlpatterns = [
         views.FeedBatchView.as_view(),
         name="feed_batch",
     ),
+    path(
+        "statistics/urbanization", views.UrbanizationView.as_view(), name="statistics_urbanization"
+    ),
 ]

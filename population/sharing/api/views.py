@@ -25,6 +25,7 @@ from population.sharing import selectors
 from population.sharing.api.base import ERROR_RESPONSES, Forbidden, SharingAPIView
 from population.sharing.facts import FACTS
 from population.sharing.scopes import Endpoint, PersonField, Purpose
+from population.stats import selectors as stats_selectors
 from population.sync import selectors as sync_selectors
 from population.sync import services as sync_services
 from population.sync.departments import Department as SyncDepartment
@@ -527,3 +528,63 @@ class FeedBatchView(_FeedMixin, SharingAPIView):
         if not _CURSOR.match(batch_id):  # the same JSON 404 as an unknown number
             raise NotFound("批次不存在", "no such batch", code="batch_not_found")
         return Response(self.progress(department, int(batch_id)))
+
+
+# -- statistics: aggregate figures, small counts suppressed ------------------------------------
+
+_COUNT_OR_SUPPRESSED = serializers.CharField(
+    help_text='人数；小于阈值时为 "<N" / a count, or "<N" when below the threshold'
+)
+
+
+class UrbanizationView(SharingAPIView):
+    """Urbanization of one area at one month end, from the stored snapshot (docs/statistics.md).
+    Counts below ``POPBASE_STATS_SMALL_COUNT`` are given as "<N" and the rates on them as null.
+    Aggregates only: no person is read, so no access record."""
+
+    endpoint = Endpoint.STATISTICS
+    channel = "api.statistics"
+
+    @extend_schema(
+        operation_id="statistics_urbanization",
+        summary="城镇化率（户籍、常住） / urbanization rates of an area at a month end",
+        parameters=[
+            OpenApiParameter(
+                "region", str, required=True, description="市、县或乡级区划代码（12位）"
+            ),
+            OpenApiParameter("month", str, required=True, description="统计月份 YYYY-MM"),
+        ],
+        responses={
+            200: inline_serializer(
+                "Urbanization",
+                {
+                    "region_code": serializers.CharField(),
+                    "region_name": serializers.CharField(),
+                    "level": serializers.IntegerField(),
+                    "month": serializers.CharField(),
+                    "data_date": serializers.DateField(),
+                    "source": serializers.CharField(),
+                    "counts": serializers.DictField(child=_COUNT_OR_SUPPRESSED),
+                    "registered_rate": serializers.FloatField(allow_null=True),
+                    "resident_rate": serializers.FloatField(allow_null=True),
+                    "gap": serializers.FloatField(allow_null=True),
+                    "sex_ratio": serializers.FloatField(allow_null=True),
+                    "suppressed": serializers.BooleanField(),
+                },
+            ),
+            **ERROR_RESPONSES,
+        },
+    )
+    def get(self, request):
+        params = {}
+        for name in ("region", "month"):
+            value = (request.query_params.get(name) or "").strip()
+            if not value:
+                raise DomainError(f"缺少参数 {name}", f"parameter {name} is required",
+                                  code="parameter_required")  # fmt: skip
+            params[name] = value
+        return Response(
+            stats_selectors.urbanization(
+                region_code=params["region"], month=params["month"], suppress=True
+            )
+        )
