@@ -25,6 +25,7 @@ class Endpoint(models.TextChoices):
     FACTS = "facts", "事实核验（是/否）"
     FEEDS = "feeds", "部门数据报送"
     STATISTICS = "statistics", "统计数据（城镇化率）"
+    SETTLEMENT_PRECHECK = "settlement_precheck", "落户条件预检"
 
 
 class PersonField(models.TextChoices):

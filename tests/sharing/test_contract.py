@@ -60,6 +60,7 @@ def test_schema_declares_the_key_scheme_and_every_endpoint(client):
         "/api/v1/feeds/{department}/batches",
         "/api/v1/feeds/{department}/batches/{batch_id}",
         "/api/v1/statistics/urbanization",
+        "/api/v1/settlement/precheck",
     }
     push = schema["paths"]["/api/v1/feeds/{department}/batches"]["post"]
     assert set(push["requestBody"]["content"]) == {"text/csv", "application/x-ndjson"}
