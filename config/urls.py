@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from settlement.api import PrecheckView
+
 admin.site.site_header = "人口基础信息库 popbase"
 admin.site.site_title = "popbase"
 admin.site.index_title = "户籍与人口信息管理"
@@ -11,6 +13,8 @@ urlpatterns = [
     path("admin/statistics/", include("population.stats.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("population.sharing.api.urls")),
+    # Department API endpoints of higher apps, on the same base (population imports none of them).
+    path("api/v1/settlement/precheck", PrecheckView.as_view(), name="settlement_precheck"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path(

@@ -23,6 +23,9 @@ class Endpoint(models.TextChoices):
     VERIFICATIONS = "verifications", "身份核验"
     CHANGES = "changes", "变更订阅"
     FACTS = "facts", "事实核验（是/否）"
+    FEEDS = "feeds", "部门数据报送"
+    STATISTICS = "statistics", "统计数据（城镇化率）"
+    SETTLEMENT_PRECHECK = "settlement_precheck", "落户条件预检"
 
 
 class PersonField(models.TextChoices):

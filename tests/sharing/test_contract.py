@@ -57,7 +57,14 @@ def test_schema_declares_the_key_scheme_and_every_endpoint(client):
         "/api/v1/persons/{citizen_id}/facts/{fact}",
         "/api/v1/verifications",
         "/api/v1/changes",
+        "/api/v1/feeds/{department}/batches",
+        "/api/v1/feeds/{department}/batches/{batch_id}",
+        "/api/v1/statistics/urbanization",
+        "/api/v1/settlement/precheck",
     }
+    push = schema["paths"]["/api/v1/feeds/{department}/batches"]["post"]
+    assert set(push["requestBody"]["content"]) == {"text/csv", "application/x-ndjson"}
+    assert set(push["responses"]) >= {"202", "400", "401", "403", "422", "429"}
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert operation["security"] == [{"ApiKeyAuth": []}], (path, method)

@@ -19,6 +19,12 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 KEY = "schemthx.0123456789abcdefghijklmnopqrstuv"
 
 
+@schemathesis.serializer("application/x-ndjson")
+def _raw_file(ctx, value):
+    """A pushed feed file (JSON Lines) is sent as the bytes generated for it."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 @schema.auth()
 class DepartmentKey:
     """The test's key, set where the schema's ApiKeyAuth scheme says (Schemathesis leaves it out

@@ -9,4 +9,13 @@ urlpatterns = [
     path("persons/<str:citizen_id>/facts/<str:fact>", views.FactView.as_view(), name="fact"),
     path("verifications", views.VerificationView.as_view(), name="verifications"),
     path("changes", views.ChangesView.as_view(), name="changes"),
+    path("feeds/<str:department>/batches", views.FeedBatchesView.as_view(), name="feed_batches"),
+    path(
+        "feeds/<str:department>/batches/<str:batch_id>",
+        views.FeedBatchView.as_view(),
+        name="feed_batch",
+    ),
+    path(
+        "statistics/urbanization", views.UrbanizationView.as_view(), name="statistics_urbanization"
+    ),
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -12,6 +14,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from population.audit import access_log_record
@@ -22,6 +25,11 @@ from population.sharing import selectors
 from population.sharing.api.base import ERROR_RESPONSES, Forbidden, SharingAPIView
 from population.sharing.facts import FACTS
 from population.sharing.scopes import Endpoint, PersonField, Purpose
+from population.stats import selectors as stats_selectors
+from population.sync import selectors as sync_selectors
+from population.sync import services as sync_services
+from population.sync.departments import Department as SyncDepartment
+from population.sync.models import BatchSource
 
 MAX_BATCH = 1000
 MAX_PAGE = 1000
@@ -376,3 +384,207 @@ class ChangesView(_AuditMixin, SharingAPIView):
             )
         next_cursor = str(rows[-1].id) if rows else cursor
         return Response({"results": results, "next_cursor": next_cursor, "has_more": has_more})
+
+
+# -- department feeds: a department pushes a file; the sync pipeline processes it -------------
+
+FEED_MEDIA_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl"}
+# The sharing catalogue and the sync catalogue spell two departments differently.
+_SYNC_DEPARTMENT = {"education": "edu", "civil_affairs": "civil"}
+
+
+class RawFileParser(BaseParser):
+    """The request body as it came (bytes): a CSV or JSON Lines file."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read() if stream is not None else b""
+
+
+class NdjsonFileParser(RawFileParser):
+    media_type = "application/x-ndjson"
+
+
+BatchProgressSerializer = inline_serializer(
+    "BatchProgress",
+    {
+        "id": serializers.IntegerField(),
+        "department": serializers.CharField(),
+        "feed": serializers.CharField(),
+        "schema_version": serializers.IntegerField(),
+        "status": serializers.CharField(help_text="received/processing/retrying/done/quarantined"),
+        "percent": serializers.IntegerField(help_text="已提交行的百分比"),
+        "received": serializers.IntegerField(),
+        "applied": serializers.IntegerField(),
+        "unchanged": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+        "attempts": serializers.IntegerField(),
+        "received_at": serializers.DateTimeField(),
+        "finished_at": serializers.DateTimeField(allow_null=True),
+        "url": serializers.CharField(help_text="查询进度的地址 / where to poll the progress"),
+    },
+)
+
+_DEPARTMENT_PARAM = OpenApiParameter(
+    "department",
+    str,
+    OpenApiParameter.PATH,
+    description="报送部门（须为本客户端所属部门） / the client's own department",
+    enum=[d for d in SyncDepartment.values if d != SyncDepartment.PSB],
+)
+
+
+class _FeedMixin:
+    endpoint = Endpoint.FEEDS
+
+    def own_department(self, department: str) -> str:
+        mine = _SYNC_DEPARTMENT.get(self.client.department, self.client.department)
+        if department != mine:
+            raise Forbidden(
+                "只能向本部门的数据通道报送或查询",
+                "a client may only use its own department's feeds",
+                code="department_not_allowed",
+            )
+        return department
+
+    def progress(self, department: str, batch_id: int) -> dict:
+        body = sync_selectors.batch_progress(batch_id=batch_id, department=department)
+        body["url"] = reverse(
+            "sharing:feed_batch", kwargs={"department": department, "batch_id": batch_id}
+        )
+        return body
+
+
+class FeedBatchesView(_FeedMixin, SharingAPIView):
+    """Push one feed file (the body, CSV or JSON Lines); it is processed in the background.
+    The same bytes again are the same batch (nothing is done twice)."""
+
+    channel = "api.feeds"
+    parser_classes = [RawFileParser, NdjsonFileParser]
+
+    @extend_schema(
+        operation_id="feed_batch_create",
+        summary="部门报送数据文件 / push a department feed file",
+        parameters=[
+            _DEPARTMENT_PARAM,
+            OpenApiParameter(
+                "filename",
+                str,
+                required=True,
+                description="文件名，其前缀即数据类别，如 employment_202501.csv / file name; "
+                "its prefix names the feed",
+            ),
+            OpenApiParameter("feed", str, description="数据类别（省略则取文件名前缀）"),
+            OpenApiParameter(
+                "schema_version", int, description="JSON Lines 的格式版本（省略为最新版）"
+            ),
+        ],
+        request={media: OpenApiTypes.BINARY for media in FEED_MEDIA_TYPES},
+        responses={202: BatchProgressSerializer, **ERROR_RESPONSES, 422: ERROR_RESPONSES[400]},
+    )
+    def post(self, request, department: str):
+        department = self.own_department(department)
+        return self.write(request, lambda: self._receive(request, department))
+
+    def _receive(self, request, department: str):
+        media = (request.content_type or "").split(";")[0].strip().lower()
+        filename = (request.query_params.get("filename") or "").strip()
+        if not filename:
+            raise DomainError("缺少参数 filename", "parameter filename is required",
+                              code="parameter_required")  # fmt: skip
+        version_raw = request.query_params.get("schema_version")
+        if version_raw is not None and not (version_raw.isdigit() and len(version_raw) < 6):
+            raise DomainError("schema_version 须为正整数", "schema_version must be a number",
+                              code="invalid_schema_version")  # fmt: skip
+        batch = sync_services.batch_receive(
+            department=department,
+            content=request.data if isinstance(request.data, bytes) else b"",
+            filename=filename,
+            fmt=FEED_MEDIA_TYPES[media],
+            source=BatchSource.API,
+            feed=request.query_params.get("feed") or None,
+            schema_version=None if version_raw is None else int(version_raw),
+        )
+        return Response(self.progress(department, batch.pk), status=status.HTTP_202_ACCEPTED)
+
+
+class FeedBatchView(_FeedMixin, SharingAPIView):
+    """Progress and counts of one of the department's batches; another's is not found."""
+
+    channel = "api.feeds"
+
+    @extend_schema(
+        operation_id="feed_batch_retrieve",
+        summary="报送批次进度 / a pushed batch's progress",
+        parameters=[
+            _DEPARTMENT_PARAM,
+            OpenApiParameter("batch_id", int, OpenApiParameter.PATH, description="批次号"),
+        ],
+        responses={200: BatchProgressSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request, department: str, batch_id: str):
+        department = self.own_department(department)
+        if not _CURSOR.match(batch_id):  # the same JSON 404 as an unknown number
+            raise NotFound("批次不存在", "no such batch", code="batch_not_found")
+        return Response(self.progress(department, int(batch_id)))
+
+
+# -- statistics: aggregate figures, small counts suppressed ------------------------------------
+
+_COUNT_OR_SUPPRESSED = serializers.CharField(
+    help_text='人数；小于阈值时为 "<N" / a count, or "<N" when below the threshold'
+)
+
+
+class UrbanizationView(SharingAPIView):
+    """Urbanization of one area at one month end, from the stored snapshot (docs/statistics.md).
+    Counts below ``POPBASE_STATS_SMALL_COUNT`` are given as "<N" and the rates on them as null.
+    Aggregates only: no person is read, so no access record."""
+
+    endpoint = Endpoint.STATISTICS
+    channel = "api.statistics"
+
+    @extend_schema(
+        operation_id="statistics_urbanization",
+        summary="城镇化率（户籍、常住） / urbanization rates of an area at a month end",
+        parameters=[
+            OpenApiParameter(
+                "region", str, required=True, description="市、县或乡级区划代码（12位）"
+            ),
+            OpenApiParameter("month", str, required=True, description="统计月份 YYYY-MM"),
+        ],
+        responses={
+            200: inline_serializer(
+                "Urbanization",
+                {
+                    "region_code": serializers.CharField(),
+                    "region_name": serializers.CharField(),
+                    "level": serializers.IntegerField(),
+                    "month": serializers.CharField(),
+                    "data_date": serializers.DateField(),
+                    "source": serializers.CharField(),
+                    "counts": serializers.DictField(child=_COUNT_OR_SUPPRESSED),
+                    "registered_rate": serializers.FloatField(allow_null=True),
+                    "resident_rate": serializers.FloatField(allow_null=True),
+                    "gap": serializers.FloatField(allow_null=True),
+                    "sex_ratio": serializers.FloatField(allow_null=True),
+                    "suppressed": serializers.BooleanField(),
+                },
+            ),
+            **ERROR_RESPONSES,
+        },
+    )
+    def get(self, request):
+        params = {}
+        for name in ("region", "month"):
+            value = (request.query_params.get(name) or "").strip()
+            if not value:
+                raise DomainError(f"缺少参数 {name}", f"parameter {name} is required",
+                                  code="parameter_required")  # fmt: skip
+            params[name] = value
+        return Response(
+            stats_selectors.urbanization(
+                region_code=params["region"], month=params["month"], suppress=True
+            )
+        )
