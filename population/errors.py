@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.utils import timezone
+
 
 class DomainError(Exception):
     """Base of every refused action; ``code`` is stable, the message bilingual."""
@@ -22,3 +26,26 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     code = "conflict"
+
+
+def require(condition: bool, message_zh: str, message_en: str, code: str) -> None:
+    """Refuse with a ``DomainError`` unless ``condition`` holds (every service's guard)."""
+    if not condition:
+        raise DomainError(message_zh, message_en, code=code)
+
+
+def check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:
+    """An effective date: not in the future, and not before the record it follows."""
+    require(
+        on <= timezone.localdate(),
+        "日期不能晚于今天",
+        "the date cannot be in the future",
+        "future_date",
+    )
+    if not_before is not None:
+        require(
+            on >= not_before,
+            "日期早于已有记录",
+            "the date is before an earlier record",
+            "date_order",
+        )

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from population.codes import Relation
-from population.errors import Conflict, DomainError
+from population.errors import Conflict, DomainError, check_date, require
 from population.identity import InvalidCitizenId, build_citizen_id, parse_citizen_id
 from population.models import CitizenIdCorrection, Person, PersonStatus, Region, RegionLevel
 from population.services import change_record, history_context
@@ -31,11 +31,6 @@ COLLECTIVE_KINDS = frozenset(
 
 
 # -- guards ------------------------------------------------------------------------------------
-
-
-def _require(condition: bool, zh: str, en: str, code: str) -> None:
-    if not condition:
-        raise DomainError(zh, en, code=code)
 
 
 def _lock_person(person: Person) -> Person:
@@ -102,7 +97,7 @@ def _close(membership: Membership, on: dt.date) -> None:
 
 
 def _check_relation(relation: str) -> None:
-    _require(
+    require(
         relation in Relation.values,
         f"与户主关系代码{relation!r}不在GB/T 4761代码表中",
         f"relation code {relation!r} is not a GB/T 4761 code",
@@ -148,7 +143,7 @@ def _set_hukou(person: Person, region: Region | None) -> None:
 
 
 def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) -> RegistrationEvent:
-    _require(
+    require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
     event = RegistrationEvent.objects.create(
@@ -170,17 +165,6 @@ def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) ->
 
 def _today() -> dt.date:
     return timezone.localdate()
-
-
-def _check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:
-    _require(on <= _today(), "日期不能晚于今天", "the date cannot be in the future", "future_date")
-    if not_before is not None:
-        _require(
-            on >= not_before,
-            "日期早于已有记录",
-            "the date is before an earlier record",
-            "date_order",
-        )
 
 
 # -- citizen ID allocation ------------------------------------------------------------------------
@@ -236,17 +220,17 @@ def birth_register(
     reason: str = "出生登记",
 ) -> Person:
     """出生登记: a newborn joins a household and gets a new citizen ID."""
-    _require(sex in (1, 2), "性别应为1（男）或2（女）", "sex must be 1 or 2", "bad_sex")
-    _check_date(birth_date)
-    _require(
+    require(sex in (1, 2), "性别应为1（男）或2（女）", "sex must be 1 or 2", "bad_sex")
+    check_date(birth_date)
+    require(
         bool(birth_certificate_number.strip()),
         "须提供出生医学证明编号",
         "the birth medical certificate number is required",
         "document_required",
     )
-    _require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
+    require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
     household = _lock_household(household)
-    _require(
+    require(
         relation != Relation.HEAD
         or not Membership.objects.filter(household=household, end_date__isnull=True).exists(),
         "新生儿不能成为已有成员户的户主",
@@ -291,8 +275,8 @@ def death_cancel(
 ) -> Person:
     """死亡注销: the person is recorded deceased and leaves their household."""
     person = _lock_person(person)
-    _check_date(death_date, not_before=person.birth_date)
-    _require(
+    check_date(death_date, not_before=person.birth_date)
+    require(
         bool(document_number.strip()),
         "须提供死亡医学证明或殡葬证明编号",
         "a death certificate number is required",
@@ -300,7 +284,7 @@ def death_cancel(
     )
     membership = _open_membership(person)
     if membership is not None:
-        _check_date(death_date, not_before=membership.start_date)
+        check_date(death_date, not_before=membership.start_date)
     with history_context(actor=actor, reason=reason):
         if membership is not None:
             _close(membership, death_date)
@@ -338,7 +322,7 @@ def move_out(
     reason: str = "迁出",
 ) -> RegistrationEvent:
     """迁出: leave the city; a 户口迁移证 number is issued; no longer registered here."""
-    _require(
+    require(
         bool(destination.strip()),
         "须填写迁往地",
         "the destination is required",
@@ -347,8 +331,8 @@ def move_out(
     person = _lock_person(person)
     membership = _open_membership(person)
     _expect_in(membership, from_household)
-    _check_date(on, not_before=membership.start_date)
-    _require(
+    check_date(on, not_before=membership.start_date)
+    require(
         not _head_leaving_others_behind(membership),
         "户主迁出前须先变更户主",
         "change the head before the head moves out",
@@ -388,13 +372,13 @@ def move_in(
         parsed = parse_citizen_id(citizen_id)
     except InvalidCitizenId as exc:
         raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
-    _require(
+    require(
         bool(transfer_permit_number.strip()),
         "须提供户口迁移证编号",
         "the household transfer permit number is required",
         "document_required",
     )
-    _check_date(on, not_before=parsed.birth_date)
+    check_date(on, not_before=parsed.birth_date)
     _check_relation(relation)
     # Persons before households, as every service locks them, so no two events deadlock.
     existing = Person.objects.filter(citizen_id=str(parsed)).first()
@@ -402,7 +386,7 @@ def move_in(
     household = _lock_household(household)
     with history_context(actor=actor, reason=reason):
         if person is None:
-            _require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
+            require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
             try:
                 with transaction.atomic():
                     person = Person.objects.create(
@@ -419,7 +403,7 @@ def move_in(
                     code="conflict",
                 ) from exc
         else:
-            _require(
+            require(
                 _open_membership(person) is None,
                 "此人已在本市登记户籍，应办理市内迁移",
                 "this person is already registered in the city; use a move within the city",
@@ -432,7 +416,7 @@ def move_in(
                 .first()
             )
             if last_left is not None:
-                _check_date(on, not_before=last_left)
+                check_date(on, not_before=last_left)
         _join(person, household, relation, on)
         _set_hukou(person, household.region)
         _event(
@@ -462,7 +446,7 @@ def _move(
     document_number: str = "",
     details: dict | None = None,
 ) -> Membership:
-    _require(
+    require(
         from_household.pk != to_household.pk,
         "迁入户与原户相同",
         "the target household is the current one",
@@ -476,8 +460,8 @@ def _move(
             to_household = locked
     membership = _open_membership(person)
     _expect_in(membership, from_household)
-    _check_date(on, not_before=membership.start_date)
-    _require(
+    check_date(on, not_before=membership.start_date)
+    require(
         not _head_leaving_others_behind(membership),
         "户主迁出前须先变更户主",
         "change the head before the head leaves",
@@ -539,19 +523,19 @@ def attach_to_relative(
     reason: str = "挂靠亲属户",
 ) -> Membership:
     """挂靠: join a relative's family household with the owner's recorded consent."""
-    _require(
+    require(
         bool(owner_consent_document.strip()),
         "挂靠须有房屋所有权人（户主）同意证明",
         "attaching needs the owner's written consent",
         "consent_required",
     )
-    _require(
+    require(
         to_household.kind == HouseholdKind.FAMILY,
         "只能挂靠到家庭户",
         "one can attach to a family household only",
         "bad_household_kind",
     )
-    _require(
+    require(
         relation not in (Relation.HEAD, Relation.NON_RELATIVE),
         "挂靠人须为户主的亲属",
         "the person attached must be a relative of the head",
@@ -586,7 +570,7 @@ def settle_into_collective(
     From a household of the city (``from_household``), or with no membership yet (a person
     recorded but not registered here), as a settlement without an address of its own does.
     """
-    _require(
+    require(
         to_household.kind in COLLECTIVE_KINDS,
         "目标户不是集体户",
         "the target household is not a collective household",
@@ -606,7 +590,7 @@ def settle_into_collective(
     person = _lock_person(person)
     to_household = _lock_household(to_household)
     _expect_in(_open_membership(person), None)
-    _check_date(on, not_before=person.birth_date)
+    check_date(on, not_before=person.birth_date)
     with history_context(actor=actor, reason=reason):
         joined = _join(person, to_household, Relation.NON_RELATIVE, on)
         _set_hukou(person, to_household.region)
@@ -633,11 +617,11 @@ def head_change(
 ) -> Household:
     """变更户主: a member becomes head; the former head (if any) takes the given relation."""
     on = on or _today()
-    _check_date(on)
+    check_date(on)
     _check_relation(former_head_relation)
     new_head = _lock_person(new_head)  # persons before households, as everywhere
     household = _lock_household(household)
-    _require(
+    require(
         household.kind == HouseholdKind.FAMILY,
         "集体户不设户主",
         "collective households have no head",
@@ -649,20 +633,20 @@ def head_change(
             household=household, end_date__isnull=True
         )
     }
-    _require(
+    require(
         new_head.pk in members,
         "新户主不是本户成员",
         "the new head is not a member of this household",
         "not_a_member",
     )
-    _require(
+    require(
         former_head_relation != Relation.HEAD,
         "原户主须改为其他关系",
         "the former head needs another relation",
         "bad_relation",
     )
     target = members[new_head.pk]
-    _require(
+    require(
         target.relation != Relation.HEAD,
         "此人已是户主",
         "this person is already the head",
@@ -700,22 +684,22 @@ def household_create(
     *, kind: str, address: str, region: Region, actor: Any, reason: str = "立户"
 ) -> Household:
     """A new household at an address in a village-level unit; the number is allocated."""
-    _require(
+    require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
-    _require(
+    require(
         kind in HouseholdKind.values,
         f"户别{kind!r}无效",
         f"unknown household kind {kind!r}",
         "bad_household_kind",
     )
-    _require(
+    require(
         region.level == RegionLevel.VILLAGE,
         "户应登记在村（居）级区划",
         "a household belongs to a village-level unit",
         "bad_region",
     )
-    _require(bool(address.strip()), "须填写住址", "the address is required", "address_required")
+    require(bool(address.strip()), "须填写住址", "the address is required", "address_required")
     pk, number = _new_household_number(region)
     with history_context(actor=actor, reason=reason):
         return Household.objects.create(
@@ -739,14 +723,14 @@ def household_split(
     ``members`` pairs each leaving person with their relation to the new head.
     """
     on = on or _today()
-    _require(bool(members), "须指定分出的成员", "name the members who leave", "members_required")
-    _require(
+    require(bool(members), "须指定分出的成员", "name the members who leave", "members_required")
+    require(
         members[0][1] == Relation.HEAD and all(r != Relation.HEAD for _, r in members[1:]),
         "分出的第一人为新户户主，且只有一位户主",
         "the first member listed heads the new household, and only they",
         "bad_relation",
     )
-    _require(
+    require(
         len({p.pk for p, _ in members}) == len(members),
         "成员重复",
         "a member is listed twice",
@@ -760,13 +744,13 @@ def household_split(
     staying = Membership.objects.filter(household=household, end_date__isnull=True).exclude(
         person_id__in=[p.pk for p, _ in members]
     )
-    _require(
+    require(
         staying.exists(),
         "分户后原户须留有成员",
         "someone must stay in the original household",
         "nobody_left",
     )
-    _require(
+    require(
         not staying.exclude(relation=Relation.HEAD).exists()
         or staying.filter(relation=Relation.HEAD).exists(),
         "原户主随迁时须先变更户主",
@@ -799,12 +783,12 @@ def household_close(
     *, household: Household, on: dt.date | None = None, actor: Any, reason: str
 ) -> Household:
     """Close a household that no longer has members (the database refuses otherwise)."""
-    _require(
+    require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
     on = on or _today()
     household = _lock_household(household)
-    _require(
+    require(
         not Membership.objects.filter(household=household, end_date__isnull=True).exists(),
         "户内仍有成员，不能销户",
         "the household still has members",
@@ -816,7 +800,7 @@ def household_close(
         .values_list("end_date", flat=True)
         .first()
     )
-    _check_date(on, not_before=last_left)
+    check_date(on, not_before=last_left)
     with history_context(actor=actor, reason=reason):
         household.closed_on = on
         household.save(update_fields=["closed_on"])

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from population import services as population_services
-from population.errors import Conflict, DomainError, NotFound
+from population.errors import Conflict, DomainError, NotFound, check_date, require
 from population.models import Person, PersonStatus, Region, RegionLevel
 from population.services import history_context
 from residence_permit import rules, selectors
@@ -34,11 +34,6 @@ from residence_permit.models import (
     ResidencePermit,
     ResidenceRegistration,
 )
-
-
-def _require(condition: bool, zh: str, en: str, code: str) -> None:
-    if not condition:
-        raise DomainError(zh, en, code=code)
 
 
 def _today() -> dt.date:
@@ -114,17 +109,6 @@ def _event(
     return event
 
 
-def _check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:
-    _require(on <= _today(), "日期不能晚于今天", "the date cannot be in the future", "future_date")
-    if not_before is not None:
-        _require(
-            on >= not_before,
-            "日期早于已有记录",
-            "the date is before an earlier record",
-            "date_order",
-        )
-
-
 # -- residence registration (居住登记) ----------------------------------------------------------
 
 
@@ -144,27 +128,27 @@ def residence_registration_create(
     Sets the person's actual residence region. Registrations of one person never overlap
     (the database refuses, too); an open one must be ended or its address changed first.
     """
-    _require(
+    require(
         bool(address and address.strip()),
         "须填写居住地址",
         "the address is required",
         "address_required",
     )
-    _require(
+    require(
         basis in ResidenceBasis.values,
         "登记事由应为就业、居住或就读",
         "basis must be job, home or study",
         "bad_basis",
     )
-    _require(
+    require(
         region is not None and region.level >= RegionLevel.COUNTY,
         "居住地区划应为县级或以下",
         "the region must be a county or below",
         "bad_region",
     )
     person = _lock_person(person)
-    _check_date(start_date, not_before=person.birth_date)
-    _require(
+    check_date(start_date, not_before=person.birth_date)
+    require(
         person.hukou_region_id != region.code,
         "居住地即户籍地，无需居住登记",
         "the person lives at their hukou address; nothing to register",
@@ -200,7 +184,7 @@ def residence_registration_create(
 
 
 def _end_registration(reg: ResidenceRegistration, end_date: dt.date, actor: Any, reason: str):
-    _require(
+    require(
         end_date >= reg.start_date,
         "终止日期早于居住起始日期",
         "the end date is before the start",
@@ -219,15 +203,15 @@ def residence_registration_end(
     *, registration: ResidenceRegistration, end_date: dt.date, actor: Any, reason: str
 ) -> ResidenceRegistration:
     """The person no longer lives there; residence falls back to the hukou address (or none)."""
-    _require(
+    require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
     reg = ResidenceRegistration.objects.select_for_update().get(pk=registration.pk)
-    _require(
+    require(
         reg.end_date is None, "居住登记已终止", "the registration has ended", "registration_ended"
     )
     _lock_person(reg.person)
-    _check_date(end_date)
+    check_date(end_date)
     if selectors.permit_live_for(person=reg.person) is not None:
         raise Conflict(
             "此人持有居住证：请办理变更居住地址或注销居住证",
@@ -257,21 +241,21 @@ def person_fact_record(
     source_name: str = "窗口",
 ) -> PersonFact:
     """Record a fact with its evidence (material name and number); no evidence, no fact."""
-    _require(kind in FactKind.values, "未知的事实类别", "unknown fact kind", "bad_fact_kind")
-    _require(
+    require(kind in FactKind.values, "未知的事实类别", "unknown fact kind", "bad_fact_kind")
+    require(
         bool(evidence and evidence.strip()),
         "须提供证明材料（名称及编号）",
         "evidence (document name and number) is required",
         "evidence_required",
     )
-    _require(source in FactSource.values, "未知的来源", "unknown source", "bad_source")
-    _require(
+    require(source in FactSource.values, "未知的来源", "unknown source", "bad_source")
+    require(
         end_date is None or end_date >= start_date,
         "终止日期早于起始日期",
         "the end date is before the start",
         "date_order",
     )
-    _require(
+    require(
         quantity is None or quantity >= 0,
         "数量不能为负",
         "quantity must not be negative",
@@ -296,13 +280,11 @@ def person_fact_record(
 @transaction.atomic
 def person_fact_retract(*, fact: PersonFact, actor: Any, reason: str) -> PersonFact:
     """A wrong or superseded fact stops counting; the row stays, with why."""
-    _require(
+    require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
     fact = PersonFact.objects.select_for_update().get(pk=fact.pk)
-    _require(
-        fact.retracted_at is None, "该事实已撤销", "the fact is already retracted", "retracted"
-    )
+    require(fact.retracted_at is None, "该事实已撤销", "the fact is already retracted", "retracted")
     with history_context(actor=actor, reason=reason):
         fact.retracted_at = timezone.now()
         fact.retract_reason = reason.strip()
@@ -328,7 +310,7 @@ def permit_application_submit(
     """
     on = on or _today()
     person = _lock_person(person)
-    _check_date(on)
+    check_date(on)
     registration = selectors.registration_open(person=person)
     if registration is None:
         raise Conflict(
@@ -340,13 +322,13 @@ def permit_application_submit(
         raise Conflict(
             "此人已持有居住证", "the person already holds a permit", code="permit_exists"
         )
-    _require(
+    require(
         proxy is None or proxy.pk != person.pk,
         "代办人不能是申请人本人",
         "the proxy cannot be the applicant",
         "bad_proxy",
     )
-    _require(
+    require(
         sponsor is None or sponsor.pk != person.pk,
         "共同居住的家庭成员不能是申请人本人",
         "the sponsor cannot be the applicant",
@@ -416,7 +398,7 @@ def permit_issue(
     app = _lock_application(application)
     _transit(app, "mark_issued", "申请不在待审核状态，不能发证", "application is not waiting")
     person = _lock_person(app.person)
-    _check_date(on, not_before=app.submitted_on)
+    check_date(on, not_before=app.submitted_on)
     eligibility = selectors.permit_eligibility(
         person=person, on=on, sponsor=app.sponsor, proxy=app.proxy
     )
@@ -426,7 +408,7 @@ def permit_issue(
             f"不符合申领条件：{unmet}", "the applicant is not eligible", code="not_eligible"
         )
     registration = selectors.registration_open(person=person)
-    _require(
+    require(
         registration is not None and registration.pk == app.registration_id,
         "居住登记已变更，请重新申请",
         "the residence registration changed; apply again",
@@ -463,7 +445,7 @@ def permit_issue(
 def permit_application_reject(
     *, application: PermitApplication, actor: Any, reason: str
 ) -> PermitApplication:
-    _require(
+    require(
         bool(reason and reason.strip()),
         "必须填写不予办理的理由",
         "a reason is required",
@@ -507,15 +489,15 @@ def permit_endorse(
     """
     on = on or _today()
     permit = _lock_permit(permit)
-    _check_date(on, not_before=permit.issue_date)
-    _require(
+    check_date(on, not_before=permit.issue_date)
+    require(
         on <= permit.valid_until,
         "居住证有效期已届满，请办理换领",
         "the permit has expired; renew it",
         "expired",
     )
     due = permit.next_endorsement_due
-    _require(
+    require(
         due < permit.valid_until,
         "本次到期日即有效期届满日，请办理换领",
         "this anniversary ends the validity; renew instead",
@@ -525,7 +507,7 @@ def permit_endorse(
     was = permit.status
     _transit(permit, "mark_endorsed", "当前状态不能签注", "cannot endorse in this status")
     if was == PermitStatus.ACTIVE and on < rules.lapse_day(due):
-        _require(
+        require(
             on >= first,
             f"尚未到签注期（{first}至{last}）",
             f"the endorsement window is {first} to {last}",
@@ -590,17 +572,17 @@ def permit_renew(
     """
     on = on or _today()
     permit = _lock_permit(permit)
-    _check_date(on, not_before=permit.issue_date)
+    check_date(on, not_before=permit.issue_date)
     was = permit.status
     _transit(permit, "mark_renewed", "当前状态不能换领", "cannot renew in this status")
     if was == PermitStatus.ACTIVE:
-        _require(
+        require(
             on >= permit.valid_until - dt.timedelta(days=rules.ENDORSE_WINDOW_DAYS),
             "有效期届满前30日内方可换领",
             "renewal opens 30 days before the validity ends",
             "not_in_window",
         )
-    _require(
+    require(
         selectors.registration_open(person=permit.person) is not None,
         "无有效居住登记，不能换领",
         "no open residence registration",
@@ -636,17 +618,17 @@ def permit_change_address(
     """
     on = on or _today()
     permit = _lock_permit(permit)
-    _require(
+    require(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
         "当前状态不能变更地址",
         "cannot change the address in this status",
         "bad_status",
     )
     old = ResidenceRegistration.objects.select_for_update().get(pk=permit.registration_id)
-    _require(
+    require(
         old.end_date is None, "居住登记已终止", "the registration has ended", "registration_ended"
     )
-    _require(
+    require(
         on > old.start_date,
         "变更日期须晚于原居住登记起始日期",
         "the change must be after the current registration started",
@@ -687,17 +669,17 @@ def permit_reissue(
 ) -> ResidencePermit:
     """补领 after loss or damage: a new number; the old one is recorded and never valid again."""
     on = on or _today()
-    _require(
+    require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
     permit = _lock_permit(permit)
-    _require(
+    require(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
         "当前状态不能补领",
         "cannot reissue in this status",
         "bad_status",
     )
-    _check_date(on, not_before=permit.issue_date)
+    check_date(on, not_before=permit.issue_date)
     new_number = permit_number_allocate(county_code=permit.region_id[:6], year=on.year)
     with history_context(actor=actor, reason=reason):
         # The event carries the retired number, so a lost card's number still finds its story.
@@ -734,7 +716,7 @@ def permit_cancel_on_settlement(
     permit = _lock_permit(live)
     if permit.status == PermitStatus.CANCELLED:  # cancelled meanwhile by someone else
         return None
-    _check_date(on, not_before=permit.issue_date)
+    check_date(on, not_before=permit.issue_date)
     with history_context(actor=actor, reason=reason):
         _cancel(permit, on, CancelReason.SETTLED, actor, reason)
         reg = ResidenceRegistration.objects.select_for_update().get(pk=permit.registration_id)
@@ -751,7 +733,7 @@ def permit_cancel_on_leaving(
     """The holder left the city: the permit is cancelled and the registration ended."""
     on = on or _today()
     permit = _lock_permit(permit)
-    _check_date(on, not_before=permit.issue_date)
+    check_date(on, not_before=permit.issue_date)
     with history_context(actor=actor, reason=reason):
         _cancel(permit, on, CancelReason.LEFT, actor, reason)
         reg = (
@@ -857,7 +839,7 @@ def permit_merge_guard(*, survivor: Person, duplicate: Person) -> None:
     pending = PermitApplication.objects.filter(
         person=duplicate, status=ApplicationStatus.SUBMITTED
     ).exists()
-    _require(
+    require(
         not (live or pending),
         "重复人员持有有效居住证或待审核的申请，须先注销居住证或处理申请",
         "the duplicate holds a live residence permit or a pending application; "

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from population.codes import Relation
-from population.errors import Conflict, DomainError, NotFound
+from population.errors import Conflict, DomainError, NotFound, require
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.models import Person
 from population.services import history_context
@@ -46,11 +46,6 @@ TARGET_KINDS = {
     Target.TALENT_COLLECTIVE: HouseholdKind.TALENT_COLLECTIVE,
 }
 STATUS_ZH = dict(Status.choices)
-
-
-def _require(condition: bool, zh: str, en: str, code: str) -> None:
-    if not condition:
-        raise DomainError(zh, en, code=code)
 
 
 def _today() -> dt.date:
@@ -213,41 +208,39 @@ def application_create(
             code="no_rules",
         )
     spec = rule_set.channel(channel)
-    _require(
+    require(
         spec is not None,
         f"{rule_set.city}现行政策没有“{channel}”落户渠道",
         f"the rule set in force has no channel {channel!r}",
         "unknown_channel",
     )
-    _require(
+    require(
         target in spec["targets"],
         f"该渠道的落户去向只能是 {spec['targets']}",
         f"this channel settles into {spec['targets']} only",
         "bad_target",
     )
-    _require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
+    require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
     applicant_id = _parse_id(citizen_id)
     evidence = facts_validate(evidence or {})
     seen = {applicant_id}
     rows = []
     for m in members or []:
-        _require(
+        require(
             m.get("kind") in spec.get("members", []),
             f"该渠道不允许随迁“{m.get('kind')}”（允许：{spec.get('members', [])}）",
             f"this channel allows no accompanying {m.get('kind')!r}",
             "bad_member",
         )
-        _require(
+        require(
             m.get("relation") in Relation.values and m.get("relation") != Relation.HEAD,
             "随迁人员与户主关系代码无效",
             "bad relation code of a member",
             "bad_relation",
         )
-        _require(bool((m.get("name") or "").strip()), "姓名不能为空", "name empty", "invalid_name")
+        require(bool((m.get("name") or "").strip()), "姓名不能为空", "name empty", "invalid_name")
         member_id = _parse_id(m.get("citizen_id") or "")
-        _require(
-            member_id not in seen, "随迁人员重复", "a member appears twice", "duplicate_member"
-        )
+        require(member_id not in seen, "随迁人员重复", "a member appears twice", "duplicate_member")
         seen.add(member_id)
         rows.append((member_id, m))
     with history_context(actor=actor, reason="落户申请"):
@@ -287,7 +280,7 @@ def application_submit(
     on = on or _today()
     app = _lock(application)
     rule_set = ruleset_in_force(city_code=app.rule_set.city_code, on=on)
-    _require(
+    require(
         rule_set is not None and rule_set.channel(app.channel) is not None,
         f"{on} 生效的政策中没有该落户渠道",
         f"no rule set in force on {on} has this channel",
@@ -313,7 +306,7 @@ def application_submit(
 
 
 def _officer(actor: Any) -> Any:
-    _require(
+    require(
         getattr(actor, "pk", None) is not None,
         "须由登录的民警办理",
         "an identified officer must do this",
@@ -355,7 +348,7 @@ def application_return(
 ) -> Application:
     """退回补正, listing what is missing."""
     items = [m.strip() for m in missing or [] if isinstance(m, str) and m.strip()]
-    _require(bool(items), "须列明需补正的材料", "list what is missing", "missing_required")
+    require(bool(items), "须列明需补正的材料", "list what is missing", "missing_required")
     app = _lock(application)
     _officer(actor)
     app.missing_items = items
@@ -377,21 +370,21 @@ def application_approve(
     """审批通过: by someone other than the acceptor, and only on met conditions."""
     app = _lock(application)
     _officer(actor)
-    _require(
+    require(
         actor.has_perm("settlement.decide_application"),
         "无审批落户申请的权限",
         "no permission to decide settlement applications",
         "forbidden",
     )
     if app.status == Status.UNDER_REVIEW:
-        _require(
+        require(
             app.accepted_by_id != actor.pk,
             "受理人不能审批同一申请",
             "the officer who accepted cannot approve",
             "acceptor_cannot_approve",
         )
         verdict = application_eligibility(application=app)
-        _require(
+        require(
             verdict["status"] == MET,
             "条件未全部满足：" + "；".join(verdict["unmet"] + verdict["missing"]),
             "conditions not all met: " + "; ".join(verdict["unmet"] + verdict["missing"]),
@@ -431,13 +424,13 @@ def application_issue_permit(
     app = _lock(application)
     _officer(actor)
     household = Household.objects.select_related("region").get(pk=household.pk)
-    _require(
+    require(
         app.target in TARGET_KINDS and household.kind == TARGET_KINDS[app.target],
         f"迁入户的户别与落户去向“{app.get_target_display()}”不符",
         "the household's kind does not match the application's target",
         "bad_household",
     )
-    _require(
+    require(
         household.region_id[:4] == app.rule_set.city_code[:4] and household.closed_on is None,
         "迁入户须为本市未销户的户",
         "the household must be an open household of the city",
@@ -499,7 +492,7 @@ def application_complete(
     app = _lock(application)
     _officer(actor)
     if app.status == Status.PERMIT_ISSUED:
-        _require(
+        require(
             on <= app.permit_valid_until,
             f"准迁证已于 {app.permit_valid_until} 过期",
             f"the transfer permit expired on {app.permit_valid_until}",
@@ -540,7 +533,7 @@ def application_reject(
     *, application: Application, actor: Any, reason: str, on: dt.date | None = None
 ) -> Application:
     """不予落户, with the reason the applicant is told."""
-    _require(
+    require(
         bool((reason or "").strip()),
         "须填写不予落户理由",
         "a reason is required",
@@ -597,7 +590,7 @@ MERGE_KEPT_REFERENCES = frozenset(
 
 def settlement_merge_guard(*, survivor: Person, duplicate: Person) -> None:
     """Refuse to merge away a person with a settlement application still open."""
-    _require(
+    require(
         not Application.objects.filter(
             citizen_id=duplicate.citizen_id, status__in=OPEN_STATUSES
         ).exists(),

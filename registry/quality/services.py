@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from population.codes import Relation
-from population.errors import Conflict, DomainError, NotFound
+from population.errors import Conflict, NotFound, require
 from population.models import Person, PersonStatus
 from population.services import change_record, history_context
 from registry.models import EventKind, Household, Membership, RegistrationEvent
@@ -33,11 +33,6 @@ DUPLICATE_KINDS = (
     IssueKind.DUPLICATE_HOMOPHONE,
     IssueKind.REGISTERED_TWICE,
 )
-
-
-def _require(condition: bool, zh: str, en: str, code: str) -> None:
-    if not condition:
-        raise DomainError(zh, en, code=code)
 
 
 # -- detector runs ------------------------------------------------------------------------------
@@ -128,7 +123,7 @@ def quality_detect(
     """
     names = list(detectors or DETECTORS)
     unknown = [n for n in names if n not in DETECTORS]
-    _require(
+    require(
         not unknown,
         f"未知的检测项：{', '.join(unknown)}",
         f"unknown detectors: {', '.join(unknown)}",
@@ -181,14 +176,14 @@ def quality_issue_decide(
     *, issue: QualityIssue, status: str, actor: Any, note: str = ""
 ) -> QualityIssue:
     """An officer confirms, dismisses, resolves or reopens a suspected problem."""
-    _require(
+    require(
         status in _TRANSITIONS,
         f"无效的处理状态：{status}",
         f"invalid review status: {status}",
         "bad_status",
     )
     note = note.strip()
-    _require(
+    require(
         status in (IssueStatus.CONFIRMED, IssueStatus.OPEN) or bool(note),
         "排除或解决须填写说明",
         "dismissing or resolving needs a note",
@@ -270,7 +265,7 @@ def _lock_persons(*persons: Person) -> dict[int, Person]:
 
 
 def _check_pair(survivor: Person, duplicate: Person) -> None:
-    _require(
+    require(
         survivor.pk != duplicate.pk,
         "保留人员与重复人员不能是同一人",
         "the survivor and the duplicate must be two different records",
@@ -300,8 +295,8 @@ def person_merge_propose(
     issue: QualityIssue | None = None,
 ) -> PersonMerge:
     """An officer proposes: ``duplicate`` is the same human as ``survivor``, to be cancelled."""
-    _require(bool(reason.strip()), "必须填写理由", "a reason is required", "reason_required")
-    _require(
+    require(bool(reason.strip()), "必须填写理由", "a reason is required", "reason_required")
+    require(
         getattr(actor, "pk", None) is not None,
         "须由登录用户提出",
         "a signed-in user must propose",
@@ -329,7 +324,7 @@ def person_merge_propose(
 
 
 def _lock_merge_for_decision(merge: PersonMerge, actor: Any) -> PersonMerge:
-    _require(
+    require(
         getattr(actor, "pk", None) is not None and actor.has_perm(APPROVE_MERGE_PERMISSION),
         "无权审批合并（须户籍主管）",
         "not allowed to decide merges (supervisors only)",
@@ -345,7 +340,7 @@ def _lock_merge_for_decision(merge: PersonMerge, actor: Any) -> PersonMerge:
             f"the proposal is already {merge.status}",
             code="already_decided",
         )
-    _require(
+    require(
         merge.proposed_by_id != actor.pk,
         "不能审批本人提出的申请",
         "one cannot decide one's own proposal",
@@ -357,7 +352,7 @@ def _lock_merge_for_decision(merge: PersonMerge, actor: Any) -> PersonMerge:
 @transaction.atomic
 def person_merge_reject(*, merge: PersonMerge, actor: Any, note: str) -> PersonMerge:
     """A supervisor turns the proposal down; nothing else changes."""
-    _require(bool(note.strip()), "驳回须填写意见", "a rejection needs a note", "note_required")
+    require(bool(note.strip()), "驳回须填写意见", "a rejection needs a note", "note_required")
     merge = _lock_merge_for_decision(merge, actor)
     with history_context(actor=actor, reason="驳回重复人员合并"):
         merge.status = MergeStatus.REJECTED
@@ -415,7 +410,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
             outcome = "closed_same_household"
         else:
             outcome = "closed"
-            _require(
+            require(
                 not (dup_m.relation == Relation.HEAD and others),
                 "重复人员是有其他成员的户的户主，须先变更户主",
                 "the duplicate heads a household with other members; change the head first",
