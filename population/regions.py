@@ -253,3 +253,13 @@ def villages_generate_demo(*, city: str = DEMO_CITY, year: int = DEMO_CLASSIFICA
         classes, update_conflicts=True, unique_fields=["region", "year"], update_fields=["code"]
     )
     return len(regions)
+
+
+def code_prefix(code: str) -> str:
+    """The significant prefix of a 12-digit division code: 省2 市2 县2 乡3 村3 with the all-zero
+    lower levels dropped (441800000000 → 4418, 441802006000 → 441802006)."""
+    if len(code) == 12:
+        for cut in (2, 4, 6, 9):
+            if code[cut:] == "0" * (12 - cut):
+                return code[:cut]
+    return code

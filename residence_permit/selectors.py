@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from population.models import Person, PersonStatus
+from population.regions import code_prefix
 from residence_permit import rules
 from residence_permit.models import (
     ApplicationStatus,
@@ -298,21 +299,13 @@ def permit_valid_for(*, person: Person) -> bool:
 # -- statistics figures (registered with population.stats.extra) ---------------------------------
 
 
-def _region_prefix(code: str) -> str:
-    """The significant prefix of a 12-digit division code (4418 for 441800000000)."""
-    for cut in (2, 4, 6, 9):
-        if code[cut:] == "0" * (12 - cut):
-            return code[:cut]
-    return code
-
-
 def permits_issued_in_month(region_code: str, month_end: dt.date) -> int:
     """Permits issued, renewed or reissued in the month ending ``month_end``, in the area."""
     return PermitEvent.objects.filter(
         kind__in=[PermitEventKind.ISSUE, PermitEventKind.RENEW, PermitEventKind.REISSUE],
         on__gte=month_end.replace(day=1),
         on__lte=month_end,
-        permit__region__code__startswith=_region_prefix(region_code),
+        permit__region__code__startswith=code_prefix(region_code),
     ).count()
 
 
@@ -333,7 +326,7 @@ def permits_active_at(region_code: str, month_end: dt.date) -> int:
         .values("kind")[:1]
     )
     return (
-        ResidencePermit.objects.filter(region__code__startswith=_region_prefix(region_code))
+        ResidencePermit.objects.filter(region__code__startswith=code_prefix(region_code))
         .annotate(last_kind=Subquery(last))
         .filter(last_kind__isnull=False)
         .exclude(last_kind__in=ending)

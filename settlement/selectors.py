@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.db.models import Count, Q, QuerySet
 
+from population.regions import code_prefix
 from settlement.models import OPEN_STATUSES, Application, ApplicationTransition, RuleSet, Status
 
 # Which statuses each role works on (the admin queue).
@@ -87,14 +88,12 @@ def open_application_for(*, citizen_id: str) -> Application | None:
 
 def settlements_by_channel_in_month(region_code: str, month_end: dt.date) -> dict[str, int]:
     """Persons settled (applicant and members) per channel in the month, by target area."""
-    from residence_permit.selectors import _region_prefix
-
     rows = (
         Application.objects.filter(
             status=Status.COMPLETED,
             completed_on__gte=month_end.replace(day=1),
             completed_on__lte=month_end,
-            household__region__code__startswith=_region_prefix(region_code),
+            household__region__code__startswith=code_prefix(region_code),
         )
         .values("channel")
         .annotate(n=Count("pk", distinct=True), members=Count("members", distinct=True))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from population.errors import DomainError
 from population.models import Person, PersonStatus
+from population.regions import code_prefix
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,7 @@ def _region_code(value: str) -> str:
             "region must be a division code or its prefix, 2 to 12 digits",
             code="invalid_region",
         )
-    if len(value) == 12:  # 省2 市2 县2 乡3 村3: drop the all-zero lower levels
-        for cut in (2, 4, 6, 9):
-            if value[cut:] == "0" * (12 - cut):
-                return value[:cut]
-    return value
+    return code_prefix(value)
 
 
 def _in(region_id: str | None, prefix: str) -> bool:
