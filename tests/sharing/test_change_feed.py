@@ -167,6 +167,11 @@ def test_paging_kinds_regions_and_cursor_contract(make_client, make_person, vill
         ({"limit": "0"}, "invalid_limit"),
         ({"limit": "1001"}, "invalid_limit"),
         ({"limit": "ten"}, "invalid_limit"),
+        ({"limit": ""}, "invalid_limit"),
+        ({"limit": "\u0663"}, "invalid_limit"),  # Arabic-Indic 3: a digit to str.isdigit
+        ({"limit": "\u00b2"}, "invalid_limit"),  # superscript 2: isdigit, yet int() fails
+        ({"limit": "5\n"}, "invalid_limit"),
+        ({"cursor": "5\n"}, "invalid_cursor"),
     ],
 )
 def test_bad_cursor_or_limit_is_400(params, code, make_client):

@@ -156,7 +156,7 @@ def test_another_departments_feed_is_403_and_its_batch_404(make_client, person):
     assert Batch.objects.count() == 1
 
 
-@pytest.mark.parametrize("batch_id", ["abc", "0", "-1", "99999999999999999999"])
+@pytest.mark.parametrize("batch_id", ["abc", "12abc", "0", "-1", "99999999999999999999"])
 def test_a_batch_number_that_names_no_batch_is_a_json_404(make_client, batch_id):
     _client, key = make_client()
     response = Caller(key).get(f"/api/v1/feeds/hrss/batches/{batch_id}")

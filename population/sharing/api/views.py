@@ -321,7 +321,9 @@ class ChangeSerializer(serializers.Serializer):
     citizen_id = serializers.CharField(help_text="掩码，除非授权完整号码")
 
 
-_CURSOR = re.compile(r"^[0-9]{1,18}$")
+_CURSOR = re.compile(r"[0-9]{1,18}")
+_DIGITS = re.compile(r"[0-9]{1,4}")
+_VERSION = re.compile(r"[0-9]{1,5}")
 
 
 class ChangesView(_AuditMixin, SharingAPIView):
@@ -354,10 +356,12 @@ class ChangesView(_AuditMixin, SharingAPIView):
     )
     def get(self, request):
         cursor = request.query_params.get("cursor") or "0"
-        if not _CURSOR.match(cursor):
+        if not _CURSOR.fullmatch(cursor):
             raise DomainError("游标无效", "invalid cursor", code="invalid_cursor")
-        limit_raw = request.query_params.get("limit") or str(DEFAULT_PAGE)
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_PAGE:
+        # Absent means the default; anything given must be plain ASCII digits ("" and "٣" too
+        # are refused: str.isdigit accepts other scripts' digits).
+        limit_raw = request.query_params.get("limit", str(DEFAULT_PAGE))
+        if not _DIGITS.fullmatch(limit_raw) or not 1 <= int(limit_raw) <= MAX_PAGE:
             raise DomainError(
                 f"limit 须为1至{MAX_PAGE}", f"limit must be 1 to {MAX_PAGE}", code="invalid_limit"
             )
@@ -494,7 +498,7 @@ class FeedBatchesView(_FeedMixin, SharingAPIView):
             raise DomainError("缺少参数 filename", "parameter filename is required",
                               code="parameter_required")  # fmt: skip
         version_raw = request.query_params.get("schema_version")
-        if version_raw is not None and not (version_raw.isdigit() and len(version_raw) < 6):
+        if version_raw is not None and not _VERSION.fullmatch(version_raw):
             raise DomainError("schema_version 须为正整数", "schema_version must be a number",
                               code="invalid_schema_version")  # fmt: skip
         batch = sync_services.batch_receive(
@@ -525,7 +529,7 @@ class FeedBatchView(_FeedMixin, SharingAPIView):
     )
     def get(self, request, department: str, batch_id: str):
         department = self.own_department(department)
-        if not _CURSOR.match(batch_id):  # the same JSON 404 as an unknown number
+        if not _CURSOR.fullmatch(batch_id):  # the same JSON 404 as an unknown number
             raise NotFound("批次不存在", "no such batch", code="batch_not_found")
         return Response(self.progress(department, int(batch_id)))
 
