@@ -46,6 +46,30 @@ GIVEN_CHARS = (
 MIGRANT_PROVINCES = ("43", "45", "36", "51", "52", "42")
 
 
+# Demonstration content of the higher apps (residence permits due for endorsement, settlement
+# applications in each state, statistics snapshots, ...): each app registers a loader in its
+# AppConfig.ready, and seed_demo runs them in registration order after the city is loaded, so
+# population never names a higher app.
+DemoLoader = Callable[[dt.date], str]
+_demo_loaders: list[tuple[str, DemoLoader]] = []
+
+
+def demo_loader_register(name: str, loader: DemoLoader) -> None:
+    """Register ``loader(today) -> summary``; registering a name twice keeps the first."""
+    if all(existing != name for existing, _ in _demo_loaders):
+        _demo_loaders.append((name, loader))
+
+
+def demo_loaders_run(*, today: dt.date | None = None) -> list[tuple[str, str]]:
+    """Run every registered loader, each in its own transaction; returns (name, summary)."""
+    today = today or timezone.localdate()
+    done = []
+    for name, loader in _demo_loaders:
+        with transaction.atomic():
+            done.append((name, loader(today)))
+    return done
+
+
 @dataclass
 class DemoResult:
     persons: int

@@ -16,7 +16,7 @@ from django.db.models import Count, F, Q
 from population import demo, roles
 from population.codes import Relation
 from population.identity import parse_citizen_id
-from population.models import URBAN_CODES, Person, Region, RegionUrbanRural
+from population.models import URBAN_CODES, Person, Region, RegionLevel, RegionUrbanRural
 from population.regions import regions_load_reference, villages_generate_demo
 from registry.models import Household, HouseholdKind, Membership
 
@@ -378,3 +378,29 @@ def test_create_demo_officer_without_a_city_has_no_area(db, data_dir):
     user = get_user_model().objects.get(username="demo_officer")
     assert not user.jurisdiction_regions.exists()
     assert persons_within(user).count() == 0
+
+
+def test_registered_demo_loaders_run_once_each_in_order_and_a_failure_rolls_back_its_own_work(db):
+    calls = []
+
+    def first(today):
+        calls.append(("first", today))
+        return "one"
+
+    def failing(today):
+        Region.objects.create(code="449900000000", name="临时", level=RegionLevel.CITY)
+        raise RuntimeError("loader failed")
+
+    saved = list(demo._demo_loaders)
+    try:
+        demo._demo_loaders.clear()
+        demo.demo_loader_register("first", first)
+        demo.demo_loader_register("first", failing)  # a second registration keeps the first
+        assert demo.demo_loaders_run(today=dt.date(2026, 1, 31)) == [("first", "one")]
+        assert calls == [("first", dt.date(2026, 1, 31))]
+        demo.demo_loader_register("failing", failing)
+        with pytest.raises(RuntimeError):
+            demo.demo_loaders_run(today=dt.date(2026, 1, 31))
+        assert not Region.objects.filter(code="449900000000").exists()
+    finally:
+        demo._demo_loaders[:] = saved

@@ -3,7 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from population.demo import demo_city_exists, seed_demo_city
+from population.demo import demo_city_exists, demo_loaders_run, seed_demo_city
 from population.regions import DEMO_CITY, regions_load_reference, villages_generate_demo
 
 
@@ -54,3 +54,5 @@ class Command(BaseCommand):
                 f"{result.memberships} memberships, {villages} village units in {elapsed:.1f} s"
             )
         )
+        for name, summary in demo_loaders_run():
+            self.stdout.write(f"  {name}: {summary}")
