@@ -61,8 +61,9 @@ INSTALLED_APPS = [
     # Hashed API keys; its own APIKey table stays unused (population.ApiKey extends its base).
     "rest_framework_api_key",
     "pgtrigger",
+    # pghistory's generic all-events admin is left out: it is English, unscoped and scans every
+    # event table; each record's history is shown on its own admin page instead.
     "pghistory",
-    "pghistory.admin",
     "axes",
     "django_celery_beat",
     "population",
@@ -189,7 +190,6 @@ else:
 # event tables refuse UPDATE and DELETE in the database.
 PGHISTORY_LEVEL = pgtrigger.Statement
 PGHISTORY_APPEND_ONLY = True
-PGHISTORY_ADMIN_ALL_EVENTS = False
 # Event tables keep the indexes they are queried by (object, context), not one per copied key.
 PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
 
