@@ -55,3 +55,14 @@ def test_the_generic_history_events_admin_is_not_offered(superuser_client):
     index = superuser_client.get(reverse("admin:index")).content.decode()
     assert "/admin/pghistory/" not in index
     assert superuser_client.get("/admin/pghistory/events/").status_code == 404
+
+
+def test_lists_of_large_tables_offer_no_facet_counts(superuser_client, make_person, village):
+    make_person(name="李四", hukou_region=village)
+    page = superuser_client.get(reverse("admin:population_person_changelist"))
+    assert page.status_code == 200
+    assert "_facets=True" not in page.content.decode()
+    # Asked for anyway, the list still counts nothing per filter option.
+    page = superuser_client.get(reverse("admin:population_person_changelist") + "?_facets=True")
+    assert page.status_code == 200
+    assert not page.context["cl"].add_facets
