@@ -101,7 +101,9 @@ def batch_receive(
             f"the file is larger than {settings.SYNC_MAX_BATCH_BYTES} bytes",
             code="file_too_large",
         )
-    text, encoding = decode(content)
+    timer = pipeline.PhaseTimer()
+    with timer("receive.decode"):
+        text, encoding = decode(content)
     if fmt == FeedFormat.CSV:
         version = csv_header_version(text, spec)
         if schema_version is not None and schema_version != version:
@@ -118,12 +120,13 @@ def batch_receive(
                 f"feed {kind} has no version {version}",
                 code="unknown_version",
             )
-    digest = hashlib.sha256(content).hexdigest()
+    with timer("receive.hash"):
+        digest = hashlib.sha256(content).hexdigest()
     existing = Batch.objects.filter(department=department, feed=kind, content_sha256=digest).first()
     if existing is not None:
         return existing
     try:
-        with transaction.atomic():
+        with timer("receive.store"), transaction.atomic():
             batch = Batch.objects.create(
                 department=department,
                 feed=kind,
@@ -132,16 +135,18 @@ def batch_receive(
                 encoding=encoding,
                 source=source,
                 filename=Path(filename).name[:255],
-                content=content,
+                content=b"",  # stored below, as one binary parameter
                 content_sha256=digest,
                 size_bytes=len(content),
                 submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
             )
+            pipeline.batch_content_store(batch.pk, content)
             if enqueue:
                 transaction.on_commit(lambda: _enqueue(batch.pk))
     except IntegrityError:
         # The same file arrived twice at once: the other delivery recorded it.
         return Batch.objects.get(department=department, feed=kind, content_sha256=digest)
+    timer.log("received", batch.pk)
     return batch
 
 

@@ -59,21 +59,34 @@ def raw_column(i: int) -> str:
     return f"c{i}"
 
 
-def row_ok(columns: tuple[Column, ...]) -> str:
-    """A boolean SQL expression over the raw columns c0..cN (true: the row is good)."""
+# Types whose check is an anchored pattern of digits: it also excludes padding and overlength.
+_STRICT = {CITIZEN_ID, DATE, INT, DECIMAL, REGION}
+
+
+def row_ok(columns: tuple[Column, ...], *, known: dict[str, str] | None = None) -> str:
+    """A boolean SQL expression over the raw columns c0..cN (true: the row is good).
+
+    ``known`` maps a citizen-ID field to an expression that is true when the value equals a
+    citizen ID of the library (the judgement's join found the person): such a value passed
+    every check when the person was recorded, so the check digit and date are not recomputed.
+    """
+    known = known or {}
     parts = []
     by_field = {}
     for i, column in enumerate(columns):
         c = raw_column(i)
         v = f"coalesce({c}, '')"
         limit = _MAX_TEXT.get(column.field, MAX_DETAIL_TEXT)
-        parts.append(f"{v} !~ '^{_WS}|{_WS}$'")
-        parts.append(f"char_length({v}) <= {limit}")
+        if column.type not in _STRICT:
+            parts.append(f"{v} !~ '^{_WS}|{_WS}$'")
+            parts.append(f"char_length({v}) <= {limit}")
         if column.required:
             parts.append(f"{v} <> ''")
         check = _CHECKS.get(column.type)
         if check:
-            parts.append(f"({v} = '' OR {check(v)})")
+            found = known.get(column.field)
+            shortcut = f"{found} OR " if found and column.type == CITIZEN_ID else ""
+            parts.append(f"({shortcut}{v} = '' OR {check(v)})")
         if column.field != "detail":
             by_field[column.field] = v
     if "valid_from" in by_field and "valid_to" in by_field:
@@ -89,15 +102,54 @@ def row_ok(columns: tuple[Column, ...]) -> str:
 def typed_select(columns: tuple[Column, ...]) -> str:
     """SELECT list giving line_no, TYPED_FIELDS and detail from the raw columns of a good row."""
     by_field = {}
-    detail = []
     for i, column in enumerate(columns):
-        expr = f"NULLIF({raw_column(i)}, ''){_CASTS.get(column.type, '')}"
-        if column.field == "detail":
-            detail.append(f"'{column.name}', NULLIF({raw_column(i)}, '')")
-        else:
-            by_field[column.field] = expr
+        if column.field != "detail":
+            by_field[column.field] = f"NULLIF({raw_column(i)}, ''){_CASTS.get(column.type, '')}"
     items = ["line_no"] + [by_field.get(f, "NULL") for f in TYPED_FIELDS]
-    items.append(
-        f"jsonb_strip_nulls(jsonb_build_object({', '.join(detail)}))" if detail else "'{}'::jsonb"
-    )
+    items.append(_detail(columns))
     return ", ".join(items)
+
+
+# Fact columns of the typed fields (the reported name is the row's ``name``); text ones hold ''
+# when empty, the others NULL.
+_FACT_COLUMN = {"name": "reported_name"}
+_TEXT_FIELDS = {"name", "counterpart_citizen_id", "org", "region_code"}
+
+
+def same_as_fact(columns: tuple[Column, ...], *, counterpart_id: str) -> str:
+    """True when fact ``f`` already holds what this raw row would write, for person ``p``.
+
+    Compared as text against the raw values, so no raw value is cast before it is checked: a
+    date, number or amount matches only in the canonical form PostgreSQL prints (``12``,
+    ``2025-01-31``, ``86.50``), which is a valid value; any other spelling is judged in full.
+    A fact changed by anyone since (an officer, another batch) no longer matches.
+    """
+    by_field = {}
+    for i, column in enumerate(columns):
+        if column.field != "detail":
+            by_field[column.field] = raw_column(i)
+    parts = ["f.person_id = p.id", f"f.counterpart_id IS NOT DISTINCT FROM {counterpart_id}"]
+    for field in TYPED_FIELDS:
+        if field in ("record_no", "citizen_id"):
+            continue
+        raw = by_field.get(field)
+        column = _FACT_COLUMN.get(field, field)
+        if field in _TEXT_FIELDS:
+            parts.append(f"f.{column} = coalesce(r.{raw}, '')" if raw else f"f.{column} = ''")
+        elif raw:
+            parts.append(f"coalesce(f.{column}::text, '') = coalesce(r.{raw}, '')")
+        else:
+            parts.append(f"f.{column} IS NULL")
+    parts.append(f"f.detail = {_detail(columns, prefix='r.')}")
+    return "coalesce(" + " AND ".join(parts) + ", false)"
+
+
+def _detail(columns: tuple[Column, ...], *, prefix: str = "") -> str:
+    detail = [
+        f"'{column.name}', NULLIF({prefix}{raw_column(i)}, '')"
+        for i, column in enumerate(columns)
+        if column.field == "detail"
+    ]
+    if not detail:
+        return "'{}'::jsonb"
+    return f"jsonb_strip_nulls(jsonb_build_object({', '.join(detail)}))"
