@@ -162,29 +162,24 @@ class ReplannedUpdateEvent(pghistory.UpdateEvent):
         )(event_model.pgh_tracked_model)
 
 
-# Foreign keys of a fact, checked once per statement over its transition table (see Fact).
-_REFERENCES_MISSING = """
-    SELECT r FROM (
-        SELECT 'person_id=' || n.person_id AS r
-        FROM (SELECT DISTINCT person_id FROM new_values) n
-        WHERE NOT EXISTS (SELECT 1 FROM population_person p WHERE p.id = n.person_id)
-        UNION ALL
-        SELECT 'counterpart_id=' || n.counterpart_id
-        FROM (SELECT DISTINCT counterpart_id FROM new_values
-              WHERE counterpart_id IS NOT NULL) n
-        WHERE NOT EXISTS (SELECT 1 FROM population_person p WHERE p.id = n.counterpart_id)
-        UNION ALL
-        SELECT 'batch_id=' || n.batch_id
-        FROM (SELECT DISTINCT batch_id FROM new_values) n
-        WHERE NOT EXISTS (SELECT 1 FROM population_batch b WHERE b.id = n.batch_id)
-    ) missing LIMIT 1
-"""
+# Foreign keys of a fact, checked once per statement over its transition table (see Fact): the
+# distinct ids are looked up in one index scan (``id = ANY(...)``) and counted; only when one
+# is missing is it searched for, to name it.
 _REFERENCES_CHECK = pgtrigger.Func(
-    "DECLARE missing text; BEGIN "
-    f"EXECUTE $chk${' '.join(_REFERENCES_MISSING.split())}$chk$ INTO missing; "
-    "IF missing IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', "
-    "MESSAGE = 'population_fact: ' || missing || ' refers to no row', "
-    "HINT = 'a fact must point to an existing person and batch'; END IF; RETURN NULL; END;"
+    "DECLARE ids bigint[]; found bigint; missing bigint; ref text[]; BEGIN "
+    "FOREACH ref SLICE 1 IN ARRAY ARRAY[['person_id', 'population_person'], "
+    "['counterpart_id', 'population_person'], ['batch_id', 'population_batch']] LOOP "
+    "EXECUTE format('SELECT array_agg(DISTINCT %I) FROM new_values WHERE %I IS NOT NULL', "
+    "ref[1], ref[1]) INTO ids; "
+    "CONTINUE WHEN ids IS NULL; "
+    "EXECUTE format('SELECT count(*) FROM %I WHERE id = ANY($1)', ref[2]) INTO found USING ids; "
+    "IF found <> cardinality(ids) THEN "
+    "EXECUTE format('SELECT i FROM unnest($1) i WHERE NOT EXISTS "
+    "(SELECT 1 FROM %I t WHERE t.id = i) LIMIT 1', ref[2]) INTO missing USING ids; "
+    "RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', "
+    "MESSAGE = 'population_fact: ' || ref[1] || '=' || missing || ' refers to no row', "
+    "HINT = 'a fact must point to an existing person and batch'; "
+    "END IF; END LOOP; RETURN NULL; END;"
 )
 
 
