@@ -70,6 +70,9 @@ def main() -> None:
         "--scale", help="comma-separated sizes for the scale curve, e.g. 100000,1000000"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--scale-only", action="store_true", help="only the scale curve (with --scale)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # a worker process of --scale
     args = parser.parse_args()
     if args.child:
@@ -101,6 +104,9 @@ def main() -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = True
     if args.chunk:
         settings.SYNC_CHUNK_ROWS = args.chunk
+    if args.scale_only:
+        scale_curve(args, seed_db, work_db, sample_persons())
+        return
     phases = Phases()
     logging.getLogger(pipeline.__name__).addHandler(phases)
     logging.getLogger(pipeline.__name__).setLevel(logging.DEBUG)
@@ -334,7 +340,10 @@ def child(path: str) -> None:
     del content
     batch = services.batch_process(batch_id=batch.pk)
     took = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's at the fork).
+    status = Path("/proc/self/status").read_text()
+    hwm = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")), None)
+    rss = int(hwm) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": took, "rss_mb": rss, "batch": batch.pk}))
 
 
