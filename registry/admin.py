@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 
 from population.admin_utils import LargeTableAdmin, PageAction, person_page_action_register
 from population.audit import access_log_admin_read
@@ -177,7 +177,10 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             if household is not None:
                 can_act = request.user.has_perm(EVENT_PERMISSION) and household.closed_on is None
                 extra_context["event_links"] = [
-                    (spec.title, f"event/{spec.slug}/")
+                    (
+                        spec.title,
+                        reverse(f"admin:registry_household_{spec.slug}", args=[household.pk]),
+                    )
                     for spec in HOUSEHOLD_EVENTS
                     if can_act and spec.applies(household)
                 ]

@@ -33,6 +33,7 @@ from registry.jurisdiction import household_q
 from registry.models import Household, HouseholdKind, Membership
 
 EVENT_PERMISSION = "registry.add_registrationevent"
+FULL_ID_PERMISSION = "population.view_full_citizen_id"
 
 # Where a service's refusal belongs on a form (when the form has that field).
 FIELD_OF_CODE = {
@@ -99,10 +100,13 @@ class EventForm(forms.Form):
         return name if name in self.fields else None
 
 
+def _date_input() -> forms.DateInput:
+    # <input type=date> takes ISO dates only; the zh-hans format (2026/12/03) would be dropped.
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 def _date_field(label: str) -> forms.DateField:
-    return forms.DateField(
-        label=label, initial=_today, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    return forms.DateField(label=label, initial=_today, widget=_date_input())
 
 
 # -- person events ------------------------------------------------------------------------------
@@ -160,9 +164,14 @@ class CollectiveForm(EventForm):
 class BirthForm(EventForm):
     name = forms.CharField(label="姓名", max_length=50)
     sex = forms.TypedChoiceField(label="性别", choices=Sex.choices, coerce=int)
-    birth_date = forms.DateField(label="出生日期", widget=forms.DateInput(attrs={"type": "date"}))
+    birth_date = forms.DateField(label="出生日期", widget=_date_input())
     ethnicity = forms.ChoiceField(label="民族", choices=ETHNICITIES, initial="01")
-    relation = forms.ChoiceField(label="与户主关系", choices=NON_HEAD_RELATIONS)
+    # No default: the officer picks the newborn's relation (a default of 本人 made babies heads).
+    relation = forms.ChoiceField(
+        label="与户主关系",
+        choices=[("", "请选择"), *Relation.choices],
+        help_text="例如：子、女、孙子",
+    )
     birth_certificate_number = forms.CharField(
         label="出生医学证明编号", max_length=60, required=False
     )
@@ -260,11 +269,11 @@ class SplitForm(EventForm):
         leaving = [(p, cleaned.get(n)) for n, p in self.member_fields if cleaned.get(n)]
         if not leaving:
             raise forms.ValidationError("请为分出的成员选择与新户主的关系", code="members_required")
-        heads = [p for p, r in leaving if r == Relation.HEAD]
+        heads = [p for p, r in leaving if r in services.HEAD_RELATIONS]
         if len(heads) != 1:
             raise forms.ValidationError("分出的成员中须有且只有一位新户主", code="bad_relation")
         # the service takes the new head first
-        cleaned["members"] = sorted(leaving, key=lambda pr: pr[1] != Relation.HEAD)
+        cleaned["members"] = sorted(leaving, key=lambda pr: pr[1] not in services.HEAD_RELATIONS)
         return cleaned
 
 
@@ -288,7 +297,7 @@ class EventSpec:
     title: str
     form: type[EventForm]
     run: Callable[[Any, dict, Any, Household | None], Any]
-    done: str
+    done: str | Callable[[Any, Any], str]  # a format string, or (result, request) -> message
     subject: str  # "person" or "household"
     applies: Callable[[Any], bool] = field(default=lambda subject: True)
 
@@ -364,6 +373,19 @@ def _close(h, d, u, seen):
     return services.household_close(household=h, on=d["on"], actor=u, reason=d["reason"])
 
 
+def _birth_done(person: Person, request) -> str:
+    """The allocated number, in full only for roles that may see full numbers."""
+    full = request.user.has_perm(FULL_ID_PERMISSION)
+    number = person.citizen_id if full else mask_citizen_id(person.citizen_id)
+    access_log_admin_read(
+        request,
+        channel="admin.event.birth",
+        person_ids=[person.pk],
+        fields=["name", "citizen_id" if full else "masked_citizen_id"],
+    )
+    return f"已办理出生登记：{person.name}，公民身份号码{number}"
+
+
 def _is_family(household: Household) -> bool:
     return household.kind == HouseholdKind.FAMILY
 
@@ -386,9 +408,7 @@ PERSON_EVENTS = [
 ]
 
 HOUSEHOLD_EVENTS = [
-    EventSpec(
-        "birth", "出生登记", BirthForm, _birth, "已办理出生登记，公民身份号码已分配", "household"
-    ),
+    EventSpec("birth", "出生登记", BirthForm, _birth, _birth_done, "household"),
     EventSpec("move_in", "迁入", MoveInForm, _move_in, "已办理迁入", "household"),
     EventSpec(
         "head_change",
@@ -457,7 +477,8 @@ def event_view(model_admin, request, object_id: int, spec: EventSpec):
             target = form.field_for(exc.code)
             form.add_error(None if target in (None, "__all__") else target, exc.message_zh)
         else:
-            messages.success(request, spec.done.format(result=result))
+            done = spec.done(result, request) if callable(spec.done) else spec.done
+            messages.success(request, done.format(result=result))
             return HttpResponseRedirect(back)
     ids = [subject.pk] if spec.subject == "person" else [m.person_id for m in _members(subject)]
     if ids:

@@ -99,7 +99,8 @@ class Membership(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["household"],
-                condition=Q(end_date__isnull=True, relation=Relation.HEAD),
+                # 本人 (01) and 户主 (02) both name the head: one of either per household.
+                condition=Q(end_date__isnull=True, relation__in=["01", "02"]),
                 name="membership_one_head_per_household",
                 violation_error_message="此户已有户主 / this household already has a head",
             ),

@@ -21,6 +21,9 @@ from population.models import CitizenIdCorrection, Person, PersonStatus, Region,
 from population.services import change_record, history_context
 from registry.models import EventKind, Household, HouseholdKind, Membership, RegistrationEvent
 
+# 本人 (01) and 户主 (02) both name the head of the household: one per household.
+HEAD_RELATIONS = (Relation.SELF, Relation.HEAD)
+
 COLLECTIVE_KINDS = frozenset(
     {
         HouseholdKind.UNIT_COLLECTIVE,
@@ -84,7 +87,7 @@ def _expect_in(membership: Membership | None, household: Household | None) -> No
 
 def _head_leaving_others_behind(membership: Membership) -> bool:
     return (
-        membership.relation == Relation.HEAD
+        membership.relation in HEAD_RELATIONS
         and Membership.objects.filter(household_id=membership.household_id, end_date__isnull=True)
         .exclude(pk=membership.pk)
         .exists()
@@ -108,9 +111,9 @@ def _check_relation(relation: str) -> None:
 def _join(person: Person, household: Household, relation: str, on: dt.date) -> Membership:
     _check_relation(relation)
     if (
-        relation == Relation.HEAD
+        relation in HEAD_RELATIONS
         and Membership.objects.filter(
-            household=household, relation=Relation.HEAD, end_date__isnull=True
+            household=household, relation__in=HEAD_RELATIONS, end_date__isnull=True
         ).exists()
     ):
         raise Conflict(
@@ -118,7 +121,7 @@ def _join(person: Person, household: Household, relation: str, on: dt.date) -> M
             f"household {household.number} already has a head",
             code="head_exists",
         )
-    if household.kind in COLLECTIVE_KINDS and relation == Relation.HEAD:
+    if household.kind in COLLECTIVE_KINDS and relation in HEAD_RELATIONS:
         raise DomainError(
             "集体户成员不设户主",
             "members of a collective household have no head",
@@ -231,10 +234,10 @@ def birth_register(
     require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
     household = _lock_household(household)
     require(
-        relation != Relation.HEAD
+        relation not in HEAD_RELATIONS
         or not Membership.objects.filter(household=household, end_date__isnull=True).exists(),
-        "新生儿不能成为已有成员户的户主",
-        "a newborn cannot head a household that has members",
+        f"户{household.number}已有成员，新生儿与户主关系不能为户主或本人",
+        "a newborn cannot head (or be 本人 of) a household that has members",
         "bad_relation",
     )
     number = citizen_id_allocate(
@@ -299,7 +302,7 @@ def death_cancel(
             effective_date=death_date,
             document_type="死亡医学证明",
             document_number=document_number.strip(),
-            details={"head_vacated": bool(membership and membership.relation == Relation.HEAD)},
+            details={"head_vacated": bool(membership and membership.relation in HEAD_RELATIONS)},
         )
     return person
 
@@ -536,7 +539,7 @@ def attach_to_relative(
         "bad_household_kind",
     )
     require(
-        relation not in (Relation.HEAD, Relation.NON_RELATIVE),
+        relation not in (*HEAD_RELATIONS, Relation.NON_RELATIVE),
         "挂靠人须为户主的亲属",
         "the person attached must be a relative of the head",
         "bad_relation",
@@ -640,19 +643,19 @@ def head_change(
         "not_a_member",
     )
     require(
-        former_head_relation != Relation.HEAD,
+        former_head_relation not in HEAD_RELATIONS,
         "原户主须改为其他关系",
         "the former head needs another relation",
         "bad_relation",
     )
     target = members[new_head.pk]
     require(
-        target.relation != Relation.HEAD,
+        target.relation not in HEAD_RELATIONS,
         "此人已是户主",
         "this person is already the head",
         "no_change",
     )
-    former = next((m for m in members.values() if m.relation == Relation.HEAD), None)
+    former = next((m for m in members.values() if m.relation in HEAD_RELATIONS), None)
     with history_context(actor=actor, reason=reason):
         if former is not None:
             former.relation = former_head_relation
@@ -725,7 +728,7 @@ def household_split(
     on = on or _today()
     require(bool(members), "须指定分出的成员", "name the members who leave", "members_required")
     require(
-        members[0][1] == Relation.HEAD and all(r != Relation.HEAD for _, r in members[1:]),
+        members[0][1] in HEAD_RELATIONS and all(r not in HEAD_RELATIONS for _, r in members[1:]),
         "分出的第一人为新户户主，且只有一位户主",
         "the first member listed heads the new household, and only they",
         "bad_relation",
@@ -751,8 +754,8 @@ def household_split(
         "nobody_left",
     )
     require(
-        not staying.exclude(relation=Relation.HEAD).exists()
-        or staying.filter(relation=Relation.HEAD).exists(),
+        not staying.exclude(relation__in=HEAD_RELATIONS).exists()
+        or staying.filter(relation__in=HEAD_RELATIONS).exists(),
         "原户主随迁时须先变更户主",
         "change the head first when the head leaves",
         "head_must_change",

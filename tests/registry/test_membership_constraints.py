@@ -61,6 +61,26 @@ def test_a_second_head_is_refused(make_person, two_households):
     assert Membership.objects.filter(household=h1).count() == 2
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (Relation.HEAD, Relation.SELF),
+        (Relation.SELF, Relation.HEAD),
+        (Relation.SELF, Relation.SELF),
+    ],
+    ids=["head-then-self", "self-then-head", "self-twice"],
+)
+def test_a_second_self_or_head_is_refused(make_person, two_households, first, second):
+    # 本人 (01) and 户主 (02) both name the head: one of either per household
+    h1, _ = two_households
+    a, b = make_person(), make_person()
+    _insert_membership(a.pk, h1.pk, first)
+    with pytest.raises(IntegrityError, match="membership_one_head_per_household"):
+        with transaction.atomic():
+            _insert_membership(b.pk, h1.pk, second)
+    assert Membership.objects.filter(household=h1).count() == 1
+
+
 def test_end_before_start_is_refused(make_person, two_households):
     h1, _ = two_households
     person = make_person()
