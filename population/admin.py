@@ -6,12 +6,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
 from population import jurisdiction, services
+from population.admin_story import person_sections
 from population.admin_utils import LargeTableAdmin, person_page_actions
 from population.audit import access_log_admin_read, access_log_record
 from population.errors import DomainError
@@ -121,23 +122,6 @@ class PersonForm(forms.ModelForm):
         return cleaned
 
 
-class CorrectCitizenIdForm(forms.Form):
-    new_citizen_id = forms.CharField(
-        label="新公民身份号码", max_length=40, help_text="18位；可输入全角数字或小写x"
-    )
-    reason = forms.CharField(label="更正原因", max_length=200, help_text="例如：录入错误、重号更正")
-    document_number = forms.CharField(
-        label="依据文书号", max_length=60, required=False, help_text="审批表或证明材料编号"
-    )
-
-    def clean_new_citizen_id(self) -> str:
-        try:
-            return str(parse_citizen_id(self.cleaned_data["new_citizen_id"]))
-        except InvalidCitizenId as exc:
-            raise forms.ValidationError(str(exc), code=exc.part) from exc
-
-
-CORRECT_ID_PERMISSION = "population.add_citizenidcorrection"
 BREAK_GLASS_PERMISSION = "population.add_breakglassgrant"
 
 
@@ -205,15 +189,18 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        readonly = ["shown_citizen_id", "masked_id", "sex", "birth_date", "status"]
-        readonly += ["created_at", "updated_at"]
+        # Identity and hukou change only through registration events: 变更更正登记 (approved by
+        # a supervisor) for name, number and ethnicity, moves for the 户籍地. Only the actual
+        # residence is kept up to date here.
+        readonly = ["shown_citizen_id", "masked_id", "name", "sex", "birth_date", "ethnicity"]
+        readonly += ["status", "hukou_region", "created_at", "updated_at"]
         if not self.has_change_permission(request, obj):
-            readonly += ["name", "ethnicity", "hukou_region", "residence_region"]
+            readonly += ["residence_region"]
         return readonly
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:
-            kwargs["fields"] = ["name", "ethnicity", "hukou_region", "residence_region"]
+            kwargs["fields"] = ["residence_region"]
         form = super().get_form(request, obj, change=change, **kwargs)
         form.jurisdiction_user = request.user
         return form
@@ -282,59 +269,12 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     def get_urls(self):
         return [
             path(
-                "<int:object_id>/correct-id/",
-                self.admin_site.admin_view(self.correct_id_view),
-                name="population_person_correct_id",
-            ),
-            path(
                 "break-glass/",
                 self.admin_site.admin_view(self.break_glass_view),
                 name="population_person_break_glass",
             ),
             *super().get_urls(),
         ]
-
-    def correct_id_view(self, request, object_id: int):
-        """更正身份号码: a supervisor corrects a wrong or duplicate citizen ID."""
-        person = self.get_object(request, str(object_id))
-        if person is None:
-            raise Http404
-        if not (
-            request.user.has_perm(CORRECT_ID_PERMISSION)
-            and self.has_change_permission(request, person)
-        ):
-            raise PermissionDenied
-        form = CorrectCitizenIdForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.person_correct_citizen_id(
-                    person=person,
-                    new_citizen_id=form.cleaned_data["new_citizen_id"],
-                    reason=form.cleaned_data["reason"],
-                    document_number=form.cleaned_data["document_number"],
-                    actor=request.user,
-                )
-            except DomainError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, "身份号码已更正，原号码仍可查到此人")
-                return HttpResponseRedirect(
-                    reverse("admin:population_person_change", args=[person.pk])
-                )
-        access_log_admin_read(
-            request,
-            channel="admin.person_correct_id",
-            person_ids=[person.pk],
-            fields=["citizen_id"],
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "更正身份号码",
-            "person": person,
-            "form": form,
-            "opts": self.opts,
-        }
-        return TemplateResponse(request, "admin/population/person/correct_id.html", context)
 
     def break_glass_view(self, request):
         """跨辖区查询: reach one person outside one's area for a while, with a stated reason."""
@@ -393,16 +333,14 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         return TemplateResponse(request, "admin/population/person/break_glass.html", context)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "can_correct_id": request.user.has_perm(CORRECT_ID_PERMISSION),
-        }
+        extra_context = dict(extra_context or {})
         if object_id is not None:
             person = self.get_object(request, object_id)
             if person is not None:
                 extra_context["page_actions"] = person_page_actions(
                     request, person.pk, active=person.status == PersonStatus.ACTIVE
                 )
+                extra_context["person_sections"] = person_sections(request, person)
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except DomainError:
@@ -410,6 +348,31 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             # earlier by someone else): the transaction rolled back, nothing was saved, and
             # save_model has put the reason in a message.
             return HttpResponseRedirect(request.get_full_path())
+
+    def history_view(self, request, object_id, extra_context=None):
+        """历史: the person's registration events and record changes, not Django's change log."""
+        person = self.get_object(request, object_id)
+        if person is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, person):
+            raise PermissionDenied
+        sections = person_sections(request, person)
+        fields = ["name", "masked_citizen_id", "registration_events", "record_changes"]
+        access_log_admin_read(
+            request, channel="admin.person_history", person_ids=[person.pk], fields=fields
+        )
+        jurisdiction.break_glass_accesses(request, person_ids=[person.pk], fields=fields)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"变更历史：{person}",
+            "subtitle": None,
+            "object": person,
+            "original": person,
+            "opts": self.opts,
+            "person_sections": sections,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/population/person/history.html", context)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -10,22 +10,25 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from population.admin_story import person_page_section_register
 from population.admin_utils import LargeTableAdmin, PageAction, person_page_action_register
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin, region_required_within
+from population.jurisdiction import JurisdictionAdminMixin, person_ids_q, region_required_within
 from population.models import RegionLevel
 from registry import services
 from registry.admin_events import (
     EVENT_PERMISSION,
     HOUSEHOLD_EVENTS,
     PERSON_EVENTS,
+    correction_value_display,
     event_view,
     household_book,
 )
+from registry.admin_person import person_hukou_section
 from registry.jurisdiction import event_q, household_q, membership_q
-from registry.models import Household, Membership, RegistrationEvent
+from registry.models import Correction, CorrectionStatus, Household, Membership, RegistrationEvent
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
 
@@ -324,10 +327,175 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         return response
 
 
+class DecideCorrectionForm(forms.Form):
+    note = forms.CharField(
+        label="审批意见",
+        max_length=200,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="驳回时必填",
+    )
+
+
+DECIDE_PERMISSION = "registry.decide_correction"
+
+
+@admin.register(Correction)
+class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+    """变更更正登记审批: officers propose from the person page; supervisors approve or refuse."""
+
+    list_display = [
+        "proposed_at",
+        "masked_person",
+        "field",
+        "change",
+        "status",
+        "proposed_by",
+        "decided_by",
+    ]
+    list_filter = ["status", "field"]
+    list_select_related = ["person", "proposed_by", "decided_by"]
+    ordering = ["-id"]
+    fields = [
+        "masked_person",
+        "field",
+        "change",
+        "document_type",
+        "document_number",
+        "reason",
+        "status",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    ]
+    readonly_fields = fields
+    change_form_template = "admin/registry/correction/change_form.html"
+
+    def jurisdiction_q(self, area):
+        return person_ids_q(area)
+
+    @admin.display(description="人员")
+    def masked_person(self, obj: Correction) -> str:
+        return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
+
+    @admin.display(description="原内容 → 更正为")
+    def change(self, obj: Correction) -> str:
+        full = getattr(self, "_full_id", False)
+        old = correction_value_display(obj.field, obj.old_value, full_id=full)
+        new = correction_value_display(obj.field, obj.new_value, full_id=full)
+        return f"{old} → {new}"
+
+    def get_queryset(self, request):
+        self._full_id = request.user.has_perm(FULL_ID_PERMISSION)
+        return super().get_queryset(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="registry_correction_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if object_id is not None:
+            correction = self.get_object(request, object_id)
+            extra_context["can_decide"] = (
+                correction is not None
+                and correction.status == CorrectionStatus.PENDING
+                and request.user.has_perm(DECIDE_PERMISSION)
+                and correction.proposed_by_id != request.user.pk
+            )
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and changelist.result_list:
+            access_log_admin_read(
+                request,
+                channel="admin.correction_list",
+                person_ids=[c.person_id for c in changelist.result_list],
+                fields=["name", "masked_citizen_id", "field", "old_value", "new_value"],
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        correction = getattr(response, "context_data", {}).get("original")
+        if correction is not None:
+            access_log_admin_read(
+                request,
+                channel="admin.correction",
+                person_ids=[correction.person_id],
+                fields=["name", "masked_citizen_id", "field", "old_value", "new_value"],
+            )
+        return response
+
+    def decide_view(self, request, object_id: int):
+        """批准 or 驳回 one pending correction (supervisors; never the proposer)."""
+        if not request.user.has_perm(DECIDE_PERMISSION):
+            raise PermissionDenied
+        correction = self.get_queryset(request).filter(pk=object_id).first()
+        if correction is None:
+            raise Http404("不存在或不在您的辖区内")
+        back = reverse("admin:registry_correction_change", args=[correction.pk])
+        form = DecideCorrectionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            decision = request.POST.get("decision")
+            note = form.cleaned_data["note"]
+            try:
+                if decision == "approve":
+                    services.correction_approve(
+                        correction=correction, actor=request.user, note=note
+                    )
+                    messages.success(
+                        request, f"已批准：{self.change(correction)}，已记入户籍登记事项"
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:population_person_change", args=[correction.person_id])
+                    )
+                if decision == "refuse":
+                    services.correction_refuse(correction=correction, actor=request.user, note=note)
+                    messages.success(request, "已驳回此更正，人员信息未改变")
+                    return HttpResponseRedirect(back)
+                form.add_error(None, "请选择批准或驳回")
+            except DomainError as exc:
+                form.add_error("note" if exc.code == "reason_required" else None, exc.message_zh)
+        access_log_admin_read(
+            request,
+            channel="admin.correction_decide",
+            person_ids=[correction.person_id],
+            fields=["name", "masked_citizen_id", "field", "old_value", "new_value"],
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "审批变更更正登记",
+            "correction": correction,
+            "change": self.change(correction),
+            "form": form,
+            "back": back,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/registry/correction/decide.html", context)
+
+
 for _spec in PERSON_EVENTS:
     person_page_action_register(
         PageAction(_spec.title, f"admin:registry_person_{_spec.slug}", EVENT_PERMISSION)
     )
+person_page_section_register(person_hukou_section)
 
 
 from registry import admin_quality  # noqa: E402, F401  (review queue, merges, figures)

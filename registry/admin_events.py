@@ -30,7 +30,7 @@ from population.jurisdiction import area_of, break_glass_accesses, persons_withi
 from population.models import Person, Region, RegionLevel, Sex
 from registry import services
 from registry.jurisdiction import household_q
-from registry.models import Household, HouseholdKind, Membership
+from registry.models import Correction, CorrectionField, Household, HouseholdKind, Membership
 
 EVENT_PERMISSION = "registry.add_registrationevent"
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
@@ -156,6 +156,70 @@ class CollectiveForm(EventForm):
 
     def clean_to_household(self):
         return self.household_in_area(self.cleaned_data["to_household"])
+
+
+CORRECTION_DOCUMENTS = [
+    ("", "请选择"),
+    ("出生医学证明", "出生医学证明"),
+    ("居民身份证", "居民身份证"),
+    ("户口簿", "户口簿"),
+    ("公安机关调查核实材料", "公安机关调查核实材料"),
+    ("原始户籍档案", "原始户籍档案"),
+    ("其他证明材料", "其他证明材料"),
+]
+
+
+class CorrectionForm(EventForm):
+    """变更更正登记: one recorded field, its new value, the paper it rests on and why.
+
+    Identity fields (姓名, 公民身份号码, 民族) wait for a supervisor's approval; a relation is
+    corrected at once (the head changes only through 变更户主).
+    """
+
+    field = forms.ChoiceField(label="更正项目", choices=[("", "请选择"), *CorrectionField.choices])
+    new_value = forms.CharField(
+        label="更正后的姓名或号码",
+        max_length=50,
+        required=False,
+        help_text="更正姓名或公民身份号码时填写；号码可输入全角数字或小写x",
+    )
+    new_ethnicity = forms.ChoiceField(
+        label="更正后的民族", choices=[("", "请选择"), *ETHNICITIES], required=False
+    )
+    new_relation = forms.ChoiceField(
+        label="更正后的与户主关系",
+        choices=[("", "请选择"), *[c for c in NON_HEAD_RELATIONS if c[0] != Relation.SELF]],
+        required=False,
+    )
+    document_type = forms.ChoiceField(label="依据材料", choices=CORRECTION_DOCUMENTS)
+    document_number = forms.CharField(label="材料编号", max_length=60, required=False)
+    default_reason = ""
+    error_fields = {"document_required": "document_number"}
+    VALUE_FIELDS = {
+        CorrectionField.NAME: "new_value",
+        CorrectionField.CITIZEN_ID: "new_value",
+        CorrectionField.ETHNICITY: "new_ethnicity",
+        CorrectionField.RELATION: "new_relation",
+    }
+    VALUE_CODES = frozenset(
+        {"invalid_citizen_id", "invalid_name", "duplicate_citizen_id", "no_change", "bad_ethnicity",
+         "bad_relation", "correction_pending"}
+    )  # fmt: skip
+
+    def clean(self):
+        cleaned = super().clean()
+        field = cleaned.get("field")
+        if field:
+            target = self.VALUE_FIELDS[field]
+            if not cleaned.get(target) and target not in self.errors:
+                self.add_error(target, "请填写更正后的内容")
+            cleaned["value"] = cleaned.get(target, "")
+        return cleaned
+
+    def field_for(self, code: str) -> str | None:
+        if code in self.VALUE_CODES and self.cleaned_data.get("field"):
+            return self.VALUE_FIELDS[self.cleaned_data["field"]]
+        return super().field_for(code)
 
 
 # -- household events ---------------------------------------------------------------------------
@@ -338,6 +402,41 @@ def _collective(p, d, u, seen):
     )  # fmt: skip
 
 
+def _correction(p, d, u, seen):
+    if d["field"] == CorrectionField.RELATION:
+        return services.relation_correct(
+            person=p, household=seen, relation=d["value"], document_type=d["document_type"],
+            document_number=d["document_number"], actor=u, reason=d["reason"],
+        )  # fmt: skip
+    return services.correction_propose(
+        person=p, field=d["field"], new_value=d["value"], document_type=d["document_type"],
+        document_number=d["document_number"], reason=d["reason"], actor=u,
+    )  # fmt: skip
+
+
+def correction_value_display(field: str, value: str, *, full_id: bool) -> str:
+    """A corrected value as an officer reads it (names of codes, masked numbers)."""
+    if field == CorrectionField.ETHNICITY:
+        return dict(ETHNICITIES).get(value, value)
+    if field == CorrectionField.RELATION:
+        return Relation(value).label if value in Relation.values else value
+    if field == CorrectionField.CITIZEN_ID and not full_id:
+        return mask_citizen_id(value)
+    return value
+
+
+def _correction_done(result, request) -> str:
+    full = request.user.has_perm(FULL_ID_PERMISSION)
+    if isinstance(result, Correction):
+        old = correction_value_display(result.field, result.old_value, full_id=full)
+        new = correction_value_display(result.field, result.new_value, full_id=full)
+        label = CorrectionField(result.field).label.split("（")[0]
+        return f"已提交变更更正登记（{label}：{old} → {new}），待户籍主管审批"
+    old = Relation(result.details["old"]).label
+    new = Relation(result.details["new"]).label
+    return f"已办理变更更正登记：与户主关系由“{old}”更正为“{new}”"
+
+
 def _birth(h, d, u, seen):
     return services.birth_register(
         household=h, name=d["name"], sex=d["sex"], birth_date=d["birth_date"],
@@ -404,6 +503,9 @@ PERSON_EVENTS = [
     EventSpec("attach", "挂靠亲属户", AttachForm, _attach, "已办理挂靠", "person"),
     EventSpec(
         "collective", "集体户落户", CollectiveForm, _collective, "已办理集体户落户", "person"
+    ),
+    EventSpec(
+        "correction", "变更更正登记", CorrectionForm, _correction, _correction_done, "person"
     ),
 ]
 
@@ -477,8 +579,10 @@ def event_view(model_admin, request, object_id: int, spec: EventSpec):
             target = form.field_for(exc.code)
             form.add_error(None if target in (None, "__all__") else target, exc.message_zh)
         else:
-            done = spec.done(result, request) if callable(spec.done) else spec.done
-            messages.success(request, done.format(result=result))
+            if callable(spec.done):
+                messages.success(request, spec.done(result, request))
+            else:
+                messages.success(request, spec.done.format(result=result))
             return HttpResponseRedirect(back)
     ids = [subject.pk] if spec.subject == "person" else [m.person_id for m in _members(subject)]
     if ids:

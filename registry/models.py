@@ -171,6 +171,7 @@ class EventKind(models.TextChoices):
     HEAD_CHANGE = "head_change", "变更户主"
     COLLECTIVE = "collective", "集体户落户"
     MERGE = "merge", "重复户口合并注销"
+    CORRECTION = "correction", "变更更正登记"
 
 
 class RegistrationEvent(models.Model):
@@ -226,6 +227,115 @@ class RegistrationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.effective_date} {self.person_id}"
+
+
+class CorrectionField(models.TextChoices):
+    """What a 变更更正登记 corrects. Identity fields need a supervisor's approval."""
+
+    NAME = "name", "姓名"
+    CITIZEN_ID = "citizen_id", "公民身份号码（性别、出生日期随之更正）"
+    ETHNICITY = "ethnicity", "民族"
+    RELATION = "relation", "与户主关系"
+
+
+IDENTITY_FIELDS = frozenset(
+    {CorrectionField.NAME, CorrectionField.CITIZEN_ID, CorrectionField.ETHNICITY}
+)
+
+
+class CorrectionStatus(models.TextChoices):
+    PENDING = "pending", "待审批"
+    APPROVED = "approved", "已批准"
+    REFUSED = "refused", "已驳回"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+class Correction(models.Model):
+    """变更更正登记 of an identity field: proposed by an officer, decided by a supervisor.
+
+    Approval applies the change and appends a ``RegistrationEvent`` (kind 变更更正登记) with the
+    old and new values; a refusal keeps the record unchanged. The proposer never decides.
+    """
+
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="corrections", verbose_name="人员"
+    )
+    field = models.CharField("更正项目", max_length=20, choices=CorrectionField.choices)
+    old_value = models.CharField("原内容", max_length=60)
+    new_value = models.CharField("更正为", max_length=60)
+    document_type = models.CharField("依据材料", max_length=40)
+    document_number = models.CharField("材料编号", max_length=60)
+    reason = models.CharField("更正原因", max_length=200)
+    status = models.CharField(
+        "状态", max_length=10, choices=CorrectionStatus.choices, default=CorrectionStatus.PENDING
+    )
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name="申请民警",
+    )
+    proposed_at = models.DateTimeField("申请时间", auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="审批人",
+    )
+    decided_at = models.DateTimeField("审批时间", null=True, blank=True)
+    decision_note = models.CharField("审批意见", max_length=200, blank=True)
+    event = models.OneToOneField(
+        RegistrationEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="登记事项",
+    )
+
+    class Meta:
+        verbose_name = "变更更正登记审批"
+        verbose_name_plural = "变更更正登记审批"
+        permissions = [("decide_correction", "可审批变更更正登记")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(field__in=[f for f in CorrectionField.values if f != "relation"]),
+                name="correction_identity_field",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=CorrectionStatus.values), name="correction_status_known"
+            ),
+            # The officer who proposed a correction never approves or refuses it.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("proposed_by")),
+                name="correction_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | (~Q(status="pending") & Q(decided_at__isnull=False)),
+                name="correction_decided_when_not_pending",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(event__isnull=False),
+                name="correction_approved_has_event",
+            ),
+            # At most one pending correction of one field of one person.
+            models.UniqueConstraint(
+                fields=["person", "field"],
+                condition=Q(status="pending"),
+                name="correction_one_pending_per_field",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "id"], name="correction_status_idx"),
+            models.Index(fields=["person"], name="correction_person_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person.name}：{self.get_field_display()}（{self.get_status_display()}）"
 
 
 # Data quality (review queue, detector runs, merges) lives in its own module.

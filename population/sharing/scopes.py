@@ -65,6 +65,7 @@ class ChangeKind(models.TextChoices):
     HEAD_CHANGE = "head_change", "变更户主"
     COLLECTIVE = "collective", "集体户落户"
     ID_CORRECTION = "id_correction", "身份号码更正"
+    CORRECTION = "correction", "变更更正登记"
     MERGE = "merge", "重复户口合并"
     SETTLEMENT = "settlement", "落户"
     PERMIT_ISSUED = "permit_issued", "居住证签发"

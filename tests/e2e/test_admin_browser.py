@@ -51,7 +51,7 @@ def test_officer_finds_person_by_citizen_id(
 
     # The officer role may see the full number on the record.
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
-    expect(page.locator("input[name=name]")).to_have_value("李秀英")
+    expect(page.locator(".field-name .readonly")).to_have_text("李秀英")
     expect(page.locator(".field-shown_citizen_id .readonly")).to_have_text(full_id)
     expect(page.locator(".field-masked_id")).to_have_count(0)
 

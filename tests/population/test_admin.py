@@ -529,65 +529,73 @@ def change_data(person: Person, **overrides) -> dict:
     return data
 
 
-def test_changing_the_name_writes_an_update_event_with_the_reason(
+def test_changing_the_residence_writes_an_update_event_with_the_reason(
     officer_client, officer, make_person, village
 ):
     person = make_person(name="赵六", hukou_region=village)
 
-    response = officer_client.post(change_url(person), change_data(person, name="赵陆"))
+    response = officer_client.post(
+        change_url(person), change_data(person, residence_region=village.pk, reason="搬家")
+    )
 
     assert response.status_code == 302
     person.refresh_from_db()
-    assert person.name == "赵陆"
+    assert person.residence_region == village
     events = history(person)
     assert [e.pgh_label for e in events] == ["insert", "update"]
-    assert events[-1].name == "赵陆"
     metadata = events[-1].pgh_context.metadata
-    assert (metadata["user"], metadata["reason"]) == (officer.pk, "更正姓名")
+    assert (metadata["user"], metadata["reason"]) == (officer.pk, "搬家")
 
 
-def test_the_change_form_cannot_change_the_citizen_id(officer_client, make_person):
-    # given a man born 1990-01-01
+def test_the_change_form_changes_no_identity_or_hukou_field(officer_client, make_person, village):
+    # given a man born 1990-01-01 with no hukou here
     person = make_person(name="赵六", male=True, born=dt.date(1990, 1, 1))
     original = person.citizen_id
     other = build_citizen_id("441802", dt.date(1991, 3, 4), 2)  # a woman's number
 
-    # when the officer posts a different citizen ID (and sex/birth date) with a name change
+    # when the officer posts a new name, ethnicity, 户籍地, number, sex, birth date and status
     response = officer_client.post(
         change_url(person),
         change_data(
             person,
             name="赵陆",
+            ethnicity="08",
+            hukou_region=village.pk,
             citizen_id=other,
             sex="2",
             birth_date="1991-03-04",
             status="deceased",
+            residence_region=village.pk,
         ),
     )
 
-    # then the name changed but the number, sex, birth date and status did not
+    # then only the actual residence changed: identity and hukou go through registration events
     assert response.status_code == 302
     person.refresh_from_db()
-    assert (person.name, person.citizen_id, person.sex, person.birth_date, person.status) == (
-        "赵陆",
-        original,
-        1,
-        dt.date(1990, 1, 1),
-        PersonStatus.ACTIVE,
-    )
-    assert not Person.objects.filter(citizen_id=other).exists()
     assert (
-        "citizen_id" not in officer_client.get(change_url(person)).context["adminform"].form.fields
-    )
+        person.name,
+        person.ethnicity,
+        person.hukou_region,
+        person.citizen_id,
+        person.sex,
+        person.birth_date,
+        person.status,
+        person.residence_region,
+    ) == ("赵六", "01", None, original, 1, dt.date(1990, 1, 1), PersonStatus.ACTIVE, village)
+    assert not Person.objects.filter(citizen_id=other).exists()
+    fields = officer_client.get(change_url(person)).context["adminform"].form.fields
+    assert set(fields) == {"residence_region", "reason"}
 
 
-def test_the_change_form_requires_a_reason(officer_client, make_person):
+def test_the_change_form_requires_a_reason(officer_client, make_person, village):
     person = make_person(name="赵六")
-    response = officer_client.post(change_url(person), change_data(person, name="赵陆", reason=""))
+    response = officer_client.post(
+        change_url(person), change_data(person, residence_region=village.pk, reason="")
+    )
     assert response.status_code == 200
     assert list(response.context["adminform"].form.errors) == ["reason"]
     person.refresh_from_db()
-    assert person.name == "赵六"
+    assert person.residence_region is None
     assert len(history(person)) == 1
 
 
@@ -903,88 +911,3 @@ def test_every_admin_page_renders_or_is_forbidden_for_every_role(
 
 def change_url_from(urls: list[str]) -> str:
     return next(u for u in urls if u.startswith(CHANGELIST) and u.endswith("/change/"))
-
-
-# -- citizen-ID correction ---------------------------------------------------------------------
-
-
-def correct_url(person: Person) -> str:
-    return f"/admin/population/person/{person.pk}/correct-id/"
-
-
-@pytest.fixture
-def supervisor_client(client, django_user_model, city, assign_area):
-    user = django_user_model.objects.create_user("supervisor", password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name=roles.SUPERVISOR))
-    assign_area(user, city)
-    client.force_login(user)
-    client.user = user
-    return client
-
-
-def test_a_supervisor_corrects_an_id_and_the_old_number_still_opens_the_record(
-    supervisor_client, make_person
-):
-    from population.models import CitizenIdCorrection
-
-    person = make_person(male=True, born=dt.date(1990, 1, 1))
-    old = person.citizen_id
-    new = build_citizen_id("441802", dt.date(1991, 2, 3), 4)
-
-    assert "更正身份号码" in supervisor_client.get(change_url(person)).content.decode()
-    response = supervisor_client.post(
-        correct_url(person),
-        {"new_citizen_id": new.lower(), "reason": "录入错误", "document_number": "QY-1"},
-    )
-
-    assert (response.status_code, response["Location"]) == (302, change_url(person))
-    person.refresh_from_db()
-    assert (person.citizen_id, person.sex, person.birth_date) == (new, 2, dt.date(1991, 2, 3))
-    correction = CitizenIdCorrection.objects.get(person=person)
-    assert (correction.old_citizen_id, correction.officer) == (old, supervisor_client.user)
-    found = supervisor_client.get(CHANGELIST, {"q": old})
-    assert (found.status_code, found["Location"]) == (302, change_url(person))
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        pytest.param("441802199102030040", id="wrong-check-digit"),
-        pytest.param("4418021991", id="too-short"),
-        pytest.param("", id="empty"),
-    ],
-)
-def test_a_bad_new_number_is_refused_and_changes_nothing(supervisor_client, make_person, bad):
-    from population.models import CitizenIdCorrection
-
-    person = make_person()
-    before = person.citizen_id
-
-    response = supervisor_client.post(correct_url(person), {"new_citizen_id": bad, "reason": "x"})
-
-    assert response.status_code == 200
-    assert response.context["form"].errors["new_citizen_id"]
-    person.refresh_from_db()
-    assert person.citizen_id == before
-    assert not CitizenIdCorrection.objects.exists()
-
-
-def test_a_number_held_by_someone_else_is_refused(supervisor_client, make_person):
-    a, b = make_person(), make_person()
-    response = supervisor_client.post(
-        correct_url(a), {"new_citizen_id": b.citizen_id, "reason": "重号"}
-    )
-    assert response.status_code == 200
-    assert "belongs to another person" in response.content.decode()
-    a.refresh_from_db()
-    assert a.citizen_id != b.citizen_id
-
-
-def test_a_counter_officer_cannot_correct_ids(officer_client, make_person):
-    person = make_person()
-    assert "更正身份号码" not in officer_client.get(change_url(person)).content.decode()
-    new = build_citizen_id("441802", dt.date(1991, 2, 3), 4)
-    response = officer_client.post(correct_url(person), {"new_citizen_id": new, "reason": "x"})
-    assert response.status_code == 403
-    person.refresh_from_db()
-    assert person.citizen_id != new
