@@ -30,13 +30,9 @@ from population.models import (
     RegionLevel,
     RegionUrbanRural,
 )
+from population.search import SearchError, looks_like_id, person_search
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
-
-
-def _looks_like_id(term: str) -> bool:
-    first = term.strip()[:1]
-    return first.isdigit() or first in "０１２３４５６７８９"
 
 
 def can_see_full_id(user) -> bool:
@@ -152,7 +148,10 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     list_select_related = ["hukou_region"]
     list_per_page = 50
     search_fields = ["name"]  # the search itself is get_search_results below
-    search_help_text = "输入完整公民身份号码（18位或15位）精确查找，或输入姓名（前缀匹配）"
+    search_help_text = (
+        "输入完整公民身份号码（18位或15位，可含空格、全角数字）精确查找；或输入姓名（前缀，"
+        "简繁体均可）、姓名加出生日期（如“张三 1990-01-01”）、姓名全拼（可加空格）"
+    )
     autocomplete_fields = ["hukou_region", "residence_region"]
     ordering = ["-id"]
 
@@ -183,7 +182,8 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             "residence_region",
             "created_at",
             "updated_at",
-            "reason",
+            # the reason is asked only when something can be saved (not on read-only records)
+            *(["reason"] if self.has_change_permission(request, obj) else []),
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -219,9 +219,9 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         the list and the record's address carry only the surrogate key.
         """
         term = request.GET.get("q", "")
-        if _looks_like_id(term):
+        if looks_like_id(term):
             try:
-                number = str(parse_citizen_id(term.replace(" ", "")))
+                number = str(parse_citizen_id("".join(term.split())))
             except InvalidCitizenId:
                 pass  # the list explains the error (get_search_results)
             else:
@@ -375,21 +375,15 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         return TemplateResponse(request, "admin/population/person/history.html", context)
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        compact = term.replace(" ", "")
-        if _looks_like_id(compact):
-            try:
-                number = str(parse_citizen_id(compact))
-            except InvalidCitizenId as exc:
-                messages.warning(request, f"无法按身份号码查找：{exc}")
-                return queryset.none(), False
-            corrected = CitizenIdCorrection.objects.filter(old_citizen_id=number).values(
-                "person_id"
-            )
-            return queryset.filter(Q(citizen_id=number) | Q(pk__in=corrected)), False
-        return queryset.filter(name__startswith=term), False
+        """By citizen ID as typed, name plus birth date, pinyin or name (population.search);
+        Django's autocomplete of every ``autocomplete_fields`` on Person comes here too."""
+        autocomplete = request.path.endswith("/autocomplete/")
+        try:
+            return person_search(queryset, search_term, prefix_ids=autocomplete), False
+        except SearchError as exc:
+            if not autocomplete:
+                messages.warning(request, str(exc))
+            return queryset.none(), False
 
     def save_model(self, request, obj, form, change):
         reason = form.cleaned_data["reason"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,8 +15,14 @@ from population.admin_utils import LargeTableAdmin, PageAction, person_page_acti
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin, person_ids_q, region_required_within
-from population.models import RegionLevel
+from population.jurisdiction import (
+    JurisdictionAdminMixin,
+    person_ids_q,
+    persons_within,
+    region_required_within,
+)
+from population.models import Person, RegionLevel
+from population.search import SearchError, person_search
 from registry import services
 from registry.admin_events import (
     EVENT_PERMISSION,
@@ -31,6 +37,26 @@ from registry.jurisdiction import event_q, household_q, membership_q
 from registry.models import Correction, CorrectionStatus, Household, Membership, RegistrationEvent
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
+
+
+def staff_name(user) -> str:
+    """A staff member as colleagues know them: full name, else the account name."""
+    if user is None:
+        return "系统"
+    return user.get_full_name() or user.username
+
+
+def _people(request, term: str):
+    """Persons of the user's area matching a search term (population.search)."""
+    try:
+        return person_search(persons_within(request.user), term).values("pk")
+    except SearchError:
+        return Person.objects.none().values("pk")
+
+
+def _member_households(request, term: str):
+    """Households any matching person belongs or belonged to."""
+    return Membership.objects.filter(person__in=_people(request, term)).values("household_id")
 
 
 class MembershipInline(admin.TabularInline):
@@ -100,13 +126,24 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     list_display = ["number", "kind", "address", "region", "closed_on"]
     list_filter = ["kind"]
     list_select_related = ["region"]
-    search_fields = ["=number", "address"]
-    search_help_text = "输入户号精确查找，或住址关键词"
+    search_fields = ["=number", "address"]  # the search itself is get_search_results below
+    search_help_text = (
+        "输入户号、住址关键词，或户成员的公民身份号码、姓名（可加出生日期，或用拼音）"
+    )
     autocomplete_fields = ["region"]
     inlines = [MembershipInline]
 
     def jurisdiction_q(self, area):
         return household_q(area)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        members = _member_households(request, term)
+        return queryset.filter(
+            Q(number=term) | Q(address__contains=term) | Q(pk__in=members)
+        ), False
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -234,11 +271,19 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     list_display = ["masked_person", "household", "relation", "start_date", "end_date"]
     list_select_related = ["person", "household"]
-    raw_id_fields = ["person", "household"]
     list_filter = ["relation"]
+    search_fields = ["=household__number"]  # the search itself is get_search_results below
+    search_help_text = "输入户号，或成员的公民身份号码、姓名（可加出生日期，或用拼音）"
 
     def jurisdiction_q(self, area):
         return membership_q(area)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        people = _people(request, term)
+        return queryset.filter(Q(household__number=term) | Q(person__in=people)), False
 
     @admin.display(description="人员")
     def masked_person(self, obj: Membership) -> str:
@@ -350,8 +395,8 @@ class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         "field",
         "change",
         "status",
-        "proposed_by",
-        "decided_by",
+        "proposer",
+        "decider",
     ]
     list_filter = ["status", "field"]
     list_select_related = ["person", "proposed_by", "decided_by"]
@@ -364,13 +409,22 @@ class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         "document_number",
         "reason",
         "status",
-        "proposed_by",
+        "proposer",
         "proposed_at",
-        "decided_by",
+        "decider",
         "decided_at",
         "decision_note",
     ]
     readonly_fields = fields
+
+    @admin.display(description="申请民警")
+    def proposer(self, obj: Correction) -> str:
+        return staff_name(obj.proposed_by)
+
+    @admin.display(description="审批人")
+    def decider(self, obj: Correction) -> str:
+        return staff_name(obj.decided_by) if obj.decided_by_id else "—"
+
     change_form_template = "admin/registry/correction/change_form.html"
 
     def jurisdiction_q(self, area):
@@ -484,6 +538,7 @@ class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             "title": "审批变更更正登记",
             "correction": correction,
             "change": self.change(correction),
+            "proposer": staff_name(correction.proposed_by),
             "form": form,
             "back": back,
             "opts": self.opts,

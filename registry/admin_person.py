@@ -7,6 +7,7 @@ the documents printed for the person. Registered with ``population.admin_story``
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -33,6 +34,16 @@ PRINT_CHANNELS = {
     "admin.print.transfer_permit": "户口迁移证",
     "admin.print.admission_certificate": "准予迁入证明",
 }
+
+
+def _names(usernames) -> dict[str, str]:
+    """Account names to the names colleagues know (full name, else the account name)."""
+    usernames = {u for u in usernames if u}
+    found = {
+        u.username: (u.get_full_name() or u.username)
+        for u in get_user_model().objects.filter(username__in=usernames)
+    }
+    return {u: found.get(u, u) for u in usernames}
 
 
 def _relation(code: str | None) -> str:
@@ -67,9 +78,9 @@ def event_rows(request, person: Person) -> list[dict]:
             new = correction_value_display(field, d.get("new", ""), full_id=full)
             lines.append((label, old, new))
             if d.get("approved_by"):
-                lines.append(
-                    ("审批", "", f"{d.get('proposed_by') or '—'}申请，{d['approved_by']}批准")
-                )
+                who = _names({d.get("proposed_by"), d["approved_by"]})
+                proposer = who.get(d.get("proposed_by"), "—")
+                lines.append(("审批", "", f"{proposer}申请，{who[d['approved_by']]}批准"))
         elif e.kind == EventKind.HEAD_CHANGE:
             lines.append(("与户主关系", "", "户主"))
         else:
@@ -138,11 +149,22 @@ def person_hukou_section(request, person: Person) -> str:
         .exclude(status=CorrectionStatus.APPROVED)
         .order_by("-pk")
     ]
-    prints = [
-        {"at": log.at, "document": PRINT_CHANNELS[log.channel], "officer": log.username}
-        for log in AccessLog.objects.filter(
+    logs = list(
+        AccessLog.objects.filter(
             person_ids__contains=[person.pk], channel__in=list(PRINT_CHANNELS)
         ).order_by("-id")[:50]
+    )
+    names = {
+        u.username: (u.get_full_name() or u.username)
+        for u in get_user_model().objects.filter(username__in={log.username for log in logs})
+    }
+    prints = [
+        {
+            "at": log.at,
+            "document": PRINT_CHANNELS[log.channel],
+            "officer": names.get(log.username, log.username),
+        }
+        for log in logs
     ]
     return render_to_string(
         "admin/registry/person_hukou.html",

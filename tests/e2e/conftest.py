@@ -8,6 +8,7 @@ connection with the live server's thread, so allowing them is safe here.
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -88,3 +89,43 @@ def admin_login(page, live_server):
         return page
 
     return _login
+
+
+# -- page checks shared by the journeys ----------------------------------------------------------
+
+# Latin words an officer may see: the product's name and file formats.
+ALLOWED_WORDS = frozenset({"popbase", "PDF", "XLSX", "CSV"})
+# A run of Latin letters not joined to digits: document numbers such as QC202600000001 or a
+# citizen ID's X are codes, not words.
+_LATIN_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])")
+_PYTHON_REPR = re.compile(r"\b(None|True|False)\b|#\d+")
+
+
+def watch_documents(page) -> None:
+    """Record the status of every page the browser loads (main documents only)."""
+    if getattr(page, "_popbase_documents", None) is None:
+        page._popbase_documents = []
+        page.on(
+            "response",
+            lambda r: (
+                page._popbase_documents.append((r.url, r.status))
+                if r.request.resource_type == "document"
+                else None
+            ),
+        )
+
+
+def assert_clean_page(page) -> None:
+    """What an officer reads on this page: every page loaded so far answered below 400, and the
+    visible text has no English word outside ``ALLOWED_WORDS`` and no Python repr (``None``,
+    ``True``, ``False``, ``#12``). Call ``watch_documents(page)`` before the journey starts."""
+    page.wait_for_load_state("domcontentloaded")
+    failed = [
+        (url, status) for url, status in getattr(page, "_popbase_documents", []) if status >= 400
+    ]
+    assert not failed, f"pages answered with an error: {failed}"
+    text = page.locator("body").inner_text()
+    english = sorted({w for w in _LATIN_WORD.findall(text) if w not in ALLOWED_WORDS})
+    assert not english, f"English on {page.url}: {english}"
+    repr_found = [m.group(0) for m in _PYTHON_REPR.finditer(text)]
+    assert not repr_found, f"internals on {page.url}: {repr_found}"
