@@ -13,10 +13,12 @@ from django.urls import path, reverse
 from population.admin_story import person_page_section_register
 from population.admin_utils import LargeTableAdmin, PageAction, person_page_action_register
 from population.audit import access_log_admin_read
+from population.codes import Relation
 from population.errors import DomainError
 from population.identity import mask_citizen_id
 from population.jurisdiction import (
     JurisdictionAdminMixin,
+    break_glass_accesses,
     person_ids_q,
     persons_within,
     region_required_within,
@@ -34,7 +36,15 @@ from registry.admin_events import (
 )
 from registry.admin_person import person_hukou_section
 from registry.jurisdiction import event_q, household_q, membership_q
-from registry.models import Correction, CorrectionStatus, Household, Membership, RegistrationEvent
+from registry.models import (
+    Correction,
+    CorrectionStatus,
+    EventKind,
+    Household,
+    Membership,
+    RegistrationEvent,
+)
+from registry.prints import card
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
 
@@ -247,6 +257,10 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                     "sex",
                     "ethnicity",
                     "birth_date",
+                    "former_names",
+                    "birthplace",
+                    "marital_status",
+                    "arrival",
                 ],
             )
         context = {"household": household, "members": members, "full_id": full}
@@ -345,7 +359,81 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                 name=f"registry_person_{spec.slug}",
             )
             for spec in PERSON_EVENTS
-        ] + super().get_urls()
+        ] + [
+            path(
+                "person/<int:object_id>/register-form/",
+                self.admin_site.admin_view(self.register_form_view),
+                name="registry_person_register_form",
+            ),
+            path(
+                "<int:object_id>/transfer-permit/",
+                self.admin_site.admin_view(self.transfer_permit_view),
+                name="registry_event_transfer_permit",
+            ),
+            *super().get_urls(),
+        ]
+
+    def register_form_view(self, request, object_id: int):
+        """常住人口登记表: one person's card, printable; masked or full ID by role; logged."""
+        if not request.user.has_perm("population.view_person"):
+            raise PermissionDenied
+        person = persons_within(request.user).filter(pk=object_id).first()
+        if person is None:
+            raise Http404("不存在或不在您的辖区内")
+        full = request.user.has_perm(FULL_ID_PERMISSION)
+        membership = (
+            Membership.objects.filter(person=person, end_date__isnull=True)
+            .select_related("household__region")
+            .first()
+        )
+        fields = ["name", "citizen_id" if full else "masked_citizen_id", "card"]
+        access_log_admin_read(
+            request, channel="admin.print.register_form", person_ids=[person.pk], fields=fields
+        )
+        break_glass_accesses(request, person_ids=[person.pk], fields=fields)
+        context = {
+            "title": "常住人口登记表",
+            "m": card(membership, person, full_id=full),
+            "household": membership.household if membership else None,
+            "person": person,
+            "full_id": full,
+        }
+        return TemplateResponse(request, "admin/registry/print/register_form.html", context)
+
+    def transfer_permit_view(self, request, object_id: int):
+        """户口迁移证 of a move out, printable; logged."""
+        if not request.user.has_perm("registry.view_registrationevent"):
+            raise PermissionDenied
+        event = (
+            self.get_queryset(request)
+            .filter(pk=object_id, kind=EventKind.MOVE_OUT)
+            .select_related("person", "from_household__region", "officer")
+            .first()
+        )
+        if event is None:
+            raise Http404("不存在或不在您的辖区内")
+        full = request.user.has_perm(FULL_ID_PERMISSION)
+        person = event.person
+        fields = ["name", "citizen_id" if full else "masked_citizen_id", "transfer_permit"]
+        access_log_admin_read(
+            request, channel="admin.print.transfer_permit", person_ids=[person.pk], fields=fields
+        )
+        context = {
+            "title": "户口迁移证",
+            "event": event,
+            "person": person,
+            "citizen_id": person.citizen_id if full else mask_citizen_id(person.citizen_id),
+            "relation": Membership.objects.filter(
+                person=person, household=event.from_household, end_date=event.effective_date
+            )
+            .values_list("relation", flat=True)
+            .first(),
+            "officer": staff_name(event.officer),
+            "full_id": full,
+        }
+        if context["relation"]:
+            context["relation"] = Relation(context["relation"]).label
+        return TemplateResponse(request, "admin/registry/print/transfer_permit.html", context)
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
@@ -551,6 +639,14 @@ for _spec in PERSON_EVENTS:
         PageAction(_spec.title, f"admin:registry_person_{_spec.slug}", EVENT_PERMISSION)
     )
 person_page_section_register(person_hukou_section)
+person_page_action_register(
+    PageAction(
+        "打印常住人口登记表",
+        "admin:registry_person_register_form",
+        "population.view_person",
+        active_only=False,
+    )
+)
 
 
 from registry import admin_quality  # noqa: E402, F401  (review queue, merges, figures)

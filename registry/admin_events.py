@@ -31,6 +31,7 @@ from population.models import Person, Region, RegionLevel, Sex
 from registry import services
 from registry.jurisdiction import household_q
 from registry.models import Correction, CorrectionField, Household, HouseholdKind, Membership
+from registry.prints import card
 
 EVENT_PERMISSION = "registry.add_registrationevent"
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
@@ -536,22 +537,7 @@ HOUSEHOLD_EVENTS = [
 
 def household_book(household: Household, *, full_id: bool) -> list[dict]:
     """The current members as a 户口簿 lists them: head first, then by relation and age."""
-    rows = []
-    for m in _members(household):
-        p = m.person
-        rows.append(
-            {
-                "person_id": p.pk,
-                "name": p.name,
-                "relation": m.get_relation_display(),
-                "sex": p.get_sex_display(),
-                "ethnicity": p.get_ethnicity_display(),
-                "birth_date": p.birth_date,
-                "citizen_id": p.citizen_id if full_id else mask_citizen_id(p.citizen_id),
-                "start_date": m.start_date,
-            }
-        )
-    return rows
+    return [card(m, m.person, full_id=full_id) for m in _members(household)]
 
 
 def event_view(model_admin, request, object_id: int, spec: EventSpec):

@@ -108,6 +108,9 @@ def event_rows(request, person: Person) -> list[dict]:
                 if e.officer
                 else "系统",
                 "reason": e.reason,
+                "print": reverse("admin:registry_event_transfer_permit", args=[e.pk])
+                if e.kind == EventKind.MOVE_OUT
+                else "",
             }
         )
     return rows

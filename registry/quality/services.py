@@ -227,6 +227,8 @@ MERGE_KEPT_REFERENCES = frozenset(
         "registry.PersonMerge.duplicate",
         "population.ChangeEvent.person",  # append-only outbox of the department change feed
         "population.BreakGlassGrant.person",  # append-only: who was reached, then
+        # 变更更正登记 proposed for that record; a pending one is refused once it is cancelled
+        "registry.Correction.person",
     }
 )
 

@@ -157,6 +157,12 @@ def test_move_within_the_city(officer_page, desk):
     # the person page tells the story and links to the new household
     expect(page.locator("#hukou-current")).to_contain_text(desk.other.number)
     expect(page.locator("#hukou-events")).to_contain_text("市内迁移")
+    # the 常住人口登记表 shows the new household and where the person came from
+    button(page, "打印常住人口登记表")
+    expect(page.locator("body")).to_contain_text(desk.other.number)
+    expect(page.locator("body")).to_contain_text("由本市凤城路1号迁来（市内迁移）")
+    page.go_back()
+    assert_clean_page(page)
     page.locator("#hukou-current a", has_text=desk.other.number).click()
     assert_clean_page(page)
     expect(page.locator("#content h2").first).to_be_visible()
