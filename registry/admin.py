@@ -34,7 +34,7 @@ from registry.admin_events import (
     event_view,
     household_book,
 )
-from registry.admin_person import person_hukou_section
+from registry.admin_person import household_event_rows, person_hukou_section
 from registry.jurisdiction import event_q, household_q, membership_q
 from registry.models import (
     Correction,
@@ -235,6 +235,33 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                     if can_act and spec.applies(household)
                 ]
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """历史: the registration events that named this household, not Django's change log."""
+        household = self.get_object(request, object_id)
+        if household is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, household):
+            raise PermissionDenied
+        rows = household_event_rows(household)
+        people = list(household.memberships.values_list("person_id", flat=True))
+        if people:
+            access_log_admin_read(
+                request,
+                channel="admin.household_history",
+                person_ids=people,
+                fields=["name", "registration_events"],
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"变更历史：户{household.number}",
+            "subtitle": None,
+            "object": household,
+            "opts": self.opts,
+            "events": rows,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/registry/household/history.html", context)
 
     def print_view(self, request, object_id: int):
         """户口簿 print view: a clean page, masked or full IDs by role, logged as a read."""

@@ -8,6 +8,7 @@ the documents printed for the person. Registered with ``population.admin_story``
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -179,3 +180,34 @@ def person_hukou_section(request, person: Person) -> str:
         },
         request=request,
     )
+
+
+def household_event_rows(household: Household) -> list[dict]:
+    """Every registration event naming the household, oldest first: who came, who left, why."""
+    events = (
+        RegistrationEvent.objects.filter(Q(from_household=household) | Q(to_household=household))
+        .select_related("person", "from_household", "to_household", "officer")
+        .order_by("effective_date", "pk")
+    )
+    rows = []
+    for e in events:
+        if e.kind in (EventKind.CORRECTION, EventKind.HEAD_CHANGE):
+            direction = "本户"
+        elif e.to_household_id == household.pk:
+            direction = "入户"
+        else:
+            direction = "离户"
+        rows.append(
+            {
+                "date": e.effective_date,
+                "kind": e.get_kind_display(),
+                "person": e.person.name,
+                "direction": direction,
+                "document": " ".join(x for x in (e.document_type, e.document_number) if x),
+                "officer": (e.officer.get_full_name() or e.officer.username)
+                if e.officer
+                else "系统",
+                "reason": e.reason,
+            }
+        )
+    return rows

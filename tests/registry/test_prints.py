@@ -155,3 +155,14 @@ def test_the_register_form_masks_the_number_without_the_full_id_permission(
     ).content.decode()
     assert mask_citizen_id(head.citizen_id) in html
     assert head.citizen_id not in html
+
+
+def test_the_household_history_lists_its_events(client, officer, family):
+    home, _head, _baby = family
+    client.force_login(officer)
+    html = client.get(f"/admin/registry/household/{home.pk}/history/").content.decode()
+    assert "此对象没有修改历史" not in html
+    events = html.split('id="household-events"')[1]
+    assert events.index("迁入") < events.index("出生登记")
+    assert "王宝" in events and "户口迁移证 QY77" in events and "赵警官" in events
+    assert AccessLog.objects.filter(channel="admin.household_history").exists()
