@@ -34,7 +34,7 @@ from registry.admin_events import (
     event_view,
     household_book,
 )
-from registry.admin_person import household_event_rows, person_hukou_section
+from registry.admin_person import event_lines, household_event_rows, person_hukou_section
 from registry.jurisdiction import event_q, household_q, membership_q
 from registry.models import (
     Correction,
@@ -359,9 +359,20 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         "reason",
         "document_type",
         "document_number",
-        "details",
+        "details_shown",
     ]
     readonly_fields = fields
+
+    @admin.display(description="登记内容")
+    def details_shown(self, obj: RegistrationEvent) -> str:
+        # masked here as in every list; the person page shows full numbers to roles allowed
+        lines = event_lines(obj, full_id=False)
+        return (
+            "；".join(
+                f"{label}：{old} → {new}" if old else f"{label}：{new}" for label, old, new in lines
+            )
+            or "—"
+        )
 
     def jurisdiction_q(self, area):
         return event_q(area)
@@ -550,15 +561,11 @@ class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
 
     @admin.display(description="原内容 → 更正为")
-    def change(self, obj: Correction) -> str:
-        full = getattr(self, "_full_id", False)
+    def change(self, obj: Correction, full: bool = False) -> str:
+        # masked in the list and record; the decision page shows full numbers to roles allowed
         old = correction_value_display(obj.field, obj.old_value, full_id=full)
         new = correction_value_display(obj.field, obj.new_value, full_id=full)
         return f"{old} → {new}"
-
-    def get_queryset(self, request):
-        self._full_id = request.user.has_perm(FULL_ID_PERMISSION)
-        return super().get_queryset(request)
 
     def has_add_permission(self, request):
         return False
@@ -652,7 +659,7 @@ class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             **self.admin_site.each_context(request),
             "title": "审批变更更正登记",
             "correction": correction,
-            "change": self.change(correction),
+            "change": self.change(correction, request.user.has_perm(FULL_ID_PERMISSION)),
             "proposer": staff_name(correction.proposed_by),
             "form": form,
             "back": back,

@@ -57,6 +57,46 @@ def _household_text(household: Household | None, links: dict[int, str]) -> tuple
     return f"{household.number}（{household.address}）", links.get(household.pk, "")
 
 
+def event_lines(
+    e: RegistrationEvent, *, full_id: bool, relations: dict | None = None
+) -> list[tuple[str, str, str]]:
+    """What an event changed, as (label, old, new) in Chinese (no stored codes or JSON)."""
+    if relations is None:
+        relations = {
+            (m.household_id, m.start_date): m.relation
+            for m in Membership.objects.filter(person_id=e.person_id)
+        }
+    full = full_id
+    lines: list[tuple[str, str, str]] = []
+    d = e.details or {}
+    if e.kind == EventKind.CORRECTION:
+        field = d.get("field", "")
+        label = CorrectionField(field).label.split("（")[0] if field else "更正"
+        old = correction_value_display(field, d.get("old", ""), full_id=full)
+        new = correction_value_display(field, d.get("new", ""), full_id=full)
+        lines.append((label, old, new))
+        if d.get("approved_by"):
+            who = _names({d.get("proposed_by"), d["approved_by"]})
+            proposer = who.get(d.get("proposed_by"), "—")
+            lines.append(("审批", "", f"{proposer}申请，{who[d['approved_by']]}批准"))
+    elif e.kind == EventKind.HEAD_CHANGE:
+        lines.append(("与户主关系", "", "户主"))
+    else:
+        if e.from_household_id and e.from_household_id != e.to_household_id:
+            lines.append(("原户", "", f"{e.from_household.number}（{e.from_household.address}）"))
+        if e.to_household_id and e.from_household_id != e.to_household_id:
+            relation = relations.get((e.to_household_id, e.effective_date))
+            lines.append(
+                ("迁入户", "", f"{e.to_household.number}（{e.to_household.address}），"
+                 f"与户主关系：{_relation(relation)}")
+            )  # fmt: skip
+        if e.kind == EventKind.MOVE_OUT and d.get("destination"):
+            lines.append(("迁往地", "", d["destination"]))
+        if e.kind == EventKind.DEATH:
+            lines.append(("状态", "正常", "死亡"))
+    return lines
+
+
 def event_rows(request, person: Person) -> list[dict]:
     """Each registration event of the person, oldest first, as old → new lines."""
     full = request.user.has_perm(FULL_ID_PERMISSION)
@@ -70,35 +110,7 @@ def event_rows(request, person: Person) -> list[dict]:
     }
     rows = []
     for e in events:
-        lines: list[tuple[str, str, str]] = []
-        d = e.details or {}
-        if e.kind == EventKind.CORRECTION:
-            field = d.get("field", "")
-            label = CorrectionField(field).label.split("（")[0] if field else "更正"
-            old = correction_value_display(field, d.get("old", ""), full_id=full)
-            new = correction_value_display(field, d.get("new", ""), full_id=full)
-            lines.append((label, old, new))
-            if d.get("approved_by"):
-                who = _names({d.get("proposed_by"), d["approved_by"]})
-                proposer = who.get(d.get("proposed_by"), "—")
-                lines.append(("审批", "", f"{proposer}申请，{who[d['approved_by']]}批准"))
-        elif e.kind == EventKind.HEAD_CHANGE:
-            lines.append(("与户主关系", "", "户主"))
-        else:
-            if e.from_household_id and e.from_household_id != e.to_household_id:
-                lines.append(
-                    ("原户", "", f"{e.from_household.number}（{e.from_household.address}）")
-                )
-            if e.to_household_id and e.from_household_id != e.to_household_id:
-                relation = relations.get((e.to_household_id, e.effective_date))
-                lines.append(
-                    ("迁入户", "", f"{e.to_household.number}（{e.to_household.address}），"
-                     f"与户主关系：{_relation(relation)}")
-                )  # fmt: skip
-            if e.kind == EventKind.MOVE_OUT and d.get("destination"):
-                lines.append(("迁往地", "", d["destination"]))
-            if e.kind == EventKind.DEATH:
-                lines.append(("状态", "正常", "死亡"))
+        lines = event_lines(e, full_id=full, relations=relations)
         rows.append(
             {
                 "date": e.effective_date,

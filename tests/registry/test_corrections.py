@@ -159,6 +159,10 @@ def test_a_name_correction_waits_for_a_supervisor_then_is_an_event(
         supervisor,
         event,
     )
+    # and the event's own page tells it in Chinese, not as stored codes
+    shown = client.get(f"/admin/registry/registrationevent/{event.pk}/change/").content.decode()
+    assert "姓名：王小 → 王晓" in shown
+    assert '"field"' not in shown and "approved_by" not in shown
     # and the person page and its 历史 page tell it in Chinese
     for suffix in ("change/", "history/"):
         html = client.get(f"/admin/population/person/{son.pk}/{suffix}").content.decode()
