@@ -27,7 +27,7 @@ def grant(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("pghistory", "0007_auto_20250421_0444"),
-        ("population", "0017_change_kind_correction"),
+        ("population", "0018_change_kind_correction"),
         ("registry", "0011_one_head_or_self"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
