@@ -616,4 +616,5 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
 # The sharing API's clients and keys, and the department sync (batches, facts, follow-ups),
 # have their admins in their packages.
 import population.sharing.admin  # noqa: E402
+import population.stats.admin  # noqa: E402
 import population.sync.admin  # noqa: E402, F401
