@@ -108,7 +108,7 @@ def test_residence_permit_from_registration_to_print(
 
     # 5. 签注 of the permit that is due, from the queue of permits due.
     follow(page, lambda: page.get_by_role("link", name="首页").click())
-    follow(page, lambda: page.get_by_role("link", name="队列：待签注居住证（签注期内或宽限期内）").first.click())
+    follow(page, lambda: page.locator("#content-main tr.model-endorsementduequeue th a").click())
     run_action(page, "王待签", "endorse")
     expect(page.locator(".messagelist")).to_contain_text("签注：已办理 1 件")
 
