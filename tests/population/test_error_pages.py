@@ -67,3 +67,14 @@ def test_the_view_site_link_is_gone_and_the_root_leads_to_the_admin(client, offi
     response = client.get("/")
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
+
+
+def test_a_refused_form_has_a_chinese_title(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", password="x"))
+    response = client.post("/admin/population/region/add/", {})
+    body = response.content.decode()
+    assert response.status_code == 200
+    title = body.split("<title>")[1].split("</title>")[0]
+    assert title.startswith("错误：") and "Error" not in title
+    index = client.get("/admin/").content.decode()
+    assert "Model name" not in index and "模型名称" in index
