@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("population", "0016_sharing_endpoint_settlement_precheck"),
+        ("population", "0017_fact_bulk_ingest"),
     ]
 
     operations = [
