@@ -31,7 +31,7 @@ run: install report-deps ## Migrate, load the demo city, create the demo officer
 	$(PY) manage.py load_regions
 	$(PY) manage.py seed_demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED) --if-empty
 	$(PY) manage.py create_demo_officer
-	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver --insecure 127.0.0.1:8000
 
 browser-deps: ## Install Debian's Chromium for the browser test (needs root)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

@@ -87,6 +87,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# A refused CSRF token gets the Chinese page in the admin's look, not Django's English one.
+CSRF_FAILURE_VIEW = "population.error_pages.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -131,6 +133,8 @@ AUTHENTICATION_BACKENDS = [
 
 # Chinese UI whatever the browser asks for: no LocaleMiddleware.
 LANGUAGE_CODE = "zh-hans"
+# Chinese for the few admin strings Django's own catalogue leaves in English ("Error:" in titles).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from settlement.api import PrecheckView
@@ -7,8 +8,17 @@ from settlement.api import PrecheckView
 admin.site.site_header = "人口基础信息库 popbase"
 admin.site.site_title = "popbase"
 admin.site.index_title = "户籍与人口信息管理"
+# No public site behind the admin: no "view site" link in the header; "/" leads to the admin.
+admin.site.site_url = None
+
+# Chinese error pages in the admin's look instead of Django's bare English ones.
+handler400 = "population.error_pages.bad_request"
+handler403 = "population.error_pages.permission_denied"
+handler404 = "population.error_pages.page_not_found"
+handler500 = "population.error_pages.server_error"
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Statistician dashboard and reports; before admin/ so the admin catch-all does not take it.
     path("admin/statistics/", include("population.stats.urls")),
     path("admin/", admin.site.urls),

@@ -15,6 +15,7 @@ from population import jurisdiction, services
 from population.admin_story import person_sections
 from population.admin_utils import LargeTableAdmin, person_page_actions
 from population.audit import access_log_admin_read, access_log_record
+from population.audit_labels import KNOWN_CHANNELS, channel_label
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin, area_of, person_ids_q
@@ -479,12 +480,26 @@ class CitizenIdCorrectionAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
         return False
 
 
+class AccessChannelFilter(admin.SimpleListFilter):
+    """The channels in Chinese (the log stores their codes)."""
+
+    title = "渠道"
+    parameter_name = "channel"
+
+    def lookups(self, request, model_admin):
+        # The known channels (a DISTINCT over the whole log would scan it on every page).
+        return [(c, channel_label(c)) for c in KNOWN_CHANNELS]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(channel=self.value()) if self.value() else queryset
+
+
 @admin.register(AccessLog)
 class AccessLogAdmin(LargeTableAdmin):
     """查阅日志: read-only; who read whose data, which fields, for what purpose."""
 
-    list_display = ["at", "username", "channel", "purpose", "person_count", "client"]
-    list_filter = ["channel"]
+    list_display = ["at", "username", "channel_display", "purpose", "person_count", "client"]
+    list_filter = [AccessChannelFilter]
     search_fields = ["=username"]
     search_help_text = "输入用户名精确查找"
     date_hierarchy = "at"
@@ -492,6 +507,10 @@ class AccessLogAdmin(LargeTableAdmin):
     @admin.display(description="人数")
     def person_count(self, obj: AccessLog) -> int:
         return len(obj.person_ids)
+
+    @admin.display(description="渠道", ordering="channel")
+    def channel_display(self, obj: AccessLog) -> str:
+        return channel_label(obj.channel)
 
     def has_add_permission(self, request):
         return False
@@ -573,4 +592,9 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
 # The sharing API's clients and keys, and the department sync (batches, facts, follow-ups),
 # have their admins in their packages.
 import population.sharing.admin  # noqa: E402
+import population.stats.admin  # noqa: E402
+from population.beat_admin import beat_admins_restrict  # noqa: E402
+
+# django_celery_beat precedes population in INSTALLED_APPS, so its admins are registered here.
+beat_admins_restrict()
 import population.sync.admin  # noqa: E402, F401

@@ -8,7 +8,11 @@ class PopulationConfig(AppConfig):
     verbose_name = "人口基础信息"
 
     def ready(self) -> None:
+        from population.demo import demo_loader_register
         from population.replay import replay_on_flush
+        from population.stats.services import snapshot_demo_months
 
         # Once per flush (sent for each app; this app's turn), after the tables are emptied.
         post_migrate.connect(replay_on_flush, sender=self, dispatch_uid="population.replay")
+        # Last, so the snapshots count what the other apps' demo loaders added.
+        demo_loader_register("stats", snapshot_demo_months, last=True)

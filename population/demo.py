@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pghistory
+import pgtrigger
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -52,19 +53,23 @@ MIGRANT_PROVINCES = ("43", "45", "36", "51", "52", "42")
 # population never names a higher app.
 DemoLoader = Callable[[dt.date], str]
 _demo_loaders: list[tuple[str, DemoLoader]] = []
+_demo_loaders_last: list[tuple[str, DemoLoader]] = []
 
 
-def demo_loader_register(name: str, loader: DemoLoader) -> None:
-    """Register ``loader(today) -> summary``; registering a name twice keeps the first."""
-    if all(existing != name for existing, _ in _demo_loaders):
-        _demo_loaders.append((name, loader))
+def demo_loader_register(name: str, loader: DemoLoader, *, last: bool = False) -> None:
+    """Register ``loader(today) -> summary``; registering a name twice keeps the first.
+
+    ``last`` loaders run after all others (the statistics snapshots, which count what the
+    other loaders added)."""
+    if all(existing != name for existing, _ in _demo_loaders + _demo_loaders_last):
+        (_demo_loaders_last if last else _demo_loaders).append((name, loader))
 
 
 def demo_loaders_run(*, today: dt.date | None = None) -> list[tuple[str, str]]:
     """Run every registered loader, each in its own transaction; returns (name, summary)."""
     today = today or timezone.localdate()
     done = []
-    for name, loader in _demo_loaders:
+    for name, loader in _demo_loaders + _demo_loaders_last:
         with transaction.atomic():
             done.append((name, loader(today)))
     return done
@@ -277,7 +282,11 @@ def seed_demo_city(
         raise ValueError("persons must be at least 1")
     today = today or timezone.localdate()
     gen = _Generator(seed=seed, city=city, today=today, classification_year=classification_year)
-    now = timezone.now().isoformat()
+    # The demo city is recorded as it stood since the start of the month 13 months ago, in its
+    # rows and in their history, so the last 12 month ends can be snapshot from the history
+    # (stats_snapshot of a past month reads the history as of that month end).
+    recorded_at = demo_recorded_at(today)
+    now = recorded_at.isoformat()
     n_migrants = round(persons * SHARE_NON_REGISTERED)
     n_registered = persons - n_migrants
     public_units = _public_collective_units(city, classification_year)
@@ -298,6 +307,12 @@ def seed_demo_city(
             next_household = cursor.fetchone()[0] + 1
             cursor.execute("SELECT citizen_id FROM population_person")
             taken = {row[0] for row in cursor.fetchall()}
+            first_person = next_person
+            # The person rows' history is written below with the recorded date instead of
+            # the insert trigger's NOW(); appending it ourselves keeps the history append-only.
+            cursor.execute(
+                "SELECT set_config('pgtrigger.ignore', %s, true)", [_person_insert_trigger()]
+            )
 
             person_cols = (
                 "id, citizen_id, name, sex, birth_date, ethnicity, status, hukou_region_id,"
@@ -399,6 +414,12 @@ def seed_demo_city(
                 flush()
             flush(final=True)
 
+            cursor.execute("SELECT set_config('pgtrigger.ignore', '{}', true)")
+            cursor.execute(
+                PERSON_HISTORY_SQL,
+                [recorded_at, first_person],
+            )
+
             # Ids above the old maximum were free (the tables are locked); move the sequences on.
             for table, last in (
                 ("population_person", next_person - 1),
@@ -409,6 +430,33 @@ def seed_demo_city(
                         "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, last]
                     )
     return counts
+
+
+PERSON_HISTORY_SQL = """
+WITH ctx AS (SELECT _pgh_attach_context() AS value)
+INSERT INTO population_personevent (id, citizen_id, name, sex, birth_date, ethnicity, status,
+    hukou_region_id, residence_region_id, created_at, updated_at,
+    pgh_context_id, pgh_created_at, pgh_label, pgh_obj_id)
+SELECT id, citizen_id, name, sex, birth_date, ethnicity, status,
+       hukou_region_id, residence_region_id, created_at, updated_at,
+       ctx.value, %s, 'insert', id
+  FROM population_person, ctx WHERE id >= %s
+"""
+
+
+def demo_recorded_at(today: dt.date) -> dt.datetime:
+    """When the demo city counts as recorded: the first day of the month 13 months back."""
+    year, month = (today.year - 1, today.month - 1) if today.month > 1 else (today.year - 2, 12)
+    return dt.datetime(year, month, 1, tzinfo=timezone.get_current_timezone())
+
+
+def _person_insert_trigger() -> str:
+    """The Postgres name of Person's history insert trigger, as pgtrigger.ignore wants it."""
+    names = [
+        trigger.get_pgid(model)
+        for model, trigger in pgtrigger.registered("population.Person:insert_insert")
+    ]
+    return "{" + ",".join(names) + "}"
 
 
 def _public_collective_units(city: str, year: int) -> list[str]:

@@ -409,5 +409,5 @@ class BreakGlassGrant(models.Model):
 from population.sharing.models import ApiClient, ApiKey, IdempotencyRecord  # noqa: E402, F401
 
 # Statistics snapshots live in their own package.
-from population.stats.models import SnapshotSource, StatSnapshot  # noqa: E402, F401
+from population.stats.models import SnapshotSource, StatisticsDesk, StatSnapshot  # noqa: E402, F401
 from population.sync.models import Batch, Fact, FollowUp, RejectedRow  # noqa: E402, F401

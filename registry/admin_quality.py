@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -25,6 +23,8 @@ from population.jurisdiction import (
 )
 from population.models import Person, RegionLevel
 from registry.quality import services
+from registry.quality.detectors import DETECTORS
+from registry.quality.display import as_table
 from registry.quality.models import (
     IssueKind,
     IssueStatus,
@@ -32,10 +32,14 @@ from registry.quality.models import (
     PersonMerge,
     QualityIssue,
     QualityRun,
+    RunStatus,
 )
 from registry.quality.selectors import quality_figures
+from registry.quality.tasks import quality_detect_task
 
 FIGURES_PERMISSION = "registry.view_quality_figures"
+# Running the checks over the whole population is a supervisor's decision (as approving merges).
+RUN_PERMISSION = services.APPROVE_MERGE_PERMISSION
 DUPLICATE_KINDS = {
     IssueKind.DUPLICATE_SAME_NAME,
     IssueKind.DUPLICATE_NORMALISED,
@@ -86,7 +90,6 @@ class QualityIssueAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     form = IssueDecisionForm
     change_list_template = "admin/registry/qualityissue/change_list.html"
     list_display = [
-        "id",
         "kind",
         "status",
         "person_count",
@@ -136,7 +139,7 @@ class QualityIssueAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
     @admin.display(description="证据")
     def evidence_display(self, obj: QualityIssue) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.evidence, ensure_ascii=False, indent=2))
+        return as_table(obj.evidence)
 
     @admin.display(description="合并")
     def merge_link(self, obj: QualityIssue) -> str:
@@ -172,7 +175,7 @@ class QualityIssueAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                 )
                 done += 1
             except DomainError as exc:
-                messages.warning(request, f"问题{issue.pk}：{exc.message_zh}")
+                messages.warning(request, f"{issue}：{exc.message_zh}")
         if done:
             messages.success(request, f"已确认{done}个问题")
 
@@ -206,8 +209,47 @@ class QualityIssueAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             )
         return response
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_run_checks": request.user.has_perm(RUN_PERMISSION),
+            "last_run": QualityRun.objects.order_by("-started_at").first(),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def run_view(self, request):
+        """运行检测: a supervisor starts the detectors (Celery; eager without a broker) and
+        is taken to the run's page, which shows each detector as it finishes."""
+        if not request.user.has_perm(RUN_PERMISSION):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:registry_qualityissue_changelist"))
+        running = QualityRun.objects.filter(status=RunStatus.RUNNING).first()
+        if running is not None:
+            messages.warning(request, "已有数据质量检测正在运行，请等待其完成")
+            return HttpResponseRedirect(
+                reverse("admin:registry_qualityrun_change", args=[running.pk])
+            )
+        before = QualityRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        try:
+            quality_detect_task.delay()
+        except DomainError as exc:
+            messages.error(request, exc.message_zh)
+            return HttpResponseRedirect(reverse("admin:registry_qualityissue_changelist"))
+        run = QualityRun.objects.filter(pk__gt=before).order_by("pk").first()
+        if run is None:  # queued for a worker: the list of runs shows it once it starts
+            messages.success(request, "已提交数据质量检测，开始运行后在此列表中显示进度")
+            return HttpResponseRedirect(reverse("admin:registry_qualityrun_changelist"))
+        messages.success(request, "数据质量检测已运行，新发现的问题已列入核查队列")
+        return HttpResponseRedirect(reverse("admin:registry_qualityrun_change", args=[run.pk]))
+
     def get_urls(self):
         return [
+            path(
+                "run/",
+                self.admin_site.admin_view(self.run_view),
+                name="registry_quality_run",
+            ),
             path(
                 "figures/",
                 self.admin_site.admin_view(self.figures_view),
@@ -253,6 +295,8 @@ class MergeProposalForm(forms.ModelForm):
             "survivor": "保留的记录，重复记录的户籍关系转入此人",
             "reason": "例如：同一人持新旧两个号码重复登记",
         }
+        # The issue comes with the queue's 提出合并申请 link; no list of every issue to pick from.
+        widgets = {"issue": forms.HiddenInput}
 
 
 class MergeDecisionForm(forms.Form):
@@ -272,7 +316,6 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
     form = MergeProposalForm
     list_display = [
-        "id",
         "duplicate_label",
         "survivor_label",
         "status",
@@ -283,7 +326,8 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     ]
     list_filter = ["status"]
     list_select_related = ["duplicate", "survivor", "proposed_by", "decided_by"]
-    raw_id_fields = ["duplicate", "survivor", "issue"]
+    # Persons by what officers know (ID, name, pinyin); the issue comes from the queue's link.
+    autocomplete_fields = ["duplicate", "survivor"]
     ordering = ["-id"]
 
     @admin.display(description="重复人员（注销）")
@@ -293,6 +337,10 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     @admin.display(description="保留人员")
     def survivor_label(self, obj: PersonMerge) -> str:
         return _person_label(obj.survivor)
+
+    @admin.display(description="合并结果")
+    def details_display(self, obj: PersonMerge) -> str:
+        return as_table(obj.details)
 
     @admin.display(description="审批")
     def decide_link(self, obj: PersonMerge) -> str:
@@ -315,7 +363,7 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             "decided_by",
             "decided_at",
             "decision_note",
-            "details",
+            "details_display",
             "decide_link",
         ]
 
@@ -415,11 +463,46 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         return TemplateResponse(request, "admin/registry/personmerge/decide.html", context)
 
 
+RESULT_LABELS = {
+    "found": "发现",
+    "new": "新增",
+    "reopened": "重新打开",
+    "updated": "证据更新",
+    "resolved": "已消除",
+}
+
+
 @admin.register(QualityRun)
 class QualityRunAdmin(admin.ModelAdmin):
-    list_display = ["started_at", "finished_at", "status", "detectors"]
+    """数据质量检测运行: progress detector by detector (each commits on its own)."""
+
+    change_form_template = "admin/registry/qualityrun/change_form.html"
+    list_display = ["started_at", "finished_at", "status", "progress"]
     list_filter = ["status"]
-    readonly_fields = ["started_at", "finished_at", "status", "detectors", "results", "error"]
+    readonly_fields = ["started_at", "finished_at", "status", "progress", "results_table", "error"]
+    fields = readonly_fields
+
+    @admin.display(description="进度")
+    def progress(self, obj: QualityRun) -> str:
+        return f"已完成 {len(obj.results)} / {len(obj.detectors)} 项检测"
+
+    @admin.display(description="各项检测结果")
+    def results_table(self, obj: QualityRun) -> str:
+        rows = []
+        for name in obj.detectors:
+            detector = DETECTORS.get(name)
+            label = detector.label if detector else "其他检测"
+            result = obj.results.get(name)
+            counts = (
+                "，".join(f"{RESULT_LABELS.get(k, '其他')} {v}" for k, v in result.items())
+                if result
+                else ("运行中" if obj.status == RunStatus.RUNNING else "未运行")
+            )
+            rows.append((label, counts))
+        return format_html(
+            "<table><thead><tr><th>检测项</th><th>结果</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", rows),
+        )
 
     def has_add_permission(self, request):
         return False

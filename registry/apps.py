@@ -13,3 +13,8 @@ class RegistryConfig(AppConfig):
         # A person is inside an area when their open household is (population cannot import
         # registry, so registry contributes this source).
         jurisdiction_person_source(persons_in_open_households)
+
+        from population.demo import demo_loader_register
+        from registry.quality.demo import demo_quality_issues
+
+        demo_loader_register("quality", demo_quality_issues)

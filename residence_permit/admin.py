@@ -102,10 +102,13 @@ class RegistrationForm(forms.ModelForm):
 class ResidenceRegistrationAdmin(ReadAuditMixin, LargeTableAdmin):
     audit_channel = "admin.residence_registration"
     form = RegistrationForm
-    list_display = ["id", "holder", "address", "region", "basis", "start_date", "end_date"]
+    list_display = ["holder", "address", "region", "basis", "start_date", "end_date"]
+    list_display_links = ["holder"]
     list_select_related = ["person", "region"]
     list_filter = ["basis"]
-    raw_id_fields = ["person", "region"]
+    # People and places are chosen by what officers know (ID, name, pinyin; region name), never
+    # by an internal number.
+    autocomplete_fields = ["person", "region"]
     search_fields = ["=person__citizen_id"]
     search_help_text = "输入完整公民身份号码精确查找"
     actions = ["end_today"]
@@ -171,10 +174,11 @@ class FactForm(forms.ModelForm):
 class PersonFactAdmin(ReadAuditMixin, LargeTableAdmin):
     audit_channel = "admin.permit_fact"
     form = FactForm
-    list_display = ["id", "holder", "kind", "start_date", "end_date", "evidence", "source_name"]
+    list_display = ["holder", "kind", "start_date", "end_date", "evidence", "source_name"]
+    list_display_links = ["holder"]
     list_filter = ["kind", "source"]
     list_select_related = ["person"]
-    raw_id_fields = ["person"]
+    autocomplete_fields = ["person"]
     search_fields = ["=person__citizen_id"]
     search_help_text = "输入完整公民身份号码精确查找"
     actions = ["retract"]
@@ -256,10 +260,11 @@ def eligibility_table(eligibility: dict) -> str:
 class PermitApplicationAdmin(ReadAuditMixin, LargeTableAdmin):
     audit_channel = "admin.permit_application"
     form = ApplicationForm
-    list_display = ["id", "applicant", "submitted_on", "status", "eligible", "address"]
+    list_display = ["applicant", "submitted_on", "status", "eligible", "address"]
+    list_display_links = ["applicant"]
     list_filter = ["status"]
     list_select_related = ["person", "registration"]
-    raw_id_fields = ["person", "proxy", "sponsor"]
+    autocomplete_fields = ["person", "proxy", "sponsor"]
     search_fields = ["=person__citizen_id"]
     search_help_text = "输入完整公民身份号码精确查找"
     actions = ["issue", "reject", "withdraw"]
@@ -271,7 +276,9 @@ class PermitApplicationAdmin(ReadAuditMixin, LargeTableAdmin):
 
     @admin.display(description="符合条件", boolean=True)
     def eligible(self, obj):
-        return bool(obj.eligibility.get("eligible"))
+        # Judged again whenever evidence is recorded or retracted (services._applications_rejudge);
+        # the verdict recorded at submission is on the detail page.
+        return obj.eligible_now
 
     @admin.display(description="居住地址")
     def address(self, obj):
@@ -618,10 +625,11 @@ class DeductionForm(forms.ModelForm):
 class PointsEntryAdmin(ReadAuditMixin, LargeTableAdmin):
     audit_channel = "admin.points_entry"
     form = DeductionForm
-    list_display = ["id", "holder", "indicator", "points", "source", "evidence", "created_at"]
+    list_display = ["holder", "indicator", "points", "source", "evidence", "created_at"]
+    list_display_links = ["holder"]
     list_filter = ["source", "indicator"]
     list_select_related = ["person"]
-    raw_id_fields = ["person"]
+    autocomplete_fields = ["person"]
     search_fields = ["=person__citizen_id"]
     search_help_text = "输入完整公民身份号码精确查找"
 

@@ -33,3 +33,8 @@ class ResidencePermitConfig(AppConfig):
         register_figure(
             "permits_active", "有效居住证数", "residence permits active", permits_active_at
         )
+
+        from population.demo import demo_loader_register
+        from residence_permit.demo import demo_permits_due
+
+        demo_loader_register("residence_permit", demo_permits_due)

@@ -98,7 +98,7 @@ class ResidenceRegistration(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.person_id} {self.address}（{self.start_date}起）"
+        return f"{self.person.name} {self.address}（{self.start_date}起）"
 
 
 class FactKind(models.TextChoices):
@@ -225,6 +225,11 @@ class PermitApplication(FSMModelMixin, models.Model):
     )
     submitted_on = models.DateField("申请日期")
     eligibility = models.JSONField("资格审查结果", default=dict)
+    eligible_now = models.BooleanField(
+        "按最新证明符合条件",
+        default=False,
+        help_text="申请时审查，录入或撤销申请人（或共同居住家庭成员）的证明事实后重新审查",
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -257,7 +262,8 @@ class PermitApplication(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"申领 #{self.pk} {mask_citizen_id(self.person.citizen_id)}"
+        masked = mask_citizen_id(self.person.citizen_id)
+        return f"{self.person.name}（{masked}）{self.submitted_on}申领"
 
     @transition(field=status, source=ApplicationStatus.SUBMITTED, target=ApplicationStatus.ISSUED)
     def mark_issued(self) -> None:
@@ -609,7 +615,7 @@ class PointsAccount(models.Model):
         verbose_name_plural = "积分账户"
 
     def __str__(self) -> str:
-        return f"{self.person_id} @ {self.computed_at:%Y-%m-%d %H:%M}"
+        return f"{self.person.name} 积分（{self.computed_at:%Y-%m-%d %H:%M}）"
 
 
 # -- officers' queues (admin lists over the same tables) ----------------------------------------

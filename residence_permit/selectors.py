@@ -212,7 +212,7 @@ def permit_eligibility(
                 "居住登记满六个月",
                 MET if reached <= on else UNMET,
                 f"自{since}起连续居住登记，{reached}满六个月",
-                [f"居住登记 #{reg.pk}：{reg.address}（{reg.start_date}起）"],
+                [f"居住登记：{reg.address}（{reg.start_date}起）"],
             )
         )
     age = rules.age_on(person.birth_date, on)

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -263,7 +264,7 @@ def person_fact_record(
     )
     person = _lock_person(person)
     with history_context(actor=actor, reason=f"录入{FactKind(kind).label}"):
-        return PersonFact.objects.create(
+        fact = PersonFact.objects.create(
             person=person,
             kind=kind,
             start_date=start_date,
@@ -275,6 +276,25 @@ def person_fact_record(
             source_name=source_name.strip() or "窗口",
             recorded_by=_officer(actor),
         )
+        _applications_rejudge(person)
+    return fact
+
+
+def _applications_rejudge(person: Person) -> None:
+    """New or retracted evidence: judge again, on today, the waiting applications it bears on
+    (the person's own, or where they are the sponsor), so the queue shows the current verdict.
+    The verdict recorded at submission stays as it was."""
+    waiting = PermitApplication.objects.filter(
+        Q(person=person) | Q(sponsor=person), status=ApplicationStatus.SUBMITTED
+    ).select_related("person", "sponsor", "proxy")
+    for application in waiting:
+        application.eligible_now = selectors.permit_eligibility(
+            person=application.person,
+            on=_today(),
+            sponsor=application.sponsor,
+            proxy=application.proxy,
+        ).eligible
+        application.save(update_fields=["eligible_now"])
 
 
 @transaction.atomic
@@ -289,6 +309,7 @@ def person_fact_retract(*, fact: PersonFact, actor: Any, reason: str) -> PersonF
         fact.retracted_at = timezone.now()
         fact.retract_reason = reason.strip()
         fact.save(update_fields=["retracted_at", "retract_reason", "changed_at"])
+        _applications_rejudge(fact.person)
     return fact
 
 
@@ -345,6 +366,7 @@ def permit_application_submit(
                     sponsor=sponsor,
                     submitted_on=on,
                     eligibility=eligibility.as_dict(),
+                    eligible_now=eligibility.eligible,
                 )
         except IntegrityError as exc:
             raise Conflict(

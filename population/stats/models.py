@@ -52,3 +52,13 @@ class StatSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region_code} {self.month:%Y-%m}"
+
+
+class StatisticsDesk(StatSnapshot):
+    """The 统计 entry on the admin index: its list opens the statistics dashboard."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        verbose_name = "城镇化统计"
+        verbose_name_plural = "统计：城镇化率与报表下载"

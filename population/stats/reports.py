@@ -33,6 +33,8 @@ COLUMNS = [
     ("resident_unclassified", "无城乡分类(常住)"),
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Columns holding a percentage or a ratio (two decimals); every other number is a count.
+DECIMAL_KEYS = frozenset({"registered_rate", "resident_rate", "gap", "sex_ratio"})
 
 
 def safe_text(value: Any) -> Any:
@@ -45,6 +47,21 @@ def safe_text(value: Any) -> Any:
 def _row(figures: dict[str, Any]) -> list[Any]:
     flat = {**figures, **figures["counts"]}
     return [flat.get(key) for key, _ in COLUMNS]
+
+
+def _display_row(figures: dict[str, Any]) -> list[str]:
+    """A row as printed: rates with two decimals (42.20), counts with separators (12,345)."""
+    out = []
+    for (key, _), value in zip(COLUMNS, _row(figures), strict=True):
+        if value is None:
+            out.append("—")
+        elif isinstance(value, str):
+            out.append(value)
+        elif key in DECIMAL_KEYS:
+            out.append(f"{value:.2f}")
+        else:
+            out.append(f"{value:,}")
+    return out
 
 
 def report_data(*, region_code: str, month: str, suppress: bool = False) -> dict[str, Any]:
@@ -75,7 +92,10 @@ def report_csv(data: dict[str, Any]) -> bytes:
     writer.writerow([f"城镇化统计 {data['area']['region_name']}", f"数据日期 {data['data_date']}"])
     writer.writerow([label for _, label in COLUMNS])
     for figures in [data["area"], *data["sub_areas"]]:
-        writer.writerow([safe_text(v) for v in _row(figures)])
+        row = [safe_text(v) for v in _row(figures)]
+        # ="441800000000": Excel keeps the 12-digit code as text instead of 4.418E+11.
+        row[0] = f'="{figures["region_code"]}"'
+        writer.writerow(row)
     writer.writerow([])
     for name, text in data["definitions"]:
         writer.writerow([name, text])
@@ -114,9 +134,7 @@ def report_xlsx(data: dict[str, Any]) -> bytes:
             if isinstance(value, str) or value is None:
                 sheet.write_string(r, col, safe_text(value or ""), text)
             else:
-                sheet.write_number(
-                    r, col, value, pct if "rate" in key or key in ("gap", "sex_ratio") else num
-                )
+                sheet.write_number(r, col, value, pct if key in DECIMAL_KEYS else num)
     sheet.set_column(0, 0, 14)
     sheet.set_column(1, 1, 16)
     sheet.set_column(2, len(COLUMNS) - 1, 12)
@@ -241,7 +259,7 @@ def report_pdf(data: dict[str, Any]) -> bytes:
         {
             **data,
             "columns": COLUMNS,
-            "rows": [_row(f) for f in [data["area"], *data["sub_areas"]]],
+            "rows": [_display_row(f) for f in [data["area"], *data["sub_areas"]]],
             "charts": report_charts(data),
         },
     )

@@ -139,3 +139,12 @@ def snapshot_recount_check(*, month: dt.date) -> list[dict[str, Any]]:
                     }
                 )
     return differences
+
+
+def snapshot_demo_months(today: dt.date) -> str:
+    """Demo loader: snapshots of the last 12 month ends, so the dashboard shows a series on
+    the first login (the demo city is recorded 13 months back, see population.demo)."""
+    last = month_end(*((today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)))
+    first = month_end(*((last.year - 1, last.month + 1) if last.month < 12 else (last.year, 1)))
+    done = snapshot_backfill(first=first, last=last)
+    return f"{len(done)} 个月末统计快照 / month-end snapshots ({first:%Y-%m}–{last:%Y-%m})"

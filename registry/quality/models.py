@@ -84,7 +84,7 @@ class QualityIssue(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk}"
+        return f"{self.get_kind_display()}（{self.found_at:%Y-%m-%d}发现）"
 
 
 class RunStatus(models.TextChoices):
@@ -193,4 +193,4 @@ class PersonMerge(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.duplicate_id} → {self.survivor_id}（{self.get_status_display()}）"
+        return f"{self.duplicate.name} → {self.survivor.name}（{self.get_status_display()}）"

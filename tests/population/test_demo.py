@@ -25,9 +25,11 @@ pytestmark = pytest.mark.django_db
 TODAY = dt.date(2025, 6, 30)
 
 
-def seed(*args: str) -> str:
+def seed(*args: str, loaders: bool = False) -> str:
+    """The city alone (--city-only) unless ``loaders``: these tests are about the generator."""
     out = io.StringIO()
-    call_command("seed_demo", *args, verbosity=0, stdout=out, stderr=io.StringIO())
+    extra = () if loaders else ("--city-only",)
+    call_command("seed_demo", *args, *extra, verbosity=0, stdout=out, stderr=io.StringIO())
     return out.getvalue()
 
 
@@ -391,9 +393,10 @@ def test_registered_demo_loaders_run_once_each_in_order_and_a_failure_rolls_back
         Region.objects.create(code="449900000000", name="临时", level=RegionLevel.CITY)
         raise RuntimeError("loader failed")
 
-    saved = list(demo._demo_loaders)
+    saved, saved_last = list(demo._demo_loaders), list(demo._demo_loaders_last)
     try:
         demo._demo_loaders.clear()
+        demo._demo_loaders_last.clear()
         demo.demo_loader_register("first", first)
         demo.demo_loader_register("first", failing)  # a second registration keeps the first
         assert demo.demo_loaders_run(today=dt.date(2026, 1, 31)) == [("first", "one")]
@@ -404,3 +407,41 @@ def test_registered_demo_loaders_run_once_each_in_order_and_a_failure_rolls_back
         assert not Region.objects.filter(code="449900000000").exists()
     finally:
         demo._demo_loaders[:] = saved
+        demo._demo_loaders_last[:] = saved_last
+
+
+def test_the_demo_has_twelve_month_end_snapshots_and_a_past_month_can_be_taken(db):
+    """The city counts as recorded 13 months back (rows and history), so the statistics loader
+    made the last 12 month ends, and `stats_snapshot --month` of a past month finds the areas
+    in the history (it found none when the history was dated at the load)."""
+    from django.utils import timezone
+
+    from population.models import PersonEvent
+    from population.stats.models import StatSnapshot
+
+    out = seed("--persons", "1500", "--seed", "7", loaders=True)
+    assert "stats: 12 个月末统计快照" in out
+    assert "residence_permit: 8 张待签注的居住证" in out
+    assert "个待核查的数据质量问题" in out
+    today = timezone.localdate()
+    months = sorted(set(StatSnapshot.objects.values_list("month", flat=True)))
+    assert len(months) == 12
+    assert months[-1] == today.replace(day=1) - dt.timedelta(days=1)
+    assert StatSnapshot.objects.filter(month=months[0], region_code="441800000000").get().level == 2
+    recorded = demo.demo_recorded_at(today)
+    # The city's 1,500 persons and their first history rows carry the recorded date; the demo
+    # loaders' own work (3 double entries, permits) is dated today.
+    city_rows = PersonEvent.objects.filter(pgh_created_at=recorded, pgh_label="insert")
+    assert city_rows.count() == 1500
+    assert Person.objects.filter(created_at=recorded).count() == 1500
+    assert not PersonEvent.objects.filter(pgh_created_at__lt=recorded).exists()
+
+    past = months[-2].strftime("%Y-%m")
+    StatSnapshot.objects.filter(month=months[-2]).delete()
+    out = io.StringIO()
+    call_command("stats_snapshot", "--month", past, stdout=out)
+    areas = StatSnapshot.objects.filter(month=months[-2])
+    assert out.getvalue().strip() == f"{past}: {areas.count()} 个区域 / areas"
+    city = areas.get(region_code="441800000000")
+    assert city.registered_total + city.resident_total > 0
+    assert city.source == "history"

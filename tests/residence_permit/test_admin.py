@@ -227,3 +227,49 @@ def test_queue_pages_take_the_same_number_of_queries_for_one_or_many_rows(
     one = count_queries()
     waiting(5)
     assert count_queries() == one
+
+
+def test_the_queue_shows_the_verdict_on_the_latest_evidence(officer_client, resident):
+    """Submitted without employment on file: ✘; employment recorded afterwards: ✔ in the
+    queue; retracted: ✘ again. The verdict recorded at submission stays as it was."""
+    from residence_permit.models import FactKind, PersonFact
+
+    person = resident(since=dt.date(2024, 1, 1), employed=False)
+    application = services.permit_application_submit(
+        person=person, actor=None, on=dt.date(2024, 8, 1)
+    )
+    client = officer_client()
+
+    def mark() -> str:
+        page = client.get("/admin/residence_permit/applicationqueue/").content.decode()
+        assert person.name in page
+        return "icon-yes.svg" if "icon-yes.svg" in page else "icon-no.svg"
+
+    assert mark() == "icon-no.svg"
+    fact = services.person_fact_record(
+        person=person,
+        kind=FactKind.EMPLOYMENT,
+        start_date=dt.date(2024, 1, 1),
+        evidence="劳动合同 HT-002",
+        actor=None,
+    )
+    assert mark() == "icon-yes.svg"
+    application.refresh_from_db()
+    assert application.eligible_now is True
+    assert application.eligibility["eligible"] is False  # the record of the submission
+    services.person_fact_retract(fact=PersonFact.objects.get(pk=fact.pk), actor=None, reason="错录")
+    assert mark() == "icon-no.svg"
+
+
+def test_titles_and_messages_name_the_person_not_an_internal_number(officer_client, resident):
+    person = resident(since=dt.date(2024, 1, 1))
+    application = services.permit_application_submit(
+        person=person, actor=None, on=dt.date(2024, 8, 1)
+    )
+    text = str(application)
+    assert person.name in text and str(application.pk) not in text.split("）")[0]
+    assert "#" not in text
+    page = officer_client().get(
+        f"/admin/residence_permit/permitapplication/{application.pk}/change/"
+    )
+    assert f"#{application.pk}" not in page.content.decode()

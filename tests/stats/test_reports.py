@@ -40,6 +40,10 @@ def test_xlsx_opens_with_openpyxl_and_has_its_charts(data):
     assert summary["A5"].value == "441800000000"
     assert summary["E5"].value == round(700 / 21, 4)
     assert summary["H6"].value == 80.0
+    # counts are whole numbers (#,##0), rates two decimals (0.00); 人户分离 is a count
+    separated = summary.cell(row=5, column=10)
+    assert separated.number_format == "#,##0"
+    assert summary["E5"].number_format == "0.00"
     hostile = summary["B7"]
     assert hostile.data_type == "s" and hostile.value.startswith("'=HYPERLINK")
     assert str(book["汇总"]["A2"].value).endswith(data["generated_at"])
@@ -60,7 +64,8 @@ def test_csv_has_a_bom_the_date_the_definitions_and_the_permit_and_settlement_fi
     assert body.startswith(b"\xef\xbb\xbf")
     text = body.decode("utf-8-sig")
     assert f"数据日期 {data['data_date']}" in text
-    assert "441802000000,清城区,14,7,50.0,20,16,80.0,30.0" in text
+    # ="…" keeps the 12-digit code as text in Excel (not 4.418E+11)
+    assert '"=""441802000000""",清城区,14,7,50.0,20,16,80.0,30.0' in text
     assert "'=HYPERLINK" in text
     # the residence-permit and settlement apps register their figures: none in this city yet
     assert "居住证签发数,0" in text
@@ -97,13 +102,16 @@ def test_pdf_renders_to_pages_with_chinese_text(data, tmp_path):
     assert sorted(p.name for p in tmp_path.glob("page*.png"))  # at least one page image
     text = _run("/usr/bin/pdftotext", str(pdf), "-")
     assert "城镇化统计：清远市" in text and "户籍人口城镇化率" in text and data["data_date"] in text
+    assert f"{700 / 21:.2f}" in text  # 33.33, not 33.3333
+    assert f"{700 / 21:.4f}" not in text
     fonts = _run("/usr/bin/pdffonts", str(pdf))
     assert "emb" in fonts.splitlines()[0] and " yes " in fonts  # the CJK font is embedded
 
 
 @pytest.fixture
-def statistician(db):
+def statistician(db, assign_area):
     user = User.objects.create_user("stat", password="pw-统计-1", is_staff=True)
+    assign_area(user, Region.objects.get(code="441800000000"))
     # A transactional test elsewhere may have flushed the migration's rows: re-grant, idempotently.
     group, _ = Group.objects.get_or_create(name=STATISTICIAN)
     group.permissions.add(Permission.objects.get(codename="view_statistics"))
@@ -128,10 +136,11 @@ def test_dashboard_and_downloads_for_the_statistician(client, data, statistician
 @pytest.mark.parametrize(
     ("params", "status", "text"),
     [
-        ({"region": "441899000000"}, 404, "unknown area"),
-        ({"month": "2999-01"}, 400, "is in the future"),
-        ({"month": "2001-01"}, 404, "no statistics"),
-        ({"month": "13/2020"}, 400, "bad month"),
+        ({"region": "441899000000"}, 404, "不在您的辖区内"),
+        ({"region": "441900000000"}, 404, "不在您的辖区内"),  # another city: outside the area
+        ({"month": "2999-01"}, 400, "尚未到来"),
+        ({"month": "2001-01"}, 404, "暂无统计数据"),
+        ({"month": "13/2020"}, 400, "月份格式错误"),
     ],
 )
 def test_dashboard_bad_requests_are_clear(client, data, statistician, params, status, text):
@@ -140,7 +149,36 @@ def test_dashboard_bad_requests_are_clear(client, data, statistician, params, st
         "/admin/statistics/", {"region": "441800000000", "month": month(), **params}
     )
     assert response.status_code == status
-    assert text in response.content.decode()
+    body = response.content.decode()
+    assert text in body
+    assert "outside your" not in body and "expected" not in body  # Chinese only on the page
+
+
+def test_dashboard_opens_on_the_users_area_and_latest_snapshot(client, small_city, assign_area):
+    """No parameters: the widest area of the user that has a snapshot, its latest month;
+    the region is a select of names inside the area, the month a select of snapshot months."""
+    county = Region.objects.get(code="441802000000")
+    snapshot_take(month=month())
+    user = User.objects.create_user("county_stat", password="x", is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name=STATISTICIAN)[0])
+    user.user_permissions.add(Permission.objects.get(codename="view_statistics"))
+    assign_area(user, county)
+    client.force_login(user)
+    html = client.get("/admin/statistics/").content.decode()
+    assert "城镇化统计：清城区" in html
+    assert f'<option value="{month()}" selected>' in html
+    assert '<option value="441802000000" selected>' in html
+    assert 'value="441800000000"' not in html  # the city lies outside a county statistician
+    assert client.get("/admin/statistics/", {"region": "441800000000"}).status_code == 404
+
+
+def test_the_index_has_a_statistics_entry_that_leads_to_the_dashboard(client, data, statistician):
+    client.force_login(statistician)
+    index = client.get("/admin/").content.decode()
+    assert "统计：城镇化率与报表下载" in index
+    response = client.get("/admin/population/statisticsdesk/", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/admin/statistics/"
 
 
 def test_other_staff_may_not_see_statistics(client, data):

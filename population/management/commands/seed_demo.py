@@ -25,8 +25,15 @@ class Command(BaseCommand):
             help="do nothing when persons already exist (used by `make run`)",
         )
         parser.add_argument("--city", default=DEMO_CITY, help="4-digit city code (default 4418)")
+        parser.add_argument(
+            "--city-only",
+            action="store_true",
+            help="只生成城市，不加载各模块的演示内容 / the city only, no demo content of the apps",
+        )
 
-    def handle(self, *args, persons: int, seed: int, if_empty: bool, city: str, **options):
+    def handle(
+        self, *args, persons: int, seed: int, if_empty: bool, city: str, city_only: bool, **options
+    ):
         if persons < 1 or persons > 20_000_000:
             raise CommandError("--persons 应在1至20000000之间 / must be 1..20,000,000")
         if not (len(city) == 4 and city.isdigit()):
@@ -54,5 +61,7 @@ class Command(BaseCommand):
                 f"{result.memberships} memberships, {villages} village units in {elapsed:.1f} s"
             )
         )
+        if city_only:
+            return
         for name, summary in demo_loaders_run():
             self.stdout.write(f"  {name}: {summary}")

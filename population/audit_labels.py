@@ -1,0 +1,68 @@
+"""Chinese names of the access-log channels, for the 查阅日志 admin (the log keeps the codes)."""
+
+from __future__ import annotations
+
+PAGE_LABELS = {
+    "person": "人员页面",
+    "person_correct_id": "身份号码更正页面",
+    "event": "登记事项",
+    "household": "户页面",
+    "household_print": "户口簿打印",
+    "person_merge": "重复人员合并页面",
+    "person_merge_decide": "重复人员合并审批页面",
+    "quality_issue": "数据质量问题页面",
+    "residence_permit": "居住证页面",
+    "residence_permit_print": "居住证打印",
+    "residence_registration": "居住登记页面",
+    "permit_application": "居住证申领页面",
+    "permit_fact": "人员事实（居住证）页面",
+    "points_entry": "积分记录页面",
+    "settlement": "落户申请页面",
+    "sync_fact": "部门登记事实",
+    "sync_followup": "待办事项（部门数据）",
+    "sync_rejected_rows": "部门数据拒收行",
+}
+OTHER_LABELS = {
+    "break_glass": "跨辖区查询",
+    "api.changes": "共享接口：变更订阅",
+    "api.facts": "共享接口：事实核验",
+    "api.feeds": "共享接口：数据推送",
+    "api.persons": "共享接口：人员查询",
+    "api.settlement_precheck": "共享接口：落户预审",
+    "api.statistics": "共享接口：统计数据",
+    "api.verifications": "共享接口：身份核验",
+    "command.stats_balance": "命令：户籍人口平衡表",
+}
+
+
+def channel_label(channel: str) -> str:
+    """'admin.person_list' → '后台：人员页面（列表）'; unknown codes get a plain Chinese name."""
+    if channel in OTHER_LABELS:
+        return OTHER_LABELS[channel]
+    if channel.startswith("admin."):
+        name = channel.removeprefix("admin.")
+        listing = name.endswith("_list")
+        name = name.removesuffix("_list")
+        base, _, detail = name.partition(".")
+        label = PAGE_LABELS.get(base, "其他页面")
+        if base == "event" and detail:
+            label = "登记事项表单"
+        return f"后台：{label}{'（列表）' if listing else ''}"
+    if channel.startswith("api."):
+        return "共享接口：其他"
+    return "其他"
+
+
+KNOWN_CHANNELS = [
+    *(f"admin.{page}" for page in PAGE_LABELS if not page.startswith("sync_")),
+    "admin.person_list",
+    "admin.event_list",
+    "admin.settlement_list",
+    "admin.residence_registration_list",
+    "admin.permit_application_list",
+    "admin.residence_permit_list",
+    "admin.sync_fact_list",
+    "admin.sync_followup_list",
+    "admin.sync_rejected_rows",
+    *OTHER_LABELS,
+]

@@ -1,0 +1,32 @@
+"""The 统计 entry on the admin index for statisticians and supervisors (view_statistics)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.shortcuts import redirect
+
+from population.stats.models import StatisticsDesk
+from population.stats.views import PERMISSION
+
+
+@admin.register(StatisticsDesk)
+class StatisticsDeskAdmin(admin.ModelAdmin):
+    """No list of its own: the entry leads to the dashboard at /admin/statistics/."""
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.has_perm(PERMISSION)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(PERMISSION)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect("stats_dashboard")

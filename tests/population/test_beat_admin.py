@@ -1,0 +1,49 @@
+"""Periodic tasks: a supervisor may read them, only a superuser may change or run them."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from population import roles
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def task(db):
+    every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES)
+    return PeriodicTask.objects.create(name="测试任务", task="population.noop", interval=every)
+
+
+def test_a_supervisor_sees_the_tasks_but_cannot_change_or_run_them(client, django_user_model, task):
+    user = django_user_model.objects.create_user("sup", is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    client.force_login(user)
+    listing = client.get("/admin/django_celery_beat/periodictask/")
+    assert listing.status_code == 200
+    body = listing.content.decode()
+    assert 'name="action"' not in body  # no run / enable / disable actions
+    url = f"/admin/django_celery_beat/periodictask/{task.pk}/change/"
+    before = PeriodicTask.objects.values().get(pk=task.pk)
+    response = client.post(url, {"name": "改名", "task": "population.noop", "enabled": ""})
+    assert response.status_code == 403
+    run = client.post(
+        "/admin/django_celery_beat/periodictask/",
+        {"action": "run_tasks", "_selected_action": [task.pk]},
+    )
+    assert run.status_code in (200, 302)
+    after = PeriodicTask.objects.values().get(pk=task.pk)
+    assert {k: v for k, v in after.items() if k != "date_changed"} == {
+        k: v for k, v in before.items() if k != "date_changed"
+    }
+    assert client.get("/admin/django_celery_beat/periodictask/add/").status_code == 403
+
+
+def test_a_superuser_may_change_them(client, django_user_model, task):
+    client.force_login(django_user_model.objects.create_superuser("root", password="x"))
+    page = client.get("/admin/django_celery_beat/periodictask/")
+    assert 'name="action"' in page.content.decode()
+    change = client.get(f"/admin/django_celery_beat/periodictask/{task.pk}/change/")
+    assert change.status_code == 200
