@@ -321,9 +321,15 @@ def test_bad_applications_are_refused(qy_current, kwargs, code):
 
 def test_one_open_application_per_person(qy_current):
     cid = build_citizen_id("441802", dt.date(1990, 1, 1), 3)
+    second_draft = _create(qy_current, cid)  # drafts are not open; two may exist
     services.application_submit(application=_create(qy_current, cid), actor=None, on=ON)
+    # A new application is refused in plain words while one is open ...
+    with pytest.raises(DomainError) as exc:
+        _create(qy_current, cid)
+    assert exc.value.code == "already_open"
+    # ... and the database refuses a second open one whatever the path.
     with pytest.raises(IntegrityError):
-        services.application_submit(application=_create(qy_current, cid), actor=None, on=ON)
+        services.application_submit(application=second_draft, actor=None, on=ON)
 
 
 def test_unused_transfer_permits_expire_once(qy_current, officers, family_household):
