@@ -409,8 +409,5 @@ def eligibility_fragment(*, rule_set: RuleSet, verdicts: list[dict], chosen: str
 
 
 def rule_set_label(rule_set: RuleSet) -> str:
-    """How every screen names a rule set; a demonstration one says so."""
-    text = f"{rule_set.city}《{rule_set.document}》{rule_set.document_number}".strip()
-    if rule_set.content.get("demo"):
-        text += "（演示）"
-    return text
+    """How every screen names a rule set; a demonstration one says 演示."""
+    return str(rule_set)

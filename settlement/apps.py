@@ -21,3 +21,8 @@ class SettlementConfig(AppConfig):
             "settlements by channel",
             settlements_by_channel_in_month,
         )
+
+        from population.demo import demo_loader_register
+        from settlement.demo import settlement_demo_load
+
+        demo_loader_register("落户", settlement_demo_load)

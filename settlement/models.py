@@ -52,7 +52,13 @@ class RuleSet(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.city} {self.document_number or self.document} ({self.version})"
+        demo = "（演示）" if self.is_demo else ""
+        return f"{self.city}《{self.document}》{self.document_number}（{self.version}版）{demo}"
+
+    @property
+    def is_demo(self) -> bool:
+        """A demonstration copy loaded only by the demo city (``settlement.demo``)."""
+        return bool(self.content.get("demo"))
 
     def channel(self, code: str) -> dict | None:
         return next((c for c in self.content["channels"] if c["code"] == code), None)

@@ -99,6 +99,12 @@ def ruleset_evaluate(*, rule_set: RuleSet, facts: dict[str, Any]) -> dict:
             "document_number": rule_set.document_number,
             "effective_from": rule_set.effective_from.isoformat(),
             "effective_to": rule_set.effective_to.isoformat() if rule_set.effective_to else None,
+            "demo": bool(rule_set.content.get("demo")),
+            **(
+                {"notice": "演示规则，仅供演示，不是现行政策 / demonstration rules, not policy"}
+                if rule_set.content.get("demo")
+                else {}
+            ),
         },
         "abolished": rule_set.content.get("abolished", []),
         "qualifies": [c["code"] for c in channels if c["status"] == MET],

@@ -25,6 +25,13 @@ pytestmark = pytest.mark.django_db
 TODAY = dt.date(2025, 6, 30)
 
 
+@pytest.fixture(autouse=True)
+def city_only(monkeypatch):
+    """These tests are about the city generator: the higher apps' demo loaders (which settle
+    and register people after the city) are tested in their own apps."""
+    monkeypatch.setattr(demo, "_demo_loaders", [])
+
+
 def seed(*args: str) -> str:
     out = io.StringIO()
     call_command("seed_demo", *args, verbosity=0, stdout=out, stderr=io.StringIO())
