@@ -41,6 +41,7 @@ from settlement.conditions import leaves
 from settlement.facts import fact_label, fact_value_label
 from settlement.models import Application, ApplicationMember, ApplicationTransition, RuleSet
 from settlement.rules import MEMBER_KINDS
+from settlement.services import RELATION_ZH, TARGET_ZH
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
 MARKS = {"met": "✔ 符合", "unmet": "✘ 不符合", "missing": "？ 缺少证明"}
@@ -64,7 +65,7 @@ def _person_ids(citizen_ids) -> list[int]:
     )
 
 
-def eligibility_panel(eligibility: dict) -> str:
+def eligibility_panel(eligibility: dict, *, zones: dict | None = None) -> str:
     if not eligibility:
         return "—（提交后评估）"
     rows = format_html_join(
@@ -74,8 +75,8 @@ def eligibility_panel(eligibility: dict) -> str:
             (
                 leaf["zh"],
                 MARKS[leaf["status"]],
-                leaf["fact"],
-                "未提供" if leaf["value"] is None else leaf["value"],
+                fact_label(leaf["fact"]),
+                fact_value_label(leaf["fact"], leaf["value"], zones=zones),
             )
             for leaf in leaves(eligibility["conditions"])
         ),
@@ -88,6 +89,30 @@ def eligibility_panel(eligibility: dict) -> str:
         MARKS[eligibility["status"]],
         rows,
     )
+
+
+def staff_name(user) -> str:
+    """An officer as colleagues know them: the full name, else the login name."""
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.username
+
+
+def channel_name(app: Application) -> str:
+    spec = app.rule_set.channel(app.channel)
+    return spec["name"] if spec else app.channel
+
+
+def details_text(details: dict) -> str:
+    """A transition's details in words (收件材料, 准迁证编号, 需补正材料)."""
+    parts = []
+    if details.get("materials"):
+        parts.append("收件材料：" + "、".join(details["materials"]))
+    if details.get("permit_number"):
+        parts.append("准迁证编号：" + details["permit_number"])
+    if details.get("missing"):
+        parts.append("需补正：" + "、".join(details["missing"]))
+    return "；".join(parts) or "—"
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -119,9 +144,21 @@ class QueueFilter(admin.SimpleListFilter):
 class MemberInline(admin.TabularInline):
     model = ApplicationMember
     extra = 0
-    fields = ["name", "masked_id", "kind", "relation", "person"]
+    fields = ["name", "masked_id", "kind_zh", "relation_zh", "settled"]
     readonly_fields = fields
     verbose_name_plural = "随迁人员"
+
+    @admin.display(description="随迁类别")
+    def kind_zh(self, obj):
+        return MEMBER_KINDS.get(obj.kind, obj.kind)
+
+    @admin.display(description="与户主关系")
+    def relation_zh(self, obj):
+        return RELATION_ZH.get(obj.relation, obj.relation)
+
+    @admin.display(description="落户情况")
+    def settled(self, obj):
+        return "已落户" if obj.person_id else "未落户"
 
     @admin.display(description="身份号码")
     def masked_id(self, obj):
@@ -140,9 +177,17 @@ class MemberInline(admin.TabularInline):
 class TransitionInline(admin.TabularInline):
     model = ApplicationTransition
     extra = 0
-    fields = ["at", "from_status", "to_status", "officer", "comment"]
+    fields = ["at", "from_status", "to_status", "officer_name", "comment", "details_zh"]
     readonly_fields = fields
     verbose_name_plural = "流转记录"
+
+    @admin.display(description="经办人")
+    def officer_name(self, obj):
+        return staff_name(obj.officer)
+
+    @admin.display(description="附加信息")
+    def details_zh(self, obj):
+        return details_text(obj.details)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -170,22 +215,24 @@ class ActionForm(forms.Form):
 
 @admin.register(Application)
 class ApplicationAdmin(LargeTableAdmin):
-    list_display = ["pk", "applicant", "city", "channel", "target", "status", "step_due"]
+    list_display = ["applicant", "city", "channel_zh", "target", "status", "step_due"]
+    list_display_links = ["applicant"]
     list_filter = [QueueFilter, "status", "rule_set__city"]
     inlines = [MemberInline, TransitionInline]
     change_form_template = "admin/settlement/application_change_form.html"
     fields = [
         "applicant_full",
         "rule_set",
-        "channel",
+        "channel_zh",
         "target",
+        "relation_zh",
         "status",
         "submitted_on",
         "step_due",
         "eligibility_panel",
-        "missing_items",
-        "accepted_by",
-        "approved_by",
+        "missing_zh",
+        "accepted_by_name",
+        "approved_by_name",
         "household",
         "permit_number",
         "permit_valid_until",
@@ -213,14 +260,38 @@ class ApplicationAdmin(LargeTableAdmin):
 
     @admin.display(description="城市")
     def city(self, obj):
-        return obj.rule_set.city
+        return obj.rule_set.city + ("（演示）" if obj.rule_set.is_demo else "")
+
+    @admin.display(description="落户渠道")
+    def channel_zh(self, obj):
+        return channel_name(obj)
+
+    @admin.display(description="申请人与户主关系")
+    def relation_zh(self, obj):
+        return RELATION_ZH.get(obj.relation, obj.relation)
+
+    @admin.display(description="补正材料清单")
+    def missing_zh(self, obj):
+        return "、".join(obj.missing_items) or "—"
+
+    @admin.display(description="受理人")
+    def accepted_by_name(self, obj):
+        return staff_name(obj.accepted_by)
+
+    @admin.display(description="审批人")
+    def approved_by_name(self, obj):
+        return staff_name(obj.approved_by)
 
     @admin.display(description="资格审查")
     def eligibility_panel(self, obj):
-        return eligibility_panel(obj.eligibility)
+        return eligibility_panel(obj.eligibility, zones=obj.rule_set.content.get("zones"))
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("rule_set")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("rule_set", "accepted_by", "approved_by", "household")
+        )
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -551,6 +622,7 @@ class ApplicationAdmin(LargeTableAdmin):
 class RuleSetAdmin(admin.ModelAdmin):
     list_display = [
         "city",
+        "demo",
         "document_number",
         "document",
         "version",
@@ -572,6 +644,10 @@ class RuleSetAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
 
+    @admin.display(description="演示")
+    def demo(self, obj):
+        return "演示规则" if obj.is_demo else "—"
+
     @admin.display(description="落户渠道")
     def channels(self, obj):
         return format_html(
@@ -583,8 +659,8 @@ class RuleSetAdmin(admin.ModelAdmin):
                     (
                         c["name"],
                         c["source"],
-                        "、".join(c["targets"]),
-                        "、".join(c.get("members", [])) or "—",
+                        "、".join(TARGET_ZH.get(t, t) for t in c["targets"]),
+                        "、".join(MEMBER_KINDS.get(m, m) for m in c.get("members", [])) or "—",
                     )
                     for c in obj.content["channels"]
                 ),

@@ -216,7 +216,7 @@ class Application(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"落户申请 #{self.pk} {mask_citizen_id(self.citizen_id)}"
+        return f"{self.name}（{mask_citizen_id(self.citizen_id)}）的落户申请"
 
     @transition(field=status, source=_sources(S.SUBMITTED), target=S.SUBMITTED)
     def mark_submitted(self) -> None:
@@ -316,7 +316,7 @@ class ApplicationTransition(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.application_id} {self.from_status}→{self.to_status}"
+        return f"{self.get_from_status_display()} → {self.get_to_status_display()}"
 
 
 class PermitCounter(models.Model):

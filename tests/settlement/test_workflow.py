@@ -441,4 +441,4 @@ def test_the_statistics_figure_counts_settled_persons_by_channel_month_and_area(
     assert selectors.settlements_by_channel_in_month("441800000000", april) == {}
     assert selectors.settlements_by_channel_in_month("530900000000", march) == {}
     shown = {f["name"]: f for f in extra_figures(region_code="441800000000", month=march)}
-    assert shown["settlements_by_channel"]["value"] == "home_purchase 3"
+    assert shown["settlements_by_channel"]["value"] == "购房和自建房入户 3"
