@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -30,10 +29,13 @@ from settlement.admin_window import (
     FIELD_OF_CODE,
     MEMBER_RELATIONS,
     RELATIONS,
+    HouseholdAutocomplete,
+    HouseholdSelect,
     MemberFormSet,
     WindowForm,
     channel_facts,
     eligibility_fragment,
+    household_label,
     rule_set_label,
     rule_sets_for,
 )
@@ -495,6 +497,13 @@ class ApplicationAdmin(LargeTableAdmin):
                 name="settlement_application_act",
             ),
             path(
+                "window/households/",
+                self.admin_site.admin_view(
+                    HouseholdAutocomplete.as_view(admin_site=self.admin_site)
+                ),
+                name="settlement_household_autocomplete",
+            ),
+            path(
                 "window/check/",
                 self.admin_site.admin_view(self.window_check_view),
                 name="settlement_application_window_check",
@@ -521,10 +530,9 @@ class ApplicationAdmin(LargeTableAdmin):
             if not area.everything:
                 households = households.filter(household_q(area))
             form.fields["household"].queryset = households
-            form.fields["household"].widget = AutocompleteSelect(
-                Application._meta.get_field("household"),
-                self.admin_site,
-                attrs={"data-placeholder": "户号或住址"},
+            form.fields["household"].label_from_instance = household_label
+            form.fields["household"].widget = HouseholdSelect(
+                self.admin_site, attrs={"data-placeholder": "户号或住址"}
             )
             form.fields["household"].widget.choices = form.fields["household"].choices
         form.people = []

@@ -16,7 +16,9 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -26,7 +28,7 @@ from population.identity import InvalidCitizenId, parse_citizen_id
 from population.jurisdiction import area_of, persons_within, region_required_within
 from population.models import Person, Region, RegionLevel
 from registry.jurisdiction import household_q
-from registry.models import Household, HouseholdKind
+from registry.models import Household, HouseholdKind, Membership
 from settlement.conditions import MET, leaves
 from settlement.facts import FACTS, VALUE_LABELS, fact_label, fact_value_label
 from settlement.models import Application, ApplicationMember, RuleSet, Target
@@ -55,6 +57,38 @@ FIELD_OF_CODE = {
     "bad_region": "new_region",
     "outside_jurisdiction": "new_region",
 }
+
+
+class HouseholdAutocomplete(AutocompleteJsonView):
+    """The household search of the settlement forms: the household admin's search and area,
+    each result shown with its address and head, which a bare 户号 does not tell."""
+
+    def get_queryset(self):
+        head = Membership.objects.filter(
+            household=OuterRef("pk"), relation=Relation.HEAD, end_date__isnull=True
+        ).values("person__name")[:1]
+        return super().get_queryset().annotate(head_name=Subquery(head))
+
+    def serialize_result(self, obj, to_field_name):
+        head = f"户主：{obj.head_name}" if obj.head_name else "尚无户主"
+        return {
+            "id": str(getattr(obj, to_field_name)),
+            "text": f"{obj.number} {obj.address}（{obj.get_kind_display()}，{head}）",
+        }
+
+
+def household_label(household: Household) -> str:
+    """A household as the forms show it once chosen: number, address and kind."""
+    return f"{household.number} {household.address}（{household.get_kind_display()}）"
+
+
+class HouseholdSelect(AutocompleteSelect):
+    """An autocomplete of households through ``HouseholdAutocomplete``."""
+
+    url_name = "%s:settlement_household_autocomplete"
+
+    def __init__(self, admin_site, attrs=None):
+        super().__init__(Application._meta.get_field("household"), admin_site, attrs=attrs)
 
 
 def rule_sets_for(user, *, on: dt.date) -> list[RuleSet]:
@@ -199,8 +233,9 @@ class WindowForm(forms.Form):
         if not area.everything:
             households = households.filter(household_q(area))
         self.fields["household"].queryset = households
-        self.fields["household"].widget = AutocompleteSelect(
-            Application._meta.get_field("household"), site, attrs={"data-placeholder": "户号或住址"}
+        self.fields["household"].label_from_instance = household_label
+        self.fields["household"].widget = HouseholdSelect(
+            site, attrs={"data-placeholder": "户号或住址"}
         )
         self.fields["household"].widget.choices = self.fields["household"].choices
         self.fields["new_region"].widget = AutocompleteSelect(
