@@ -384,3 +384,53 @@ def test_the_live_panel_shows_facts_on_file_and_the_verdict_in_chinese(
     data["fact_employed_locally"] = "no"
     html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
     assert "大专以上学历毕业生（四（二））：✘ 不符合" in html
+
+
+def test_the_permit_form_asks_the_relation_when_the_destination_has_a_head(
+    client, officers, assign_area, city, qy_current, headed
+):
+    app = services.application_create(
+        city_code="441800",
+        on=ON,
+        channel="home_purchase",
+        target="residence",
+        citizen_id=APPLICANT_ID,
+        name="李四",
+        evidence=HOME,
+        actor=None,
+    )
+    app = services.application_submit(application=app, actor=None, on=ON)
+    app = services.application_accept(application=app, actor=officers["officer"])
+    app = services.application_review_start(application=app, actor=officers["officer"])
+    app = services.application_approve(application=app, actor=officers["chief"])
+    chief = assign_area(officers["chief"], city)
+    client.force_login(chief)
+    url = reverse("admin:settlement_application_act", args=[app.pk, "mark_permit_issued"])
+    form = client.get(url).content.decode()
+    assert "李四与户主关系" in form and "<select" in form
+    assert form.count("<option") < 60  # households by autocomplete, not a list of all
+    before = _state()
+    html = client.post(url, {"household": str(headed.pk), "relation_0": "02"}).content.decode()
+    assert "已有户主张大" in _field_error(html, "relation_0")
+    app.refresh_from_db()
+    assert app.status == Status.APPROVED and _state() == before
+    response = client.post(url, {"household": str(headed.pk), "relation_0": "10"})
+    assert response.status_code == 302
+    app.refresh_from_db()
+    assert app.status == Status.PERMIT_ISSUED and app.relation == "10"
+
+
+def test_the_window_says_so_when_no_rule_set_is_in_force(client, officers, assign_area, village):
+    from population.models import Region, RegionLevel
+
+    shaoguan = Region.objects.create(
+        code="440200000000",
+        name="韶关市",
+        level=RegionLevel.CITY,
+        parent=village.parent.parent.parent.parent,
+    )
+    clerk = assign_area(officers["officer"], shaoguan)  # 韶关's rules ended; no current copy
+    client.force_login(clerk)
+    html = client.get(reverse("admin:settlement_application_add")).content.decode()
+    assert "今天没有生效的落户政策" in html
+    assert Application.objects.count() == 0
