@@ -67,7 +67,7 @@ class HouseholdAutocomplete(AutocompleteJsonView):
         head = Membership.objects.filter(
             household=OuterRef("pk"), relation=Relation.HEAD, end_date__isnull=True
         ).values("person__name")[:1]
-        return super().get_queryset().annotate(head_name=Subquery(head))
+        return super().get_queryset().annotate(head_name=Subquery(head)).order_by("number")
 
     def serialize_result(self, obj, to_field_name):
         head = f"户主：{obj.head_name}" if obj.head_name else "尚无户主"

@@ -381,6 +381,7 @@ def test_settled_counts_against_targets(officers, family_household):
             "city": "韶关市",
             "version": "2017",
             "channel": None,
+            "channel_name": "",
             "zh": "“十三五”期间全市6万左右非户籍人口在城市落户",
             "from": dt.date(2016, 1, 1),
             "to": dt.date(2020, 12, 31),
