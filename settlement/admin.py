@@ -434,7 +434,12 @@ class ApplicationAdmin(LargeTableAdmin):
                 known,
             )
             if on_file
-            else format_html("<p>{}</p>", "档案中没有此人的事实，按填写的证明事实评估")
+            else format_html(
+                "<p>{}</p>",
+                "档案中没有此人的事实，按填写的证明事实评估"
+                if citizen_id
+                else "尚未选择申请人：按填写的证明事实评估",
+            )
         )
         body = format_html(
             "{}{}",
