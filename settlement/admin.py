@@ -9,20 +9,41 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
+from population.jurisdiction import area_of
 from population.models import Person
+from registry.jurisdiction import household_q
 from registry.models import Household
 from settlement import selectors, services
+from settlement.admin_window import (
+    FACT_PREFIX,
+    FIELD_OF_CODE,
+    MEMBER_RELATIONS,
+    RELATIONS,
+    HouseholdAutocomplete,
+    HouseholdSelect,
+    MemberFormSet,
+    WindowForm,
+    channel_facts,
+    eligibility_fragment,
+    household_label,
+    rule_set_label,
+    rule_sets_for,
+)
 from settlement.conditions import leaves
+from settlement.facts import fact_label, fact_value_label
 from settlement.models import Application, ApplicationMember, ApplicationTransition, RuleSet
+from settlement.rules import MEMBER_KINDS
+from settlement.services import RELATION_ZH, TARGET_ZH
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
 MARKS = {"met": "✔ 符合", "unmet": "✘ 不符合", "missing": "？ 缺少证明"}
@@ -33,8 +54,8 @@ ACTIONS = {
     "mark_under_review": ("开始审核调查", "application_review_start", ()),
     "mark_returned": ("退回补正", "application_return", ("missing",)),
     "mark_approved": ("审批通过", "application_approve", ()),
-    "mark_permit_issued": ("签发准迁证", "application_issue_permit", ("household",)),
-    "mark_completed": ("办理落户", "application_complete", ()),
+    "mark_permit_issued": ("签发准迁证", "application_issue_permit", ("household", "relations")),
+    "mark_completed": ("办理落户", "application_complete", ("relations",)),
     "mark_rejected": ("不予落户", "application_reject", ("reason",)),
     "mark_withdrawn": ("撤回", "application_withdraw", ()),
 }
@@ -46,7 +67,7 @@ def _person_ids(citizen_ids) -> list[int]:
     )
 
 
-def eligibility_panel(eligibility: dict) -> str:
+def eligibility_panel(eligibility: dict, *, zones: dict | None = None) -> str:
     if not eligibility:
         return "—（提交后评估）"
     rows = format_html_join(
@@ -56,8 +77,8 @@ def eligibility_panel(eligibility: dict) -> str:
             (
                 leaf["zh"],
                 MARKS[leaf["status"]],
-                leaf["fact"],
-                "未提供" if leaf["value"] is None else leaf["value"],
+                fact_label(leaf["fact"]),
+                fact_value_label(leaf["fact"], leaf["value"], zones=zones),
             )
             for leaf in leaves(eligibility["conditions"])
         ),
@@ -70,6 +91,30 @@ def eligibility_panel(eligibility: dict) -> str:
         MARKS[eligibility["status"]],
         rows,
     )
+
+
+def staff_name(user) -> str:
+    """An officer as colleagues know them: the full name, else the login name."""
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.username
+
+
+def channel_name(app: Application) -> str:
+    spec = app.rule_set.channel(app.channel)
+    return spec["name"] if spec else app.channel
+
+
+def details_text(details: dict) -> str:
+    """A transition's details in words (收件材料, 准迁证编号, 需补正材料)."""
+    parts = []
+    if details.get("materials"):
+        parts.append("收件材料：" + "、".join(details["materials"]))
+    if details.get("permit_number"):
+        parts.append("准迁证编号：" + details["permit_number"])
+    if details.get("missing"):
+        parts.append("需补正：" + "、".join(details["missing"]))
+    return "；".join(parts) or "—"
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -101,9 +146,21 @@ class QueueFilter(admin.SimpleListFilter):
 class MemberInline(admin.TabularInline):
     model = ApplicationMember
     extra = 0
-    fields = ["name", "masked_id", "kind", "relation", "person"]
+    fields = ["name", "masked_id", "kind_zh", "relation_zh", "settled"]
     readonly_fields = fields
     verbose_name_plural = "随迁人员"
+
+    @admin.display(description="随迁类别")
+    def kind_zh(self, obj):
+        return MEMBER_KINDS.get(obj.kind, obj.kind)
+
+    @admin.display(description="与户主关系")
+    def relation_zh(self, obj):
+        return RELATION_ZH.get(obj.relation, obj.relation)
+
+    @admin.display(description="落户情况")
+    def settled(self, obj):
+        return "已落户" if obj.person_id else "未落户"
 
     @admin.display(description="身份号码")
     def masked_id(self, obj):
@@ -122,9 +179,17 @@ class MemberInline(admin.TabularInline):
 class TransitionInline(admin.TabularInline):
     model = ApplicationTransition
     extra = 0
-    fields = ["at", "from_status", "to_status", "officer", "comment"]
+    fields = ["at", "from_status", "to_status", "officer_name", "comment", "details_zh"]
     readonly_fields = fields
     verbose_name_plural = "流转记录"
+
+    @admin.display(description="经办人")
+    def officer_name(self, obj):
+        return staff_name(obj.officer)
+
+    @admin.display(description="附加信息")
+    def details_zh(self, obj):
+        return details_text(obj.details)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -143,28 +208,33 @@ class ActionForm(forms.Form):
     )
     reason = forms.CharField(label="不予落户理由", required=False, max_length=300)
     household = forms.ModelChoiceField(
-        label="迁入户", required=False, queryset=Household.objects.filter(closed_on__isnull=True)
+        label="迁入户",
+        required=False,
+        queryset=Household.objects.none(),
+        help_text="输入户号或住址查找；默认为窗口受理时选定的户",
     )
 
 
 @admin.register(Application)
 class ApplicationAdmin(LargeTableAdmin):
-    list_display = ["pk", "applicant", "city", "channel", "target", "status", "step_due"]
+    list_display = ["applicant", "city", "channel_zh", "target", "status", "step_due"]
+    list_display_links = ["applicant"]
     list_filter = [QueueFilter, "status", "rule_set__city"]
     inlines = [MemberInline, TransitionInline]
     change_form_template = "admin/settlement/application_change_form.html"
     fields = [
         "applicant_full",
         "rule_set",
-        "channel",
+        "channel_zh",
         "target",
+        "relation_zh",
         "status",
         "submitted_on",
         "step_due",
         "eligibility_panel",
-        "missing_items",
-        "accepted_by",
-        "approved_by",
+        "missing_zh",
+        "accepted_by_name",
+        "approved_by_name",
         "household",
         "permit_number",
         "permit_valid_until",
@@ -192,23 +262,193 @@ class ApplicationAdmin(LargeTableAdmin):
 
     @admin.display(description="城市")
     def city(self, obj):
-        return obj.rule_set.city
+        return obj.rule_set.city + ("（演示）" if obj.rule_set.is_demo else "")
+
+    @admin.display(description="落户渠道")
+    def channel_zh(self, obj):
+        return channel_name(obj)
+
+    @admin.display(description="申请人与户主关系")
+    def relation_zh(self, obj):
+        return RELATION_ZH.get(obj.relation, obj.relation)
+
+    @admin.display(description="补正材料清单")
+    def missing_zh(self, obj):
+        return "、".join(obj.missing_items) or "—"
+
+    @admin.display(description="受理人")
+    def accepted_by_name(self, obj):
+        return staff_name(obj.accepted_by)
+
+    @admin.display(description="审批人")
+    def approved_by_name(self, obj):
+        return staff_name(obj.approved_by)
 
     @admin.display(description="资格审查")
     def eligibility_panel(self, obj):
-        return eligibility_panel(obj.eligibility)
+        return eligibility_panel(obj.eligibility, zones=obj.rule_set.content.get("zones"))
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("rule_set")
-
-    def has_add_permission(self, request):
-        return False
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("rule_set", "accepted_by", "approved_by", "household")
+        )
 
     def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # -- 窗口受理 (the add page) ------------------------------------------------------------
+
+    def _window_rule_set(self, request):
+        rule_sets = rule_sets_for(request.user, on=timezone.localdate())
+        city = request.POST.get("city") or request.GET.get("city")
+        return rule_sets, next((r for r in rule_sets if r.city_code == city), None) or (
+            rule_sets[0] if rule_sets else None
+        )
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """窗口受理: the application as the window takes it in (``application_window_open``)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        rule_sets, rule_set = self._window_rule_set(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "落户窗口受理",
+            "opts": self.model._meta,
+            "rule_sets": rule_sets,
+            "rule_set": rule_set,
+        }
+        if rule_set is None:
+            return TemplateResponse(request, "admin/settlement/window.html", context)
+        data = request.POST if request.method == "POST" else None
+        form = WindowForm(data, user=request.user, rule_set=rule_set)
+        members = MemberFormSet(data, prefix="members", form_kwargs={"user": request.user})
+        if data is not None and form.is_valid() and members.is_valid():
+            app = self._window_save(request, form, members, rule_set)
+            if app is not None:
+                messages.success(
+                    request,
+                    f"已登记{app.name}的落户申请（{app.get_status_display()}），请核对后点击“受理”",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:settlement_application_change", args=[app.pk])
+                )
+        context.update(
+            form=form,
+            members=members,
+            media=self.media + form.media + members.media,
+            rule_set_label=rule_set_label(rule_set),
+            channel_facts=channel_facts(rule_set),
+            channel_members={c["code"]: c.get("members", []) for c in rule_set.content["channels"]},
+            member_kind_labels=MEMBER_KINDS,
+            eligibility_url=reverse("admin:settlement_application_window_check"),
+        )
+        return TemplateResponse(request, "admin/settlement/window.html", context)
+
+    def _window_save(self, request, form, members, rule_set):
+        data = form.cleaned_data
+        citizen_id, name = form.applicant_id_name()
+        rows = [m for m in (f.member() for f in members.forms if f.has_changed()) if m]
+        new_household = None
+        if data.get("household") is None:
+            new_household = {
+                "kind": data["new_kind"],
+                "address": data["new_address"],
+                "region": data["new_region"],
+            }
+        try:
+            return services.application_window_open(
+                city_code=rule_set.city_code,
+                on=data["on"],
+                channel=data["channel"],
+                target=data["target"],
+                citizen_id=citizen_id,
+                name=name,
+                relation=data.get("relation") or "99",
+                materials=data["materials"],
+                evidence=form.evidence(),
+                members=[{k: v for k, v in m.items()} for m in rows],
+                household=data.get("household"),
+                new_household=new_household,
+                actor=request.user,
+            )
+        except services.RelationError as exc:
+            if exc.citizen_id == citizen_id:
+                form.add_error("relation", exc.message_zh)
+            else:
+                for f in members.forms:
+                    m = f.has_changed() and f.member()
+                    if m and m["citizen_id"] == exc.citizen_id:
+                        f.add_error("relation", exc.message_zh)
+                        break
+                else:
+                    form.add_error(None, exc.message_zh)
+        except DomainError as exc:
+            field = FIELD_OF_CODE.get(exc.code)
+            if field == "name" and data.get("applicant") is not None:
+                field = "applicant"
+            if exc.code in ("bad_member", "duplicate_member", "invalid_citizen_id"):
+                field = None
+            form.add_error(field, exc.message_zh)
+        return None
+
+    def window_check_view(self, request):
+        """The live eligibility panel of the window (an HTML fragment)."""
+        if not self.has_add_permission(request) or request.method != "POST":
+            raise PermissionDenied
+        _, rule_set = self._window_rule_set(request)
+        if rule_set is None:
+            raise Http404
+        form = WindowForm(request.POST, user=request.user, rule_set=rule_set)
+        form.is_valid()  # what is valid so far is used; the rest is not known yet
+        citizen_id, _ = form.applicant_id_name()
+        on = form.cleaned_data.get("on") or timezone.localdate()
+        evidence = {
+            k: v for k, v in form.evidence().items() if FACT_PREFIX + k in form.cleaned_data
+        }
+        on_file, verdicts = services.window_precheck(
+            rule_set=rule_set, citizen_id=citizen_id, on=on, evidence=evidence
+        )
+        person = form.cleaned_data.get("applicant")
+        if person is not None:
+            access_log_admin_read(
+                request,
+                channel="admin.settlement_window",
+                person_ids=[person.pk],
+                fields=["birth_date", "hukou_region", "residence_permit"],
+            )
+        zones = rule_set.content.get("zones", {})
+        known = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td></tr>",
+            ((fact_label(k), fact_value_label(k, v, zones=zones)) for k, v in on_file.items()),
+        )
+        on_file_html = (
+            format_html(
+                '<table id="facts-on-file"><caption>档案中的事实</caption>'
+                "<tbody>{}</tbody></table>",
+                known,
+            )
+            if on_file
+            else format_html(
+                "<p>{}</p>",
+                "档案中没有此人的事实，按填写的证明事实评估"
+                if citizen_id
+                else "尚未选择申请人：按填写的证明事实评估",
+            )
+        )
+        body = format_html(
+            "{}{}",
+            on_file_html,
+            eligibility_fragment(
+                rule_set=rule_set, verdicts=verdicts, chosen=form.data.get("channel", "")
+            ),
+        )
+        return HttpResponse(body)
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
@@ -262,12 +502,62 @@ class ApplicationAdmin(LargeTableAdmin):
                 name="settlement_application_act",
             ),
             path(
+                "window/households/",
+                self.admin_site.admin_view(
+                    HouseholdAutocomplete.as_view(admin_site=self.admin_site)
+                ),
+                name="settlement_household_autocomplete",
+            ),
+            path(
+                "window/check/",
+                self.admin_site.admin_view(self.window_check_view),
+                name="settlement_application_window_check",
+            ),
+            path(
                 "targets/",
                 self.admin_site.admin_view(self.targets_view),
                 name="settlement_targets",
             ),
             *super().get_urls(),
         ]
+
+    def _action_form(self, request, obj, asks, data=None) -> ActionForm:
+        """The step's form: only what it asks; the household by autocomplete (pre-filled with
+        the one chosen at the window) and, for the permit and the move-in, each person's
+        relation to the destination's head."""
+        form = ActionForm(data, initial={"household": obj.household_id})
+        for name in ("missing", "reason", "household"):
+            if name not in asks:
+                form.fields.pop(name)
+        if "household" in asks:
+            area = area_of(request.user)
+            households = Household.objects.filter(closed_on__isnull=True)
+            if not area.everything:
+                households = households.filter(household_q(area))
+            form.fields["household"].queryset = households
+            form.fields["household"].label_from_instance = household_label
+            form.fields["household"].widget = HouseholdSelect(
+                self.admin_site, attrs={"data-placeholder": "户号或住址"}
+            )
+            form.fields["household"].widget.choices = form.fields["household"].choices
+        form.people = []
+        if "relations" in asks:
+            people = [
+                (obj.citizen_id, obj.name, obj.relation),
+                *obj.members.order_by("pk").values_list("citizen_id", "name", "relation"),
+            ]
+            for i, (citizen_id, name, relation) in enumerate(people):
+                key = f"relation_{i}"
+                choices = RELATIONS if i == 0 else MEMBER_RELATIONS
+                form.fields[key] = forms.ChoiceField(
+                    label=f"{name}与户主关系",
+                    choices=choices,
+                    initial=relation,
+                    required=False,
+                    help_text="迁入集体户时不适用" if i == 0 else "",
+                )
+                form.people.append((key, citizen_id))
+        return form
 
     def act_view(self, request, object_id: int, method: str):
         obj = self.get_object(request, str(object_id))
@@ -277,7 +567,7 @@ class ApplicationAdmin(LargeTableAdmin):
             raise PermissionDenied
         label, service_name, asks = ACTIONS[method]
         back = reverse("admin:settlement_application_change", args=[obj.pk])
-        form = ActionForm(request.POST or None)
+        form = self._action_form(request, obj, asks, request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             kwargs = {"application": obj, "actor": request.user}
@@ -288,20 +578,24 @@ class ApplicationAdmin(LargeTableAdmin):
             if "missing" in asks:
                 kwargs["missing"] = data["missing"].splitlines()
             if "household" in asks:
-                if data["household"] is None:
-                    messages.error(request, "请选择迁入户")
-                    return HttpResponseRedirect(request.path)
                 kwargs["household"] = data["household"]
+            if form.people:
+                kwargs["relations"] = {cid: data[key] for key, cid in form.people if data[key]}
             try:
                 getattr(services, service_name)(**kwargs)
+            except services.RelationError as exc:
+                key = next((k for k, cid in form.people if cid == exc.citizen_id), None)
+                form.add_error(key, exc.message_zh)
             except DomainError as exc:
-                messages.error(request, f"{label}未办理：{exc.message_zh}")
+                if exc.code in ("bad_household", "household_required") and "household" in asks:
+                    form.add_error("household", exc.message_zh)
+                else:
+                    messages.error(request, f"{label}未办理：{exc.message_zh}")
+                    return HttpResponseRedirect(back)
             else:
                 messages.success(request, f"{label}：已办理")
-            return HttpResponseRedirect(back)
-        for name in ("missing", "reason", "household"):
-            if name not in asks:
-                form.fields.pop(name)
+                return HttpResponseRedirect(back)
+        head = services.household_head_name(obj.household) if obj.household_id else None
         return TemplateResponse(
             request,
             "admin/settlement/act.html",
@@ -309,10 +603,13 @@ class ApplicationAdmin(LargeTableAdmin):
                 **self.admin_site.each_context(request),
                 "title": f"{label}：{obj}",
                 "form": form,
+                "media": self.media + form.media,
                 "original": obj,
                 "opts": self.model._meta,
                 "back": back,
                 "label": label,
+                "household": obj.household,
+                "head": head,
             },
         )
 
@@ -338,6 +635,7 @@ class ApplicationAdmin(LargeTableAdmin):
 class RuleSetAdmin(admin.ModelAdmin):
     list_display = [
         "city",
+        "demo",
         "document_number",
         "document",
         "version",
@@ -359,6 +657,10 @@ class RuleSetAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
 
+    @admin.display(description="演示")
+    def demo(self, obj):
+        return "演示规则" if obj.is_demo else "—"
+
     @admin.display(description="落户渠道")
     def channels(self, obj):
         return format_html(
@@ -370,8 +672,8 @@ class RuleSetAdmin(admin.ModelAdmin):
                     (
                         c["name"],
                         c["source"],
-                        "、".join(c["targets"]),
-                        "、".join(c.get("members", [])) or "—",
+                        "、".join(TARGET_ZH.get(t, t) for t in c["targets"]),
+                        "、".join(MEMBER_KINDS.get(m, m) for m in c.get("members", [])) or "—",
                     )
                     for c in obj.content["channels"]
                 ),

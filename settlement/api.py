@@ -30,7 +30,10 @@ PrecheckOutput = inline_serializer(
     "SettlementPrecheckAnswer",
     {
         "date": serializers.DateField(),
-        "rule_set": serializers.DictField(help_text="city_code, city, version, document, …"),
+        "rule_set": serializers.DictField(
+            help_text="city_code, city, version, document, …; demo=true（演示规则，附 notice）"
+            " marks the demo city's demonstration rule set"
+        ),
         "abolished": serializers.ListField(
             child=serializers.CharField(), help_text="该政策取消的渠道，如 points、investment"
         ),

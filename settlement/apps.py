@@ -13,11 +13,16 @@ class SettlementConfig(AppConfig):
         merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=settlement_merge_guard)
 
         from population.stats.extra import register_figure
-        from settlement.selectors import settlements_by_channel_in_month
+        from settlement.selectors import settlements_by_channel_named
 
         register_figure(
             "settlements_by_channel",
             "分渠道落户数",
             "settlements by channel",
-            settlements_by_channel_in_month,
+            settlements_by_channel_named,
         )
+
+        from population.demo import demo_loader_register
+        from settlement.demo import settlement_demo_load
+
+        demo_loader_register("落户", settlement_demo_load)

@@ -113,6 +113,71 @@ FACTS: dict[str, FactSpec] = {
 }
 
 
+# Display labels of the enum values (officers never read the codes).
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "degree": {
+        "none": "无学历",
+        "secondary": "高中",
+        "technical_secondary": "中专（技校）",
+        "junior_college": "大专",
+        "bachelor": "本科",
+        "master": "硕士研究生",
+        "doctor": "博士研究生",
+    },
+    "professional_title": {
+        "none": "无",
+        "junior": "初级职称",
+        "intermediate": "中级职称",
+        "senior": "高级职称",
+    },
+    "skill_level": {
+        "none": "无",
+        "junior": "初级工",
+        "intermediate": "中级工",
+        "senior": "高级工",
+        "technician": "技师",
+        "senior_technician": "高级技师",
+    },
+    "residence_kind": {
+        "none": "无",
+        "rented_registered": "登记备案的租赁住房",
+        "owned": "自有住房",
+        "self_built": "合法自建住宅",
+    },
+    "sponsor_relation": {
+        "spouse": "配偶",
+        "parent": "父母",
+        "child": "子女",
+        "grandparent": "祖父母、外祖父母",
+        "grandchild": "孙子女、外孙子女",
+    },
+}
+
+
+def fact_label(name: str) -> str:
+    """The Chinese name of a fact (the code name if the catalogue lacks it)."""
+    spec = FACTS.get(name)
+    return spec.zh if spec else name
+
+
+def fact_value_label(name: str, value: Any, *, zones: dict[str, str] | None = None) -> str:
+    """A fact's value as an officer reads it: 是/否, 本科, the zone's name, 未提供."""
+    if value is None:
+        return "未提供"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        return "、".join(fact_value_label(name, v, zones=zones) for v in value)
+    if name == "residence_zone" and zones:
+        return zones.get(value, value)
+    labels = VALUE_LABELS.get(name)
+    if labels:
+        return labels.get(value, value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def facts_json_schema() -> dict:
     """The JSON schema of a facts object (documented in docs/settlement.md)."""
     return {
@@ -205,4 +270,31 @@ class ResidencePermitFacts:
         permit = permit_live_for(person=person)
         return {
             "holds_residence_permit": permit is not None and permit.status == PermitStatus.ACTIVE
+        }
+
+
+class PersonRecordFacts:
+    """What the population register says of an applicant already on file: age on the
+    submission date (today before submission) and whether their hukou is in the city."""
+
+    def facts_for(self, *, application: Any) -> dict[str, Any]:
+        from django.utils import timezone
+
+        from population.models import Person
+
+        person = (
+            Person.objects.filter(citizen_id=application.citizen_id)
+            .only("birth_date", "hukou_region_id")
+            .first()
+        )
+        if person is None:
+            return {}
+        on = application.submitted_on or timezone.localdate()
+        born = person.birth_date
+        age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+        city = application.rule_set.city_code[:4]
+        return {
+            "age": max(age, 0),
+            "hukou_in_city": bool(person.hukou_region_id)
+            and person.hukou_region_id.startswith(city),
         }

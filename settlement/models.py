@@ -52,7 +52,13 @@ class RuleSet(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.city} {self.document_number or self.document} ({self.version})"
+        demo = "（演示）" if self.is_demo else ""
+        return f"{self.city}《{self.document}》{self.document_number}（{self.version}版）{demo}"
+
+    @property
+    def is_demo(self) -> bool:
+        """A demonstration copy loaded only by the demo city (``settlement.demo``)."""
+        return bool(self.content.get("demo"))
 
     def channel(self, code: str) -> dict | None:
         return next((c for c in self.content["channels"] if c["code"] == code), None)
@@ -210,7 +216,7 @@ class Application(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"落户申请 #{self.pk} {mask_citizen_id(self.citizen_id)}"
+        return f"{self.name}（{mask_citizen_id(self.citizen_id)}）的落户申请"
 
     @transition(field=status, source=_sources(S.SUBMITTED), target=S.SUBMITTED)
     def mark_submitted(self) -> None:
@@ -310,7 +316,7 @@ class ApplicationTransition(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.application_id} {self.from_status}→{self.to_status}"
+        return f"{self.get_from_status_display()} → {self.get_to_status_display()}"
 
 
 class PermitCounter(models.Model):

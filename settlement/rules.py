@@ -49,6 +49,8 @@ def ruleset_validate(data: Any) -> dict:
             raise RuleError(f"{key}: 必填 / required")
     if not (isinstance(data["city_code"], str) and len(data["city_code"]) == 6):
         raise RuleError("city_code: 须为6位区划代码 / must be a 6-digit division code")
+    if "demo" in data and not isinstance(data["demo"], bool):
+        raise RuleError("demo: 须为 true/false / must be a boolean")
     start = _date(data["effective_from"], "effective_from")
     if data.get("effective_to") is not None and _date(data["effective_to"], "effective_to") < start:
         raise RuleError("effective_to: 早于生效日期 / before effective_from")
@@ -88,7 +90,7 @@ def ruleset_validate(data: Any) -> dict:
     return data
 
 
-def _fields(data: dict, path: Path) -> dict:
+def _fields(data: dict, source_file: str) -> dict:
     return {
         "city": data["city"],
         "document": data["document"][:200],
@@ -99,7 +101,7 @@ def _fields(data: dict, path: Path) -> dict:
             dt.date.fromisoformat(data["effective_to"]) if data.get("effective_to") else None
         ),
         "content": data,
-        "source_file": path.name,
+        "source_file": source_file,
     }
 
 
@@ -109,8 +111,6 @@ def ruleset_load_file(*, path: Path, model=None):
 
     ``model`` lets a data migration pass its historical model.
     """
-    if model is None:
-        from settlement.models import RuleSet as model
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -121,7 +121,22 @@ def ruleset_load_file(*, path: Path, model=None):
             f"bad rule file {path.name}: {exc}",
             code="bad_rules",
         ) from exc
-    fields = _fields(data, path)
+    if data.get("demo"):
+        raise DomainError(
+            f"规则文件 {path.name} 标为演示规则，只能由演示数据（seed_demo）载入",
+            f"rule file {path.name} is marked demo; only the demo loader (seed_demo) stores one",
+            code="demo_rules",
+        )
+    return ruleset_store(data=data, source_file=path.name, model=model)
+
+
+def ruleset_store(*, data: dict, source_file: str, model=None):
+    """Store validated rule-set data; returns (rule set, created). Same version and content
+    again changes nothing; other content under a stored version, or an overlapping window, is
+    refused."""
+    if model is None:
+        from settlement.models import RuleSet as model
+    fields = _fields(data, source_file)
     with transaction.atomic():
         existing = (
             model.objects.select_for_update()

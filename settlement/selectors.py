@@ -70,6 +70,11 @@ def targets_progress(*, city_code: str) -> list[dict]:
                     "city": rule_set.city,
                     "version": rule_set.version,
                     "channel": target.get("channel"),
+                    "channel_name": (rule_set.channel(target["channel"]) or {}).get(
+                        "name", target["channel"]
+                    )
+                    if target.get("channel")
+                    else "",
                     "zh": target.get("zh", ""),
                     "from": start,
                     "to": end,
@@ -100,3 +105,20 @@ def settlements_by_channel_in_month(region_code: str, month_end: dt.date) -> dic
         .order_by("channel")
     )
     return {r["channel"]: r["n"] + r["members"] for r in rows}
+
+
+def settlements_by_channel_named(region_code: str, month_end: dt.date) -> dict[str, int]:
+    """The same counts keyed by the channel's Chinese name (what reports show)."""
+    names: dict[str, str] = {}
+    # The region's own city first, so a code shared by several cities gets its local name.
+    rule_sets = sorted(
+        RuleSet.objects.all(), key=lambda r: (r.city_code[:4] != region_code[:4], r.pk)
+    )
+    for rule_set in rule_sets:
+        for channel in rule_set.content["channels"]:
+            names.setdefault(channel["code"], channel["name"])
+    out: dict[str, int] = {}
+    for code, n in settlements_by_channel_in_month(region_code, month_end).items():
+        name = names.get(code, code)
+        out[name] = out.get(name, 0) + n
+    return out

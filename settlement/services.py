@@ -16,15 +16,21 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from population.codes import Relation
-from population.errors import Conflict, DomainError, NotFound, require
+from population.errors import Conflict, DomainError, NotFound, check_date, require
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.models import Person
 from population.services import history_context
 from registry import services as registry
-from registry.models import Household, HouseholdKind
+from registry.models import Household, HouseholdKind, Membership
 from residence_permit.services import permit_cancel_on_settlement
 from settlement.conditions import MET, MISSING, evaluate, leaves
-from settlement.facts import RecordedEvidence, ResidencePermitFacts, facts_gather, facts_validate
+from settlement.facts import (
+    PersonRecordFacts,
+    RecordedEvidence,
+    ResidencePermitFacts,
+    facts_gather,
+    facts_validate,
+)
 from settlement.models import (
     OPEN_STATUSES,
     Application,
@@ -35,7 +41,7 @@ from settlement.models import (
     Status,
     Target,
 )
-from settlement.rules import ruleset_in_force
+from settlement.rules import MEMBER_KINDS, ruleset_in_force
 from settlement.workdays import add_working_days
 
 TARGET_KINDS = {
@@ -46,6 +52,17 @@ TARGET_KINDS = {
     Target.TALENT_COLLECTIVE: HouseholdKind.TALENT_COLLECTIVE,
 }
 STATUS_ZH = dict(Status.choices)
+TARGET_ZH = dict(Target.choices)
+RELATION_ZH = dict(Relation.choices)
+
+
+class RelationError(DomainError):
+    """A relation to the head that cannot stand; ``citizen_id`` names whose (the form puts the
+    error on that person's field)."""
+
+    def __init__(self, message_zh: str, message_en: str, *, code: str, citizen_id: str) -> None:
+        super().__init__(message_zh, message_en, code=code)
+        self.citizen_id = citizen_id
 
 
 def _today() -> dt.date:
@@ -82,6 +99,12 @@ def ruleset_evaluate(*, rule_set: RuleSet, facts: dict[str, Any]) -> dict:
             "document_number": rule_set.document_number,
             "effective_from": rule_set.effective_from.isoformat(),
             "effective_to": rule_set.effective_to.isoformat() if rule_set.effective_to else None,
+            "demo": bool(rule_set.content.get("demo")),
+            **(
+                {"notice": "演示规则，仅供演示，不是现行政策 / demonstration rules, not policy"}
+                if rule_set.content.get("demo")
+                else {}
+            ),
         },
         "abolished": rule_set.content.get("abolished", []),
         "qualifies": [c["code"] for c in channels if c["status"] == MET],
@@ -125,9 +148,28 @@ def settlement_precheck(payload: Any) -> dict:
 def application_eligibility(*, application: Application, sources=None) -> dict:
     """The application's channel judged on its facts by its rule set."""
     channel = application.rule_set.channel(application.channel)
-    sources = sources or [ResidencePermitFacts(), RecordedEvidence()]
+    sources = sources or [ResidencePermitFacts(), RecordedEvidence(), PersonRecordFacts()]
     facts = facts_gather(application=application, sources=sources)
     return channel_evaluate(channel=channel, facts=facts)
+
+
+def facts_on_file(*, rule_set: RuleSet, citizen_id: str, on: dt.date) -> dict[str, Any]:
+    """What the records already say of an applicant (no evidence typed): residence permit,
+    age, hukou in the city. Empty for someone not on file."""
+    probe = Application(rule_set=rule_set, citizen_id=citizen_id, submitted_on=on)
+    return facts_gather(application=probe, sources=[ResidencePermitFacts(), PersonRecordFacts()])
+
+
+def window_precheck(
+    *, rule_set: RuleSet, citizen_id: str, on: dt.date, evidence: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict]]:
+    """The window's live check: the facts on file, and every channel judged on the typed
+    evidence merged with them (typed evidence first, as ``application_eligibility`` does)."""
+    on_file = facts_on_file(rule_set=rule_set, citizen_id=citizen_id, on=on) if citizen_id else {}
+    facts = {**on_file, **facts_validate(evidence)}
+    if "holds_residence_permit" in on_file:  # the permit register outranks what is typed
+        facts["holds_residence_permit"] = on_file["holds_residence_permit"]
+    return on_file, [channel_evaluate(channel=c, facts=facts) for c in rule_set.content["channels"]]
 
 
 # -- the workflow -----------------------------------------------------------------------------
@@ -174,6 +216,117 @@ def _transit(
     return app
 
 
+def _household_check(*, target: str, household: Household, city_code: str) -> None:
+    """The destination matches the target's household kind and is an open household of the
+    city."""
+    require(
+        target in TARGET_KINDS and household.kind == TARGET_KINDS[target],
+        f"迁入户的户别与落户去向“{TARGET_ZH.get(target, target)}”不符",
+        "the household's kind does not match the application's target",
+        "bad_household",
+    )
+    require(
+        household.region_id[:4] == city_code[:4] and household.closed_on is None,
+        "迁入户须为本市未销户的户",
+        "the household must be an open household of the city",
+        "bad_household",
+    )
+
+
+def _head_of(household: Household) -> Membership | None:
+    return (
+        Membership.objects.filter(
+            household=household, relation=Relation.HEAD, end_date__isnull=True
+        )
+        .select_related("person")
+        .first()
+    )
+
+
+def household_head_name(household: Household) -> str | None:
+    """The name of the household's current head (None when it has none)."""
+    head = _head_of(household)
+    return head.person.name if head is not None else None
+
+
+def _relations_check(*, household: Household, people: list[tuple[str, str]]) -> None:
+    """Each person's relation to the head of the destination, as ``(citizen_id, code)``.
+
+    A family household ends with exactly one head: none of the newcomers is 户主 when it has
+    one, exactly one is when it has none. Collective households have no head (everyone is
+    recorded as 非亲属), so their relations are not checked.
+    """
+    for citizen_id, code in people:
+        if code not in Relation.values:
+            raise RelationError(
+                "请选择与户主关系",
+                "choose the relation to the head",
+                code="relation_required" if not code else "bad_relation",
+                citizen_id=citizen_id,
+            )
+    if household.kind != HouseholdKind.FAMILY:
+        return
+    heads = [cid for cid, code in people if code == Relation.HEAD]
+    head = _head_of(household)
+    if head is not None and heads and head.person.citizen_id not in heads:
+        raise RelationError(
+            f"迁入户{household.number}已有户主{head.person.name}，请选择此人与户主{head.person.name}的关系",
+            f"household {household.number} already has a head; choose the relation to them",
+            code="head_exists",
+            citizen_id=heads[0],
+        )
+    if len(heads) > 1:
+        raise RelationError(
+            "一户只能有一名户主",
+            "a household has one head only",
+            code="second_head",
+            citizen_id=heads[1],
+        )
+    if head is None and not heads:
+        raise RelationError(
+            f"迁入户{household.number}尚无户主，申请人须为户主",
+            f"household {household.number} has no head; the applicant must be the head",
+            code="head_required",
+            citizen_id=people[0][0],
+        )
+
+
+def _relations_apply(app: Application, relations: dict[str, str] | None) -> None:
+    """Store corrected relations (citizen ID → code) on the application and its members."""
+    if not relations:
+        return
+    known = {app.citizen_id, *app.members.values_list("citizen_id", flat=True)}
+    unknown = set(relations) - known
+    require(
+        not unknown,
+        "与户主关系只能为本申请的申请人和随迁人员填写",
+        "relations may be given only for the applicant and the members",
+        "bad_relation",
+    )
+    if app.citizen_id in relations and relations[app.citizen_id] != app.relation:
+        app.relation = relations[app.citizen_id]
+        app.save(update_fields=["relation"])
+    for member in app.members.select_for_update().order_by("pk"):
+        code = relations.get(member.citizen_id)
+        if code is not None and code != member.relation:
+            if code == Relation.HEAD:
+                raise RelationError(
+                    "随迁人员不能为户主",
+                    "a member cannot be the head",
+                    code="bad_relation",
+                    citizen_id=member.citizen_id,
+                )
+            member.relation = code
+            member.save(update_fields=["relation"])
+
+
+def _people(app: Application) -> list[tuple[str, str]]:
+    return [
+        (app.citizen_id, app.relation),
+        *app.members.order_by("pk").values_list("citizen_id", "relation"),
+    ]
+
+
 def _parse_id(citizen_id: str) -> str:
     try:
         return str(parse_citizen_id(citizen_id))
@@ -194,11 +347,14 @@ def application_create(
     members: list[dict] | None = None,
     actor: Any,
     relation: str = Relation.HEAD,
+    household: Household | None = None,
 ) -> Application:
     """A draft application under the rule set in force on ``on``.
 
     ``members``: ``[{"citizen_id", "name", "kind", "relation"}]`` (kind from the channel's
     ``members``; relation a GB/T 4761 code to the head of the target household).
+    ``household``: the destination chosen at the window (the transfer permit may name another);
+    the relations are checked against it: one head at most, none if it already has one.
     """
     rule_set = ruleset_in_force(city_code=city_code, on=on)
     if rule_set is None:
@@ -216,33 +372,57 @@ def application_create(
     )
     require(
         target in spec["targets"],
-        f"该渠道的落户去向只能是 {spec['targets']}",
+        "该渠道的落户去向只能是" + "、".join(TARGET_ZH.get(t, t) for t in spec["targets"]),
         f"this channel settles into {spec['targets']} only",
         "bad_target",
     )
     require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
     applicant_id = _parse_id(citizen_id)
+    if relation not in Relation.values:
+        raise RelationError(
+            "申请人与户主关系代码无效",
+            "bad relation code of the applicant",
+            code="bad_relation",
+            citizen_id=applicant_id,
+        )
     evidence = facts_validate(evidence or {})
+    require(
+        not Application.objects.filter(citizen_id=applicant_id, status__in=OPEN_STATUSES).exists(),
+        "此人已有办理中的落户申请",
+        "this person already has an open settlement application",
+        "already_open",
+    )
     seen = {applicant_id}
     rows = []
+    allowed = spec.get("members", [])
     for m in members or []:
         require(
-            m.get("kind") in spec.get("members", []),
-            f"该渠道不允许随迁“{m.get('kind')}”（允许：{spec.get('members', [])}）",
+            m.get("kind") in allowed,
+            f"该渠道不允许随迁“{MEMBER_KINDS.get(m.get('kind'), m.get('kind'))}”（允许："
+            + ("、".join(MEMBER_KINDS[k] for k in allowed) or "无随迁人员")
+            + "）",
             f"this channel allows no accompanying {m.get('kind')!r}",
             "bad_member",
         )
-        require(
-            m.get("relation") in Relation.values and m.get("relation") != Relation.HEAD,
-            "随迁人员与户主关系代码无效",
-            "bad relation code of a member",
-            "bad_relation",
-        )
         require(bool((m.get("name") or "").strip()), "姓名不能为空", "name empty", "invalid_name")
         member_id = _parse_id(m.get("citizen_id") or "")
+        if m.get("relation") not in Relation.values or m.get("relation") == Relation.HEAD:
+            raise RelationError(
+                "随迁人员与户主关系代码无效（随迁人员不能为户主）",
+                "bad relation code of a member (a member cannot be the head)",
+                code="bad_relation",
+                citizen_id=member_id,
+            )
         require(member_id not in seen, "随迁人员重复", "a member appears twice", "duplicate_member")
         seen.add(member_id)
         rows.append((member_id, m))
+    if household is not None:
+        household = Household.objects.select_related("region").get(pk=household.pk)
+        _household_check(target=target, household=household, city_code=rule_set.city_code)
+        _relations_check(
+            household=household,
+            people=[(applicant_id, relation), *((mid, m["relation"]) for mid, m in rows)],
+        )
     with history_context(actor=actor, reason="落户申请"):
         app = Application.objects.create(
             rule_set=rule_set,
@@ -252,6 +432,7 @@ def application_create(
             name=name.strip(),
             relation=relation,
             evidence=evidence,
+            household=household,
         )
         for member_id, m in rows:
             ApplicationMember.objects.create(
@@ -265,6 +446,68 @@ def application_create(
 
 
 @transaction.atomic
+def application_window_open(
+    *,
+    city_code: str,
+    on: dt.date,
+    channel: str,
+    target: str,
+    citizen_id: str,
+    name: str,
+    relation: str,
+    materials: list[str],
+    actor: Any,
+    evidence: dict | None = None,
+    members: list[dict] | None = None,
+    household: Household | None = None,
+    new_household: dict | None = None,
+) -> Application:
+    """窗口受理: the application as the window takes it in, created and submitted at once.
+
+    The destination is an existing ``household`` or a ``new_household``
+    (``{"kind", "address", "region"}``, 立户 through the registry) created in the same
+    transaction; ``materials`` lists the documents received (at least one). Any refusal leaves
+    nothing behind, not even the new household.
+    """
+    _officer(actor)
+    check_date(on)
+    items = [m.strip() for m in materials or [] if isinstance(m, str) and m.strip()]
+    require(
+        bool(items), "请填写收到的申请材料", "list the documents received", "materials_required"
+    )
+    require(
+        (household is None) != (new_household is None),
+        "请选择迁入户或新立户（二选一）",
+        "choose an existing household or a new one (exactly one)",
+        "household_required",
+    )
+    if new_household is not None:
+        household = registry.household_create(
+            kind=new_household["kind"],
+            address=new_household.get("address") or "",
+            region=new_household["region"],
+            actor=actor,
+            reason="落户窗口受理：新立户",
+        )
+    app = application_create(
+        city_code=city_code,
+        on=on,
+        channel=channel,
+        target=target,
+        citizen_id=citizen_id,
+        name=name,
+        evidence=evidence,
+        members=members,
+        actor=actor,
+        relation=relation,
+        household=household,
+    )
+    return application_submit(
+        application=app, actor=actor, on=on, comment="窗口受理", materials=items
+    )
+
+
+@transaction.atomic
 def application_submit(
     *,
     application: Application,
@@ -272,10 +515,12 @@ def application_submit(
     on: dt.date | None = None,
     evidence: dict | None = None,
     comment: str = "",
+    materials: list[str] | None = None,
 ) -> Application:
     """Submit a draft or resubmit a returned application (with corrected evidence).
 
-    The rule set in force on the submission date judges it.
+    The rule set in force on the submission date judges it. ``materials``: the documents the
+    window received, kept on the transition.
     """
     on = on or _today()
     app = _lock(application)
@@ -298,6 +543,7 @@ def application_submit(
         actor=actor,
         comment=comment,
         on=on,
+        details={"materials": materials} if materials else None,
         fields=("rule_set", "evidence", "submitted_on", "missing_items", "eligibility"),
     )
     app.eligibility = application_eligibility(application=app)
@@ -414,29 +660,31 @@ def _permit_number(city_code: str, year: int) -> str:
 def application_issue_permit(
     *,
     application: Application,
-    household: Household,
+    household: Household | None = None,
     actor: Any,
     on: dt.date | None = None,
     comment: str = "",
+    relations: dict[str, str] | None = None,
 ) -> Application:
-    """签发准迁证: numbered, valid for the rule set's days, naming the destination household."""
+    """签发准迁证: numbered, valid for the rule set's days, naming the destination household
+    (the one chosen at the window unless another is given). ``relations`` (citizen ID → GB/T
+    4761 code) corrects the relations to that household's head; they are checked against it."""
     on = on or _today()
     app = _lock(application)
     _officer(actor)
-    household = Household.objects.select_related("region").get(pk=household.pk)
     require(
-        app.target in TARGET_KINDS and household.kind == TARGET_KINDS[app.target],
-        f"迁入户的户别与落户去向“{app.get_target_display()}”不符",
-        "the household's kind does not match the application's target",
-        "bad_household",
+        household is not None or app.household_id is not None,
+        "请选择迁入户",
+        "choose the destination household",
+        "household_required",
     )
-    require(
-        household.region_id[:4] == app.rule_set.city_code[:4] and household.closed_on is None,
-        "迁入户须为本市未销户的户",
-        "the household must be an open household of the city",
-        "bad_household",
+    household = Household.objects.select_related("region").get(
+        pk=household.pk if household is not None else app.household_id
     )
+    _household_check(target=app.target, household=household, city_code=app.rule_set.city_code)
     if app.status == Status.APPROVED:
+        _relations_apply(app, relations)
+        _relations_check(household=household, people=_people(app))
         app.permit_number = _permit_number(app.rule_set.city_code, on.year)
         days = app.rule_set.content["procedure"]["transfer_permit_valid_days"]
         app.permit_valid_until = on + dt.timedelta(days=days)
@@ -485,9 +733,18 @@ def _settle_one(
 
 @transaction.atomic
 def application_complete(
-    *, application: Application, actor: Any, on: dt.date | None = None, comment: str = ""
+    *,
+    application: Application,
+    actor: Any,
+    on: dt.date | None = None,
+    comment: str = "",
+    relations: dict[str, str] | None = None,
 ) -> Application:
-    """落户: the applicant and every member move in; their residence permits end. All or none."""
+    """落户: the applicant and every member move in; their residence permits end. All or none.
+
+    ``relations`` (citizen ID → GB/T 4761 code) corrects the relations first (the household may
+    have gained a head since the permit); they are checked before anyone moves.
+    """
     on = on or _today()
     app = _lock(application)
     _officer(actor)
@@ -499,6 +756,8 @@ def application_complete(
             "permit_expired",
         )
         app.household = Household.objects.get(pk=app.household_id)
+        _relations_apply(app, relations)
+        _relations_check(household=app.household, people=_people(app))
         app.person = _settle_one(
             app=app,
             citizen_id=app.citizen_id,

@@ -42,6 +42,14 @@ def _page(client, user, app):
     ).content.decode()
 
 
+def _visible(html: str) -> str:
+    """The page's text without tags, scripts, styles and attributes."""
+    import re
+
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
 def test_list_masks_ids_and_logs_the_read(client, officers, accepted):
     client.force_login(officers["officer"])
     before = AccessLog.objects.count()
@@ -62,7 +70,12 @@ def test_only_allowed_buttons_and_the_eligibility_panel(client, officers, accept
     html = _page(client, officers["officer"], accepted)
     assert "开始审核调查" in html and "不予落户" in html and "撤回" in html
     assert "审批通过" not in html and "签发准迁证" not in html and "受理</a>" not in html
-    assert "？ 缺少证明" in html and "property_certificate" in html
+    # facts and values by their Chinese names, never code names or Python values
+    assert "？ 缺少证明" in html and "持房屋产权证或经房管部门认证的购房合同" in html
+    assert "✔ 符合" in html and "<td>是</td>" in html
+    for shown in ("property_certificate", "home_purchase", "True", "None", "#"):
+        assert shown not in _visible(html), shown
+    assert "购房和自建房入户" in html and "未提供" in html
     assert AccessLog.objects.last().channel == "admin.settlement"
 
 

@@ -75,3 +75,62 @@ def test_loading_a_bad_file_is_a_command_error(tmp_path):
     path.write_text('{"city_code": "1"}', encoding="utf-8")
     with pytest.raises(CommandError, match=r"bad\.json"):
         call_command("load_settlement_rules", str(path), stdout=io.StringIO())
+
+
+def _apply(payload, *args):
+    out = io.StringIO()
+    import sys
+
+    old = sys.stdin
+    sys.stdin = io.StringIO(json.dumps(payload))
+    try:
+        call_command("settlement_apply", *args, stdout=out)
+    finally:
+        sys.stdin = old
+    return out.getvalue()
+
+
+def test_apply_registers_a_submitted_application_and_refusals_change_nothing(
+    qy_current, officers, family_household
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from population.identity import build_citizen_id
+    from settlement.models import Application, Status
+
+    cid = build_citizen_id("441802", dt.date(1990, 1, 1), 3)
+    payload = {
+        "city_code": "441800",
+        "date": timezone.localdate().isoformat(),
+        "channel": "home_purchase",
+        "target": "residence",
+        "citizen_id": cid,
+        "name": "李四",
+        "relation": "02",
+        "materials": ["居民身份证", "房产证"],
+        "evidence": {"owns_residential_home": True, "property_certificate": True},
+        "household_number": family_household.number,
+    }
+    for bad, message in [
+        ({"relation": "10"}, "head_required"),
+        ({"materials": []}, "materials_required"),
+        ({"date": "2999-01-01"}, "future_date"),
+        (
+            {"citizen_id": cid[:-1] + "0" if cid[-1] != "0" else cid[:-1] + "1"},
+            "invalid_citizen_id",
+        ),
+        ({"household_number": "000"}, "没有此户号"),
+        ({"colour": "red"}, "unknown fields"),
+    ]:
+        with pytest.raises(CommandError, match=message):
+            _apply(payload | bad, "--officer", "officer")
+    with pytest.raises(CommandError, match="no officer"):
+        _apply(payload, "--officer", "nobody")
+    assert not Application.objects.exists()
+    out = _apply(payload, "--officer", "officer")
+    assert "已登记" in out and cid not in out
+    app = Application.objects.get()
+    assert app.status == Status.SUBMITTED and app.household == family_household
+    assert app.transitions.get().details == {"materials": ["居民身份证", "房产证"]}

@@ -321,9 +321,15 @@ def test_bad_applications_are_refused(qy_current, kwargs, code):
 
 def test_one_open_application_per_person(qy_current):
     cid = build_citizen_id("441802", dt.date(1990, 1, 1), 3)
+    second_draft = _create(qy_current, cid)  # drafts are not open; two may exist
     services.application_submit(application=_create(qy_current, cid), actor=None, on=ON)
+    # A new application is refused in plain words while one is open ...
+    with pytest.raises(DomainError) as exc:
+        _create(qy_current, cid)
+    assert exc.value.code == "already_open"
+    # ... and the database refuses a second open one whatever the path.
     with pytest.raises(IntegrityError):
-        services.application_submit(application=_create(qy_current, cid), actor=None, on=ON)
+        services.application_submit(application=second_draft, actor=None, on=ON)
 
 
 def test_unused_transfer_permits_expire_once(qy_current, officers, family_household):
@@ -375,6 +381,7 @@ def test_settled_counts_against_targets(officers, family_household):
             "city": "韶关市",
             "version": "2017",
             "channel": None,
+            "channel_name": "",
             "zh": "“十三五”期间全市6万左右非户籍人口在城市落户",
             "from": dt.date(2016, 1, 1),
             "to": dt.date(2020, 12, 31),
@@ -435,4 +442,4 @@ def test_the_statistics_figure_counts_settled_persons_by_channel_month_and_area(
     assert selectors.settlements_by_channel_in_month("441800000000", april) == {}
     assert selectors.settlements_by_channel_in_month("530900000000", march) == {}
     shown = {f["name"]: f for f in extra_figures(region_code="441800000000", month=march)}
-    assert shown["settlements_by_channel"]["value"] == "home_purchase 3"
+    assert shown["settlements_by_channel"]["value"] == "购房和自建房入户 3"

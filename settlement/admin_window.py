@@ -1,0 +1,448 @@
+"""窗口受理: the settlement window screen of the admin (the application's add page).
+
+The officer picks the applicant by citizen ID or name (autocomplete over the persons of their
+area, or types the number and name of someone not yet on file), chooses a channel of the
+city's current rule set while the eligibility of the facts on file and of the facts typed is
+shown live, adds the accompanying members, and picks (autocomplete) or creates the destination
+household with each person's relation to its head. Saving calls
+``services.application_window_open``; a refusal shows on the field it concerns and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from population.codes import Relation
+from population.errors import DomainError
+from population.identity import InvalidCitizenId, parse_citizen_id
+from population.jurisdiction import area_of, persons_within, region_required_within
+from population.models import Person, Region, RegionLevel
+from registry.jurisdiction import household_q
+from registry.models import Household, HouseholdKind, Membership
+from settlement.conditions import MET, leaves
+from settlement.facts import FACTS, VALUE_LABELS, fact_label, fact_value_label
+from settlement.models import Application, ApplicationMember, RuleSet, Target
+from settlement.rules import MEMBER_KINDS
+
+MARKS = {"met": "✔ 符合", "unmet": "✘ 不符合", "missing": "？ 缺少证明"}
+# 本人 (01) names the head on a registration card; relations here are to the head.
+RELATIONS = [("", "请选择")] + [(v, label) for v, label in Relation.choices if v != Relation.SELF]
+MEMBER_RELATIONS = [(v, label) for v, label in RELATIONS if v != Relation.HEAD]
+BOOL_CHOICES = [("", "未知"), ("yes", "是"), ("no", "否")]
+FACT_PREFIX = "fact_"
+
+# A service refusal's code → the form field it concerns (others go above the form).
+FIELD_OF_CODE = {
+    "unknown_channel": "channel",
+    "channel_not_in_force": "channel",
+    "bad_target": "target",
+    "bad_household": "household",
+    "household_required": "household",
+    "materials_required": "materials",
+    "future_date": "on",
+    "invalid_name": "name",
+    "already_open": "applicant",
+    "bad_household_kind": "new_kind",
+    "address_required": "new_address",
+    "bad_region": "new_region",
+    "outside_jurisdiction": "new_region",
+}
+
+
+class HouseholdAutocomplete(AutocompleteJsonView):
+    """The household search of the settlement forms: the household admin's search and area,
+    each result shown with its address and head, which a bare 户号 does not tell."""
+
+    def get_queryset(self):
+        head = Membership.objects.filter(
+            household=OuterRef("pk"), relation=Relation.HEAD, end_date__isnull=True
+        ).values("person__name")[:1]
+        return super().get_queryset().annotate(head_name=Subquery(head)).order_by("number")
+
+    def serialize_result(self, obj, to_field_name):
+        head = f"户主：{obj.head_name}" if obj.head_name else "尚无户主"
+        return {
+            "id": str(getattr(obj, to_field_name)),
+            "text": f"{obj.number} {obj.address}（{obj.get_kind_display()}，{head}）",
+        }
+
+
+def household_label(household: Household) -> str:
+    """A household as the forms show it once chosen: number, address and kind."""
+    return f"{household.number} {household.address}（{household.get_kind_display()}）"
+
+
+class HouseholdSelect(AutocompleteSelect):
+    """An autocomplete of households through ``HouseholdAutocomplete``."""
+
+    url_name = "%s:settlement_household_autocomplete"
+
+    def __init__(self, admin_site, attrs=None):
+        super().__init__(Application._meta.get_field("household"), admin_site, attrs=attrs)
+
+
+def rule_sets_for(user, *, on: dt.date) -> list[RuleSet]:
+    """The rule sets in force on ``on`` for the cities of the user's area (each city once)."""
+    area = area_of(user)
+    found: dict[str, RuleSet] = {}
+    for rule_set in (
+        RuleSet.objects.filter(effective_from__lte=on)
+        .exclude(effective_to__lt=on)
+        .order_by("city_code", "-effective_from")
+    ):
+        if rule_set.city_code in found:
+            continue
+        city = rule_set.city_code[:4]
+        if area.everything or any(p.startswith(city) or city.startswith(p) for p in area.prefixes):
+            found[rule_set.city_code] = rule_set
+    return list(found.values())
+
+
+def _fact_field(name: str, rule_set: RuleSet) -> forms.Field:
+    spec = FACTS[name]
+    label = spec.zh
+    if spec.type == "bool":
+        return forms.ChoiceField(label=label, choices=BOOL_CHOICES, required=False)
+    if spec.type == "int":
+        return forms.IntegerField(label=label, min_value=0, required=False)
+    if spec.type == "number":
+        return forms.DecimalField(label=label, min_value=0, required=False, decimal_places=2)
+    if spec.type == "enum":
+        labels = VALUE_LABELS.get(name, {})
+        return forms.ChoiceField(
+            label=label,
+            choices=[("", "未知")] + [(c, labels.get(c, c)) for c in spec.choices],
+            required=False,
+        )
+    zones = rule_set.content.get("zones", {})
+    if name == "residence_zone" and zones:
+        return forms.ChoiceField(
+            label=label, choices=[("", "未知"), *list(zones.items())], required=False
+        )
+    return forms.CharField(label=label, required=False, max_length=60)
+
+
+def channel_facts(rule_set: RuleSet) -> dict[str, list[str]]:
+    """Which facts each channel's conditions read (the form shows only those)."""
+    out = {}
+    for channel in rule_set.content["channels"]:
+        names: list[str] = []
+        _collect(channel["condition"], names)
+        out[channel["code"]] = names
+    return out
+
+
+def _collect(cond: dict, names: list[str]) -> None:
+    for key in ("all", "any"):
+        if key in cond:
+            for part in cond[key]:
+                _collect(part, names)
+            return
+    for name in (cond.get("fact"), cond.get("other")):
+        if name and name not in names:
+            names.append(name)
+
+
+def _parse_id(value: str) -> str:
+    try:
+        return str(parse_citizen_id((value or "").replace(" ", "")))
+    except InvalidCitizenId as exc:
+        raise forms.ValidationError(exc.message_zh, code="invalid_citizen_id") from exc
+
+
+class WindowForm(forms.Form):
+    applicant = forms.ModelChoiceField(
+        label="申请人",
+        queryset=Person.objects.none(),
+        required=False,
+        help_text="输入公民身份号码或姓名查找本辖区已登记的人员",
+    )
+    citizen_id = forms.CharField(
+        label="未登记人员的公民身份号码",
+        required=False,
+        max_length=20,
+        help_text="申请人尚未在本系统登记时填写（与上栏二选一）",
+    )
+    name = forms.CharField(label="未登记人员的姓名", required=False, max_length=50)
+    on = forms.DateField(
+        label="申请日期",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+        error_messages={"required": "请填写申请日期", "invalid": "日期格式应为 年-月-日"},
+    )
+    channel = forms.ChoiceField(label="落户渠道", error_messages={"required": "请选择落户渠道"})
+    target = forms.ChoiceField(
+        label="落户去向",
+        choices=[("", "请选择"), *list(Target.choices)],
+        error_messages={"required": "请选择落户去向"},
+    )
+    household = forms.ModelChoiceField(
+        label="迁入户",
+        queryset=Household.objects.none(),
+        required=False,
+        help_text="输入户号或住址查找；没有合适的户时在下面新立户（二选一）",
+    )
+    new_kind = forms.ChoiceField(
+        label="新立户：户别",
+        choices=[("", "不新立户"), *list(HouseholdKind.choices)],
+        required=False,
+    )
+    new_address = forms.CharField(label="新立户：住址", required=False, max_length=200)
+    new_region = forms.ModelChoiceField(
+        label="新立户：所在村（居）",
+        queryset=Region.objects.filter(level=RegionLevel.VILLAGE),
+        required=False,
+    )
+    relation = forms.ChoiceField(
+        label="申请人与户主关系",
+        choices=RELATIONS,
+        required=False,
+        help_text="迁入已有户主的户时选择与该户主的关系；新立户时申请人为户主",
+    )
+    materials = forms.CharField(
+        label="收到的申请材料（每行一项）",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="如：居民身份证、户口簿、房产证、结婚证",
+    )
+
+    def __init__(self, *args, user, rule_set: RuleSet, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.rule_set = rule_set
+        site = admin.site
+        self.fields["applicant"].queryset = persons_within(user)
+        self.fields["applicant"].widget = AutocompleteSelect(
+            Application._meta.get_field("person"),
+            site,
+            attrs={"data-placeholder": "身份号码或姓名"},
+        )
+        self.fields["applicant"].widget.choices = self.fields["applicant"].choices
+        area = area_of(user)
+        households = Household.objects.filter(closed_on__isnull=True)
+        if not area.everything:
+            households = households.filter(household_q(area))
+        self.fields["household"].queryset = households
+        self.fields["household"].label_from_instance = household_label
+        self.fields["household"].widget = HouseholdSelect(
+            site, attrs={"data-placeholder": "户号或住址"}
+        )
+        self.fields["household"].widget.choices = self.fields["household"].choices
+        self.fields["new_region"].widget = AutocompleteSelect(
+            Household._meta.get_field("region"), site, attrs={"data-placeholder": "村（居）名称"}
+        )
+        self.fields["new_region"].widget.choices = self.fields["new_region"].choices
+        self.fields["channel"].choices = [("", "请选择")] + [
+            (c["code"], f"{c['name']}（{c['source']}）") for c in rule_set.content["channels"]
+        ]
+        for name in FACTS:
+            self.fields[FACT_PREFIX + name] = _fact_field(name, rule_set)
+        if not self.is_bound:
+            self.initial.setdefault("on", timezone.localdate())
+
+    def fact_fields(self):
+        return [self[FACT_PREFIX + name] for name in FACTS]
+
+    def applicant_fields(self):
+        return [self[n] for n in ("applicant", "citizen_id", "name", "on")]
+
+    def household_fields(self):
+        return [self[n] for n in ("household", "new_kind", "new_address", "new_region", "relation")]
+
+    def clean_citizen_id(self):
+        value = self.cleaned_data["citizen_id"].strip()
+        return _parse_id(value) if value else ""
+
+    def clean_on(self):
+        on = self.cleaned_data["on"]
+        if on > timezone.localdate():
+            raise forms.ValidationError("申请日期不能晚于今天", code="future_date")
+        return on
+
+    def clean_materials(self):
+        items = [line.strip() for line in self.cleaned_data["materials"].splitlines()]
+        items = [i for i in items if i]
+        if not items:
+            raise forms.ValidationError("请填写收到的申请材料", code="materials_required")
+        return items
+
+    def clean(self):
+        data = super().clean()
+        person = data.get("applicant")
+        if person is None and "citizen_id" not in self.errors:
+            if not data.get("citizen_id"):
+                self.add_error("applicant", "请选择申请人，或填写未登记人员的身份号码和姓名")
+            elif not (data.get("name") or "").strip():
+                self.add_error("name", "请填写姓名")
+        elif person is not None and data.get("citizen_id"):
+            self.add_error("citizen_id", "已选择申请人时不必再填写身份号码")
+        new = any(data.get(k) for k in ("new_kind", "new_address", "new_region"))
+        if data.get("household") is None and not new:
+            self.add_error("household", "请选择迁入户，或在下面新立户")
+        elif data.get("household") is not None and new:
+            self.add_error("new_kind", "已选择迁入户时不能再新立户")
+        elif new:
+            for key, zh in (
+                ("new_kind", "户别"),
+                ("new_address", "住址"),
+                ("new_region", "村（居）"),
+            ):
+                if not data.get(key):
+                    self.add_error(key, f"新立户须填写{zh}")
+            region = data.get("new_region")
+            if region is not None:
+                try:
+                    region_required_within(self.user, region, field_zh="所在区划")
+                except DomainError as exc:
+                    self.add_error("new_region", exc.message_zh)
+        family = (
+            data.get("household").kind == HouseholdKind.FAMILY
+            if data.get("household") is not None
+            else data.get("new_kind") in ("", None, HouseholdKind.FAMILY)
+        )
+        if family and not data.get("relation"):
+            self.add_error("relation", "请选择申请人与户主的关系")
+        return data
+
+    def applicant_id_name(self) -> tuple[str, str]:
+        person = self.cleaned_data.get("applicant")
+        if person is not None:
+            return person.citizen_id, person.name
+        return self.cleaned_data.get("citizen_id", ""), self.cleaned_data.get("name", "")
+
+    def evidence(self) -> dict:
+        """The typed facts as the fact catalogue's types (blank = not known)."""
+        out = {}
+        for name, spec in FACTS.items():
+            value = self.cleaned_data.get(FACT_PREFIX + name)
+            if value in (None, ""):
+                continue
+            if spec.type == "bool":
+                value = value == "yes"
+            elif spec.type == "number":
+                value = int(value) if value == value.to_integral_value() else float(value)
+            elif isinstance(value, Decimal):
+                value = float(value)
+            out[name] = value
+        return out
+
+
+class MemberForm(forms.Form):
+    person = forms.ModelChoiceField(
+        label="随迁人员", queryset=Person.objects.none(), required=False
+    )
+    citizen_id = forms.CharField(label="或未登记人员的身份号码", required=False, max_length=20)
+    name = forms.CharField(label="姓名", required=False, max_length=50)
+    kind = forms.ChoiceField(
+        label="随迁类别", choices=[("", "请选择"), *list(MEMBER_KINDS.items())], required=False
+    )
+    relation = forms.ChoiceField(label="与户主关系", choices=MEMBER_RELATIONS, required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = persons_within(user)
+        self.fields["person"].widget = AutocompleteSelect(
+            ApplicationMember._meta.get_field("person"),
+            admin.site,
+            attrs={"data-placeholder": "身份号码或姓名"},
+        )
+        self.fields["person"].widget.choices = self.fields["person"].choices
+
+    def clean_citizen_id(self):
+        value = self.cleaned_data["citizen_id"].strip()
+        return _parse_id(value) if value else ""
+
+    def clean(self):
+        data = super().clean()
+        person = data.get("person")
+        typed = data.get("citizen_id")
+        if person is None and not typed and "citizen_id" not in self.errors:
+            return data  # an empty row
+        if person is None and typed and not (data.get("name") or "").strip():
+            self.add_error("name", "请填写姓名")
+        if not data.get("kind"):
+            self.add_error("kind", "请选择随迁类别")
+        if not data.get("relation"):
+            self.add_error("relation", "请选择与户主关系")
+        return data
+
+    def member(self) -> dict | None:
+        data = self.cleaned_data
+        person = data.get("person")
+        if person is None and not data.get("citizen_id"):
+            return None
+        return {
+            "citizen_id": person.citizen_id if person else data["citizen_id"],
+            "name": person.name if person else data["name"].strip(),
+            "kind": data["kind"],
+            "relation": data["relation"],
+        }
+
+
+MemberFormSet = forms.formset_factory(MemberForm, extra=3, max_num=10, validate_max=True)
+
+
+def eligibility_fragment(*, rule_set: RuleSet, verdicts: list[dict], chosen: str) -> str:
+    """Every channel's verdict on the facts, the chosen channel's conditions in a table."""
+    zones = rule_set.content.get("zones", {})
+    summary = format_html_join(
+        "",
+        '<li class="{}">{}：{}</li>',
+        (
+            (
+                "chosen" if v["code"] == chosen else "",
+                v["name"],
+                MARKS[v["status"]],
+            )
+            for v in verdicts
+        ),
+    )
+    detail = ""
+    for v in verdicts:
+        if v["code"] != chosen:
+            continue
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    leaf["zh"],
+                    MARKS[leaf["status"]],
+                    fact_label(leaf["fact"]),
+                    fact_value_label(leaf["fact"], leaf["value"], zones=zones),
+                )
+                for leaf in leaves(v["conditions"])
+            ),
+        )
+        detail = format_html(
+            '<p><strong>{}（{}）：{}</strong></p><table id="eligibility-table"><thead><tr>'
+            "<th>条件</th><th>结论</th><th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            v["name"],
+            v["source"],
+            MARKS[v["status"]],
+            rows,
+        )
+    qualifies = [v["name"] for v in verdicts if v["status"] == MET]
+    return format_html(
+        '{}<p>依据：{}</p><p>{}</p><ul class="channel-verdicts">{}</ul>',
+        detail or format_html("<p>{}</p>", "请选择落户渠道查看逐项条件"),
+        rule_set_label(rule_set),
+        "条件全部满足的渠道：" + ("、".join(qualifies) if qualifies else "暂无"),
+        summary,
+    )
+
+
+def rule_set_label(rule_set: RuleSet) -> str:
+    """How every screen names a rule set; a demonstration one says 演示."""
+    return str(rule_set)

@@ -1,0 +1,436 @@
+"""窗口受理 and relations to the destination's head: the window service, the admin screen, and
+completion into a household that already has a head (never stuck)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from population.errors import DomainError
+from population.identity import build_citizen_id
+from registry import services as registry
+from registry.models import Household, HouseholdKind, Membership, RegistrationEvent
+from settlement import services
+from settlement.models import Application, ApplicationTransition, Status
+
+from .conftest import ON
+
+pytestmark = pytest.mark.django_db
+
+HEAD_ID = build_citizen_id("441802", dt.date(1960, 2, 2), 11)
+APPLICANT_ID = build_citizen_id("441802", dt.date(1988, 8, 8), 13)
+CHILD_ID = build_citizen_id("441802", dt.date(2016, 6, 1), 32)
+HOME = {"owns_residential_home": True, "property_certificate": True}
+
+
+@pytest.fixture
+def headed(village):
+    """A family household whose head (张大) is registered."""
+    household = registry.household_create(
+        kind=HouseholdKind.FAMILY, address="凤城路12号", region=village, actor=None
+    )
+    registry.move_in(
+        citizen_id=HEAD_ID,
+        name="张大",
+        household=household,
+        relation="02",
+        transfer_permit_number="Q-9",
+        on=dt.date(2020, 1, 1),
+        actor=None,
+    )
+    return household
+
+
+def _window(officers, household=None, **kw):
+    args = {
+        "city_code": "441800",
+        "on": timezone.localdate(),
+        "channel": "home_purchase",
+        "target": "residence",
+        "citizen_id": APPLICANT_ID,
+        "name": "李四",
+        "relation": "10",
+        "materials": ["居民身份证", "房产证"],
+        "evidence": HOME,
+        "members": [
+            {"citizen_id": CHILD_ID, "name": "李小", "kind": "unmarried_child", "relation": "20"}
+        ],
+        "household": household,
+        "actor": officers["officer"],
+    } | kw
+    return services.application_window_open(**args)
+
+
+def _to_permit(app, officers, **kw):
+    app = services.application_accept(application=app, actor=officers["officer"])
+    app = services.application_review_start(application=app, actor=officers["officer"])
+    app = services.application_approve(application=app, actor=officers["chief"])
+    return services.application_issue_permit(application=app, actor=officers["chief"], **kw)
+
+
+def _state():
+    return (
+        Application.objects.count(),
+        ApplicationTransition.objects.count(),
+        Household.objects.count(),
+        Membership.objects.count(),
+        RegistrationEvent.objects.count(),
+    )
+
+
+def test_window_to_completion_into_a_household_with_a_head_uses_the_chosen_relations(
+    qy_current, officers, headed
+):
+    app = _window(officers, headed)
+    assert app.status == Status.SUBMITTED and app.household == headed
+    submitted = app.transitions.get()
+    assert submitted.details == {"materials": ["居民身份证", "房产证"]}
+    assert submitted.officer == officers["officer"]
+    app = _to_permit(app, officers)  # the household chosen at the window
+    assert app.household == headed
+    app = services.application_complete(application=app, actor=officers["officer"])
+    assert app.status == Status.COMPLETED
+    open_members = Membership.objects.filter(household=headed, end_date__isnull=True)
+    assert sorted(open_members.values_list("person__citizen_id", "relation")) == sorted(
+        [(HEAD_ID, "02"), (APPLICANT_ID, "10"), (CHILD_ID, "20")]
+    )
+    assert RegistrationEvent.objects.filter(document_number=app.permit_number).count() == 2
+
+
+def test_an_old_application_naming_itself_head_is_refused_at_the_permit_then_corrected(
+    qy_current, officers, headed
+):
+    """Before the window asked, relation defaulted to 户主; the permit step now names the
+    problem and takes the relation instead of leaving the application stuck at completion."""
+    app = services.application_create(
+        city_code="441800",
+        on=ON,
+        channel="home_purchase",
+        target="residence",
+        citizen_id=APPLICANT_ID,
+        name="李四",
+        evidence=HOME,
+        actor=None,
+    )
+    app = services.application_submit(application=app, actor=None, on=ON)
+    assert app.relation == "02"
+    before = _state()
+    with pytest.raises(services.RelationError) as exc:
+        _to_permit(app, officers, household=headed)
+    assert exc.value.code == "head_exists" and exc.value.citizen_id == APPLICANT_ID
+    assert "已有户主张大" in exc.value.message_zh
+    app.refresh_from_db()
+    assert app.status == Status.APPROVED and app.permit_number == "" and app.relation == "02"
+    assert _state()[2:] == before[2:]
+    app = services.application_issue_permit(
+        application=app, household=headed, actor=officers["chief"], relations={APPLICANT_ID: "10"}
+    )
+    app = services.application_complete(application=app, actor=officers["officer"])
+    assert Membership.objects.get(person__citizen_id=APPLICANT_ID, end_date=None).relation == "10"
+
+
+def test_a_head_arriving_after_the_permit_is_asked_about_at_completion(
+    qy_current, officers, village
+):
+    empty = registry.household_create(
+        kind=HouseholdKind.FAMILY, address="凤城路30号", region=village, actor=None
+    )
+    app = _window(officers, empty, relation="02", members=[])
+    app = _to_permit(app, officers)
+    registry.move_in(  # meanwhile someone became the head
+        citizen_id=HEAD_ID,
+        name="张大",
+        household=empty,
+        relation="02",
+        transfer_permit_number="Q-10",
+        on=timezone.localdate(),
+        actor=None,
+    )
+    before = _state()
+    with pytest.raises(services.RelationError) as exc:
+        services.application_complete(application=app, actor=officers["officer"])
+    assert exc.value.code == "head_exists"
+    app.refresh_from_db()
+    assert app.status == Status.PERMIT_ISSUED and _state() == before
+    app = services.application_complete(
+        application=app, actor=officers["officer"], relations={APPLICANT_ID: "70"}
+    )
+    assert app.status == Status.COMPLETED
+    assert Membership.objects.get(person__citizen_id=APPLICANT_ID, end_date=None).relation == "70"
+
+
+@pytest.mark.parametrize(
+    ("kw", "code"),
+    [
+        ({"relation": "02"}, "head_exists"),  # a second head
+        ({"relation": ""}, "bad_relation"),  # relation missing
+        (
+            {
+                "members": [
+                    {
+                        "citizen_id": CHILD_ID,
+                        "name": "李小",
+                        "kind": "unmarried_child",
+                        "relation": "02",
+                    }
+                ]
+            },
+            "bad_relation",
+        ),
+        ({"citizen_id": "441802198808081300"}, "invalid_citizen_id"),
+        ({"on": timezone.localdate() + dt.timedelta(days=1)}, "future_date"),
+        ({"materials": ["  "]}, "materials_required"),
+        ({"channel": "points"}, "unknown_channel"),
+    ],
+)
+def test_bad_window_input_is_refused_and_changes_nothing(qy_current, officers, headed, kw, code):
+    before = _state()
+    with pytest.raises(DomainError) as exc:
+        _window(officers, headed, **kw)
+    assert exc.value.code == code
+    assert _state() == before
+
+
+def test_a_refused_window_application_leaves_no_new_household_behind(qy_current, officers, village):
+    before = _state()
+    with pytest.raises(DomainError) as exc:
+        _window(
+            officers,
+            relation="10",  # a new household has no head yet: the applicant must be it
+            members=[],
+            new_household={"kind": "family", "address": "新城路1号", "region": village},
+        )
+    assert exc.value.code == "head_required"
+    assert _state() == before
+    app = _window(
+        officers,
+        relation="02",
+        members=[],
+        new_household={"kind": "family", "address": "新城路1号", "region": village},
+    )
+    assert app.household.address == "新城路1号" and app.household.kind == HouseholdKind.FAMILY
+
+
+def test_a_second_open_application_is_refused_in_words(qy_current, officers, headed):
+    _window(officers, headed)
+    with pytest.raises(DomainError) as exc:
+        _window(officers, headed)
+    assert exc.value.code == "already_open"
+
+
+# -- the admin screen ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clerk(officers, assign_area, city):
+    return assign_area(officers["officer"], city)
+
+
+def _form(applicant, household, changes=None):
+    data = {
+        "city": "441800",
+        "applicant": str(applicant.pk),
+        "citizen_id": "",
+        "name": "",
+        "on": timezone.localdate().isoformat(),
+        "channel": "home_purchase",
+        "target": "residence",
+        "fact_owns_residential_home": "yes",
+        "fact_property_certificate": "yes",
+        "household": str(household.pk),
+        "new_kind": "",
+        "new_address": "",
+        "new_region": "",
+        "relation": "10",
+        "materials": "居民身份证\n房产证",
+        "members-TOTAL_FORMS": "3",
+        "members-INITIAL_FORMS": "0",
+        "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "10",
+    }
+    for i in range(3):
+        for f in ("person", "citizen_id", "name", "kind", "relation"):
+            data[f"members-{i}-{f}"] = ""
+    data.update(changes or {})
+    return data
+
+
+def _field_error(html: str, field: str) -> str:
+    """The error text shown on a field's row ('' if none)."""
+    match = re.search(
+        rf'class="[^"]*field-{field}[^"]* errors"[^>]*>\s*'
+        r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>',
+        html,
+        re.S,
+    ) or re.search(
+        rf'<td class="field-{field}"><ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html, re.S
+    )
+    return re.sub(r"<[^>]+>", "", match.group(1)) if match else ""
+
+
+def test_the_window_is_the_add_page_and_the_index_links_to_it(client, clerk, qy_current):
+    client.force_login(clerk)
+    index = client.get(reverse("admin:index")).content.decode()
+    add = reverse("admin:settlement_application_add")
+    assert f'href="{add}"' in index
+    html = client.get(add).content.decode()
+    assert "落户窗口受理" in html and "清远市《" in html
+    assert "购房和自建房入户（四（六））" in html or "购房和自建房入户" in html
+    assert "本科" in html and "bachelor" not in html.split("<script")[0]
+
+
+def test_the_window_registers_a_submitted_application(
+    client, clerk, qy_current, headed, make_person
+):
+    applicant = make_person(name="李四", born=dt.date(1988, 8, 8))
+    client.force_login(clerk)
+    data = _form(applicant, headed)
+    data.update(
+        {
+            "members-0-citizen_id": CHILD_ID,
+            "members-0-name": "李小",
+            "members-0-kind": "unmarried_child",
+            "members-0-relation": "20",
+        }
+    )
+    response = client.post(reverse("admin:settlement_application_add"), data)
+    app = Application.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:settlement_application_change", args=[app.pk])
+    assert app.status == Status.SUBMITTED and app.citizen_id == applicant.citizen_id
+    assert app.relation == "10" and app.household == headed
+    assert app.evidence == HOME
+    assert list(app.members.values_list("citizen_id", "kind", "relation")) == [
+        (CHILD_ID, "unmarried_child", "20")
+    ]
+    assert app.transitions.get().details == {"materials": ["居民身份证", "房产证"]}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"relation": "02"}, "relation", "已有户主张大"),
+        ({"relation": ""}, "relation", "请选择申请人与户主的关系"),
+        ({"on": "2999-01-01"}, "on", "不能晚于今天"),
+        ({"on": "2024/03/04"}, "on", "日期格式"),
+        ({"materials": " \n "}, "materials", "请填写收到的申请材料"),
+        (
+            {"applicant": "", "citizen_id": "441802198808081300", "name": "李四"},
+            "citizen_id",
+            "校验",
+        ),
+        ({"applicant": ""}, "applicant", "请选择申请人"),
+        ({"household": ""}, "household", "请选择迁入户"),
+        ({"target": "public_collective"}, "target", "落户去向只能是合法稳定住所"),
+        (
+            {
+                "members-0-citizen_id": CHILD_ID,
+                "members-0-name": "李小",
+                "members-0-kind": "unmarried_child",
+                "members-0-relation": "",
+            },
+            "relation",
+            "请选择与户主关系",
+        ),
+        (
+            {"members-0-citizen_id": "12345", "members-0-name": "李小"},
+            "citizen_id",
+            "",
+        ),
+    ],
+)
+def test_bad_input_shows_a_chinese_error_on_its_field_and_changes_nothing(
+    client, clerk, qy_current, headed, make_person, changes, field, text
+):
+    applicant = make_person(name="李四", born=dt.date(1988, 8, 8))
+    client.force_login(clerk)
+    before = _state()
+    response = client.post(
+        reverse("admin:settlement_application_add"), _form(applicant, headed, changes)
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    error = _field_error(html, field)
+    assert error, html[html.find("errornote") - 200 : html.find("errornote") + 2000]
+    assert text in error
+    assert re.search(r"[\u4e00-\u9fff]", error)
+    assert _state() == before
+
+
+def test_the_live_panel_shows_facts_on_file_and_the_verdict_in_chinese(
+    client, clerk, qy_current, make_person
+):
+    applicant = make_person(name="李四", born=dt.date(1988, 8, 8))
+    client.force_login(clerk)
+    data = {
+        "city": "441800",
+        "applicant": str(applicant.pk),
+        "channel": "graduate_college",
+        "fact_degree": "bachelor",
+        "fact_residence_kind": "owned",
+        "fact_employed_locally": "yes",
+        "on": timezone.localdate().isoformat(),
+    }
+    html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
+    assert "档案中的事实" in html and "申请人年龄（周岁）" in html
+    assert "大专以上学历毕业生（四（二））：✔ 符合" in html
+    assert "本科" in html and "自有住房" in html and "是" in html
+    for word in ("bachelor", "owned", "True", "graduate_college", "degree"):
+        assert word not in html
+    data["fact_employed_locally"] = "no"
+    html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
+    assert "大专以上学历毕业生（四（二））：✘ 不符合" in html
+
+
+def test_the_permit_form_asks_the_relation_when_the_destination_has_a_head(
+    client, officers, assign_area, city, qy_current, headed
+):
+    app = services.application_create(
+        city_code="441800",
+        on=ON,
+        channel="home_purchase",
+        target="residence",
+        citizen_id=APPLICANT_ID,
+        name="李四",
+        evidence=HOME,
+        actor=None,
+    )
+    app = services.application_submit(application=app, actor=None, on=ON)
+    app = services.application_accept(application=app, actor=officers["officer"])
+    app = services.application_review_start(application=app, actor=officers["officer"])
+    app = services.application_approve(application=app, actor=officers["chief"])
+    chief = assign_area(officers["chief"], city)
+    client.force_login(chief)
+    url = reverse("admin:settlement_application_act", args=[app.pk, "mark_permit_issued"])
+    form = client.get(url).content.decode()
+    assert "李四与户主关系" in form and "<select" in form
+    assert form.count("<option") < 60  # households by autocomplete, not a list of all
+    before = _state()
+    html = client.post(url, {"household": str(headed.pk), "relation_0": "02"}).content.decode()
+    assert "已有户主张大" in _field_error(html, "relation_0")
+    app.refresh_from_db()
+    assert app.status == Status.APPROVED and _state() == before
+    response = client.post(url, {"household": str(headed.pk), "relation_0": "10"})
+    assert response.status_code == 302
+    app.refresh_from_db()
+    assert app.status == Status.PERMIT_ISSUED and app.relation == "10"
+
+
+def test_the_window_says_so_when_no_rule_set_is_in_force(client, officers, assign_area, village):
+    from population.models import Region, RegionLevel
+
+    shaoguan = Region.objects.create(
+        code="440200000000",
+        name="韶关市",
+        level=RegionLevel.CITY,
+        parent=village.parent.parent.parent.parent,
+    )
+    clerk = assign_area(officers["officer"], shaoguan)  # 韶关's rules ended; no current copy
+    client.force_login(clerk)
+    html = client.get(reverse("admin:settlement_application_add")).content.decode()
+    assert "今天没有生效的落户政策" in html
+    assert Application.objects.count() == 0
