@@ -24,7 +24,6 @@ from registry.admin_events import (
     event_view,
     household_book,
 )
-from registry.jurisdiction import event_q, household_q, membership_q
 from registry.models import Household, Membership, RegistrationEvent
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
@@ -101,9 +100,6 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     search_help_text = "输入户号精确查找，或住址关键词"
     autocomplete_fields = ["region"]
     inlines = [MembershipInline]
-
-    def jurisdiction_q(self, area):
-        return household_q(area)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -209,19 +205,8 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         context = {"household": household, "members": members, "full_id": full}
         return TemplateResponse(request, "admin/registry/household/print.html", context)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        household = getattr(response, "context_data", {}).get("original")
-        if household is not None:
-            members = household.memberships.values_list("person_id", flat=True)
-            if members:
-                access_log_admin_read(
-                    request,
-                    channel="admin.household",
-                    person_ids=list(members),
-                    fields=["name", "masked_citizen_id", "relation", "start_date", "end_date"],
-                )
-        return response
+    def audit_fields(self, request, obj):
+        return ["name", "masked_citizen_id", "relation", "start_date", "end_date"]
 
 
 @admin.register(Membership)
@@ -230,9 +215,6 @@ class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     list_select_related = ["person", "household"]
     raw_id_fields = ["person", "household"]
     list_filter = ["relation"]
-
-    def jurisdiction_q(self, area):
-        return membership_q(area)
 
     @admin.display(description="人员")
     def masked_person(self, obj: Membership) -> str:
@@ -250,6 +232,8 @@ class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 @admin.register(RegistrationEvent)
 class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     """户籍登记事项: read-only; events are carried out from the person and household pages."""
+
+    audit_channel = "admin.event"
 
     list_display = ["recorded_at", "kind", "masked_person", "effective_date", "officer", "reason"]
     list_filter = ["kind"]
@@ -270,9 +254,6 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         "details",
     ]
     readonly_fields = fields
-
-    def jurisdiction_q(self, area):
-        return event_q(area)
 
     @admin.display(description="人员")
     def masked_person(self, obj: RegistrationEvent) -> str:
@@ -308,17 +289,8 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             )
         return response
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        event = getattr(response, "context_data", {}).get("original")
-        if event is not None:
-            access_log_admin_read(
-                request,
-                channel="admin.event",
-                person_ids=[event.person_id],
-                fields=["name", "masked_citizen_id", *self.fields[2:]],
-            )
-        return response
+    def audit_fields(self, request, obj):
+        return ["name", "masked_citizen_id", *self.fields[2:]]
 
 
 for _spec in PERSON_EVENTS:

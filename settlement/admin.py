@@ -18,6 +18,7 @@ from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
+from population.jurisdiction import JurisdictionAdminMixin, records_within
 from population.models import Person
 from registry.models import Household
 from settlement import selectors, services
@@ -148,7 +149,8 @@ class ActionForm(forms.Form):
 
 
 @admin.register(Application)
-class ApplicationAdmin(LargeTableAdmin):
+class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+    audit_channel = "admin.settlement"
     list_display = ["pk", "applicant", "city", "channel", "target", "status", "step_due"]
     list_filter = [QueueFilter, "status", "rule_set__city"]
     inlines = [MemberInline, TransitionInline]
@@ -242,17 +244,10 @@ class ApplicationAdmin(LargeTableAdmin):
         extra = extra_context or {}
         if obj is not None:
             extra["settlement_actions"] = self.allowed_actions(request, obj)
-        response = super().change_view(request, object_id, form_url, extra)
-        if obj is not None:
-            access_log_admin_read(
-                request,
-                channel="admin.settlement",
-                person_ids=_person_ids(
-                    [obj.citizen_id, *obj.members.values_list("citizen_id", flat=True)]
-                ),
-                fields=[str(f) for f in self.fields] + ["members"],
-            )
-        return response
+        return super().change_view(request, object_id, form_url, extra)
+
+    def audit_fields(self, request, obj):
+        return [str(f) for f in self.fields] + ["members"]
 
     def get_urls(self):
         return [
@@ -278,6 +273,9 @@ class ApplicationAdmin(LargeTableAdmin):
         label, service_name, asks = ACTIONS[method]
         back = reverse("admin:settlement_application_change", args=[obj.pk])
         form = ActionForm(request.POST or None)
+        # Destinations inside the officer's area only (the service refuses others, too).
+        households = form.fields["household"]
+        households.queryset = records_within(request.user, households.queryset)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             kwargs = {"application": obj, "actor": request.user}
