@@ -18,6 +18,7 @@ from django_fsm import can_proceed
 from population.codes import Relation
 from population.errors import Conflict, DomainError, NotFound, require
 from population.identity import InvalidCitizenId, parse_citizen_id
+from population.jurisdiction import actor_require_within
 from population.models import Person
 from population.services import history_context
 from registry import services as registry
@@ -133,8 +134,13 @@ def application_eligibility(*, application: Application, sources=None) -> dict:
 # -- the workflow -----------------------------------------------------------------------------
 
 
-def _lock(application: Application) -> Application:
-    return Application.objects.select_for_update().select_related("rule_set").get(pk=application.pk)
+def _lock(application: Application, *, actor: Any) -> Application:
+    """Lock the application; refuse one outside the acting user's area."""
+    locked = (
+        Application.objects.select_for_update().select_related("rule_set").get(pk=application.pk)
+    )
+    actor_require_within(actor, locked)
+    return locked
 
 
 def _deadline(app: Application, on: dt.date) -> dt.date | None:
@@ -278,7 +284,7 @@ def application_submit(
     The rule set in force on the submission date judges it.
     """
     on = on or _today()
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     rule_set = ruleset_in_force(city_code=app.rule_set.city_code, on=on)
     require(
         rule_set is not None and rule_set.channel(app.channel) is not None,
@@ -320,7 +326,7 @@ def application_accept(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """受理."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     app.accepted_by = _officer(actor)
     return _transit(
         app, "mark_accepted", actor=actor, comment=comment, fields=("accepted_by",), on=on
@@ -332,7 +338,7 @@ def application_review_start(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """审核/调查."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     return _transit(app, "mark_under_review", actor=actor, comment=comment, on=on)
 
@@ -349,7 +355,7 @@ def application_return(
     """退回补正, listing what is missing."""
     items = [m.strip() for m in missing or [] if isinstance(m, str) and m.strip()]
     require(bool(items), "须列明需补正的材料", "list what is missing", "missing_required")
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     app.missing_items = items
     return _transit(
@@ -368,7 +374,7 @@ def application_approve(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """审批通过: by someone other than the acceptor, and only on met conditions."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     require(
         actor.has_perm("settlement.decide_application"),
@@ -421,9 +427,10 @@ def application_issue_permit(
 ) -> Application:
     """签发准迁证: numbered, valid for the rule set's days, naming the destination household."""
     on = on or _today()
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     household = Household.objects.select_related("region").get(pk=household.pk)
+    actor_require_within(actor, household)
     require(
         app.target in TARGET_KINDS and household.kind == TARGET_KINDS[app.target],
         f"迁入户的户别与落户去向“{app.get_target_display()}”不符",
@@ -489,7 +496,7 @@ def application_complete(
 ) -> Application:
     """落户: the applicant and every member move in; their residence permits end. All or none."""
     on = on or _today()
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     if app.status == Status.PERMIT_ISSUED:
         require(
@@ -539,7 +546,7 @@ def application_reject(
         "a reason is required",
         "reason_required",
     )
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     app.rejection_reason = reason.strip()[:300]
     return _transit(
@@ -557,14 +564,14 @@ def application_withdraw(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """撤回 (by the applicant, recorded by an officer)."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     return _transit(app, "mark_withdrawn", actor=actor, comment=comment, on=on)
 
 
 @transaction.atomic
 def application_expire(*, application: Application, on: dt.date, actor: Any = None) -> bool:
     """An issued transfer permit unused after its validity: expired. False if nothing to do."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     if app.status != Status.PERMIT_ISSUED or app.permit_valid_until >= on:
         return False
     _transit(app, "mark_expired", actor=actor, comment="准迁证逾期未使用", on=on)
