@@ -20,9 +20,9 @@ pytestmark = [
 PASSWORD = "Zq-2024-落户-e2e!"
 
 
-def _user(username, role, perms):
-    """A staff user in ``role``; the group's permissions are (re)granted, as a flush between
-    transactional tests may have removed the migration rows."""
+def _user(username, role, perms, area):
+    """A staff user in ``role`` working in ``area``; the group's permissions are (re)granted, as
+    a flush between transactional tests may have removed the migration rows."""
     from django.contrib.auth.models import Group, Permission, User
 
     group, _ = Group.objects.get_or_create(name=role)
@@ -33,6 +33,7 @@ def _user(username, role, perms):
         )
     user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
     user.groups.add(group)
+    user.jurisdiction_regions.create(region=area)
     return user
 
 
@@ -53,8 +54,9 @@ def test_application_from_submitted_to_completed_with_two_officers(
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     ruleset_load_file(path=path)
     work = ["settlement.view_application", "settlement.change_application"]
-    _user("clerk_e2e", roles.REGISTRATION_OFFICER, work)
-    _user("chief_e2e", roles.SUPERVISOR, [*work, "settlement.decide_application"])
+    city = village.parent.parent.parent  # the applicant is not recorded yet: city-wide staff
+    _user("clerk_e2e", roles.REGISTRATION_OFFICER, work, city)
+    _user("chief_e2e", roles.SUPERVISOR, [*work, "settlement.decide_application"], city)
     household = registry.household_create(
         kind=HouseholdKind.FAMILY, address="凤城路9号", region=village, actor=None
     )
