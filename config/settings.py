@@ -1,7 +1,8 @@
 """popbase settings, read from the environment (see the table in README.md).
 
-No production secret has a default: with ``POPBASE_ENV=production`` a missing ``SECRET_KEY``
-stops the start, and ``DEBUG`` is refused.
+No production secret has a default: with ``POPBASE_ENV=production`` the start is refused, with
+the reason, for a missing, short (< 50 characters) or development ``SECRET_KEY``, ``DEBUG``,
+missing ``ALLOWED_HOSTS`` and cookies not limited to HTTPS (``config/production.py``).
 """
 
 from __future__ import annotations
@@ -35,16 +36,29 @@ if POPBASE_ENV not in {"development", "production"}:
 PRODUCTION = POPBASE_ENV == "production"
 
 DEBUG = env_bool("DEBUG", default=False)
-if PRODUCTION and DEBUG:
-    raise ImproperlyConfigured("DEBUG must be off when POPBASE_ENV=production.")
-
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY must be set when POPBASE_ENV=production.")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105
+# In production the host names must be given; the quickstart serves localhost.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost")
+# Cookies over HTTPS only in production (it runs behind TLS); plain HTTP for the quickstart.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+if PRODUCTION:
+    from config.production import weak_settings
+
+    _weak = weak_settings(
+        secret_key=SECRET_KEY,
+        debug=DEBUG,
+        allowed_hosts=ALLOWED_HOSTS,
+        session_cookie_secure=SESSION_COOKIE_SECURE,
+        csrf_cookie_secure=CSRF_COOKIE_SECURE,
+    )
+    if _weak:
+        raise ImproperlyConfigured(
+            "POPBASE_ENV=production refuses weak settings: " + "; ".join(_weak) + "."
+        )
+elif not SECRET_KEY:
+    from config.production import DEV_SECRET_KEY as SECRET_KEY
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -82,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Attaches the user and URL of every request to the history rows its writes produce.
     "pghistory.middleware.HistoryMiddleware",
+    # Staff requests: write services must be given the acting user (area checks).
+    "population.middleware.ServingStaffMiddleware",
     # Last, as django-axes asks.
     "axes.middleware.AxesMiddleware",
 ]
@@ -204,6 +220,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# Department API: failed API-key attempts allowed per client address and window (then 429).
+API_KEY_FAILURE_LIMIT = int(os.environ.get("API_KEY_FAILURE_LIMIT", "20"))
+API_KEY_FAILURE_WINDOW_SECONDS = int(os.environ.get("API_KEY_FAILURE_WINDOW_SECONDS", "600"))
+
 # Breaking the glass: hours an officer's access to one person outside their area lasts.
 BREAK_GLASS_HOURS = float(os.environ.get("BREAK_GLASS_HOURS", "2"))
 # Number of reverse proxies in front of the app; 0 when Django faces clients directly.
@@ -240,8 +260,6 @@ SPECTACULAR_SETTINGS = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = PRODUCTION
-CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -18,7 +18,7 @@ from population.audit import access_log_admin_read, access_log_record
 from population.audit_labels import KNOWN_CHANNELS, channel_label
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin, area_of, person_ids_q
+from population.jurisdiction import JurisdictionAdminMixin, area_of
 from population.models import (
     AccessLog,
     BreakGlassGrant,
@@ -251,22 +251,6 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             )
         return response
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        person = getattr(response, "context_data", {}).get("original")
-        if person is not None:
-            shown = self.get_fields(request, person)
-            access_log_admin_read(
-                request,
-                channel="admin.person",
-                person_ids=[person.pk],
-                fields=[f for f in shown if f != "reason"],
-            )
-            jurisdiction.break_glass_accesses(
-                request, person_ids=[person.pk], fields=[f for f in shown if f != "reason"]
-            )
-        return response
-
     def get_urls(self):
         return [
             path(
@@ -467,9 +451,6 @@ class CitizenIdCorrectionAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
         masked = {"old_citizen_id": "masked_old", "new_citizen_id": "masked_new"}
         return [masked.get(f, f) for f in fields]
 
-    def jurisdiction_q(self, area):
-        return person_ids_q(area)
-
     def has_add_permission(self, request):
         return False
 
@@ -552,10 +533,6 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
     fields = ["user", "person", "reason", "granted_at", "expires_at", "access_list"]
     readonly_fields = fields
 
-    def jurisdiction_q(self, area):
-        staff = OfficerRegion.objects.filter(jurisdiction.code_range_q("region_id", area))
-        return person_ids_q(area, grants=False) | Q(user_id__in=staff.values("user_id"))
-
     def _accesses(self, obj: BreakGlassGrant):
         return AccessLog.objects.filter(
             channel=jurisdiction.BREAK_GLASS_CHANNEL,
@@ -591,6 +568,7 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
 
 # The sharing API's clients and keys, and the department sync (batches, facts, follow-ups),
 # have their admins in their packages.
+import population.admin_beat  # noqa: E402  (periodic tasks: superusers only)
 import population.sharing.admin  # noqa: E402
 import population.stats.admin  # noqa: E402
 from population.beat_admin import beat_admins_restrict  # noqa: E402

@@ -8,6 +8,8 @@ class PopulationConfig(AppConfig):
     verbose_name = "人口基础信息"
 
     def ready(self) -> None:
+        import population.checks  # system checks: admins of personal data are scoped
+        import population.jurisdiction  # noqa: F401  (area rules of the base library's models)
         from population.demo import demo_loader_register
         from population.replay import replay_on_flush
         from population.stats.services import snapshot_demo_months

@@ -26,18 +26,30 @@ answer directly (bitmap index scans OR-ed together) with no LIKE or special oper
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from population.audit import access_log_record
+from population.audit import access_log_admin_read, access_log_record
 from population.errors import DomainError
-from population.models import BreakGlassGrant, OfficerRegion, Person, Region
+from population.models import (
+    BreakGlassGrant,
+    ChangeEvent,
+    CitizenIdCorrection,
+    OfficerRegion,
+    Person,
+    Region,
+)
+from population.sync.models import Fact, FollowUp
 
 SIGNIFICANT_DIGITS = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}
 # Staff whose area includes a region at this level or above also see persons with no region.
@@ -285,23 +297,242 @@ def break_glass_accesses(request, *, person_ids: Iterable[int], fields: Iterable
         )
 
 
+# -- area rules: how each model of personal data lies in an area ---------------------------------
+
+
+@dataclass(frozen=True)
+class AreaRule:
+    """How the records of one model lie in an area, stated once per model.
+
+    ``q(area)`` selects the rows inside an area (never called for "everything");
+    ``persons(record)`` names the persons a record shows, for the access log.
+    """
+
+    model: type[models.Model]
+    q: Callable[[Area], Q]
+    persons: Callable[[Any], list[int]]
+
+
+_rules: dict[type[models.Model], AreaRule] = {}
+
+
+def area_rule(model: type[models.Model], *, q: Callable[[Area], Q], persons) -> None:
+    """State how ``model`` lies in an area. Each app does it for its models in its
+    ``jurisdiction.py``, imported by its ``AppConfig.ready``."""
+    concrete = model._meta.concrete_model
+    _rules[concrete] = AreaRule(concrete, q, persons)
+
+
+def area_rule_of(model: type[models.Model]) -> AreaRule | None:
+    return _rules.get(model._meta.concrete_model)
+
+
+def area_rules() -> dict[type[models.Model], AreaRule]:
+    return dict(_rules)
+
+
+def within_q(model: type[models.Model], area: Area) -> Q:
+    """Q on ``model`` for its records inside the area (by the model's one rule)."""
+    if area.everything:
+        return Q()
+    rule = area_rule_of(model)
+    if rule is None:
+        raise ImproperlyConfigured(
+            f"{model._meta.label} has no area rule (population.jurisdiction.area_rule)"
+        )
+    return rule.q(area)
+
+
+def records_within(user, queryset: QuerySet) -> QuerySet:
+    """The records of ``queryset`` inside the user's area."""
+    area = area_of(user)
+    if area.everything:
+        return queryset
+    return queryset.filter(within_q(queryset.model, area))
+
+
+def record_within(user, record: models.Model) -> bool:
+    """One record lies inside the user's area (one indexed query; none for a superuser)."""
+    if area_of(user).everything:
+        return True
+    model = type(record)
+    return records_within(user, model._default_manager.filter(pk=record.pk)).exists()
+
+
+def any_of(model: type[models.Model], *conditions: Q) -> Q:
+    """Rows meeting any condition, as ``pk IN (UNION ALL ...)``: each part keeps its index scan
+    (an OR of subqueries would read the whole table)."""
+    parts = [model._default_manager.filter(c).values("pk") for c in conditions]
+    return Q(pk__in=parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0])
+
+
+# -- services: the acting user's area ---------------------------------------------------------
+
+# Set while a signed-in staff member's request is served (population.middleware).
+_serving_staff = contextvars.ContextVar("popbase_serving_staff", default=False)
+
+
+def _outside() -> DomainError:
+    return DomainError(
+        "不存在或不在您的辖区内",
+        "not found or outside your jurisdiction",
+        code="outside_jurisdiction",
+    )
+
+
+def actor_require_within(actor, *records: models.Model | None, regions=()) -> None:
+    """Refuse unless every record (and every region) lies in the acting user's area.
+
+    Every write service calls it with its ``actor`` and its targets, after locking them. A user
+    without a region acts on nothing; a superuser acts everywhere. ``actor=None`` is the system
+    itself (Celery beat jobs, management commands, data loads), which acts city-wide; it is
+    refused while a signed-in staff member's request is being served, so a view that forgot to
+    pass ``request.user`` fails loudly instead of acting unscoped for a human.
+    """
+    if actor is None:
+        if _serving_staff.get():
+            raise RuntimeError("a write service was called with actor=None while serving staff")
+        return
+    area = area_of(actor)
+    if area.everything:
+        return
+    for region in regions:
+        if region is not None and not area.covers_code(getattr(region, "code", region)):
+            raise _outside()
+    for record in records:
+        if record is not None and not record_within(actor, record):
+            raise _outside()
+
+
+@contextlib.contextmanager
+def serving_staff(user):
+    """Mark the enclosed code as serving a signed-in staff member (see actor_require_within)."""
+    token = _serving_staff.set(bool(user is not None and user.is_authenticated))
+    try:
+        yield
+    finally:
+        _serving_staff.reset(token)
+
+
 # -- admin -----------------------------------------------------------------------------------
 
 
-class JurisdictionAdminMixin:
-    """Scopes an admin to the user's area: list, detail, history, actions, exports, autocomplete.
+def _scoped(get_queryset):
+    """Wrap an admin's ``get_queryset`` so that what it returns is cut to the user's area.
 
-    Each of these reaches its rows through ``get_queryset``, so a record outside the area is
-    "not found" everywhere. Subclasses say how their model relates to the area by overriding
-    ``jurisdiction_q`` (default: the model is ``Person``).
+    Applied to the mixin's own method and to every override in a subclass, so an admin that
+    builds its queryset itself (a queue over a selector) is scoped all the same. Only the
+    outermost call filters; an override calling ``super()`` is not filtered twice.
     """
 
-    def jurisdiction_q(self, area: Area) -> Q:
-        return person_q(area)
+    @functools.wraps(get_queryset)
+    def scoped(self, request):
+        active = request.__dict__.setdefault("_popbase_scoping", set())
+        if id(self) in active:
+            return get_queryset(self, request)
+        active.add(id(self))
+        try:
+            queryset = get_queryset(self, request)
+        finally:
+            active.discard(id(self))
+        return records_within(request.user, queryset)
 
+    scoped.area_scoped = True
+    return scoped
+
+
+class JurisdictionAdminMixin:
+    """The base of every admin of personal data: area by default, reads logged.
+
+    - Scoping: ``get_queryset`` (and any override of it in a subclass) returns only records
+      inside the user's area, by the model's one rule (``area_rule``). Django's admin reaches
+      rows through it on the list, detail, history, delete, actions and autocomplete, so a
+      record outside is "not found" everywhere. Custom views (print, export, forms) must fetch
+      through ``self.get_object`` or ``self.get_queryset`` too; the matrix test
+      (tests/population/test_area_matrix.py) tries every URL of every such admin.
+    - Choices: foreign-key fields to models with an area rule offer only records inside.
+    - Reads: every detail and history page writes an access-log row naming the persons the
+      record shows (and a break-the-glass row for persons reached through a grant).
+
+    ``manage.py check`` fails (popbase.E001/E002) when an admin of a model that reaches a
+    person through foreign keys does not inherit this mixin or the model states no rule.
+    """
+
+    audit_channel: str = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("get_queryset")
+        if own is not None and not getattr(own, "area_scoped", False):
+            cls.get_queryset = _scoped(own)
+
+    @_scoped
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)  # type: ignore[misc]
-        area = area_of(request.user)
-        if area.everything:
-            return queryset
-        return queryset.filter(self.jurisdiction_q(area))
+        return super().get_queryset(request)  # type: ignore[misc]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        if formfield is not None and area_rule_of(db_field.related_model) is not None:
+            formfield.queryset = records_within(request.user, formfield.queryset)
+        return formfield
+
+    # -- read audit
+
+    def get_audit_channel(self) -> str:
+        return self.audit_channel or f"admin.{self.opts.model_name}"  # type: ignore[attr-defined]
+
+    def audit_fields(self, request, obj) -> list[str]:
+        """The fields a detail page shows (what its access-log row names)."""
+        shown = self.get_fields(request, obj)  # type: ignore[attr-defined]
+        return [str(f) for f in shown if f != "reason"]
+
+    def audit_persons(self, obj) -> list[int]:
+        rule = area_rule_of(type(obj))
+        return [pk for pk in (rule.persons(obj) if rule else []) if pk is not None]
+
+    def audit_detail(self, request, obj, *, channel: str, fields: list[str]) -> None:
+        person_ids = self.audit_persons(obj)
+        access_log_admin_read(request, channel=channel, person_ids=person_ids, fields=fields)
+        break_glass_accesses(request, person_ids=person_ids, fields=fields)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        obj = (getattr(response, "context_data", None) or {}).get("original")
+        if obj is not None:
+            self.audit_detail(
+                request,
+                obj,
+                channel=self.get_audit_channel(),
+                fields=self.audit_fields(request, obj),
+            )
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)  # type: ignore[misc]
+        obj = (getattr(response, "context_data", None) or {}).get("object")
+        if obj is not None:
+            self.audit_detail(
+                request, obj, channel=f"{self.get_audit_channel()}.history", fields=["history"]
+            )
+        return response
+
+
+# -- the base library's rules --------------------------------------------------------------
+
+
+def _grant_q(area: Area) -> Q:
+    # Grants on persons inside, and grants the area's own staff obtained elsewhere.
+    staff = OfficerRegion.objects.filter(code_range_q("region_id", area)).values("user_id")
+    return person_ids_q(area, grants=False) | Q(user_id__in=staff)
+
+
+def _of_person(record) -> list[int]:
+    return [record.person_id]
+
+
+area_rule(Person, q=person_q, persons=lambda person: [person.pk])
+area_rule(CitizenIdCorrection, q=person_ids_q, persons=_of_person)
+area_rule(BreakGlassGrant, q=_grant_q, persons=_of_person)
+area_rule(ChangeEvent, q=person_ids_q, persons=_of_person)
+area_rule(Fact, q=person_ids_q, persons=lambda f: [f.person_id, f.counterpart_id])
+area_rule(FollowUp, q=person_ids_q, persons=_of_person)

@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 
 from population.errors import Conflict, DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
+from population.jurisdiction import actor_require_within
 from population.models import ChangeEvent, CitizenIdCorrection, Person, PersonStatus, Region
 
 PERSON_EDITABLE_FIELDS = frozenset({"name", "ethnicity", "hukou_region", "residence_region"})
@@ -41,6 +42,7 @@ def person_create(
 ) -> Person:
     """Record a person. Sex and birth date are taken from the ID, so they always agree."""
     parsed = _parse(citizen_id)
+    actor_require_within(actor, regions=[hukou_region, residence_region])
     name = name.strip()
     if not name:
         raise DomainError("姓名不能为空", "name must not be empty", code="invalid_name")
@@ -77,6 +79,11 @@ def person_update(*, person: Person, actor: Any, reason: str, **changes: Any) ->
             code="field_not_editable",
         )
     person = Person.objects.select_for_update().get(pk=person.pk)
+    actor_require_within(
+        actor,
+        person,
+        regions=[changes[f] for f in ("hukou_region", "residence_region") if f in changes],
+    )
     if person.status != PersonStatus.ACTIVE:
         raise Conflict(
             "人员已死亡或注销，不能修改", "person is deceased or cancelled", code="person_inactive"
@@ -102,6 +109,7 @@ def person_correct_citizen_id(
         raise DomainError("必须填写更正原因", "a reason is required", code="reason_required")
     parsed = _parse(new_citizen_id)
     person = Person.objects.select_for_update().get(pk=person.pk)
+    actor_require_within(actor, person)
     old = person.citizen_id
     if old == str(parsed):
         raise DomainError(

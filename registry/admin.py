@@ -19,7 +19,6 @@ from population.identity import mask_citizen_id
 from population.jurisdiction import (
     JurisdictionAdminMixin,
     break_glass_accesses,
-    person_ids_q,
     persons_within,
     region_required_within,
 )
@@ -35,7 +34,6 @@ from registry.admin_events import (
     household_book,
 )
 from registry.admin_person import event_lines, household_event_rows, person_hukou_section
-from registry.jurisdiction import event_q, household_q, membership_q
 from registry.models import (
     Correction,
     CorrectionStatus,
@@ -142,9 +140,6 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     )
     autocomplete_fields = ["region"]
     inlines = [MembershipInline]
-
-    def jurisdiction_q(self, area):
-        return household_q(area)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -293,19 +288,8 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         context = {"household": household, "members": members, "full_id": full}
         return TemplateResponse(request, "admin/registry/household/print.html", context)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        household = getattr(response, "context_data", {}).get("original")
-        if household is not None:
-            members = household.memberships.values_list("person_id", flat=True)
-            if members:
-                access_log_admin_read(
-                    request,
-                    channel="admin.household",
-                    person_ids=list(members),
-                    fields=["name", "masked_citizen_id", "relation", "start_date", "end_date"],
-                )
-        return response
+    def audit_fields(self, request, obj):
+        return ["name", "masked_citizen_id", "relation", "start_date", "end_date"]
 
 
 @admin.register(Membership)
@@ -315,9 +299,6 @@ class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     list_filter = ["relation"]
     search_fields = ["=household__number"]  # the search itself is get_search_results below
     search_help_text = "输入户号，或成员的公民身份号码、姓名（可加出生日期，或用拼音）"
-
-    def jurisdiction_q(self, area):
-        return membership_q(area)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -342,6 +323,8 @@ class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 @admin.register(RegistrationEvent)
 class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     """户籍登记事项: read-only; events are carried out from the person and household pages."""
+
+    audit_channel = "admin.event"
 
     list_display = ["recorded_at", "kind", "masked_person", "effective_date", "officer", "reason"]
     list_filter = ["kind"]
@@ -373,9 +356,6 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             )
             or "—"
         )
-
-    def jurisdiction_q(self, area):
-        return event_q(area)
 
     @admin.display(description="人员")
     def masked_person(self, obj: RegistrationEvent) -> str:
@@ -485,17 +465,8 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             )
         return response
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        event = getattr(response, "context_data", {}).get("original")
-        if event is not None:
-            access_log_admin_read(
-                request,
-                channel="admin.event",
-                person_ids=[event.person_id],
-                fields=["name", "masked_citizen_id", *self.fields[2:]],
-            )
-        return response
+    def audit_fields(self, request, obj):
+        return ["name", "masked_citizen_id", *self.fields[2:]]
 
 
 class DecideCorrectionForm(forms.Form):
@@ -552,9 +523,6 @@ class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         return staff_name(obj.decided_by) if obj.decided_by_id else "—"
 
     change_form_template = "admin/registry/correction/change_form.html"
-
-    def jurisdiction_q(self, area):
-        return person_ids_q(area)
 
     @admin.display(description="人员")
     def masked_person(self, obj: Correction) -> str:

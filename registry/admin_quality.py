@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,12 +14,7 @@ from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from population.jurisdiction import (
-    JurisdictionAdminMixin,
-    code_range_q,
-    person_ids_q,
-    person_q,
-)
+from population.jurisdiction import JurisdictionAdminMixin
 from population.models import Person, RegionLevel
 from registry.quality import services
 from registry.quality.detectors import DETECTORS
@@ -68,24 +62,10 @@ class IssueDecisionForm(forms.ModelForm):
         fields: list[str] = []
 
 
-class _EqualsAny(Func):
-    """``value = ANY(array)`` as a condition."""
-
-    template = "%(expressions)s)"
-    arg_joiner = " = ANY("
-    output_field = BooleanField()
-
-
 @admin.register(QualityIssue)
 class QualityIssueAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     """数据质量问题: the review queue, scoped like the person pages: an issue is in the queue of
     an officer whose area holds one of its persons or its household."""
-
-    def jurisdiction_q(self, area):
-        inside = Person.objects.filter(person_q(area)).filter(
-            _EqualsAny(F("pk"), OuterRef("person_ids"))
-        )
-        return Q(Exists(inside)) | code_range_q("household__region_id", area)
 
     form = IssueDecisionForm
     change_list_template = "admin/registry/qualityissue/change_list.html"
@@ -311,9 +291,6 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     """重复人员合并: officers propose, supervisors approve or reject (never their own). Scoped:
     both records must lie in the user's area."""
 
-    def jurisdiction_q(self, area):
-        return person_ids_q(area, column="survivor_id") & person_ids_q(area, column="duplicate_id")
-
     form = MergeProposalForm
     list_display = [
         "duplicate_label",
@@ -420,7 +397,8 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         if not request.user.has_perm(services.APPROVE_MERGE_PERMISSION):
             raise PermissionDenied
         merge = (
-            PersonMerge.objects.select_related("survivor", "duplicate", "proposed_by")
+            self.get_queryset(request)
+            .select_related("survivor", "duplicate", "proposed_by")
             .filter(pk=object_id)
             .first()
         )

@@ -7,6 +7,7 @@ class RegistryConfig(AppConfig):
     verbose_name = "户籍登记"
 
     def ready(self) -> None:
+        import registry.jurisdiction  # noqa: F401  (area rules of the registry's models)
         from population.jurisdiction import jurisdiction_person_source
         from registry.jurisdiction import persons_in_open_households
 

@@ -1,17 +1,24 @@
-"""How registry records relate to a jurisdiction (the rule itself is ``population.jurisdiction``).
+"""How registry records lie in a jurisdiction (the rule itself is ``population.jurisdiction``).
 
 - a household is inside when its region is;
 - a person is also inside when their open household is (registered as a person source);
 - a membership is inside when its household is, or its person is (or is granted);
-- a registration event is inside when its person is, or either household it names is.
+- a registration event is inside when its person is, or either household it names is;
+- a data-quality issue is inside when one of its persons or its household is;
+- a merge proposal is inside when both its records are.
+
+Each rule is stated once here (``area_rule``) and used by the admin, the services and the
+selectors alike.
 """
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet
 
-from population.jurisdiction import Area, code_range_q, person_ids_q
-from registry.models import Household, Membership, RegistrationEvent
+from population.jurisdiction import Area, area_rule, code_range_q, person_ids_q, person_q
+from population.models import Person
+from registry.models import Correction, Household, Membership, RegistrationEvent
+from registry.quality.models import PersonMerge, QualityIssue
 
 
 def household_q(area: Area, *, column: str = "region_id") -> Q:
@@ -53,3 +60,34 @@ def event_q(area: Area) -> Q:
         )
     )
     return Q(pk__in=ids)
+
+
+class _EqualsAny(Func):
+    """``value = ANY(array)`` as a condition."""
+
+    template = "%(expressions)s)"
+    arg_joiner = " = ANY("
+    output_field = BooleanField()
+
+
+def issue_q(area: Area) -> Q:
+    inside = Person.objects.filter(person_q(area)).filter(
+        _EqualsAny(F("pk"), OuterRef("person_ids"))
+    )
+    return Q(Exists(inside)) | code_range_q("household__region_id", area)
+
+
+def merge_q(area: Area) -> Q:
+    return person_ids_q(area, column="survivor_id") & person_ids_q(area, column="duplicate_id")
+
+
+def _household_persons(household: Household) -> list[int]:
+    return list(household.memberships.values_list("person_id", flat=True))
+
+
+area_rule(Household, q=household_q, persons=_household_persons)
+area_rule(Membership, q=membership_q, persons=lambda m: [m.person_id])
+area_rule(RegistrationEvent, q=event_q, persons=lambda e: [e.person_id])
+area_rule(QualityIssue, q=issue_q, persons=lambda i: list(i.person_ids))
+area_rule(PersonMerge, q=merge_q, persons=lambda m: [m.survivor_id, m.duplicate_id])
+area_rule(Correction, q=person_ids_q, persons=lambda c: [c.person_id])

@@ -22,6 +22,7 @@ from population.identity import (
     mask_citizen_id,
     parse_citizen_id,
 )
+from population.jurisdiction import actor_require_within
 from population.models import CitizenIdCorrection, Person, PersonStatus, Region, RegionLevel
 from population.services import (
     change_record,
@@ -253,6 +254,7 @@ def birth_register(
     )
     require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
     household = _lock_household(household)
+    actor_require_within(actor, household)
     require(
         relation not in HEAD_RELATIONS
         or not Membership.objects.filter(household=household, end_date__isnull=True).exists(),
@@ -298,6 +300,7 @@ def death_cancel(
 ) -> Person:
     """死亡注销: the person is recorded deceased and leaves their household."""
     person = _lock_person(person)
+    actor_require_within(actor, person)
     check_date(death_date, not_before=person.birth_date)
     require(
         bool(document_number.strip()),
@@ -352,6 +355,7 @@ def move_out(
         "destination_required",
     )
     person = _lock_person(person)
+    actor_require_within(actor, person)
     membership = _open_membership(person)
     _expect_in(membership, from_household)
     check_date(on, not_before=membership.start_date)
@@ -407,6 +411,8 @@ def move_in(
     existing = Person.objects.filter(citizen_id=str(parsed)).first()
     person = _lock_person(existing) if existing is not None else None
     household = _lock_household(household)
+    # The destination decides: whoever moves in comes from outside the area.
+    actor_require_within(actor, household)
     with history_context(actor=actor, reason=reason):
         if person is None:
             require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
@@ -481,6 +487,7 @@ def _move(
         locked = _lock_household(household)
         if household.pk == to_household.pk:
             to_household = locked
+    actor_require_within(actor, person, to_household)
     membership = _open_membership(person)
     _expect_in(membership, from_household)
     check_date(on, not_before=membership.start_date)
@@ -612,6 +619,7 @@ def settle_into_collective(
         )
     person = _lock_person(person)
     to_household = _lock_household(to_household)
+    actor_require_within(actor, to_household)
     _expect_in(_open_membership(person), None)
     check_date(on, not_before=person.birth_date)
     with history_context(actor=actor, reason=reason):
@@ -644,6 +652,7 @@ def head_change(
     _check_relation(former_head_relation)
     new_head = _lock_person(new_head)  # persons before households, as everywhere
     household = _lock_household(household)
+    actor_require_within(actor, household)
     require(
         household.kind == HouseholdKind.FAMILY,
         "集体户不设户主",
@@ -723,6 +732,7 @@ def household_create(
         "bad_region",
     )
     require(bool(address.strip()), "须填写住址", "the address is required", "address_required")
+    actor_require_within(actor, regions=[region])
     pk, number = _new_household_number(region)
     with history_context(actor=actor, reason=reason):
         return Household.objects.create(
@@ -764,6 +774,7 @@ def household_split(
     for person in sorted((p for p, _ in members), key=lambda p: p.pk):
         _lock_person(person)  # persons before households, as everywhere
     household = _lock_household(household)
+    actor_require_within(actor, household)
     staying = Membership.objects.filter(household=household, end_date__isnull=True).exclude(
         person_id__in=[p.pk for p, _ in members]
     )
@@ -811,6 +822,7 @@ def household_close(
     )
     on = on or _today()
     household = _lock_household(household)
+    actor_require_within(actor, household)
     require(
         not Membership.objects.filter(household=household, end_date__isnull=True).exists(),
         "户内仍有成员，不能销户",

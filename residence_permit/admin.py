@@ -21,6 +21,7 @@ from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
+from population.jurisdiction import JurisdictionAdminMixin
 from residence_permit import points, rules, selectors, services
 from residence_permit.models import (
     ApplicationQueue,
@@ -59,8 +60,8 @@ def _run(request, label: str, objects, call) -> None:
         messages.success(request, f"{label}：已办理 {done} 件")
 
 
-class ReadAuditMixin:
-    """Log the persons a list page or a detail page showed."""
+class ReadAuditMixin(JurisdictionAdminMixin):
+    """Scoped to the user's area; logs the persons a list page or a detail page showed."""
 
     audit_channel = "admin.residence_permit"
 
@@ -73,18 +74,6 @@ class ReadAuditMixin:
                 channel=f"{self.audit_channel}_list",
                 person_ids=[o.person_id for o in changelist.result_list],
                 fields=[str(f) for f in self.list_display],
-            )
-        return response
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        obj = getattr(response, "context_data", {}).get("original")
-        if obj is not None:
-            access_log_admin_read(
-                request,
-                channel=self.audit_channel,
-                person_ids=[obj.person_id],
-                fields=[str(f) for f in self.get_fields(request, obj)],
             )
         return response
 
@@ -491,7 +480,10 @@ class ResidencePermitAdmin(ReadAuditMixin, LargeTableAdmin):
         if not request.user.has_perm(PRINT_PERMISSION):
             raise PermissionDenied
         permit = (
-            ResidencePermit.objects.select_related("person", "region").filter(pk=object_id).first()
+            self.get_queryset(request)
+            .select_related("person", "region")
+            .filter(pk=object_id)
+            .first()
         )
         if permit is None:
             raise Http404

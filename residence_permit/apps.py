@@ -7,6 +7,7 @@ class ResidencePermitConfig(AppConfig):
     verbose_name = "居住证"
 
     def ready(self) -> None:
+        import residence_permit.jurisdiction  # noqa: F401  (area rules of its models)
         from registry.quality.services import merge_references_declare
         from residence_permit.services import MERGE_KEPT_REFERENCES, permit_merge_guard
 

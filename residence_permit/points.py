@@ -22,6 +22,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from population.errors import Conflict, DomainError, NotFound
+from population.jurisdiction import actor_require_within
 from population.models import Person
 from population.services import history_context
 from residence_permit import rules, selectors
@@ -213,7 +214,8 @@ def points_compute(*, person: Person, permit: ResidencePermit | None, policy, on
     return out
 
 
-def _lock_ledger(person: Person) -> None:
+def _lock_ledger(person: Person, *, actor: Any) -> None:
+    actor_require_within(actor, person)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"popbase.points:{person.pk}"]
@@ -241,7 +243,7 @@ def points_recompute(
     on = on or timezone.localdate()
     if person is None or not Person.objects.filter(pk=getattr(person, "pk", None)).exists():
         raise NotFound("人员不存在", "unknown person", code="unknown_person")
-    _lock_ledger(person)
+    _lock_ledger(person, actor=actor)
     permit = ResidencePermit.objects.filter(person=person).order_by("-id").first()
     appended: list[PointsEntry] = []
     policies = {
@@ -307,6 +309,7 @@ def points_deduction_add(
 ) -> PointsEntry:
     """An officer (or a department feed) records a deduction the policy defines, with evidence."""
     on = on or timezone.localdate()
+    actor_require_within(actor, person)  # first: nothing about a person outside is told
     if not (evidence and evidence.strip()):
         raise DomainError(
             "积分记录须有依据（文书名称及编号）",
@@ -330,7 +333,7 @@ def points_deduction_add(
             f"the policy has no deduction {code}",
             code="bad_indicator",
         )
-    _lock_ledger(person)
+    _lock_ledger(person, actor=actor)
     with history_context(actor=actor, reason=f"积分扣减：{deduction['label']}"):
         return PointsEntry.objects.create(
             person=person,

@@ -18,6 +18,7 @@ from django_fsm import can_proceed
 
 from population import services as population_services
 from population.errors import Conflict, DomainError, NotFound, check_date, require
+from population.jurisdiction import actor_require_within
 from population.models import Person, PersonStatus, Region, RegionLevel
 from population.services import history_context
 from residence_permit import rules, selectors
@@ -45,7 +46,9 @@ def _officer(actor: Any):
     return actor if getattr(actor, "pk", None) else None
 
 
-def _lock_person(person: Person | None) -> Person:
+def _lock_person(person: Person | None, *, actor: Any, scoped: bool = True) -> Person:
+    """Lock the person; refuse one outside the acting user's area (unless ``scoped`` is off:
+    a residence registration is what brings a newcomer into the area)."""
     if person is None or person.pk is None:
         raise NotFound("人员不存在", "unknown person", code="unknown_person")
     locked = Person.objects.select_for_update().filter(pk=person.pk).first()
@@ -55,11 +58,15 @@ def _lock_person(person: Person | None) -> Person:
         raise Conflict(
             "人员已死亡或注销", "the person is deceased or cancelled", code="person_inactive"
         )
+    if scoped:
+        actor_require_within(actor, locked)
     return locked
 
 
-def _lock_permit(permit: ResidencePermit) -> ResidencePermit:
-    return ResidencePermit.objects.select_for_update().select_related("person").get(pk=permit.pk)
+def _lock_permit(permit: ResidencePermit, *, actor: Any) -> ResidencePermit:
+    locked = ResidencePermit.objects.select_for_update().select_related("person").get(pk=permit.pk)
+    actor_require_within(actor, locked)
+    return locked
 
 
 def _transit(obj, method_name: str, zh: str, en: str) -> None:
@@ -147,7 +154,8 @@ def residence_registration_create(
         "the region must be a county or below",
         "bad_region",
     )
-    person = _lock_person(person)
+    person = _lock_person(person, actor=actor, scoped=False)
+    actor_require_within(actor, regions=[region])
     check_date(start_date, not_before=person.birth_date)
     require(
         person.hukou_region_id != region.code,
@@ -211,7 +219,7 @@ def residence_registration_end(
     require(
         reg.end_date is None, "居住登记已终止", "the registration has ended", "registration_ended"
     )
-    _lock_person(reg.person)
+    _lock_person(reg.person, actor=actor)
     check_date(end_date)
     if selectors.permit_live_for(person=reg.person) is not None:
         raise Conflict(
@@ -262,7 +270,7 @@ def person_fact_record(
         "quantity must not be negative",
         "bad_quantity",
     )
-    person = _lock_person(person)
+    person = _lock_person(person, actor=actor)
     with history_context(actor=actor, reason=f"录入{FactKind(kind).label}"):
         fact = PersonFact.objects.create(
             person=person,
@@ -304,6 +312,7 @@ def person_fact_retract(*, fact: PersonFact, actor: Any, reason: str) -> PersonF
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
     fact = PersonFact.objects.select_for_update().get(pk=fact.pk)
+    actor_require_within(actor, fact)
     require(fact.retracted_at is None, "该事实已撤销", "the fact is already retracted", "retracted")
     with history_context(actor=actor, reason=reason):
         fact.retracted_at = timezone.now()
@@ -330,7 +339,7 @@ def permit_application_submit(
     An ineligible application is accepted (the officer sees why) but cannot be issued.
     """
     on = on or _today()
-    person = _lock_person(person)
+    person = _lock_person(person, actor=actor)
     check_date(on)
     registration = selectors.registration_open(person=person)
     if registration is None:
@@ -374,12 +383,14 @@ def permit_application_submit(
             ) from exc
 
 
-def _lock_application(application: PermitApplication) -> PermitApplication:
-    return (
+def _lock_application(application: PermitApplication, *, actor: Any) -> PermitApplication:
+    locked = (
         PermitApplication.objects.select_for_update()
         .select_related("person", "registration")
         .get(pk=application.pk)
     )
+    actor_require_within(actor, locked)
+    return locked
 
 
 def permit_number_allocate(*, county_code: str, year: int) -> str:
@@ -417,9 +428,9 @@ def permit_issue(
     application issued and is told so.
     """
     on = on or _today()
-    app = _lock_application(application)
+    app = _lock_application(application, actor=actor)
     _transit(app, "mark_issued", "申请不在待审核状态，不能发证", "application is not waiting")
-    person = _lock_person(app.person)
+    person = _lock_person(app.person, actor=actor)
     check_date(on, not_before=app.submitted_on)
     eligibility = selectors.permit_eligibility(
         person=person, on=on, sponsor=app.sponsor, proxy=app.proxy
@@ -473,7 +484,7 @@ def permit_application_reject(
         "a reason is required",
         "reason_required",
     )
-    app = _lock_application(application)
+    app = _lock_application(application, actor=actor)
     _transit(app, "mark_rejected", "申请不在待审核状态", "application is not waiting")
     with history_context(actor=actor, reason=reason):
         app.decided_by = _officer(actor)
@@ -487,7 +498,7 @@ def permit_application_reject(
 def permit_application_withdraw(
     *, application: PermitApplication, actor: Any, reason: str = "申请人撤回"
 ) -> PermitApplication:
-    app = _lock_application(application)
+    app = _lock_application(application, actor=actor)
     _transit(app, "mark_withdrawn", "申请不在待审核状态", "application is not waiting")
     with history_context(actor=actor, reason=reason):
         app.decided_at = timezone.now()
@@ -510,7 +521,7 @@ def permit_endorse(
     late is active again, and residence years count afresh from that day (条例第十四条).
     """
     on = on or _today()
-    permit = _lock_permit(permit)
+    permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     require(
         on <= permit.valid_until,
@@ -555,7 +566,7 @@ def permit_lapse(
     *, permit: ResidencePermit, on: dt.date, actor: Any = None
 ) -> ResidencePermit | None:
     """使用功能中止: not endorsed by the anniversary plus the grace period. None if not due."""
-    permit = _lock_permit(permit)
+    permit = _lock_permit(permit, actor=actor)
     if permit.status != PermitStatus.ACTIVE or on < rules.lapse_day(permit.next_endorsement_due):
         return None
     permit.mark_lapsed()
@@ -573,7 +584,7 @@ def permit_expire(
     *, permit: ResidencePermit, on: dt.date, actor: Any = None
 ) -> ResidencePermit | None:
     """有效期届满 on the day after ``valid_until``. None if not due."""
-    permit = _lock_permit(permit)
+    permit = _lock_permit(permit, actor=actor)
     if on <= permit.valid_until or not can_proceed(permit.mark_expired):
         return None
     permit.mark_expired()
@@ -593,7 +604,7 @@ def permit_renew(
     lapsed or expired, residence years count afresh from ``on`` (as a late endorsement).
     """
     on = on or _today()
-    permit = _lock_permit(permit)
+    permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     was = permit.status
     _transit(permit, "mark_renewed", "当前状态不能换领", "cannot renew in this status")
@@ -639,7 +650,7 @@ def permit_change_address(
     Residence stays continuous (no gap), so the six-month count and the points keep running.
     """
     on = on or _today()
-    permit = _lock_permit(permit)
+    permit = _lock_permit(permit, actor=actor)
     require(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
         "当前状态不能变更地址",
@@ -694,7 +705,7 @@ def permit_reissue(
     require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
-    permit = _lock_permit(permit)
+    permit = _lock_permit(permit, actor=actor)
     require(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
         "当前状态不能补领",
@@ -735,7 +746,7 @@ def permit_cancel_on_settlement(
     live = selectors.permit_live_for(person=person)
     if live is None:
         return None
-    permit = _lock_permit(live)
+    permit = _lock_permit(live, actor=actor)
     if permit.status == PermitStatus.CANCELLED:  # cancelled meanwhile by someone else
         return None
     check_date(on, not_before=permit.issue_date)
@@ -754,7 +765,7 @@ def permit_cancel_on_leaving(
 ) -> ResidencePermit:
     """The holder left the city: the permit is cancelled and the registration ended."""
     on = on or _today()
-    permit = _lock_permit(permit)
+    permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     with history_context(actor=actor, reason=reason):
         _cancel(permit, on, CancelReason.LEFT, actor, reason)
@@ -773,7 +784,7 @@ def permit_cancel_on_death(
     *, permit: ResidencePermit, on: dt.date, actor: Any = None
 ) -> ResidencePermit | None:
     """The holder died: the permit is cancelled and the registration ended (None if not)."""
-    permit = _lock_permit(permit)
+    permit = _lock_permit(permit, actor=actor)
     if permit.status == PermitStatus.CANCELLED or permit.person.status != PersonStatus.DECEASED:
         return None
     with history_context(actor=actor, reason="持证人死亡"):

@@ -19,7 +19,7 @@ from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from population.jurisdiction import area_of
+from population.jurisdiction import JurisdictionAdminMixin, area_of
 from population.models import Person
 from registry.jurisdiction import household_q
 from registry.models import Household
@@ -216,7 +216,8 @@ class ActionForm(forms.Form):
 
 
 @admin.register(Application)
-class ApplicationAdmin(LargeTableAdmin):
+class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+    audit_channel = "admin.settlement"
     list_display = ["applicant", "city", "channel_zh", "target", "status", "step_due"]
     list_display_links = ["applicant"]
     list_filter = [QueueFilter, "status", "rule_set__city"]
@@ -482,17 +483,10 @@ class ApplicationAdmin(LargeTableAdmin):
         extra = extra_context or {}
         if obj is not None:
             extra["settlement_actions"] = self.allowed_actions(request, obj)
-        response = super().change_view(request, object_id, form_url, extra)
-        if obj is not None:
-            access_log_admin_read(
-                request,
-                channel="admin.settlement",
-                person_ids=_person_ids(
-                    [obj.citizen_id, *obj.members.values_list("citizen_id", flat=True)]
-                ),
-                fields=[str(f) for f in self.fields] + ["members"],
-            )
-        return response
+        return super().change_view(request, object_id, form_url, extra)
+
+    def audit_fields(self, request, obj):
+        return [str(f) for f in self.fields] + ["members"]
 
     def get_urls(self):
         return [

@@ -7,6 +7,7 @@ class SettlementConfig(AppConfig):
     verbose_name = "落户"
 
     def ready(self) -> None:
+        import settlement.jurisdiction  # noqa: F401  (area rules of its models)
         from registry.quality.services import merge_references_declare
         from settlement.services import MERGE_KEPT_REFERENCES, settlement_merge_guard
 

@@ -18,6 +18,7 @@ from django_fsm import can_proceed
 from population.codes import Relation
 from population.errors import Conflict, DomainError, NotFound, check_date, require
 from population.identity import InvalidCitizenId, parse_citizen_id
+from population.jurisdiction import actor_require_within
 from population.models import Person
 from population.services import history_context
 from registry import services as registry
@@ -175,8 +176,13 @@ def window_precheck(
 # -- the workflow -----------------------------------------------------------------------------
 
 
-def _lock(application: Application) -> Application:
-    return Application.objects.select_for_update().select_related("rule_set").get(pk=application.pk)
+def _lock(application: Application, *, actor: Any) -> Application:
+    """Lock the application; refuse one outside the acting user's area."""
+    locked = (
+        Application.objects.select_for_update().select_related("rule_set").get(pk=application.pk)
+    )
+    actor_require_within(actor, locked)
+    return locked
 
 
 def _deadline(app: Application, on: dt.date) -> dt.date | None:
@@ -523,7 +529,7 @@ def application_submit(
     window received, kept on the transition.
     """
     on = on or _today()
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     rule_set = ruleset_in_force(city_code=app.rule_set.city_code, on=on)
     require(
         rule_set is not None and rule_set.channel(app.channel) is not None,
@@ -566,7 +572,7 @@ def application_accept(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """受理."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     app.accepted_by = _officer(actor)
     return _transit(
         app, "mark_accepted", actor=actor, comment=comment, fields=("accepted_by",), on=on
@@ -578,7 +584,7 @@ def application_review_start(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """审核/调查."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     return _transit(app, "mark_under_review", actor=actor, comment=comment, on=on)
 
@@ -595,7 +601,7 @@ def application_return(
     """退回补正, listing what is missing."""
     items = [m.strip() for m in missing or [] if isinstance(m, str) and m.strip()]
     require(bool(items), "须列明需补正的材料", "list what is missing", "missing_required")
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     app.missing_items = items
     return _transit(
@@ -614,7 +620,7 @@ def application_approve(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """审批通过: by someone other than the acceptor, and only on met conditions."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     require(
         actor.has_perm("settlement.decide_application"),
@@ -670,7 +676,7 @@ def application_issue_permit(
     (the one chosen at the window unless another is given). ``relations`` (citizen ID → GB/T
     4761 code) corrects the relations to that household's head; they are checked against it."""
     on = on or _today()
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     require(
         household is not None or app.household_id is not None,
@@ -681,6 +687,7 @@ def application_issue_permit(
     household = Household.objects.select_related("region").get(
         pk=household.pk if household is not None else app.household_id
     )
+    actor_require_within(actor, household)
     _household_check(target=app.target, household=household, city_code=app.rule_set.city_code)
     if app.status == Status.APPROVED:
         _relations_apply(app, relations)
@@ -746,7 +753,7 @@ def application_complete(
     have gained a head since the permit); they are checked before anyone moves.
     """
     on = on or _today()
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     if app.status == Status.PERMIT_ISSUED:
         require(
@@ -798,7 +805,7 @@ def application_reject(
         "a reason is required",
         "reason_required",
     )
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     _officer(actor)
     app.rejection_reason = reason.strip()[:300]
     return _transit(
@@ -816,14 +823,14 @@ def application_withdraw(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """撤回 (by the applicant, recorded by an officer)."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     return _transit(app, "mark_withdrawn", actor=actor, comment=comment, on=on)
 
 
 @transaction.atomic
 def application_expire(*, application: Application, on: dt.date, actor: Any = None) -> bool:
     """An issued transfer permit unused after its validity: expired. False if nothing to do."""
-    app = _lock(application)
+    app = _lock(application, actor=actor)
     if app.status != Status.PERMIT_ISSUED or app.permit_valid_until >= on:
         return False
     _transit(app, "mark_expired", actor=actor, comment="准迁证逾期未使用", on=on)

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from population.errors import NotFound
 from population.models import Region
+from population.regions import code_prefix
 from population.stats.compute import COUNT_FIELDS
 from population.stats.models import AGE_GROUPS, StatSnapshot
 from population.stats.services import month_parse
@@ -40,14 +41,23 @@ def small_count_threshold() -> int:
     return int(getattr(settings, "POPBASE_STATS_SMALL_COUNT", 5))
 
 
-def region_get(code: str) -> Region:
+def unknown_region(code: str) -> NotFound:
+    """The one answer for an area that is unknown, not a statistical area, or out of scope."""
+    return NotFound(
+        f"未知的统计区域：{code}（应为市、县或乡级区划代码）",
+        f"unknown area {code!r} (expected a city, county or township code)",
+        code="unknown_region",
+    )
+
+
+def region_get(code: str, *, within: tuple[str, ...] | list[str] = ()) -> Region:
+    """A city, county or township by code. With ``within`` (prefixes of a department client's
+    regions), an area not wholly inside them answers exactly as an unknown one."""
     region = Region.objects.filter(code=str(code).strip()).first()
     if region is None or region.level not in (2, 3, 4):
-        raise NotFound(
-            f"未知的统计区域：{code}（应为市、县或乡级区划代码）",
-            f"unknown area {code!r} (expected a city, county or township code)",
-            code="unknown_region",
-        )
+        raise unknown_region(code)
+    if within and not any(code_prefix(region.code).startswith(code_prefix(p)) for p in within):
+        raise unknown_region(code)
     return region
 
 
@@ -102,11 +112,18 @@ def _snapshot(region: Region, month: dt.date) -> StatSnapshot:
 
 
 def urbanization(
-    *, region_code: str, month: str | dt.date, suppress: bool = False
+    *,
+    region_code: str,
+    month: str | dt.date,
+    suppress: bool = False,
+    within: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
-    """Both rates, the gap, sex ratio and the counts of one area at one month end."""
+    """Both rates, the gap, sex ratio and the counts of one area at one month end.
+
+    ``within``: the area must lie inside these code prefixes (a client's regions), or it is
+    answered as unknown."""
     end = month_parse(month)
-    region = region_get(region_code)
+    region = region_get(region_code, within=within)
     return _figures(_snapshot(region, end), region, suppress)
 
 

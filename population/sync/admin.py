@@ -12,6 +12,7 @@ from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
+from population.jurisdiction import JurisdictionAdminMixin
 from population.sync import selectors, services
 from population.sync.models import Batch, BatchStatus, Fact, FollowUp, FollowUpStatus
 
@@ -134,7 +135,9 @@ class BatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Fact)
-class FactAdmin(LargeTableAdmin):
+class FactAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+    audit_channel = "admin.sync_fact"
+
     list_display = ("kind", "record_no", "department", "masked_id", "event_date", "valid_from",
                     "valid_to", "months", "amount", "batch_id", "updated_at")  # fmt: skip
     list_filter = ("kind", "department")
@@ -168,7 +171,9 @@ class FactAdmin(LargeTableAdmin):
 
 
 @admin.register(FollowUp)
-class FollowUpAdmin(admin.ModelAdmin):
+class FollowUpAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
+    audit_channel = "admin.sync_followup"
+
     list_display = ("id", "kind", "status", "masked_id", "department", "field",
                     "reported_value", "library_value", "batch_id", "created_at")  # fmt: skip
     list_filter = ("status", "kind", "department")

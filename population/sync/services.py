@@ -28,6 +28,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from population.errors import Conflict, DomainError
+from population.jurisdiction import actor_require_within
 from population.services import history_context
 from population.sync import pipeline
 from population.sync.departments import Department, is_authoritative
@@ -267,6 +268,7 @@ def batch_requeue(*, batch: Batch, actor: Any) -> Batch:
 def followup_close(*, followup: FollowUp, actor: Any, note: str = "") -> FollowUp:
     """Mark an item handled (the officer did the registration, or checked the disagreement)."""
     followup = FollowUp.objects.select_for_update().get(pk=followup.pk)
+    actor_require_within(actor, followup)
     if followup.status == FollowUpStatus.CLOSED:
         raise Conflict("事项已处理", "the item is closed already", code="already_closed")
     with history_context(actor=actor, reason=note or "处理部门数据待办"):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from population.codes import Relation
 from population.errors import Conflict, NotFound, require
+from population.jurisdiction import actor_require_within
 from population.models import Person, PersonStatus
 from population.services import change_record, history_context
 from registry.models import EventKind, Household, Membership, RegistrationEvent
@@ -190,6 +191,7 @@ def quality_issue_decide(
         "note_required",
     )
     issue = QualityIssue.objects.select_for_update().get(pk=issue.pk)
+    actor_require_within(actor, issue)
     if issue.status not in _TRANSITIONS[status]:
         raise Conflict(
             f"问题当前为“{issue.get_status_display()}”，不能改为“{IssueStatus(status).label}”",
@@ -306,6 +308,7 @@ def person_merge_propose(
     )
     locked = _lock_persons(survivor, duplicate)
     survivor, duplicate = locked[survivor.pk], locked[duplicate.pk]
+    actor_require_within(actor, survivor, duplicate)
     _check_pair(survivor, duplicate)
     if PersonMerge.objects.filter(
         survivor=survivor, duplicate=duplicate, status=MergeStatus.PROPOSED
@@ -356,6 +359,7 @@ def person_merge_reject(*, merge: PersonMerge, actor: Any, note: str) -> PersonM
     """A supervisor turns the proposal down; nothing else changes."""
     require(bool(note.strip()), "驳回须填写意见", "a rejection needs a note", "note_required")
     merge = _lock_merge_for_decision(merge, actor)
+    actor_require_within(actor, merge)
     with history_context(actor=actor, reason="驳回重复人员合并"):
         merge.status = MergeStatus.REJECTED
         merge.decided_by = actor
@@ -389,6 +393,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     merge = _lock_merge_for_decision(merge, actor)
     locked = _lock_persons(merge.survivor, merge.duplicate)
     survivor, duplicate = locked[merge.survivor_id], locked[merge.duplicate_id]
+    actor_require_within(actor, merge, survivor, duplicate)
     _check_pair(survivor, duplicate)
     for guard in _MERGE_GUARDS:
         guard(survivor=survivor, duplicate=duplicate)

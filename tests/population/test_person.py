@@ -84,9 +84,10 @@ def test_database_refuses_sex_or_birth_date_that_disagree_with_the_id(make_perso
 
 
 def test_correcting_an_id_records_an_event_and_the_old_number_still_finds_the_person(
-    make_person, django_user_model
+    make_person, django_user_model, city, assign_area
 ):
     officer = django_user_model.objects.create_user("officer", password="x-Strong-pass-1")
+    assign_area(officer, city)  # the whole city: persons with no region too
     person = make_person(male=True, born=dt.date(1990, 1, 1))
     old = person.citizen_id
     new = build_citizen_id("441802", dt.date(1991, 3, 4), 2)  # a woman born 1991-03-04
@@ -154,8 +155,9 @@ def test_person_lookup_by_id_is_one_query(make_person, django_assert_num_queries
         assert found.hukou_region.name == village.name
 
 
-def test_every_write_keeps_who_when_what_and_why(make_person, django_user_model):
+def test_every_write_keeps_who_when_what_and_why(make_person, django_user_model, city, assign_area):
     officer = django_user_model.objects.create_user("o2", password="x-Strong-pass-1")
+    assign_area(officer, city)
     person = make_person(name="赵六")
     services.person_update(person=person, name="赵陆", actor=officer, reason="更正姓名")
 

@@ -24,10 +24,11 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture
-def login(client, django_user_model):
+def login(client, django_user_model, city, assign_area):
     def _login(role: str):
         user = django_user_model.objects.create_user(role, password=PASSWORD, is_staff=True)
         user.groups.add(Group.objects.get(name=role))
+        assign_area(user, city)  # the whole city: persons with no region too
         client.force_login(user)
         return client
 

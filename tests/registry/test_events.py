@@ -154,8 +154,9 @@ def refetch(obj):
 
 
 @pytest.fixture
-def officer(django_user_model):
-    return django_user_model.objects.create_user("officer", password="x-Strong-pass-1")
+def officer(django_user_model, city, assign_area):
+    user = django_user_model.objects.create_user("officer", password="x-Strong-pass-1")
+    return assign_area(user, city)
 
 
 @pytest.fixture

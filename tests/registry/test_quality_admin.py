@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 
 from population import roles
 from population import services as population_services
+from population.errors import DomainError
 from population.models import AccessLog, Person, PersonStatus
 from registry.quality.models import IssueStatus, MergeStatus, PersonMerge, QualityIssue
 from registry.quality.services import person_merge_propose, quality_detect
@@ -146,9 +147,9 @@ def test_same_person_proposal_is_refused_in_the_form(client, login, pair):
 
 
 def test_supervisor_approves_anothers_proposal_but_not_their_own(
-    client, login, pair, django_user_model
+    client, login, pair, django_user_model, city, assign_area
 ):
-    officer = django_user_model.objects.create_user("proposer")
+    officer = assign_area(django_user_model.objects.create_user("proposer"), city)
     officer.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
     supervisor = login(roles.SUPERVISOR)
     survivor, duplicate = pair
@@ -191,7 +192,9 @@ def test_the_issue_page_link_opens_a_prefilled_merge_proposal(client, login, pai
     )
 
 
-def test_an_officer_sees_only_the_issues_and_merges_of_their_area(client, login, pair, village):
+def test_an_officer_sees_only_the_issues_and_merges_of_their_area(
+    client, login, pair, village, city, assign_area, django_user_model
+):
     from population.models import Region, RegionLevel
 
     # given a second township of the city with its own duplicate pair
@@ -213,7 +216,12 @@ def test_an_officer_sees_only_the_issues_and_merges_of_their_area(client, login,
     here = QualityIssue.objects.get(person_ids__contains=[pair[0].pk])
     there = QualityIssue.objects.get(person_ids__contains=[far.pk])
     officer = login(roles.REGISTRATION_OFFICER, area=village.parent)
-    far_merge = person_merge_propose(survivor=far, duplicate=far_twin, actor=officer, reason="重")
+    # the officer cannot propose a merge of records outside their area; a city-wide one can
+    with pytest.raises(DomainError) as refused:
+        person_merge_propose(survivor=far, duplicate=far_twin, actor=officer, reason="重")
+    assert refused.value.code == "outside_jurisdiction"
+    chief = assign_area(django_user_model.objects.create_user("chief-city"), city)
+    far_merge = person_merge_propose(survivor=far, duplicate=far_twin, actor=chief, reason="重")
 
     listing = client.get(ISSUES)
     assert [i.pk for i in listing.context["cl"].result_list] == [here.pk]

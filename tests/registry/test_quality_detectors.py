@@ -146,8 +146,10 @@ def test_a_second_run_opens_nothing_and_writes_nothing(village):
     assert QualityRun.objects.count() == 2
 
 
-def test_a_dismissed_finding_stays_dismissed_until_its_evidence_changes(village, django_user_model):
-    officer = django_user_model.objects.create_user("officer")
+def test_a_dismissed_finding_stays_dismissed_until_its_evidence_changes(
+    village, django_user_model, city, assign_area
+):
+    officer = assign_area(django_user_model.objects.create_user("officer"), city)
     a, b = person("张三"), person("张三")
     quality_detect(detectors=["dup_same_name"])
     issue = QualityIssue.objects.get()
@@ -193,8 +195,8 @@ def test_resolution_stays_within_the_detector_that_ran(village):
     assert [s for _, s in issues(IssueKind.DUPLICATE_SAME_NAME)] == ["open"]
 
 
-def test_history_records_each_change_of_an_issue(village, django_user_model):
-    officer = django_user_model.objects.create_user("officer")
+def test_history_records_each_change_of_an_issue(village, django_user_model, city, assign_area):
+    officer = assign_area(django_user_model.objects.create_user("officer"), city)
     person("张三"), person("张三")
     quality_detect(detectors=["dup_same_name"])
     issue = QualityIssue.objects.get()
@@ -204,8 +206,8 @@ def test_history_records_each_change_of_an_issue(village, django_user_model):
     assert events.last().pgh_context.metadata["user"] == officer.pk
 
 
-def test_bad_decisions_change_nothing(village, django_user_model):
-    officer = django_user_model.objects.create_user("officer")
+def test_bad_decisions_change_nothing(village, django_user_model, city, assign_area):
+    officer = assign_area(django_user_model.objects.create_user("officer"), city)
     person("张三"), person("张三")
     quality_detect(detectors=["dup_same_name"])
     issue = QualityIssue.objects.get()

@@ -36,11 +36,12 @@ OFFICER_PERMS = [
 
 
 @pytest.fixture
-def officer_client(client, django_user_model):
+def officer_client(client, django_user_model, city, assign_area):
     def _make(*, printing=True, full_id=False):
         user = django_user_model.objects.create_user(
             f"officer{django_user_model.objects.count()}", is_staff=True
         )
+        assign_area(user, city)
         codenames = OFFICER_PERMS + (["print_residencepermit"] if printing else [])
         user.user_permissions.add(
             *Permission.objects.filter(

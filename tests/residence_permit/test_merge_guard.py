@@ -17,20 +17,21 @@ from residence_permit.models import PermitStatus, ResidencePermit
 pytestmark = pytest.mark.django_db
 
 
-def staff(django_user_model, name: str, role: str):
+def staff(django_user_model, name: str, role: str, region):
     user = django_user_model.objects.create_user(name, password="x", is_staff=True)
     user.groups.add(Group.objects.get_or_create(name=role)[0])
+    user.jurisdiction_regions.create(region=region)  # the whole city
     return user
 
 
 @pytest.fixture
-def officer(django_user_model):
-    return staff(django_user_model, "officer", roles.REGISTRATION_OFFICER)
+def officer(django_user_model, city):
+    return staff(django_user_model, "officer", roles.REGISTRATION_OFFICER, city)
 
 
 @pytest.fixture
-def supervisor(django_user_model):
-    return staff(django_user_model, "supervisor", roles.SUPERVISOR)
+def supervisor(django_user_model, city):
+    return staff(django_user_model, "supervisor", roles.SUPERVISOR, city)
 
 
 def test_a_duplicate_holding_a_live_permit_is_not_merged_and_nothing_changes(

@@ -383,10 +383,12 @@ def test_a_second_application_while_one_waits_or_a_permit_is_held_is_refused(hol
     assert PermitApplication.objects.filter(person=person).count() == 1
 
 
-def test_history_records_who_and_why_for_each_permit_change(holder, django_user_model):
+def test_history_records_who_and_why_for_each_permit_change(
+    holder, django_user_model, city, assign_area
+):
     import pghistory.models
 
-    officer = django_user_model.objects.create_user("window1", is_staff=True)
+    officer = assign_area(django_user_model.objects.create_user("window1", is_staff=True), city)
     permit = holder()
     services.permit_endorse(permit=permit, actor=officer, on=dt.date(2025, 2, 1))
 

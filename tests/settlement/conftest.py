@@ -38,13 +38,16 @@ def qy_current(db, tmp_path):
 
 
 @pytest.fixture
-def officers(db):
-    """An officer who accepts and two supervisors who may approve."""
+def officers(city):
+    """An officer who accepts and two supervisors who may approve, working city-wide."""
     from django.contrib.auth.models import Group, User
+
+    from population.models import OfficerRegion
 
     def user(name, role):
         u = User.objects.create_user(name, password="pw-" + name, is_staff=True)
         u.groups.add(Group.objects.get(name=role))
+        OfficerRegion.objects.create(user=u, region=city)
         return User.objects.get(pk=u.pk)  # a fresh object: no cached permissions
 
     return {

@@ -118,6 +118,8 @@ def test_full_number_only_for_roles_allowed_to_see_it(client, officers, accepted
 
     assert CID in _page(client, officers["officer"], accepted)
     viewer = User.objects.create_user("viewer", is_staff=True)
+    region = officers["officer"].jurisdiction_regions.get().region
+    viewer.jurisdiction_regions.create(region=region)
     from django.contrib.auth.models import Permission
 
     viewer.user_permissions.add(

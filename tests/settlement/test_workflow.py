@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from population.errors import DomainError
 from population.identity import build_citizen_id
-from population.models import Person
+from population.models import OfficerRegion, Person
 from registry import services as registry
 from registry.models import HouseholdKind, Membership, RegistrationEvent
 from residence_permit.models import PermitStatus
@@ -169,6 +169,8 @@ def test_an_officer_without_the_decide_permission_cannot_approve(qy_current, off
         _create(qy_current, build_citizen_id("441802", dt.date(1990, 1, 1), 3)), officers
     )
     other = type(officers["officer"]).objects.create_user("clerk2", is_staff=True)
+    area = officers["officer"].jurisdiction_regions.get().region
+    OfficerRegion.objects.create(user=other, region=area)
     with pytest.raises(DomainError) as exc:
         services.application_approve(application=app, actor=other, on=ON)
     assert exc.value.code == "forbidden"

@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from population.sharing.models import ApiClient, ApiKey
+from population.sharing.ratelimit import key_attempt_release, key_attempt_reserve
 
 KEYWORD = "Api-Key"
 
@@ -68,6 +70,27 @@ class _Refused(exceptions.AuthenticationFailed):
         self.message_zh = zh
 
 
+class _TooManyFailures(exceptions.Throttled):
+    def __init__(self, wait: int) -> None:
+        super().__init__(
+            detail="too many failed API-key attempts from this address; try again later",
+            code="too_many_key_failures",
+        )
+        self.wait = wait  # set after: DRF would append a translated sentence to the message
+        self.message_zh = "此地址接口密钥错误次数过多，请稍后再试"
+
+
+def client_address(request) -> str:
+    """The caller's address: REMOTE_ADDR, or behind ``TRUSTED_PROXY_COUNT`` proxies the
+    X-Forwarded-For entry the nearest trusted proxy saw."""
+    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", None) or 0
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [a for a in forwarded if a]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -81,6 +104,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 "Authorization 头格式应为 Api-Key <密钥>",
                 "the Authorization header must be Api-Key <key>",
             )
+        # Failed keys are limited per client address (guessing keys is slowed to a crawl); the
+        # attempt is reserved before the key is checked and given back when it is valid.
+        reservation, wait = key_attempt_reserve(address=client_address(request))
+        if reservation is None:
+            raise _TooManyFailures(wait)
         api_key = _key_with_client(key.partition(".")[0])
         if api_key is None or not api_key.is_valid(key):
             raise _Refused("invalid_api_key", "接口密钥无效", "the API key is not valid")
@@ -90,6 +118,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise _Refused("api_key_expired", "接口密钥已过期", "the API key has expired")
         if not api_key.client.is_active:
             raise _Refused("client_disabled", "接口客户端已停用", "the API client is disabled")
+        key_attempt_release(reservation)
         return ClientPrincipal(client=api_key.client, key_prefix=api_key.prefix), api_key
 
     def authenticate_header(self, request) -> str:

@@ -543,7 +543,8 @@ _COUNT_OR_SUPPRESSED = serializers.CharField(
 
 class UrbanizationView(SharingAPIView):
     """Urbanization of one area at one month end, from the stored snapshot (docs/statistics.md).
-    Counts below ``POPBASE_STATS_SMALL_COUNT`` are given as "<N" and the rates on them as null.
+    An area not wholly inside the client's regions gets the 404 of an unknown one. Counts below
+    ``POPBASE_STATS_SMALL_COUNT`` are given as "<N" and the rates on them as null.
     Aggregates only: no person is read, so no access record."""
 
     endpoint = Endpoint.STATISTICS
@@ -589,6 +590,9 @@ class UrbanizationView(SharingAPIView):
             params[name] = value
         return Response(
             stats_selectors.urbanization(
-                region_code=params["region"], month=params["month"], suppress=True
+                region_code=params["region"],
+                month=params["month"],
+                suppress=True,
+                within=self.client.region_prefixes,
             )
         )

@@ -1,0 +1,3 @@
+"""Fixtures of the base library tests."""
+
+from tests.population.area_world import world  # noqa: F401  (the area matrix world)

@@ -1,0 +1,91 @@
+"""``POPBASE_ENV=production`` refuses weak settings at start-up, with the reason.
+
+Each case starts Python on the project's settings in a fresh process, as a server or worker
+start would, with one setting weakened and everything else sound.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.production import DEV_SECRET_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG_KEY = "k" * 30 + "-Zq8$x!w2@v#u%t^s&r*"  # 50 characters
+SOUND = {
+    "POPBASE_ENV": "production",
+    "SECRET_KEY": STRONG_KEY,
+    "ALLOWED_HOSTS": "popbase.example.gov.cn",
+    # Parsed only; nothing connects at import.
+    "DATABASE_URL": "postgres://popbase@db.invalid:5432/popbase",
+}
+
+
+def _start(**changes: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", *SOUND}}
+    env.update(SOUND)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print('started', s.DEBUG)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_sound_production_settings_start():
+    started = _start()
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "started False"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": "x"}, "SECRET_KEY is 1 characters; at least 50 needed"),
+        ({"SECRET_KEY": STRONG_KEY[:49]}, "SECRET_KEY is 49 characters; at least 50 needed"),
+        ({"SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY is the development key"),
+        ({"DEBUG": "1"}, "DEBUG must be off"),
+        ({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS must name the site's host names"),
+        ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS must name the site's host names"),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS must not be '*'"),
+        ({"SESSION_COOKIE_SECURE": "0"}, "SESSION_COOKIE_SECURE must be on"),
+        ({"CSRF_COOKIE_SECURE": "false"}, "CSRF_COOKIE_SECURE must be on"),
+    ],
+    ids=[
+        "no-key", "short-key", "49-char-key", "dev-key", "debug", "no-hosts", "blank-hosts",
+        "any-host", "session-cookie", "csrf-cookie",
+    ],
+)  # fmt: skip
+def test_a_weak_setting_stops_the_start_with_its_reason(changes, reason):
+    started = _start(**changes)
+    assert started.returncode != 0
+    assert "ImproperlyConfigured" in started.stderr
+    assert "POPBASE_ENV=production refuses weak settings" in started.stderr
+    assert reason in started.stderr
+    assert "started" not in started.stdout
+
+
+def test_development_keeps_the_quickstart_defaults():
+    started = subprocess.run(
+        [sys.executable, "-c", "import config.settings as s;"
+         "print(s.ALLOWED_HOSTS, s.SESSION_COOKIE_SECURE, len(s.SECRET_KEY) > 0)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        env={**{k: v for k, v in os.environ.items() if k not in SOUND},
+             "DATABASE_URL": SOUND["DATABASE_URL"]},
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "['127.0.0.1', 'localhost'] False True"
