@@ -8,7 +8,12 @@ class PopulationConfig(AppConfig):
     verbose_name = "人口基础信息"
 
     def ready(self) -> None:
+        from population.audit import truncate_guard_install
         from population.replay import replay_on_flush
 
         # Once per flush (sent for each app; this app's turn), after the tables are emptied.
         post_migrate.connect(replay_on_flush, sender=self, dispatch_uid="population.replay")
+        # Every append-only table refuses TRUNCATE (which fires no DELETE trigger).
+        post_migrate.connect(
+            truncate_guard_install, sender=self, dispatch_uid="population.truncate_guard"
+        )
