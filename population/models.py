@@ -10,6 +10,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Cast, Mod, Substr
+from django.utils import timezone
 
 from population.codes import ETHNICITIES
 from population.identity import FEMALE, MALE, mask_citizen_id
@@ -329,7 +330,7 @@ class AccessLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.channel}"
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {self.username} {self.channel}"
 
 
 class AuditCheckpoint(models.Model):
@@ -399,7 +400,7 @@ class AuditVerification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M}"
+        return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
 
 
 class ChangeEvent(models.Model):
