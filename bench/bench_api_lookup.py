@@ -153,6 +153,7 @@ def load_average() -> str:
 def sealer_throughput(rows: int, checkpoints: str) -> list[list[str]]:
     """Seal a backlog of ``rows`` unsealed rows in batches of AUDIT_SEAL_BATCH; rows/s."""
     from django.conf import settings
+    from django.db import connection
     from django.utils import timezone
 
     from population.audit import access_log_seal
@@ -163,22 +164,15 @@ def sealer_throughput(rows: int, checkpoints: str) -> list[list[str]]:
     table = []
     for label, algorithm in (("HMAC-SHA-256", "sha256"), ("HMAC-SM3", "sm3")):
         settings.AUDIT_HMAC_ALGORITHM = algorithm
-        now = timezone.now()
-        AccessLog.objects.bulk_create(
-            (
-                AccessLog(
-                    at=now,
-                    username="api:bench",
-                    channel="api.persons",
-                    purpose="social_insurance 社会保险",
-                    person_ids=[i],
-                    fields=["name", "sex", "birth_date", "hukou_region"],
-                    client="127.0.0.1",
-                )
-                for i in range(rows)
-            ),
-            batch_size=10_000,
-        )
+        with connection.cursor() as cursor:  # the backlog, written fast in SQL
+            cursor.execute(
+                f"INSERT INTO {AccessLog._meta.db_table} (at, username, channel, purpose,"
+                " person_ids, fields, client, prev_hash, row_hash)"
+                " SELECT %s, 'api:bench', 'api.persons', 'social_insurance 社会保险', ARRAY[g],"
+                " ARRAY['name', 'sex', 'birth_date', 'hukou_region'], '127.0.0.1', '', ''"
+                " FROM generate_series(1, %s) g",
+                [timezone.now(), rows],
+            )
         started = time.perf_counter()
         result = access_log_seal()
         elapsed = time.perf_counter() - started
