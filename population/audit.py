@@ -469,9 +469,9 @@ def access_log_verify(
         if start
         else (0, GENESIS)
     )
-    rows = AccessLog.objects.filter(seq__gt=seq).order_by("seq")
-    if date_to or date_from:
-        rows = rows.filter(seq__lte=chosen[-1]["last_seq"] if chosen else seq)
+    # Up to the last checkpoint read: a sealer may commit more while this runs.
+    rows = AccessLog.objects.filter(seq__gt=seq, seq__lte=chosen[-1]["last_seq"] if chosen else seq)
+    rows = rows.order_by("seq")
     walk = _walk(
         rows.values_list("seq", *ACCESS_LOG_CONTENT, "prev_hash", "row_hash").iterator(
             chunk_size=batch_size
@@ -483,6 +483,10 @@ def access_log_verify(
     )
     if not walk.intact:
         return walk
+    if not date_to:
+        extra = _beyond_the_last_checkpoint(checkpoints[-1]["last_seq"] if checkpoints else 0)
+        if extra is not None:
+            return verdict.broken(AuditFinding.EXTRA, extra, f"序号 {extra} 不在任何已签名检查点内")
     unsealed = AccessLog.objects.filter(
         seq=None, at__lt=now - dt.timedelta(seconds=settings.AUDIT_SEAL_MAX_DELAY_SECONDS)
     )
@@ -502,6 +506,18 @@ def access_log_verify(
         first = notes[0]
         return verdict.broken(AuditFinding.CHECKPOINT, None, first)
     return verdict
+
+
+def _beyond_the_last_checkpoint(known: int) -> int | None:
+    """The first sealed row no checkpoint covers. One statement, one snapshot: a batch's rows
+    and its checkpoint commit together, so a sealer running meanwhile never shows up here."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT min(seq) FROM {_TABLE} WHERE seq > GREATEST(%s,"  # noqa: S608
+            f" (SELECT coalesce(max(last_seq), 0) FROM {AuditCheckpoint._meta.db_table}))",
+            [known],
+        )
+        return cursor.fetchone()[0]
 
 
 def _walk(rows, checkpoints: list[dict], seq: int, prev: str, verdict: Verdict) -> Verdict:

@@ -566,3 +566,30 @@ def test_a_sealer_killed_mid_batch_loses_nothing_and_the_rerun_seals_each_row_on
 
     assert result.rows == 500
     _assert_every_row_sealed_once(total, checkpoint_dir)
+
+
+def test_the_beat_task_skips_a_run_while_another_sealer_holds_the_lock():
+    import psycopg
+
+    from population.tasks import audit_seal_task, audit_verify_task
+
+    _write(3)
+    s = connection.settings_dict
+    other = psycopg.connect(
+        host=s["HOST"] or "127.0.0.1",
+        port=s["PORT"] or 5432,
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        dbname=s["NAME"],
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [audit.SEAL_LOCK])
+        assert audit_seal_task() == {"rows": 0, "batches": 0, "busy": 1}
+        assert AccessLog.objects.filter(seq=None).count() == 3
+    finally:
+        other.close()
+
+    assert audit_seal_task() == {"rows": 3, "batches": 1, "busy": 0}
+    assert audit_verify_task() == {"intact": True, "finding": "", "seq": None}
+    assert AuditVerification.objects.get().source == "beat"

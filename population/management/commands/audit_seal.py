@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+import argparse
+
+from django.core.management.base import BaseCommand
 
 from population.audit import access_log_seal
 
 
 def _positive(value: str) -> int:
     if not value.isascii() or not value.isdigit() or int(value) < 1:
-        raise CommandError(f"批量大小应为正整数 / batch size must be a positive integer: {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"批量大小应为正整数 / batch size must be a positive integer: {value!r}"
+        )
     return int(value)
 
 

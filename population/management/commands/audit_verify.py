@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
@@ -25,7 +26,7 @@ def _date(value: str) -> dt.date:
             raise ValueError
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise CommandError(
+        raise argparse.ArgumentTypeError(
             f"日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD: {value!r}"
         ) from None
 
@@ -45,12 +46,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--from",
             dest="date_from",
+            metavar="YYYY-MM-DD",
             type=_date,
             help="起始日期（按封存时间）YYYY-MM-DD / first day (by sealing time)",
         )
         parser.add_argument(
             "--to",
             dest="date_to",
+            metavar="YYYY-MM-DD",
             type=_date,
             help="截止日期（含当日）YYYY-MM-DD / last day, inclusive",
         )
