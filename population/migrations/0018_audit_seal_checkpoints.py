@@ -29,7 +29,7 @@ def grant(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("population", "0016_sharing_endpoint_settlement_precheck"),
+        ("population", "0017_fact_bulk_ingest"),
     ]
 
     operations = [
