@@ -29,7 +29,7 @@ def grant(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("population", "0017_fact_bulk_ingest"),
+        ("population", "0018_change_kind_correction"),
     ]
 
     operations = [
