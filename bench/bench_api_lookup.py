@@ -3,11 +3,15 @@
 Baseline, in the same run, same server, same rows: a bare DRF ``RetrieveAPIView`` of the person
 (no key, no scope, no masking, no audit; ``bench/api_bench_urls.py``). Project path: the full
 ``GET /api/v1/persons/{citizen_id}`` (API key, rate limit in Redis, scope, purpose, field
-filter, masking, hash-chained access-log write). Then batch verification of 1,000 pairs
+filter, masking, access-log row), with the audit sealer running beside it as Celery beat would
+(every second). Then batch verification of 1,000 pairs
 (``POST /api/v1/verifications``) against 1,000 single indexed lookups and one set-based query
 in raw SQL. Goal from the issue: at least 1.0x the bare view's throughput, p99 <= 25 ms.
+Last, the sealer's own throughput (rows/s; goal >= 5,000) on a backlog of unsealed rows.
+Each figure is printed with the 1-minute load average taken when it was measured.
 
     python bench/bench_api_lookup.py [--persons 1000000] [--seconds 10] [--profile]
+                                     [--seal-rows 200000]
 
 Uses REDIS_URL (default: the local Redis, db 0) and a 1M-person database: a copy of the lookup
 bench's ``popbase_bench_<N>`` when it exists and is idle, else seeded (minutes).
@@ -119,6 +123,71 @@ def start_server() -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
+SEALER_LOOP = """
+import time, django
+django.setup()
+from population.audit import access_log_seal
+while True:
+    access_log_seal(wait=False)
+    time.sleep(1)
+"""
+
+
+def start_sealer(checkpoints: str) -> subprocess.Popen:
+    """The beat job's work, every second, in its own process (as a Celery worker would)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONPATH": str(ROOT),
+        "AUDIT_CHECKPOINT_DIR": checkpoints,
+    }
+    return subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", SEALER_LOOP], env=env, cwd=ROOT, start_new_session=True
+    )
+
+
+def load_average() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def sealer_throughput(rows: int, checkpoints: str) -> list[list[str]]:
+    """Seal a backlog of ``rows`` unsealed rows in batches of AUDIT_SEAL_BATCH; rows/s."""
+    from django.conf import settings
+    from django.db import connection
+    from django.utils import timezone
+
+    from population.audit import access_log_seal
+    from population.models import AccessLog
+
+    settings.AUDIT_CHECKPOINT_DIR = checkpoints
+    access_log_seal()  # what the HTTP rounds left
+    table = []
+    for label, algorithm in (("HMAC-SHA-256", "sha256"), ("HMAC-SM3", "sm3")):
+        settings.AUDIT_HMAC_ALGORITHM = algorithm
+        with connection.cursor() as cursor:  # the backlog, written fast in SQL
+            cursor.execute(
+                f"INSERT INTO {AccessLog._meta.db_table} (at, username, channel, purpose,"
+                " person_ids, fields, client, prev_hash, row_hash)"
+                " SELECT %s, 'api:bench', 'api.persons', 'social_insurance 社会保险', ARRAY[g],"
+                " ARRAY['name', 'sex', 'birth_date', 'hukou_region'], '127.0.0.1', '', ''"
+                " FROM generate_series(1, %s) g",
+                [timezone.now(), rows],
+            )
+        started = time.perf_counter()
+        result = access_log_seal()
+        elapsed = time.perf_counter() - started
+        table.append(
+            [
+                f"seal {result.rows:,} rows, {label}, batches of {settings.AUDIT_SEAL_BATCH:,}",
+                f"{result.rows / elapsed:,.0f}",
+                f"{result.rows / elapsed / 5000:.2f}",
+                load_average(),
+            ]
+        )
+    settings.AUDIT_HMAC_ALGORITHM = "sha256"
+    return table
+
+
 async def load(path_for, headers: dict, seconds: float, method="GET", body=None, conns=None):
     """``conns`` clients in a closed loop for ``seconds``: latencies of 2xx answers."""
     conns = conns or CONNECTIONS
@@ -148,13 +217,13 @@ async def load(path_for, headers: dict, seconds: float, method="GET", body=None,
         started = time.perf_counter()
         await asyncio.gather(*(worker(w) for w in range(conns)))
         elapsed = time.perf_counter() - started
-    return latencies, elapsed, errors
+    return latencies, elapsed, errors, load_average()
 
 
 def summarise(label, runs, base_rps=None):
-    latencies = sorted(x for lat, _e, _err in runs for x in lat)
-    elapsed = sum(e for _lat, e, _err in runs)
-    errors = sum(err for _lat, _e, err in runs)
+    latencies = sorted(x for lat, _e, _err, _load in runs for x in lat)
+    elapsed = sum(e for _lat, e, _err, _load in runs)
+    errors = sum(err for _lat, _e, err, _load in runs)
     rps = len(latencies) / elapsed
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     row = [
@@ -165,6 +234,7 @@ def summarise(label, runs, base_rps=None):
         f"{p99 * 1e3:.1f}",
         str(errors),
         f"{rps / base_rps:.2f}" if base_rps else "1.00",
+        "/".join(load for *_rest, load in runs),
     ]
     return row, rps
 
@@ -231,6 +301,7 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0, help="per round, 2 rounds each")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--seal-rows", type=int, default=200_000, help="sealer backlog size")
     args = parser.parse_args()
     # The rate limit lives in Redis: this machine's, unless REDIS_URL says otherwise.
     os.environ["REDIS_URL"] = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -242,7 +313,11 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
+    import tempfile
+
+    checkpoints = tempfile.mkdtemp(prefix="popbase-bench-checkpoints-")
     server = start_server()
+    sealer = start_sealer(checkpoints)
     try:
         numbers = [cid for cid, _ in ids]
         api_headers = {"Authorization": f"Api-Key {key}", "X-Purpose": "social_insurance"}
@@ -264,8 +339,14 @@ def main() -> None:
         print_table(
             f"person lookup over HTTP: gunicorn {WORKERS}x{THREADS} gthread, {CONNECTIONS} "
             f"connections, {args.persons:,} persons; goal >= 1.00x and p99 <= 25 ms",
-            ["path", "requests", "req/s", "median ms", "p99 ms", "errors", "ratio"],
+            ["path", "requests", "req/s", "median ms", "p99 ms", "errors", "ratio", "load"],
             [base_row, full_row],
+        )
+        from population.models import AccessLog
+
+        print(
+            f"access-log rows still unsealed after the rounds: "
+            f"{AccessLog.objects.filter(seq=None).count():,} (sealer running every second)"
         )
 
         pairs = ids[:1000]
@@ -277,6 +358,7 @@ def main() -> None:
         os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
         single, setwise = verification_baselines(pairs, repeats=5)
         batch_lat = sorted(batch[0])
+        batch_load = batch[3]
         base = statistics.median(single)
         rows = [
             ["1,000 single indexed lookups, raw SQL (baseline)", f"{base * 1e3:.1f}", "1.00"],
@@ -297,9 +379,17 @@ def main() -> None:
             ["path", "median ms", "ratio"],
             rows,
         )
+        print(f"(load average {batch_load} during the batch calls)")
     finally:
+        os.killpg(sealer.pid, signal.SIGTERM)
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        sealer.wait(timeout=30)
+    print_table(
+        "audit sealer throughput (goal >= 5,000 rows/s)",
+        ["run", "rows/s", "ratio to goal", "load"],
+        sealer_throughput(args.seal_rows, checkpoints),
+    )
     if args.profile:
         profile(ids, key)
 

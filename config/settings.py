@@ -297,3 +297,42 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=1, minute=40),
     },
 }
+
+# Read audit (population/audit.py). Rows are written on the request path unchained; the sealer
+# (Celery beat every few seconds, or `manage.py audit_seal`) chains them in batches with keyed
+# HMACs and signs a checkpoint per batch, kept in the database and appended to files outside it.
+AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
+if not AUDIT_HMAC_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("AUDIT_HMAC_KEY must be set when POPBASE_ENV=production.")
+    AUDIT_HMAC_KEY = "dev-only-audit-hmac-key-never-use-in-production"
+# "sha256" (HMAC-SHA-256) or "sm3" (HMAC-SM3, GB/T 32905, for 商用密码应用安全性评估).
+AUDIT_HMAC_ALGORITHM = os.environ.get("AUDIT_HMAC_ALGORITHM", "sha256").strip().lower()
+if AUDIT_HMAC_ALGORITHM not in {"sha256", "sm3"}:
+    raise ImproperlyConfigured("AUDIT_HMAC_ALGORITHM must be 'sha256' or 'sm3'.")
+# Ed25519 private key that signs checkpoints: a PEM file (AUDIT_SIGNING_KEY_FILE) or the
+# 32-byte seed in hex (AUDIT_SIGNING_KEY). Development derives one from a fixed dev seed.
+AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE", "")
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
+if PRODUCTION and not (AUDIT_SIGNING_KEY_FILE or AUDIT_SIGNING_KEY):
+    raise ImproperlyConfigured(
+        "AUDIT_SIGNING_KEY_FILE or AUDIT_SIGNING_KEY must be set when POPBASE_ENV=production."
+    )
+AUDIT_CHECKPOINT_DIR = Path(
+    os.environ.get("AUDIT_CHECKPOINT_DIR", POPBASE_DATA_DIR / "audit-checkpoints")
+)
+AUDIT_SEAL_BATCH = int(os.environ.get("AUDIT_SEAL_BATCH", "5000"))
+AUDIT_SEAL_INTERVAL_SECONDS = float(os.environ.get("AUDIT_SEAL_INTERVAL_SECONDS", "5"))
+# A row still unsealed this long after it was written is reported by audit_verify.
+AUDIT_SEAL_MAX_DELAY_SECONDS = int(os.environ.get("AUDIT_SEAL_MAX_DELAY_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE |= {
+    "population.audit_seal": {
+        "task": "population.audit_seal",
+        "schedule": timedelta(seconds=AUDIT_SEAL_INTERVAL_SECONDS),
+    },
+    # Nightly check of the whole chain against the checkpoints (result on the auditor's page).
+    "population.audit_verify": {
+        "task": "population.audit_verify",
+        "schedule": crontab(hour=3, minute=30),
+    },
+}

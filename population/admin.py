@@ -21,6 +21,8 @@ from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen
 from population.jurisdiction import JurisdictionAdminMixin, area_of
 from population.models import (
     AccessLog,
+    AuditCheckpoint,
+    AuditVerification,
     BreakGlassGrant,
     CitizenIdCorrection,
     CountyCode,
@@ -492,6 +494,70 @@ class AccessLogAdmin(LargeTableAdmin):
     @admin.display(description="渠道", ordering="channel")
     def channel_display(self, obj: AccessLog) -> str:
         return channel_label(obj.channel)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+ALGORITHM_LABELS = {"hmac-sha256": "HMAC-SHA-256", "hmac-sm3": "HMAC-SM3（国密）"}
+VERIFY_SOURCES = {"beat": "每夜定时核验", "command": "命令行核验"}
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(admin.ModelAdmin):
+    """审计核验: each run of audit_verify (nightly job or command) and the first break it found;
+    read-only, for auditors and supervisors."""
+
+    list_display = [
+        "started_at", "intact", "finding_label", "seq", "detail", "rows_checked",
+        "checkpoints_checked", "source_label",
+    ]  # fmt: skip
+    list_filter = ["intact", "finding"]
+    date_hierarchy = "started_at"
+    ordering = ["-started_at"]
+    fields = [
+        "started_at", "finished_at", "date_from", "date_to", "intact", "finding_label", "seq",
+        "detail", "rows_checked", "checkpoints_checked", "source_label",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="问题")
+    def finding_label(self, obj: AuditVerification) -> str:
+        return obj.get_finding_display() or "无"
+
+    @admin.display(description="发起方式")
+    def source_label(self, obj: AuditVerification) -> str:
+        return VERIFY_SOURCES.get(obj.source, "其他")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(LargeTableAdmin):
+    """审计检查点: the signed chain heads, one per sealed batch; read-only."""
+
+    list_display = ["sealed_at", "first_seq", "last_seq", "count", "algorithm_label"]
+    date_hierarchy = "sealed_at"
+    ordering = ["-last_seq"]
+    fields = [
+        "sealed_at", "first_seq", "last_seq", "count", "algorithm_label", "head_hash", "key_id",
+        "signature",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="算法")
+    def algorithm_label(self, obj: AuditCheckpoint) -> str:
+        return ALGORITHM_LABELS.get(obj.algorithm, obj.algorithm)
 
     def has_add_permission(self, request):
         return False

@@ -10,6 +10,7 @@ class PopulationConfig(AppConfig):
     def ready(self) -> None:
         import population.checks  # system checks: admins of personal data are scoped
         import population.jurisdiction  # noqa: F401  (area rules of the base library's models)
+        from population.audit import truncate_guard_install
         from population.demo import demo_loader_register
         from population.replay import replay_on_flush
         from population.stats.services import snapshot_demo_months
@@ -18,3 +19,7 @@ class PopulationConfig(AppConfig):
         post_migrate.connect(replay_on_flush, sender=self, dispatch_uid="population.replay")
         # Last, so the snapshots count what the other apps' demo loaders added.
         demo_loader_register("stats", snapshot_demo_months, last=True)
+        # Every append-only table refuses TRUNCATE (which fires no DELETE trigger).
+        post_migrate.connect(
+            truncate_guard_install, sender=self, dispatch_uid="population.truncate_guard"
+        )

@@ -1,42 +1,173 @@
 """Read audit: who saw which person's data, which fields, and why.
 
-History libraries record writes only; reads of personal data are logged here. The log is
-append-only in the database (a trigger refuses UPDATE and DELETE) and hash-chained: each row's
-hash covers its content and the previous row's hash, so a row removed or altered by someone who
-bypassed the trigger breaks the chain at that point (``access_log_verify``).
+History libraries record writes only; reads of personal data are logged here, in three steps
+modelled on Certificate Transparency's log servers (leaves queued, a sequencer integrates them,
+signed tree heads published):
+
+1. **Write** (the request's path): ``access_log_record`` inserts one row, unsealed. No lock, no
+   read of any other row; the row is committed before the answer leaves.
+2. **Seal** (``access_log_seal``: Celery beat every few seconds, ``manage.py audit_seal``): one
+   sealer at a time (an advisory lock only sealers take) gives the unsealed rows, in id order,
+   the next sequence numbers and chains them: ``row_hash = HMAC(key, seq, content, prev_hash)``
+   under ``AUDIT_HMAC_KEY`` (HMAC-SHA-256, or HMAC-SM3 by setting). Each batch is one
+   transaction that also writes a checkpoint (range, head hash, count, time) signed with
+   Ed25519; after the commit the checkpoint is appended to a file outside the database. A
+   crash before the commit leaves the batch unsealed for the next run; a sealed row can never
+   be sealed again (a trigger refuses any change to a sealed row).
+3. **Verify** (``access_log_verify``: ``manage.py audit_verify``, nightly job): streams the chain
+   against the signed checkpoints (the file's and the database's) and names the first broken
+   sequence number and why: altered, missing, extra, truncated, unsealed too long.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
+import hmac
 import json
+import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from population.models import AccessLog
+from population.models import (
+    ACCESS_LOG_CONTENT,
+    AccessLog,
+    AuditCheckpoint,
+    AuditFinding,
+    AuditVerification,
+)
 
 GENESIS = "0" * 64
+# Taken only by sealers (never by a request): pg_advisory_xact_lock(SEAL_LOCK).
+SEAL_LOCK = 0x706F70_61756469  # "pop" "audi"
+ALGORITHMS = {"sha256": "hmac-sha256", "sm3": "hmac-sm3"}
 
 
-def _digest(previous: str, entry: AccessLog) -> str:
-    payload = json.dumps(
-        [
-            previous,
-            entry.at.isoformat(),
-            entry.user_id,
-            entry.username,
-            entry.channel,
-            entry.purpose,
-            list(entry.person_ids),
-            list(entry.fields),
-            entry.client,
-        ],
+# --- keys -----------------------------------------------------------------------------------
+
+
+def _hmac_key() -> bytes:
+    return settings.AUDIT_HMAC_KEY.encode()
+
+
+def _digest_fn(algorithm: str):
+    """A function (payload bytes) -> hex HMAC for a checkpoint's algorithm name."""
+    key = _hmac_key()
+    if algorithm == "hmac-sha256":
+        return lambda payload: hmac.new(key, payload, hashlib.sha256).hexdigest()
+    if algorithm == "hmac-sm3":
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives import hmac as chmac
+
+        def sm3(payload: bytes) -> str:
+            mac = chmac.HMAC(key, hashes.SM3())
+            mac.update(payload)
+            return mac.finalize().hex()
+
+        return sm3
+    raise ValueError(f"unknown audit algorithm {algorithm!r}")
+
+
+def current_algorithm() -> str:
+    return ALGORITHMS[settings.AUDIT_HMAC_ALGORITHM]
+
+
+@functools.cache
+def _signing_key_cached(file: str, seed_hex: str):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if file:
+        key = serialization.load_pem_private_key(Path(file).read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("AUDIT_SIGNING_KEY_FILE must hold an Ed25519 private key")
+        return key
+    if seed_hex:
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed_hex))
+    # Development only (settings refuse a missing key in production).
+    return Ed25519PrivateKey.from_private_bytes(
+        hashlib.sha256(b"popbase dev-only audit signing key").digest()
+    )
+
+
+def signing_key():
+    return _signing_key_cached(settings.AUDIT_SIGNING_KEY_FILE, settings.AUDIT_SIGNING_KEY)
+
+
+def _public_raw() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return (
+        signing_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+
+
+def key_id() -> str:
+    """Fingerprint of the public key that verifies the checkpoints (16 hex digits)."""
+    return hashlib.sha256(_public_raw()).hexdigest()[:16]
+
+
+# --- canonical forms ------------------------------------------------------------------------
+
+
+def _row_payload(seq: int, prev: str, row: Sequence) -> bytes:
+    """``row`` holds ACCESS_LOG_CONTENT in order, as read from the database."""
+    ident, at, user_id, username, channel, purpose, person_ids, fields, client = row
+    return json.dumps(
+        [seq, ident, prev, at.isoformat(), user_id, username, channel, purpose,
+         list(person_ids), list(fields), client],
         ensure_ascii=False,
         separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    ).encode()  # fmt: skip
+
+
+def _checkpoint_message(cp: dict) -> bytes:
+    return json.dumps(
+        [cp["first_seq"], cp["last_seq"], cp["count"], cp["head_hash"], cp["sealed_at"],
+         cp["algorithm"], cp["key_id"]],
+        separators=(",", ":"),
+    ).encode()  # fmt: skip
+
+
+def _checkpoint_dict(cp: AuditCheckpoint) -> dict:
+    return {
+        "first_seq": cp.first_seq,
+        "last_seq": cp.last_seq,
+        "count": cp.count,
+        "head_hash": cp.head_hash,
+        "sealed_at": _iso(cp.sealed_at),
+        "algorithm": cp.algorithm,
+        "key_id": cp.key_id,
+        "signature": cp.signature,
+    }
+
+
+def _signature_valid(cp: dict) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    if cp.get("key_id") != key_id():
+        return False
+    try:
+        signing_key().public_key().verify(bytes.fromhex(cp["signature"]), _checkpoint_message(cp))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _iso(moment: dt.datetime) -> str:
+    """UTC, always with microseconds, so the strings compare and sign the same every time."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+# --- 1. write -------------------------------------------------------------------------------
 
 
 def access_log_record(
@@ -48,25 +179,22 @@ def access_log_record(
     fields: Sequence[str],
     client: str = "",
 ) -> AccessLog:
-    """Append one read to the log, chained to the previous row (writers take turns)."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            # One writer at a time extends the chain; the lock ends with the transaction.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('popbase.access_log'))")
-        last = AccessLog.objects.order_by("-id").values_list("row_hash", flat=True).first()
-        entry = AccessLog(
-            at=timezone.now(),
-            user_id=getattr(user, "pk", None),
-            username=getattr(user, "username", "") or "",
-            channel=channel,
-            purpose=purpose,
-            person_ids=sorted(set(person_ids)),
-            fields=list(fields),
-            client=client,
-            prev_hash=last or GENESIS,
-        )
-        entry.row_hash = _digest(entry.prev_hash, entry)
-        entry.save(force_insert=True)
+    """Append one read to the log, unsealed: one INSERT, no lock, no read of other rows.
+
+    Outside a transaction the row is committed when this returns, so the read is on record
+    before the answer leaves; the sealer chains it within seconds.
+    """
+    entry = AccessLog(
+        at=timezone.now(),
+        user_id=getattr(user, "pk", None),
+        username=getattr(user, "username", "") or "",
+        channel=channel,
+        purpose=purpose,
+        person_ids=sorted(set(person_ids)),
+        fields=list(fields),
+        client=client,
+    )
+    entry.save(force_insert=True)
     return entry
 
 
@@ -85,11 +213,417 @@ def access_log_admin_read(request, *, channel: str, person_ids, fields) -> None:
     )
 
 
-def access_log_verify(*, batch_size: int = 5000) -> int | None:
-    """The id of the first row where the chain breaks, or None when the log is intact."""
-    previous = GENESIS
-    for entry in AccessLog.objects.order_by("id").iterator(chunk_size=batch_size):
-        if entry.prev_hash != previous or entry.row_hash != _digest(previous, entry):
-            return entry.id
-        previous = entry.row_hash
-    return None
+# --- 2. seal --------------------------------------------------------------------------------
+
+_TABLE = AccessLog._meta.db_table
+_CONTENT = ", ".join(ACCESS_LOG_CONTENT)
+
+
+@dataclass
+class SealResult:
+    rows: int = 0
+    batches: int = 0
+    busy: bool = False  # another sealer held the lock (only when wait=False)
+
+
+def _lock(cursor, *, wait: bool) -> bool:
+    if wait:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
+        return True
+    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK])
+    return bool(cursor.fetchone()[0])
+
+
+def _seal_batch(*, limit: int, wait: bool) -> int | None:
+    """Seal up to ``limit`` rows in one transaction; None when another sealer holds the lock."""
+    algorithm = current_algorithm()
+    digest = _digest_fn(algorithm)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not _lock(cursor, wait=wait):
+            return None
+        cursor.execute(
+            f"SELECT last_seq, head_hash FROM {AuditCheckpoint._meta.db_table}"  # noqa: S608
+            " ORDER BY last_seq DESC LIMIT 1"
+        )
+        head = cursor.fetchone() or (0, GENESIS)
+        cursor.execute(
+            f"SELECT {_CONTENT} FROM {_TABLE} WHERE seq IS NULL ORDER BY id LIMIT %s",  # noqa: S608
+            [limit],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        seq, prev = head
+        ids, seqs, prevs, hashes = [], [], [], []
+        for row in rows:
+            seq += 1
+            row_hash = digest(_row_payload(seq, prev, row))
+            ids.append(row[0])
+            seqs.append(seq)
+            prevs.append(prev)
+            hashes.append(row_hash)
+            prev = row_hash
+        cursor.execute(
+            f"UPDATE {_TABLE} AS a SET seq = v.seq, prev_hash = v.prev, row_hash = v.h"  # noqa: S608
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])"
+            " AS v(id, seq, prev, h) WHERE a.id = v.id AND a.seq IS NULL",
+            [ids, seqs, prevs, hashes],
+        )
+        if cursor.rowcount != len(ids):  # cannot happen under the lock; never half-seal
+            raise RuntimeError("audit seal: rows changed under the sealer")
+        cp = {
+            "first_seq": seqs[0],
+            "last_seq": seqs[-1],
+            "count": len(seqs),
+            "head_hash": prev,
+            "sealed_at": _iso(timezone.now()),
+            "algorithm": algorithm,
+            "key_id": key_id(),
+        }
+        cp["signature"] = signing_key().sign(_checkpoint_message(cp)).hex()
+        AuditCheckpoint.objects.create(
+            **{**cp, "sealed_at": dt.datetime.fromisoformat(cp["sealed_at"])}
+        )
+        return len(ids)
+
+
+def access_log_seal(*, batch_size: int | None = None, wait: bool = True) -> SealResult:
+    """Seal every row written so far, in batches; safe to run twice at once."""
+    limit = batch_size or settings.AUDIT_SEAL_BATCH
+    result = SealResult()
+    while True:
+        sealed = _seal_batch(limit=limit, wait=wait)
+        if sealed is None:
+            result.busy = True
+            break
+        if sealed:
+            result.rows += sealed
+            result.batches += 1
+        checkpoints_anchor()
+        if sealed < limit:
+            break
+    return result
+
+
+# --- anchoring: checkpoints appended to files outside the database --------------------------
+
+
+def _checkpoint_dir() -> Path:
+    return Path(settings.AUDIT_CHECKPOINT_DIR) / connection.settings_dict["NAME"]
+
+
+def _checkpoint_files() -> list[Path]:
+    folder = _checkpoint_dir()
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def _last_line(path: Path) -> str:
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        step, data = 4096, b""
+        while end > 0 and data.count(b"\n") < 2:
+            start = max(0, end - step)
+            f.seek(start)
+            data = f.read(end - start) + data
+            end = start
+    lines = [line for line in data.splitlines() if line.strip()]
+    return lines[-1].decode() if lines else ""
+
+
+def _anchored_up_to() -> int:
+    for path in reversed(_checkpoint_files()):
+        line = _last_line(path)
+        if line:
+            return int(json.loads(line)["last_seq"])
+    return 0
+
+
+def checkpoints_anchor() -> int:
+    """Append to the files every checkpoint of the database not in them yet (under the sealers'
+    lock, so two sealers never write the same line); returns how many were appended."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock(cursor, wait=True)
+        done = _anchored_up_to()
+        pending = list(AuditCheckpoint.objects.filter(last_seq__gt=done).order_by("last_seq"))
+        if not pending:
+            return 0
+        folder = _checkpoint_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        by_month: dict[str, list[str]] = {}
+        for cp in pending:
+            month = cp.sealed_at.astimezone(dt.UTC).strftime("%Y-%m")
+            by_month.setdefault(month, []).append(json.dumps(_checkpoint_dict(cp)) + "\n")
+        for month, lines in by_month.items():
+            with (folder / f"{month}.jsonl").open("a", encoding="utf-8") as f:
+                f.writelines(lines)
+                f.flush()
+                os.fsync(f.fileno())
+        return len(pending)
+
+
+def _file_checkpoints() -> list[dict]:
+    found = []
+    for path in _checkpoint_files():
+        with path.open(encoding="utf-8") as f:
+            found.extend(json.loads(line) for line in f if line.strip())
+    return found
+
+
+# --- 3. verify ------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    intact: bool = True
+    finding: str = ""
+    seq: int | None = None
+    detail: str = ""
+    rows_checked: int = 0
+    checkpoints_checked: int = 0
+
+    def broken(self, finding: str, seq: int | None, detail: str) -> Verdict:
+        self.intact, self.finding, self.seq, self.detail = False, finding, seq, detail
+        return self
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _checkpoints_merged(verdict: Verdict, now: dt.datetime) -> tuple[list[dict], list[str]]:
+    """The signed checkpoints, file first, then the database's newer ones; problems found on
+    the way that do not stop the chain walk are returned as notes (the walk names the row)."""
+    max_delay = dt.timedelta(seconds=settings.AUDIT_SEAL_MAX_DELAY_SECONDS)
+    in_db = {cp.last_seq: _checkpoint_dict(cp) for cp in AuditCheckpoint.objects.all()}
+    in_file = _file_checkpoints()
+    notes: list[str] = []
+    merged: list[dict] = []
+    for cp in in_file:
+        if not _signature_valid(cp):
+            verdict.broken(AuditFinding.CHECKPOINT, cp["first_seq"], "检查点文件中的签名无效")
+            return [], notes
+        ours = in_db.pop(cp["last_seq"], None)
+        if ours is None:
+            notes.append(f"数据库中缺少检查点 {cp['first_seq']}–{cp['last_seq']}")
+        elif ours != cp:
+            verdict.broken(
+                AuditFinding.CHECKPOINT,
+                cp["first_seq"],
+                "数据库中的检查点与文件不符",
+            )
+            return [], notes
+        merged.append(cp)
+    file_top = merged[-1]["last_seq"] if merged else 0
+    for last_seq in sorted(in_db):
+        cp = in_db[last_seq]
+        if last_seq < file_top or not _signature_valid(cp):
+            verdict.broken(
+                AuditFinding.CHECKPOINT,
+                cp["first_seq"],
+                "检查点签名无效或与文件不符",
+            )
+            return [], notes
+        if dt.datetime.fromisoformat(cp["sealed_at"]) < now - max_delay:
+            notes.append(f"检查点 {cp['first_seq']}–{cp['last_seq']} 未写入检查点文件")
+        merged.append(cp)
+    previous = 0
+    for cp in merged:
+        if cp["first_seq"] != previous + 1 or cp["count"] != cp["last_seq"] - cp["first_seq"] + 1:
+            verdict.broken(
+                AuditFinding.CHECKPOINT,
+                cp["first_seq"],
+                "检查点序号不连续",
+            )
+            return [], notes
+        previous = cp["last_seq"]
+    return merged, notes
+
+
+def access_log_verify(
+    *,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    batch_size: int = 5000,
+) -> Verdict:
+    """Walk the chain against the signed checkpoints; the first break found, or intact."""
+    now = timezone.now()
+    verdict = Verdict()
+    checkpoints, notes = _checkpoints_merged(verdict, now)
+    if not verdict.intact:
+        return verdict
+    start = 0
+    stop = len(checkpoints)
+    if date_from:
+        since = _day_start(date_from)
+        start = next(
+            (i for i, cp in enumerate(checkpoints) if cp["sealed_at"] >= _iso(since)), stop
+        )
+    if date_to:
+        until = _iso(_day_start(date_to + dt.timedelta(days=1)))
+        stop = next((i for i, cp in enumerate(checkpoints) if cp["sealed_at"] >= until), stop)
+    chosen = checkpoints[start:stop]
+    verdict.checkpoints_checked = len(chosen)
+    seq, prev = (
+        (checkpoints[start - 1]["last_seq"], checkpoints[start - 1]["head_hash"])
+        if start
+        else (0, GENESIS)
+    )
+    # Up to the last checkpoint read: a sealer may commit more while this runs.
+    rows = AccessLog.objects.filter(seq__gt=seq, seq__lte=chosen[-1]["last_seq"] if chosen else seq)
+    rows = rows.order_by("seq")
+    walk = _walk(
+        rows.values_list("seq", *ACCESS_LOG_CONTENT, "prev_hash", "row_hash").iterator(
+            chunk_size=batch_size
+        ),
+        chosen,
+        seq,
+        prev,
+        verdict,
+    )
+    if not walk.intact:
+        return walk
+    if not date_to:
+        extra = _beyond_the_last_checkpoint(checkpoints[-1]["last_seq"] if checkpoints else 0)
+        if extra is not None:
+            return verdict.broken(AuditFinding.EXTRA, extra, f"序号 {extra} 不在任何已签名检查点内")
+    unsealed = AccessLog.objects.filter(
+        seq=None, at__lt=now - dt.timedelta(seconds=settings.AUDIT_SEAL_MAX_DELAY_SECONDS)
+    )
+    if date_from:
+        unsealed = unsealed.filter(at__gte=_day_start(date_from))
+    if date_to:
+        unsealed = unsealed.filter(at__lt=_day_start(date_to + dt.timedelta(days=1)))
+    late = unsealed.order_by("id").values_list("username", "at").first()
+    if late:
+        return verdict.broken(
+            AuditFinding.UNSEALED,
+            None,
+            f"{late[0] or '系统'} 于 {timezone.localtime(late[1]):%Y-%m-%d %H:%M:%S} 的查阅记录，"
+            f"超过 {settings.AUDIT_SEAL_MAX_DELAY_SECONDS} 秒仍未封存",
+        )
+    if notes:
+        first = notes[0]
+        return verdict.broken(AuditFinding.CHECKPOINT, None, first)
+    return verdict
+
+
+def _beyond_the_last_checkpoint(known: int) -> int | None:
+    """The first sealed row no checkpoint covers. One statement, one snapshot: a batch's rows
+    and its checkpoint commit together, so a sealer running meanwhile never shows up here."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT min(seq) FROM {_TABLE} WHERE seq > GREATEST(%s,"  # noqa: S608
+            f" (SELECT coalesce(max(last_seq), 0) FROM {AuditCheckpoint._meta.db_table}))",
+            [known],
+        )
+        return cursor.fetchone()[0]
+
+
+def _walk(rows, checkpoints: list[dict], seq: int, prev: str, verdict: Verdict) -> Verdict:
+    k = 0
+    expected = seq + 1
+    digests: dict[str, object] = {}
+    for row in rows:
+        row_seq, content, prev_hash, row_hash = row[0], row[1:-2], row[-2], row[-1]
+        if row_seq < expected:
+            return verdict.broken(AuditFinding.EXTRA, row_seq, f"序号 {row_seq} 出现两次")
+        if row_seq > expected:
+            return verdict.broken(
+                AuditFinding.MISSING,
+                expected,
+                f"序号 {expected} 的记录不存在",
+            )
+        if k >= len(checkpoints):
+            return verdict.broken(
+                AuditFinding.EXTRA,
+                row_seq,
+                f"序号 {row_seq} 不在任何已签名检查点内",
+            )
+        cp = checkpoints[k]
+        algorithm = cp["algorithm"]
+        digest = digests.get(algorithm) or digests.setdefault(algorithm, _digest_fn(algorithm))
+        if prev_hash != prev or row_hash != digest(_row_payload(row_seq, prev, content)):
+            return verdict.broken(
+                AuditFinding.ALTERED, row_seq, f"序号 {row_seq} 的内容或哈希与密钥计算结果不符"
+            )
+        if row_seq == cp["last_seq"]:
+            if row_hash != cp["head_hash"]:
+                return verdict.broken(
+                    AuditFinding.ALTERED,
+                    row_seq,
+                    f"序号 {row_seq} 与已签名检查点的链头不符",
+                )
+            k += 1
+        prev = row_hash
+        expected += 1
+        verdict.rows_checked += 1
+    if k < len(checkpoints):
+        return verdict.broken(
+            AuditFinding.TRUNCATED,
+            expected,
+            f"已签名检查点记到序号 {checkpoints[-1]['last_seq']}，记录只到 {expected - 1}",
+        )
+    return verdict
+
+
+def access_log_verify_record(
+    *, date_from: dt.date | None = None, date_to: dt.date | None = None, source: str
+) -> AuditVerification:
+    """Run ``access_log_verify`` and keep its result for the auditor's page (审计核验)."""
+    started = timezone.now()
+    verdict = access_log_verify(date_from=date_from, date_to=date_to)
+    return AuditVerification.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        date_from=date_from,
+        date_to=date_to,
+        intact=verdict.intact,
+        finding=verdict.finding,
+        seq=verdict.seq,
+        detail=verdict.detail[:300],
+        rows_checked=verdict.rows_checked,
+        checkpoints_checked=verdict.checkpoints_checked,
+        source=source,
+    )
+
+
+# --- TRUNCATE refused on every append-only table --------------------------------------------
+
+TRUNCATE_FUNCTION = """
+CREATE OR REPLACE FUNCTION popbase_refuse_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'append_only: % may not be truncated', TG_TABLE_NAME;
+END $$;
+"""
+
+
+def protected_tables() -> list[str]:
+    """Tables whose rows the database never lets go (a ``pgtrigger.Protect`` on DELETE): the
+    access log, checkpoints, history event tables, corrections and other append-only records."""
+    import pgtrigger
+    from django.apps import apps
+
+    tables = []
+    for model in apps.get_models():
+        for trigger in getattr(model._meta, "triggers", []):
+            if isinstance(trigger, pgtrigger.Protect) and "DELETE" in str(trigger.operation):
+                tables.append(model._meta.db_table)
+                break
+    return sorted(tables)
+
+
+def truncate_guard_install(sender=None, *, using: str = "default", **kwargs) -> None:
+    """post_migrate receiver: a BEFORE TRUNCATE trigger on every protected table (TRUNCATE fires
+    no DELETE trigger). Idempotent; also installs it on tables added by later migrations."""
+    from django.db import connections
+
+    connection = connections[using]
+    existing = set(connection.introspection.table_names())
+    with connection.cursor() as cursor:
+        cursor.execute(TRUNCATE_FUNCTION)
+        for table in (t for t in protected_tables() if t in existing):
+            cursor.execute(
+                f'CREATE OR REPLACE TRIGGER popbase_no_truncate BEFORE TRUNCATE ON "{table}"'
+                " FOR EACH STATEMENT EXECUTE FUNCTION popbase_refuse_truncate()"
+            )

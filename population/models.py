@@ -10,6 +10,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Cast, Mod, Substr
+from django.utils import timezone
 
 from population.codes import ETHNICITIES
 from population.identity import FEMALE, MALE, mask_citizen_id
@@ -271,8 +272,30 @@ class CitizenIdCorrection(models.Model):
         return f"{mask_citizen_id(self.old_citizen_id)} → {mask_citizen_id(self.new_citizen_id)}"
 
 
+# The content a row's HMAC covers, in order (population.audit); the seal-once trigger keeps
+# these columns unchanged once written.
+ACCESS_LOG_CONTENT = (
+    "id", "at", "user_id", "username", "channel", "purpose", "person_ids", "fields", "client",
+)  # fmt: skip
+
+_SEAL_ONCE_SQL = """
+IF OLD.seq IS NOT NULL OR NEW.seq IS NULL
+   OR ({new}) IS DISTINCT FROM ({old}) THEN
+    RAISE EXCEPTION 'append_only: a row of % is sealed once and never changed', TG_TABLE_NAME;
+END IF;
+RETURN NEW;
+""".format(
+    new=", ".join(f"NEW.{c}" for c in ACCESS_LOG_CONTENT),
+    old=", ".join(f"OLD.{c}" for c in ACCESS_LOG_CONTENT),
+)
+
+
 class AccessLog(models.Model):
-    """One read of personal data (a person page, a list, an API answer); append-only."""
+    """One read of personal data (a person page, a list, an API answer); append-only.
+
+    The request writes the row unsealed (``seq`` empty); the sealer (``population.audit``) gives
+    it its place in the chain (``seq``, ``prev_hash``, ``row_hash``) exactly once.
+    """
 
     at = models.DateTimeField("时间", db_index=True)
     user_id = models.BigIntegerField("用户ID", null=True, blank=True)
@@ -282,8 +305,9 @@ class AccessLog(models.Model):
     person_ids = ArrayField(models.BigIntegerField(), verbose_name="涉及人员")
     fields = ArrayField(models.CharField(max_length=60), verbose_name="读取字段")
     client = models.CharField("来源地址", max_length=64, blank=True)
-    prev_hash = models.CharField("前一记录哈希", max_length=64)
-    row_hash = models.CharField("本记录哈希", max_length=64)
+    seq = models.BigIntegerField("链序号", null=True, blank=True, unique=True)
+    prev_hash = models.CharField("前一记录哈希", max_length=64, blank=True)
+    row_hash = models.CharField("本记录哈希", max_length=64, blank=True)
 
     class Meta:
         verbose_name = "查阅日志"
@@ -292,13 +316,91 @@ class AccessLog(models.Model):
             models.Index(fields=["user_id", "at"], name="accesslog_user_at_idx"),
             # "Who looked at this person?": GIN over the array of person ids.
             GinIndex(fields=["person_ids"], name="accesslog_person_ids_gin"),
+            # The sealer's queue: only the rows not yet sealed, a handful at any time.
+            models.Index(fields=["id"], name="accesslog_unsealed_idx", condition=Q(seq=None)),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Delete),
+            pgtrigger.Trigger(
+                name="seal_once",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                func=_SEAL_ONCE_SQL,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {self.username} {self.channel}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed head of the access-log chain after one sealed batch (审计检查点).
+
+    Also appended to a file outside the database (``AUDIT_CHECKPOINT_DIR``), so a rewritten
+    chain, a deleted tail or an emptied table is caught even by someone who knows the algorithm.
+    """
+
+    first_seq = models.BigIntegerField("起始序号")
+    last_seq = models.BigIntegerField("截止序号", unique=True)
+    count = models.IntegerField("记录数")
+    head_hash = models.CharField("链头哈希", max_length=64)
+    sealed_at = models.DateTimeField("封存时间", db_index=True)
+    algorithm = models.CharField("算法", max_length=20)
+    key_id = models.CharField("签名公钥指纹", max_length=16)
+    signature = models.CharField("签名", max_length=128)
+
+    class Meta:
+        verbose_name = "审计检查点"
+        verbose_name_plural = "审计检查点"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(count=F("last_seq") - F("first_seq") + 1, first_seq__gte=1),
+                name="auditcheckpoint_count_matches_range",
+            ),
         ]
         triggers = [
             pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.channel}"
+        return f"{self.first_seq}–{self.last_seq}"
+
+
+class AuditFinding(models.TextChoices):
+    ALTERED = "altered", "记录被篡改"
+    MISSING = "missing", "记录缺失"
+    EXTRA = "extra", "多出记录"
+    TRUNCATED = "truncated", "末尾记录被删除"
+    UNSEALED = "unsealed", "超时未封存"
+    CHECKPOINT = "checkpoint", "检查点无效"
+
+
+class AuditVerification(models.Model):
+    """One run of ``audit_verify`` (审计核验): what was checked and the first break found."""
+
+    started_at = models.DateTimeField("开始时间")
+    finished_at = models.DateTimeField("结束时间")
+    date_from = models.DateField("核验起始日期", null=True, blank=True)
+    date_to = models.DateField("核验截止日期", null=True, blank=True)
+    intact = models.BooleanField("完好")
+    finding = models.CharField(
+        "问题", max_length=20, choices=AuditFinding.choices, blank=True, default=""
+    )
+    seq = models.BigIntegerField("问题所在序号", null=True, blank=True)
+    detail = models.CharField("说明", max_length=300, blank=True)
+    rows_checked = models.BigIntegerField("核验记录数", default=0)
+    checkpoints_checked = models.IntegerField("核验检查点数", default=0)
+    source = models.CharField("发起方式", max_length=20)
+
+    class Meta:
+        verbose_name = "审计核验"
+        verbose_name_plural = "审计核验"
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
 
 
 class ChangeEvent(models.Model):

@@ -38,3 +38,21 @@ def stats_recount_check_task(month: str) -> dict[str, object]:
 
 # Department sync tasks live in their package; importing them here registers them.
 from population.sync.tasks import batch_process_task, inbox_scan_task  # noqa: E402, F401
+
+
+@shared_task(name="population.audit_seal")
+def audit_seal_task() -> dict[str, int]:
+    """Seal the access-log rows written since the last seal (skips if a sealer is running)."""
+    from population.audit import access_log_seal
+
+    result = access_log_seal(wait=False)
+    return {"rows": result.rows, "batches": result.batches, "busy": int(result.busy)}
+
+
+@shared_task(name="population.audit_verify")
+def audit_verify_task() -> dict[str, object]:
+    """Verify the whole access-log chain; the result is kept for the auditor's page."""
+    from population.audit import access_log_verify_record
+
+    result = access_log_verify_record(source="beat")
+    return {"intact": result.intact, "finding": result.finding, "seq": result.seq}

@@ -12,6 +12,7 @@ from django.utils import timezone
 from population.errors import Conflict, DomainError, NotFound
 from population.services import history_context
 from population.sharing.facts import FACTS
+from population.sharing.keycache import api_keys_changed
 from population.sharing.models import ApiClient, ApiKey
 from population.sharing.scopes import ChangeKind, Department, Endpoint, PersonField, Purpose
 
@@ -114,6 +115,7 @@ def api_client_update(*, client: ApiClient, actor: Any, **scope: Any) -> ApiClie
     """Change a client's scope, limit or activity; takes effect on its next request."""
     values = api_client_scope_clean(**scope)
     client = ApiClient.objects.select_for_update().get(pk=client.pk)
+    api_keys_changed()
     for name, value in values.items():
         setattr(client, name, value)
     with history_context(actor=actor, reason="修改接口客户端"):
@@ -142,6 +144,7 @@ def api_key_rotate(
     if grace < dt.timedelta(0):
         raise DomainError("过渡期不能为负", "the grace period cannot be negative", code="bad_grace")
     client = ApiClient.objects.select_for_update().get(pk=client.pk)
+    api_keys_changed()
     cutoff = timezone.now() + grace
     for old in ApiKey.objects.select_for_update().filter(client=client, revoked=False):
         if old.expiry_date is None or old.expiry_date > cutoff:
@@ -161,6 +164,7 @@ def api_key_revoke(*, prefix: str, actor: Any) -> ApiKey:
     if key is None:
         raise NotFound(f"没有前缀为{prefix}的密钥", f"no key with prefix {prefix}")
     if not key.revoked:
+        api_keys_changed()
         key.revoked = True
         key.save(update_fields=["revoked"])
     return key

@@ -8,6 +8,7 @@ class with an OpenAPI extension, which also makes a missing or bad key a 401, no
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.db import connection
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from population.sharing.keycache import VERIFIED_MAX, keys_version, verified
 from population.sharing.models import ApiClient, ApiKey
 from population.sharing.ratelimit import key_attempt_release, key_attempt_reserve
 
@@ -109,9 +111,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         reservation, wait = key_attempt_reserve(address=client_address(request))
         if reservation is None:
             raise _TooManyFailures(wait)
-        api_key = _key_with_client(key.partition(".")[0])
-        if api_key is None or not api_key.is_valid(key):
-            raise _Refused("invalid_api_key", "接口密钥无效", "the API key is not valid")
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        version = keys_version()  # read before the database, so a change in between wins
+        cached = verified.get(digest)
+        if cached is not None and cached[0] == version:
+            api_key = cached[1]
+        else:
+            api_key = _key_with_client(key.partition(".")[0])
+            if api_key is None or not api_key.is_valid(key):
+                raise _Refused("invalid_api_key", "接口密钥无效", "the API key is not valid")
+            if len(verified) >= VERIFIED_MAX:
+                verified.clear()
+            verified[digest] = (version, api_key)
         if api_key.revoked:
             raise _Refused("api_key_revoked", "接口密钥已吊销", "the API key has been revoked")
         if api_key.has_expired:

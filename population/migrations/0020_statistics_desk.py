@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("population", "0018_change_kind_correction"),
+        ("population", "0019_audit_seal_checkpoints"),
     ]
 
     operations = [

@@ -1,0 +1,100 @@
+"""End to end: an auditor reads the result of the nightly access-log verification (审计核验)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from population import roles
+from population.audit import access_log_record, access_log_seal, access_log_verify_record
+from population.models import AuditCheckpoint, AuditVerification
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AUDITOR = "审计员甲"
+PASSWORD = "Sj-2026-审计-e2e!"
+# Allowed Latin: the product name, format names, and the algorithm names on the checkpoint page.
+ALLOWED_LATIN = {"popbase", "PDF", "XLSX", "CSV", "ID", "HMAC", "SHA", "SM"}
+
+
+def _page_is_clean(page, responses) -> None:
+    assert all(status < 400 for status in responses), responses
+    # Django's own screen-reader table headers (.visually-hidden: "Model name", "Add link") have
+    # no zh-hans translation in Django 5.2; that is the admin templates' matter, not this page's.
+    text = page.evaluate(
+        """() => { const body = document.body.cloneNode(true);
+            body.querySelectorAll('.visually-hidden').forEach(e => e.remove());
+            return body.innerText; }"""
+    )
+    latin = {w for w in re.findall(r"[A-Za-z]{2,}", text) if w not in ALLOWED_LATIN}
+    assert not latin, (latin, text)
+    for bad in ("None", "True", "False"):
+        assert bad not in text
+    assert not re.search(r"#\d+", text)
+
+
+def test_auditor_sees_the_break_the_nightly_verification_found(
+    page, live_server, admin_login, settings, tmp_path
+):
+    shots = tmp_path / "screens"  # looked at by hand when the page changes
+    from django.contrib.auth.models import Group, User
+
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    for i in range(6):
+        access_log_record(user=None, channel="api.persons", purpose="p", person_ids=[i], fields=[])
+    access_log_seal(batch_size=3)
+    access_log_verify_record(source="beat")  # an intact night
+    # Someone with owner rights deletes the newest two reads behind the trigger's back.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE population_accesslog DISABLE TRIGGER USER")
+        cursor.execute("DELETE FROM population_accesslog WHERE seq > 4")
+        cursor.execute("ALTER TABLE population_accesslog ENABLE TRIGGER USER")
+    broken = access_log_verify_record(source="beat")
+    assert (broken.intact, broken.finding, broken.seq) == (False, "truncated", 5)
+
+    user = User.objects.create_user(AUDITOR, password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.AUDITOR))
+    responses: list[int] = []
+    page.on("response", lambda r: responses.append(r.status) if "/admin/" in r.url else None)
+
+    admin_login(AUDITOR, PASSWORD)
+    expect(page).to_have_url(f"{live_server.url}/admin/")
+    page.get_by_role("link", name="审计核验", exact=True).click()
+    page.wait_for_url(re.compile(r"/admin/population/auditverification/$"))
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(2)
+    newest = rows.first
+    expect(newest.locator("td.field-finding_label")).to_have_text("末尾记录被删除")
+    expect(newest.locator("td.field-seq")).to_have_text("5")
+    expect(newest.locator("td.field-source_label")).to_have_text("每夜定时核验")
+    expect(rows.nth(1).locator("td.field-finding_label")).to_have_text("无")
+    page.screenshot(path=f"{shots}/verification-list.png", full_page=True)
+    _page_is_clean(page, responses)
+
+    newest.locator("th a").click()
+    page.wait_for_url(re.compile(rf"/admin/population/auditverification/{broken.pk}/change/$"))
+    expect(page.locator(".field-detail .readonly")).to_contain_text("记录只到 4")
+    expect(page.locator(".field-finding_label .readonly")).to_have_text("末尾记录被删除")
+    page.screenshot(path=f"{shots}/verification-detail.png", full_page=True)
+    _page_is_clean(page, responses)
+
+    # The signed checkpoints behind the result, from the same section of the index.
+    page.locator("#site-name a").click()
+    page.get_by_role("link", name="审计检查点", exact=True).click()
+    page.wait_for_url(re.compile(r"/admin/population/auditcheckpoint/$"))
+    checkpoints = page.locator("#result_list tbody tr")
+    expect(checkpoints).to_have_count(2)
+    expect(checkpoints.first.locator("td.field-last_seq")).to_have_text("6")
+    expect(checkpoints.first.locator("td.field-algorithm_label")).to_have_text("HMAC-SHA-256")
+    page.screenshot(path=f"{shots}/checkpoints.png", full_page=True)
+    _page_is_clean(page, responses)
+
+    # Reading changed nothing: the two results and the two checkpoints are as they were.
+    assert list(AuditVerification.objects.order_by("pk").values_list("intact", "seq")) == [
+        (True, None),
+        (False, 5),
+    ]
+    assert AuditCheckpoint.objects.count() == 2
