@@ -11,20 +11,31 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializ
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from population.sharing.api.base import ERROR_RESPONSES, SharingAPIView
+from population.inputcheck import InvalidInput
+from population.sharing.api.base import ERROR_RESPONSES, WRITE_ERROR_RESPONSES, SharingAPIView
+from population.sharing.api.inputs import StrictDateField
 from population.sharing.scopes import Endpoint
 from settlement.services import settlement_precheck
 
-PrecheckInput = inline_serializer(
-    "SettlementPrecheckInput",
-    {
-        "city_code": serializers.CharField(help_text="6位城市区划代码，如 440700"),
-        "date": serializers.DateField(help_text="按该日生效的落户政策判断"),
-        "facts": serializers.DictField(
-            required=False, help_text="申请人事实，名称与类型见 docs/settlement.md；null 即未知"
-        ),
-    },
-)
+
+class PrecheckInput(serializers.Serializer):
+    """The request as published and as checked (the service checks the facts' names and types
+    against docs/settlement.md, the same for the command)."""
+
+    city_code = serializers.RegexField(
+        r"^[0-9]{6}\Z", help_text="6位城市区划代码，如 440700 / 6-digit city code"
+    )
+    date = StrictDateField(help_text="按该日生效的落户政策判断 / YYYY-MM-DD")
+    facts = serializers.DictField(
+        required=False, help_text="申请人事实，名称与类型见 docs/settlement.md；null 即未知"
+    )
+
+    def validate(self, attrs):
+        extra = set(self.initial_data) - set(self.fields)
+        if extra:
+            raise serializers.ValidationError({name: ["unknown field"] for name in sorted(extra)})
+        return attrs
+
 
 PrecheckOutput = inline_serializer(
     "SettlementPrecheckAnswer",
@@ -56,7 +67,7 @@ class PrecheckView(SharingAPIView):
         operation_id="settlement_precheck",
         summary="落户条件预检（政策计算器） / settlement pre-check on given facts",
         request=PrecheckInput,
-        responses={200: PrecheckOutput, **ERROR_RESPONSES, 422: ERROR_RESPONSES[400]},
+        responses={200: PrecheckOutput, **WRITE_ERROR_RESPONSES, 422: ERROR_RESPONSES[400]},
         examples=[
             OpenApiExample(
                 "江门 2019",
@@ -70,4 +81,14 @@ class PrecheckView(SharingAPIView):
         ],
     )
     def post(self, request):
-        return self.write(request, lambda: Response(settlement_precheck(request.data)))
+        return self.write(request, lambda: self._precheck(request))
+
+    def _precheck(self, request):
+        if not isinstance(request.data, dict):
+            raise InvalidInput("请求须为 JSON 对象", "the request must be a JSON object",
+                               code="bad_request")  # fmt: skip
+        checked = PrecheckInput(data=request.data)
+        if not checked.is_valid():
+            code = "bad_facts" if set(checked.errors) == {"facts"} else "bad_request"
+            raise InvalidInput("请求有误", "bad request", code=code, errors=checked.errors)
+        return Response(settlement_precheck(request.data))

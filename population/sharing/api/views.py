@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -13,7 +11,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
@@ -22,7 +20,22 @@ from population.errors import DomainError, NotFound
 from population.identity import mask_citizen_id
 from population.models import Person, Region
 from population.sharing import selectors
-from population.sharing.api.base import ERROR_RESPONSES, Forbidden, SharingAPIView
+from population.sharing.api.base import (
+    ERROR_RESPONSES,
+    WRITE_ERROR_RESPONSES,
+    Forbidden,
+    SharingAPIView,
+)
+from population.sharing.api.inputs import (
+    CONTROL,
+    DigitsField,
+    StrictDateField,
+    TextField,
+    citizen_id_checked,
+    echo,
+    query_validate,
+    strict_date,
+)
 from population.sharing.facts import FACTS
 from population.sharing.scopes import Endpoint, PersonField, Purpose
 from population.stats import selectors as stats_selectors
@@ -83,15 +96,13 @@ def person_fields_requested(client, raw: str | None) -> list[str]:
     unknown = sorted(set(asked) - set(PersonField.values))
     if unknown:
         raise DomainError(
-            f"未知字段：{', '.join(unknown)}",
-            f"unknown fields: {', '.join(unknown)}",
-            code="unknown_field",
+            f"未知字段：{echo(unknown)}", f"unknown fields: {echo(unknown)}", code="unknown_field"
         )
     outside = sorted(set(asked) - set(client.person_fields))
     if outside:
         raise Forbidden(
-            f"字段不在授权范围内：{', '.join(outside)}",
-            f"fields outside this client's scope: {', '.join(outside)}",
+            f"字段不在授权范围内：{echo(outside)}",
+            f"fields outside this client's scope: {echo(outside)}",
             code="field_not_allowed",
         )
     return [f for f in PersonField.values if f in asked]
@@ -112,9 +123,20 @@ def person_represent(client, person: Person, fields: list[str]) -> dict:
     return out
 
 
+class PersonQuery(serializers.Serializer):
+    fields = TextField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="逗号分隔的字段，须在授权范围内；省略则返回授权的全部字段 / "
+        f"comma-separated, within scope: {', '.join(PersonField.values)}",
+    )
+
+
 class PersonView(_AuditMixin, SharingAPIView):
     """The fields the client's scope allows; the citizen ID masked unless the scope allows it.
-    A person unknown or outside the client's regions gets the same 404."""
+    A person unknown or outside the client's regions gets the same 404; a malformed number is
+    400 ``invalid_citizen_id``."""
 
     endpoint = Endpoint.PERSONS
     channel = "api.persons"
@@ -122,18 +144,13 @@ class PersonView(_AuditMixin, SharingAPIView):
     @extend_schema(
         operation_id="person_retrieve",
         summary="按公民身份号码查询人员 / a person by citizen ID",
-        parameters=[
-            OpenApiParameter(
-                "fields",
-                str,
-                description="逗号分隔的字段，须在授权范围内；省略则返回授权的全部字段 / "
-                f"comma-separated, within scope: {', '.join(PersonField.values)}",
-            )
-        ],
+        parameters=[PersonQuery],
         responses={200: PersonOutputSerializer, **ERROR_RESPONSES},
     )
     def get(self, request, citizen_id: str):
-        fields = person_fields_requested(self.client, request.query_params.get("fields"))
+        citizen_id = citizen_id_checked(citizen_id)
+        query = query_validate(PersonQuery, request, {})
+        fields = person_fields_requested(self.client, query.get("fields"))
         person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
         if person is None:
             raise _person_not_found()
@@ -166,9 +183,12 @@ class FactView(_AuditMixin, SharingAPIView):
         },
     )
     def get(self, request, citizen_id: str, fact: str):
+        citizen_id = citizen_id_checked(citizen_id)
         definition = FACTS.get(fact)
         if definition is None:
-            raise NotFound(f"未知事实：{fact}", f"unknown fact: {fact}", code="fact_unknown")
+            raise NotFound(
+                f"未知事实：{echo([fact])}", f"unknown fact: {echo([fact])}", code="fact_unknown"
+            )
         if fact not in self.client.facts:
             raise Forbidden(
                 "该事实不在授权范围内", "this fact is outside the client's scope",
@@ -180,6 +200,9 @@ class FactView(_AuditMixin, SharingAPIView):
             if raw is None:
                 raise DomainError(f"缺少参数 {name}", f"parameter {name} is required",
                                   code="parameter_required")  # fmt: skip
+            if CONTROL.search(raw):
+                raise DomainError(f"参数 {name} 含有控制字符", f"parameter {name} contains a "
+                                  "control character", code="invalid_character")  # fmt: skip
             params[name] = clean(raw)
         person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
         if person is None:
@@ -190,12 +213,9 @@ class FactView(_AuditMixin, SharingAPIView):
 
 
 class VerificationItemSerializer(serializers.Serializer):
-    citizen_id = serializers.CharField(max_length=32)
-    name = serializers.CharField(max_length=50)
-    birth_date = serializers.DateField(required=False)
-
-
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    citizen_id = TextField(max_length=32)
+    name = TextField(max_length=50)
+    birth_date = StrictDateField(required=False, help_text="YYYY-MM-DD")
 
 
 def _item_text(item: dict, name: str, max_length: int, errors: dict) -> str | None:
@@ -205,6 +225,9 @@ def _item_text(item: dict, name: str, max_length: int, errors: dict) -> str | No
         return None
     if len(value) > max_length:
         errors[name] = [f"Ensure this field has no more than {max_length} characters."]
+        return None
+    if CONTROL.search(value):
+        errors[name] = ["control characters are not allowed"]
         return None
     return value
 
@@ -229,10 +252,7 @@ class VerificationItemsField(serializers.Field):
             name = _item_text(item, "name", 50, item_errors)
             born = item.get("birth_date")
             if born is not None:
-                try:
-                    born = dt.date.fromisoformat(born) if _ISO_DATE.match(born) else None
-                except (TypeError, ValueError):
-                    born = None
+                born = strict_date(born)
                 if born is None:
                     item_errors["birth_date"] = ["Date has wrong format. Use YYYY-MM-DD."]
             if item_errors:
@@ -248,9 +268,9 @@ class VerificationItemsField(serializers.Field):
 
 
 class VerificationInputSerializer(serializers.Serializer):
-    citizen_id = serializers.CharField(max_length=32, required=False)
-    name = serializers.CharField(max_length=50, required=False)
-    birth_date = serializers.DateField(required=False)
+    citizen_id = TextField(max_length=32, required=False)
+    name = TextField(max_length=50, required=False)
+    birth_date = StrictDateField(required=False, help_text="YYYY-MM-DD")
     items = VerificationItemsField(
         required=False,
         help_text=f"批量核验，至多{MAX_BATCH}条 / batch form, at most {MAX_BATCH}",
@@ -288,7 +308,7 @@ class VerificationView(_AuditMixin, SharingAPIView):
                     ),
                 },
             ),
-            **ERROR_RESPONSES,
+            **WRITE_ERROR_RESPONSES,
             422: ERROR_RESPONSES[400],
         },
     )
@@ -321,9 +341,20 @@ class ChangeSerializer(serializers.Serializer):
     citizen_id = serializers.CharField(help_text="掩码，除非授权完整号码")
 
 
-_CURSOR = re.compile(r"[0-9]{1,18}")
-_DIGITS = re.compile(r"[0-9]{1,4}")
-_VERSION = re.compile(r"[0-9]{1,5}")
+class ChangesQuery(serializers.Serializer):
+    cursor = DigitsField(
+        required=False,
+        min_value=0,
+        max_value=10**18 - 1,
+        help_text="上一页的 next_cursor；省略则从头开始 / the previous page's next_cursor",
+    )
+    limit = DigitsField(
+        required=False,
+        min_value=1,
+        max_value=MAX_PAGE,
+        default=DEFAULT_PAGE,
+        help_text=f"每页条数，1至{MAX_PAGE}，默认{DEFAULT_PAGE}",
+    )
 
 
 class ChangesView(_AuditMixin, SharingAPIView):
@@ -336,12 +367,7 @@ class ChangesView(_AuditMixin, SharingAPIView):
     @extend_schema(
         operation_id="changes_list",
         summary="变更订阅（游标分页） / change feed, cursor-paginated",
-        parameters=[
-            OpenApiParameter("cursor", str, description="上一页的 next_cursor；省略则从头开始"),
-            OpenApiParameter(
-                "limit", int, description=f"每页条数，1至{MAX_PAGE}，默认{DEFAULT_PAGE}"
-            ),
-        ],
+        parameters=[ChangesQuery],
         responses={
             200: inline_serializer(
                 "ChangePage",
@@ -355,18 +381,11 @@ class ChangesView(_AuditMixin, SharingAPIView):
         },
     )
     def get(self, request):
-        cursor = request.query_params.get("cursor") or "0"
-        if not _CURSOR.fullmatch(cursor):
-            raise DomainError("游标无效", "invalid cursor", code="invalid_cursor")
-        # Absent means the default; anything given must be plain ASCII digits ("" and "٣" too
-        # are refused: str.isdigit accepts other scripts' digits).
-        limit_raw = request.query_params.get("limit", str(DEFAULT_PAGE))
-        if not _DIGITS.fullmatch(limit_raw) or not 1 <= int(limit_raw) <= MAX_PAGE:
-            raise DomainError(
-                f"limit 须为1至{MAX_PAGE}", f"limit must be 1 to {MAX_PAGE}", code="invalid_limit"
-            )
-        limit = int(limit_raw)
-        rows = selectors.changes_page(client=self.client, after=int(cursor), limit=limit + 1)
+        query = query_validate(
+            ChangesQuery, request, {"cursor": "invalid_cursor", "limit": "invalid_limit"}
+        )
+        cursor, limit = query.get("cursor", 0), query["limit"]
+        rows = selectors.changes_page(client=self.client, after=cursor, limit=limit + 1)
         has_more = len(rows) > limit
         rows = rows[:limit]
         full = self.client.full_citizen_id
@@ -386,7 +405,7 @@ class ChangesView(_AuditMixin, SharingAPIView):
                 person_ids=[r.person_id for r in rows],
                 fields=["citizen_id", "change_kind"],
             )
-        next_cursor = str(rows[-1].id) if rows else cursor
+        next_cursor = str(rows[-1].id) if rows else str(cursor)
         return Response({"results": results, "next_cursor": next_cursor, "has_more": has_more})
 
 
@@ -398,7 +417,8 @@ _SYNC_DEPARTMENT = {"education": "edu", "civil_affairs": "civil"}
 
 
 class RawFileParser(BaseParser):
-    """The request body as it came (bytes): a CSV or JSON Lines file."""
+    """The request body as it came (bytes, read under the feed limit): a CSV or JSON Lines
+    file."""
 
     media_type = "text/csv"
 
@@ -460,55 +480,65 @@ class _FeedMixin:
         return body
 
 
+class FeedQuery(serializers.Serializer):
+    filename = TextField(
+        max_length=255,
+        help_text="文件名，其前缀即数据类别，如 employment_202501.csv / file name; "
+        "its prefix names the feed",
+    )
+    feed = TextField(required=False, max_length=64, help_text="数据类别（省略则取文件名前缀）")
+    schema_version = DigitsField(
+        required=False,
+        min_value=1,
+        max_value=99_999,
+        help_text="JSON Lines 的格式版本（省略为最新版）",
+    )
+
+
 class FeedBatchesView(_FeedMixin, SharingAPIView):
     """Push one feed file (the body, CSV or JSON Lines); it is processed in the background.
-    The same bytes again are the same batch (nothing is done twice)."""
+    The same bytes again are the same batch (nothing is done twice). The body may be up to
+    ``SHARING_MAX_FEED_BYTES`` (413 ``too_large`` beyond), with or without Idempotency-Key."""
 
     channel = "api.feeds"
     parser_classes = [RawFileParser, NdjsonFileParser]
 
+    def max_body_bytes(self) -> int:
+        return min(settings.SHARING_MAX_FEED_BYTES, settings.SYNC_MAX_BATCH_BYTES)
+
     @extend_schema(
         operation_id="feed_batch_create",
         summary="部门报送数据文件 / push a department feed file",
-        parameters=[
-            _DEPARTMENT_PARAM,
-            OpenApiParameter(
-                "filename",
-                str,
-                required=True,
-                description="文件名，其前缀即数据类别，如 employment_202501.csv / file name; "
-                "its prefix names the feed",
-            ),
-            OpenApiParameter("feed", str, description="数据类别（省略则取文件名前缀）"),
-            OpenApiParameter(
-                "schema_version", int, description="JSON Lines 的格式版本（省略为最新版）"
-            ),
-        ],
+        parameters=[_DEPARTMENT_PARAM, FeedQuery],
         request={media: OpenApiTypes.BINARY for media in FEED_MEDIA_TYPES},
-        responses={202: BatchProgressSerializer, **ERROR_RESPONSES, 422: ERROR_RESPONSES[400]},
+        responses={
+            202: BatchProgressSerializer,
+            **WRITE_ERROR_RESPONSES,
+            422: ERROR_RESPONSES[400],
+        },
     )
     def post(self, request, department: str):
         department = self.own_department(department)
         return self.write(request, lambda: self._receive(request, department))
 
     def _receive(self, request, department: str):
+        query = query_validate(
+            FeedQuery,
+            request,
+            {"schema_version": "invalid_schema_version"},
+        )
         media = (request.content_type or "").split(";")[0].strip().lower()
-        filename = (request.query_params.get("filename") or "").strip()
-        if not filename:
-            raise DomainError("缺少参数 filename", "parameter filename is required",
-                              code="parameter_required")  # fmt: skip
-        version_raw = request.query_params.get("schema_version")
-        if version_raw is not None and not _VERSION.fullmatch(version_raw):
-            raise DomainError("schema_version 须为正整数", "schema_version must be a number",
-                              code="invalid_schema_version")  # fmt: skip
+        content = request.data  # parsed (or refused with 415) before the media check below
+        if media not in FEED_MEDIA_TYPES:  # also an empty body, which no parser reads
+            raise exceptions.UnsupportedMediaType(media)
         batch = sync_services.batch_receive(
             department=department,
-            content=request.data if isinstance(request.data, bytes) else b"",
-            filename=filename,
+            content=content if isinstance(content, bytes) else b"",
+            filename=query["filename"].strip(),
             fmt=FEED_MEDIA_TYPES[media],
             source=BatchSource.API,
-            feed=request.query_params.get("feed") or None,
-            schema_version=None if version_raw is None else int(version_raw),
+            feed=query.get("feed") or None,
+            schema_version=query.get("schema_version"),
         )
         return Response(self.progress(department, batch.pk), status=status.HTTP_202_ACCEPTED)
 
@@ -529,7 +559,8 @@ class FeedBatchView(_FeedMixin, SharingAPIView):
     )
     def get(self, request, department: str, batch_id: str):
         department = self.own_department(department)
-        if not _CURSOR.fullmatch(batch_id):  # the same JSON 404 as an unknown number
+        if not batch_id.isascii() or not batch_id.isdigit() or len(batch_id) > 18:
+            # the same JSON 404 as an unknown number
             raise NotFound("批次不存在", "no such batch", code="batch_not_found")
         return Response(self.progress(department, int(batch_id)))
 
