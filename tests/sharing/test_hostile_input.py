@@ -234,8 +234,8 @@ def test_a_malformed_citizen_id_is_400_invalid_citizen_id(hrss, citizen_id):
 
 @pytest.mark.parametrize("date", ["20160601", "2016-W22-3", "2016-6-1", "２０１６-06-01"])
 def test_dates_other_than_yyyy_mm_dd_are_refused(hrss, housing, date):
-    response = hrss.post("/api/v1/verifications",
-                         {"citizen_id": "11010519491231002X", "name": "张三", "birth_date": date})  # fmt: skip
+    item = {"citizen_id": "11010519491231002X", "name": "张三", "birth_date": date}
+    response = hrss.post("/api/v1/verifications", item)
     assert assert_error(response, 400, "invalid_input")["errors"]["birth_date"]
     assert_error(housing.post(PRECHECK, JM_2019 | {"date": date}), 400, "bad_request")
 
