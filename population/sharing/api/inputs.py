@@ -172,7 +172,7 @@ def query_validate(serializer_class, request, codes: dict[str, str]):
     first = next(iter(errors))
     detail = errors[first][0]
     kind = getattr(detail, "code", None)
-    if kind == "required":
+    if kind in {"required", "blank"}:
         code = "parameter_required"
     elif kind in _CHARACTER_CODES:
         code = "invalid_character"

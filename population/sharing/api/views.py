@@ -572,6 +572,11 @@ _COUNT_OR_SUPPRESSED = serializers.CharField(
 )
 
 
+class UrbanizationQuery(serializers.Serializer):
+    region = TextField(max_length=12, help_text="市、县或乡级区划代码（12位）")
+    month = TextField(max_length=7, help_text="统计月份 YYYY-MM")
+
+
 class UrbanizationView(SharingAPIView):
     """Urbanization of one area at one month end, from the stored snapshot (docs/statistics.md).
     Counts below ``POPBASE_STATS_SMALL_COUNT`` are given as "<N" and the rates on them as null.
@@ -583,12 +588,7 @@ class UrbanizationView(SharingAPIView):
     @extend_schema(
         operation_id="statistics_urbanization",
         summary="城镇化率（户籍、常住） / urbanization rates of an area at a month end",
-        parameters=[
-            OpenApiParameter(
-                "region", str, required=True, description="市、县或乡级区划代码（12位）"
-            ),
-            OpenApiParameter("month", str, required=True, description="统计月份 YYYY-MM"),
-        ],
+        parameters=[UrbanizationQuery],
         responses={
             200: inline_serializer(
                 "Urbanization",
@@ -611,13 +611,7 @@ class UrbanizationView(SharingAPIView):
         },
     )
     def get(self, request):
-        params = {}
-        for name in ("region", "month"):
-            value = (request.query_params.get(name) or "").strip()
-            if not value:
-                raise DomainError(f"缺少参数 {name}", f"parameter {name} is required",
-                                  code="parameter_required")  # fmt: skip
-            params[name] = value
+        params = query_validate(UrbanizationQuery, request, {"month": "bad_month"})
         return Response(
             stats_selectors.urbanization(
                 region_code=params["region"], month=params["month"], suppress=True
