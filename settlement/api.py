@@ -7,18 +7,42 @@ Idempotency-Key). The facts are given by the caller and no person is read: no ac
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from population.inputcheck import InvalidInput
 from population.sharing.api.base import ERROR_RESPONSES, WRITE_ERROR_RESPONSES, SharingAPIView
-from population.sharing.api.inputs import StrictDateField
+from population.sharing.api.inputs import NON_BLANK_PATTERN, StrictDateField, StrictSerializer
 from population.sharing.scopes import Endpoint
+from settlement.facts import FACTS
 from settlement.services import settlement_precheck
 
 
-class PrecheckInput(serializers.Serializer):
+def _facts_schema() -> dict:
+    """The facts object as the service checks it: known names, typed values, null = unknown."""
+    properties = {}
+    for name, spec in FACTS.items():
+        schema = {**spec.json_schema(), "nullable": True}
+        if "enum" in schema:  # OpenAPI 3.0: null must be one of the listed values too
+            schema["enum"] = [*schema["enum"], None]
+        if spec.type == "string":
+            schema["pattern"] = NON_BLANK_PATTERN
+        properties[name] = schema
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+@extend_schema_field(_facts_schema())
+class FactsField(serializers.DictField):
+    pass
+
+
+class PrecheckInput(StrictSerializer):
     """The request as published and as checked (the service checks the facts' names and types
     against docs/settlement.md, the same for the command)."""
 
@@ -26,15 +50,9 @@ class PrecheckInput(serializers.Serializer):
         r"^[0-9]{6}\Z", help_text="6位城市区划代码，如 440700 / 6-digit city code"
     )
     date = StrictDateField(help_text="按该日生效的落户政策判断 / YYYY-MM-DD")
-    facts = serializers.DictField(
+    facts = FactsField(
         required=False, help_text="申请人事实，名称与类型见 docs/settlement.md；null 即未知"
     )
-
-    def validate(self, attrs):
-        extra = set(self.initial_data) - set(self.fields)
-        if extra:
-            raise serializers.ValidationError({name: ["unknown field"] for name in sorted(extra)})
-        return attrs
 
 
 PrecheckOutput = inline_serializer(

@@ -69,6 +69,7 @@ class SharingSchema(AutoSchema):
                     IDEMPOTENCY_HEADER,
                     str,
                     OpenApiParameter.HEADER,
+                    pattern=r"^[\x21-\x7e]{1,255}$",
                     description="重复的键返回首次应答，不再产生效果 / a repeated key replays "
                     "the first answer without a second effect",
                 )

@@ -14,6 +14,8 @@ import io
 import re
 
 from django.conf import settings
+from django.core.validators import RegexValidator
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 
@@ -94,12 +96,34 @@ def no_control_characters(value: str) -> None:
         )
 
 
+# The same rules as JSON Schema patterns, published by the extensions at the end.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+NON_BLANK_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def not_blank(value: str) -> None:
+    if not value.strip():
+        raise serializers.ValidationError("This field may not be blank.", code="blank")
+
+
 class TextField(serializers.CharField):
-    """Text without control characters (DRF's own check covers NUL only)."""
+    """Text as given (not trimmed, so its length is the one the schema states), without
+    control characters (DRF's own check covers NUL only) and, unless ``allow_blank``, with at
+    least one character that is not a space."""
 
     def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
-        self.validators.append(no_control_characters)
+        # First, so a blank or control character is named before any pattern the field has.
+        self.validators.insert(0, no_control_characters)
+        if not self.allow_blank:
+            self.validators.insert(0, not_blank)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):  # DRF would take 0 or true as text
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class DigitsField(serializers.IntegerField):
@@ -139,6 +163,29 @@ class StrictDateField(serializers.DateField):
             return dt.date.fromisoformat(value)
         except ValueError:
             self.fail("invalid", format="YYYY-MM-DD")
+
+
+STRICT_COMPONENTS: set[str] = set()
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not know (the schema says
+    ``additionalProperties: false``, see ``schema_strict_hook``), so that what it publishes is
+    all it takes."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        STRICT_COMPONENTS.add(cls.__name__.removesuffix("Serializer"))
+
+    def validate(self, attrs):
+        data = self.initial_data
+        if hasattr(data, "keys"):
+            extra = sorted(set(data.keys()) - set(self.fields))
+            if extra:
+                raise serializers.ValidationError(
+                    {printable(str(name))[:64]: ["unknown field"] for name in extra[:MAX_ECHO]}
+                )
+        return super().validate(attrs)
 
 
 def citizen_id_checked(text: str) -> str:
@@ -188,3 +235,45 @@ _CHARACTER_CODES = {
     "null_characters_not_allowed",
     "surrogate_characters_not_allowed",
 }
+
+
+# -- what the fields publish -------------------------------------------------------------------
+
+
+class TextFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = TextField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        # DRF's blank string is published as oneOf [text, maxLength 0]: "" matches both, so
+        # one schema with a pattern that says whether "" is allowed.
+        schema = schema["oneOf"][0] if "oneOf" in schema else schema
+        regex = next(
+            (v.regex.pattern for v in self.target.validators if isinstance(v, RegexValidator)),
+            None,
+        )
+        default = TEXT_PATTERN if self.target.allow_blank else NON_BLANK_PATTERN
+        schema["pattern"] = regex or default
+        return schema
+
+
+class StrictDateFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = StrictDateField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return {**schema, "pattern": DATE_PATTERN}
+
+
+def schema_strict_hook(result, generator, request, public):
+    """drf-spectacular post-processing: the request components of ``StrictSerializer``s take
+    no other property, as the serializers refuse them; request bodies are required."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name in STRICT_COMPONENTS and component.get("type") == "object":
+            component["additionalProperties"] = False
+    # Every write here needs its body (none is 400 or 415), so the schema says so.
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+    return result

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     inline_serializer,
@@ -28,11 +30,14 @@ from population.sharing.api.base import (
 )
 from population.sharing.api.inputs import (
     CONTROL,
+    MAX_ECHO,
     DigitsField,
     StrictDateField,
+    StrictSerializer,
     TextField,
     citizen_id_checked,
     echo,
+    printable,
     query_validate,
     strict_date,
 )
@@ -123,11 +128,25 @@ def person_represent(client, person: Person, fields: list[str]) -> dict:
     return out
 
 
-class PersonQuery(serializers.Serializer):
+_FIELD_NAMES = "|".join(PersonField.values)
+_FIELD_LIST = RegexValidator(rf"^(({_FIELD_NAMES})(,({_FIELD_NAMES}))*)?$")
+
+_CITIZEN_ID_PARAM = OpenApiParameter(
+    "citizen_id",
+    {"type": "string", "format": "citizen-id"},
+    OpenApiParameter.PATH,
+    description="公民身份号码（18位，或15位旧号码，GB 11643 校验位）；格式错误为400 "
+    "invalid_citizen_id / citizen ID (18 characters or a legacy 15-digit number, checked "
+    "against its check digit and birth date); malformed: 400",
+)
+
+
+class PersonQuery(StrictSerializer):
     fields = TextField(
         required=False,
         allow_blank=True,
         max_length=500,
+        validators=[_FIELD_LIST],
         help_text="逗号分隔的字段，须在授权范围内；省略则返回授权的全部字段 / "
         f"comma-separated, within scope: {', '.join(PersonField.values)}",
     )
@@ -144,12 +163,12 @@ class PersonView(_AuditMixin, SharingAPIView):
     @extend_schema(
         operation_id="person_retrieve",
         summary="按公民身份号码查询人员 / a person by citizen ID",
-        parameters=[PersonQuery],
+        parameters=[_CITIZEN_ID_PARAM, PersonQuery],
         responses={200: PersonOutputSerializer, **ERROR_RESPONSES},
     )
     def get(self, request, citizen_id: str):
         citizen_id = citizen_id_checked(citizen_id)
-        query = query_validate(PersonQuery, request, {})
+        query = query_validate(PersonQuery, request, {"fields": "unknown_field"})
         fields = person_fields_requested(self.client, query.get("fields"))
         person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
         if person is None:
@@ -168,11 +187,15 @@ class FactView(_AuditMixin, SharingAPIView):
         operation_id="person_fact",
         summary="事实核验：是/否 / a derived yes-or-no fact about a person",
         parameters=[
+            _CITIZEN_ID_PARAM,
             OpenApiParameter(
                 "fact", str, OpenApiParameter.PATH, description="事实名称", enum=sorted(FACTS)
             ),
             OpenApiParameter(
-                "region", str, description="区划代码或其前缀（hukou_in_region、lives_in_region）"
+                "region",
+                str,
+                pattern=r"^[0-9]{2,12}$",
+                description="区划代码或其前缀（hukou_in_region、lives_in_region 必填）",
             ),
         ],
         responses={
@@ -212,7 +235,7 @@ class FactView(_AuditMixin, SharingAPIView):
         return Response({"fact": fact, "value": value})
 
 
-class VerificationItemSerializer(serializers.Serializer):
+class VerificationItemSerializer(StrictSerializer):
     citizen_id = TextField(max_length=32)
     name = TextField(max_length=50)
     birth_date = StrictDateField(required=False, help_text="YYYY-MM-DD")
@@ -232,6 +255,9 @@ def _item_text(item: dict, name: str, max_length: int, errors: dict) -> str | No
     return value
 
 
+_ITEM_FIELDS = {"citizen_id", "name", "birth_date"}
+
+
 @extend_schema_field(VerificationItemSerializer(many=True))
 class VerificationItemsField(serializers.Field):
     """The batch, checked in one plain loop: a nested serializer per item costs more than the
@@ -248,10 +274,12 @@ class VerificationItemsField(serializers.Field):
                 errors[index] = {"non_field_errors": ["Expected an object."]}
                 continue
             item_errors: dict = {}
+            for name in sorted(set(item) - _ITEM_FIELDS)[:MAX_ECHO]:
+                item_errors[printable(str(name))[:64]] = ["unknown field"]
             citizen_id = _item_text(item, "citizen_id", 32, item_errors)
             name = _item_text(item, "name", 50, item_errors)
             born = item.get("birth_date")
-            if born is not None:
+            if "birth_date" in item:  # given: a date (null is not one)
                 born = strict_date(born)
                 if born is None:
                     item_errors["birth_date"] = ["Date has wrong format. Use YYYY-MM-DD."]
@@ -267,7 +295,7 @@ class VerificationItemsField(serializers.Field):
         return value
 
 
-class VerificationInputSerializer(serializers.Serializer):
+class VerificationInputSerializer(StrictSerializer):
     citizen_id = TextField(max_length=32, required=False)
     name = TextField(max_length=50, required=False)
     birth_date = StrictDateField(required=False, help_text="YYYY-MM-DD")
@@ -284,7 +312,36 @@ class VerificationInputSerializer(serializers.Serializer):
             )
         if single and not ("citizen_id" in attrs and "name" in attrs):
             raise serializers.ValidationError("citizen_id and name are both required")
-        return attrs
+        if "items" in attrs and "birth_date" in attrs:
+            raise serializers.ValidationError("birth_date belongs in each item", code="one_form")
+        return super().validate(attrs)
+
+
+class VerificationSingleSerializer(StrictSerializer):
+    """One pair: citizen ID and name (and birth date)."""
+
+    citizen_id = TextField(max_length=32)
+    name = TextField(max_length=50)
+    birth_date = StrictDateField(required=False, help_text="YYYY-MM-DD")
+
+
+class VerificationBatchSerializer(StrictSerializer):
+    """Up to 1,000 pairs, answered in request order (schema only: ``VerificationItemsField``
+    checks them)."""
+
+    items = serializers.ListField(
+        child=VerificationItemSerializer(),
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text=f"批量核验，至多{MAX_BATCH}条 / at most {MAX_BATCH}",
+    )
+
+
+VerificationRequest = PolymorphicProxySerializer(
+    component_name="VerificationInput",
+    serializers=[VerificationSingleSerializer, VerificationBatchSerializer],
+    resource_type_field_name=None,
+)
 
 
 class VerificationView(_AuditMixin, SharingAPIView):
@@ -297,7 +354,7 @@ class VerificationView(_AuditMixin, SharingAPIView):
     @extend_schema(
         operation_id="verification_create",
         summary="身份核验：一致/不一致 / verify citizen ID and name: match or no match",
-        request=VerificationInputSerializer,
+        request=VerificationRequest,
         responses={
             200: inline_serializer(
                 "VerificationAnswer",
@@ -341,7 +398,7 @@ class ChangeSerializer(serializers.Serializer):
     citizen_id = serializers.CharField(help_text="掩码，除非授权完整号码")
 
 
-class ChangesQuery(serializers.Serializer):
+class ChangesQuery(StrictSerializer):
     cursor = DigitsField(
         required=False,
         min_value=0,
@@ -480,7 +537,7 @@ class _FeedMixin:
         return body
 
 
-class FeedQuery(serializers.Serializer):
+class FeedQuery(StrictSerializer):
     filename = TextField(
         max_length=255,
         help_text="文件名，其前缀即数据类别，如 employment_202501.csv / file name; "
@@ -572,9 +629,17 @@ _COUNT_OR_SUPPRESSED = serializers.CharField(
 )
 
 
-class UrbanizationQuery(serializers.Serializer):
-    region = TextField(max_length=12, help_text="市、县或乡级区划代码（12位）")
-    month = TextField(max_length=7, help_text="统计月份 YYYY-MM")
+class UrbanizationQuery(StrictSerializer):
+    region = TextField(
+        max_length=12,
+        validators=[RegexValidator(r"^[0-9]{12}$")],
+        help_text="市、县或乡级区划代码（12位）",
+    )
+    month = TextField(
+        max_length=7,
+        validators=[RegexValidator(r"^[12][0-9]{3}-(0[1-9]|1[0-2])$")],
+        help_text="统计月份 YYYY-MM",
+    )
 
 
 class UrbanizationView(SharingAPIView):
@@ -612,8 +677,13 @@ class UrbanizationView(SharingAPIView):
     )
     def get(self, request):
         params = query_validate(UrbanizationQuery, request, {"month": "bad_month"})
-        return Response(
-            stats_selectors.urbanization(
+        try:
+            figures = stats_selectors.urbanization(
                 region_code=params["region"], month=params["month"], suppress=True
             )
-        )
+        except DomainError as exc:
+            if exc.code != "month_in_future":
+                raise
+            # A well-formed month with no figures yet: not found, like a month never counted.
+            raise NotFound(exc.message_zh, exc.message_en, code=exc.code) from None
+        return Response(figures)
