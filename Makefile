@@ -13,7 +13,7 @@ endif
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench browser-deps report-deps worker
+.PHONY: help install run test fuzz lint format bench browser-deps report-deps worker
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -43,6 +43,18 @@ report-deps: ## Install a CJK font and poppler for the statistics reports and th
 test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 test: install browser-deps report-deps ## Run the whole test suite (DATABASE_URL if set, else embedded PostgreSQL)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DB) $(PYTEST_ARGS)
+
+# The long schemathesis run over the department API: every phase and check, FUZZ_EXAMPLES per
+# operation in the fuzzing phase; prints the cases run per operation and status class.
+FUZZ_EXAMPLES ?= 700
+fuzz: export REDIS_URL ?= redis://127.0.0.1:6379/0
+fuzz: install ## Fuzz the department API with schemathesis (>= 5,000 cases) and print the counts
+	rm -f .fuzz-report.*
+	POPBASE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) POPBASE_FUZZ_REPORT=.fuzz-report \
+		$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DB) -q -p no:cacheprovider tests/sharing/test_schemathesis.py
+	@$(PY) -c "import collections, glob, json; c = collections.Counter(); \
+	[c.update(json.load(open(f))) for f in glob.glob('.fuzz-report.*.json')]; \
+	[print(f'  {n:6d}  {k}') for k, n in sorted(c.items())]; print(f'  {sum(c.values()):6d}  cases in all')"
 
 lint: install ## Ruff lint and format check, and migrations in step with models
 	.venv/bin/ruff check .

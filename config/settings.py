@@ -194,6 +194,10 @@ SYNC_CHUNK_ROWS = int(os.environ.get("SYNC_CHUNK_ROWS", "50000"))
 SYNC_MAX_ATTEMPTS = int(os.environ.get("SYNC_MAX_ATTEMPTS", "5"))
 SYNC_CHUNK_PAUSE_SECONDS = float(os.environ.get("SYNC_CHUNK_PAUSE_SECONDS", "0"))
 SYNC_MAX_BATCH_BYTES = int(os.environ.get("SYNC_MAX_BATCH_BYTES", str(512 * 1024 * 1024)))
+# Department API request bodies (413 too_large beyond): JSON requests, and a pushed feed file
+# (larger files go through the inbox folder). The same limit with or without Idempotency-Key.
+SHARING_MAX_JSON_BYTES = int(os.environ.get("SHARING_MAX_JSON_BYTES", str(1024 * 1024)))
+SHARING_MAX_FEED_BYTES = int(os.environ.get("SHARING_MAX_FEED_BYTES", str(64 * 1024 * 1024)))
 
 if REDIS_URL:
     CACHES = {
@@ -257,6 +261,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "population.sharing.api.inputs.schema_strict_hook",
+    ],
 }
 
 SESSION_COOKIE_HTTPONLY = True

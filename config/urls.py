@@ -33,3 +33,10 @@ urlpatterns = [
         name="api-redoc",
     ),
 ]
+
+# Under /api/ even Django's own errors (unknown URL, body too large, a crash) are the API's
+# JSON error shape; elsewhere Django's pages.
+handler400 = "population.sharing.api.exception_handlers.handler400"
+handler403 = "population.sharing.api.exception_handlers.handler403"
+handler404 = "population.sharing.api.exception_handlers.handler404"
+handler500 = "population.sharing.api.exception_handlers.handler500"

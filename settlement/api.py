@@ -7,24 +7,53 @@ Idempotency-Key). The facts are given by the caller and no person is read: no ac
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from population.sharing.api.base import ERROR_RESPONSES, SharingAPIView
+from population.inputcheck import InvalidInput
+from population.sharing.api.base import ERROR_RESPONSES, WRITE_ERROR_RESPONSES, SharingAPIView
+from population.sharing.api.inputs import NON_BLANK_PATTERN, StrictDateField, StrictSerializer
 from population.sharing.scopes import Endpoint
+from settlement.facts import FACTS
 from settlement.services import settlement_precheck
 
-PrecheckInput = inline_serializer(
-    "SettlementPrecheckInput",
-    {
-        "city_code": serializers.CharField(help_text="6位城市区划代码，如 440700"),
-        "date": serializers.DateField(help_text="按该日生效的落户政策判断"),
-        "facts": serializers.DictField(
-            required=False, help_text="申请人事实，名称与类型见 docs/settlement.md；null 即未知"
-        ),
-    },
-)
+
+def _facts_schema() -> dict:
+    """The facts object as the service checks it: known names, typed values, null = unknown."""
+    properties = {}
+    for name, spec in FACTS.items():
+        schema = {**spec.json_schema(), "nullable": True}
+        if "enum" in schema:  # OpenAPI 3.0: null must be one of the listed values too
+            schema["enum"] = [*schema["enum"], None]
+        if spec.type == "string":
+            schema["pattern"] = NON_BLANK_PATTERN
+        properties[name] = schema
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+@extend_schema_field(_facts_schema())
+class FactsField(serializers.DictField):
+    pass
+
+
+class PrecheckInput(StrictSerializer):
+    """The request as published and as checked (the service checks the facts' names and types
+    against docs/settlement.md, the same for the command)."""
+
+    city_code = serializers.RegexField(
+        r"^[0-9]{6}\Z", help_text="6位城市区划代码，如 440700 / 6-digit city code"
+    )
+    date = StrictDateField(help_text="按该日生效的落户政策判断 / YYYY-MM-DD")
+    facts = FactsField(
+        required=False, help_text="申请人事实，名称与类型见 docs/settlement.md；null 即未知"
+    )
+
 
 PrecheckOutput = inline_serializer(
     "SettlementPrecheckAnswer",
@@ -59,7 +88,7 @@ class PrecheckView(SharingAPIView):
         operation_id="settlement_precheck",
         summary="落户条件预检（政策计算器） / settlement pre-check on given facts",
         request=PrecheckInput,
-        responses={200: PrecheckOutput, **ERROR_RESPONSES, 422: ERROR_RESPONSES[400]},
+        responses={200: PrecheckOutput, **WRITE_ERROR_RESPONSES, 422: ERROR_RESPONSES[400]},
         examples=[
             OpenApiExample(
                 "江门 2019",
@@ -73,4 +102,14 @@ class PrecheckView(SharingAPIView):
         ],
     )
     def post(self, request):
-        return self.write(request, lambda: Response(settlement_precheck(request.data)))
+        return self.write(request, lambda: self._precheck(request))
+
+    def _precheck(self, request):
+        if not isinstance(request.data, dict):
+            raise InvalidInput("请求须为 JSON 对象", "the request must be a JSON object",
+                               code="bad_request")  # fmt: skip
+        checked = PrecheckInput(data=request.data)
+        if not checked.is_valid():
+            code = "bad_facts" if set(checked.errors) == {"facts"} else "bad_request"
+            raise InvalidInput("请求有误", "bad request", code=code, errors=checked.errors)
+        return Response(settlement_precheck(request.data))

@@ -9,6 +9,7 @@ implement ``FactSource`` and be merged in front of the recorded evidence later.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -195,10 +196,18 @@ def _type_ok(spec: FactSpec, value: Any) -> bool:
     if spec.type == "int":
         return isinstance(value, int) and not isinstance(value, bool) and value >= 0
     if spec.type == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= 0
+        )
     if spec.type == "enum":
         return value in spec.choices
     return isinstance(value, str) and bool(value.strip())
+
+
+_MAX_PROBLEMS = 10
 
 
 def facts_validate(facts: Any) -> dict[str, Any]:
@@ -213,18 +222,22 @@ def facts_validate(facts: Any) -> dict[str, Any]:
     for name, value in facts.items():
         spec = FACTS.get(name)
         if spec is None:
-            problems.append(f"{name}: 未知事实 / unknown fact")
+            problems.append(f"{str(name)[:64]}: 未知事实 / unknown fact")
         elif value is None:
             continue
         elif not _type_ok(spec, value):
             expected = "|".join(spec.choices) if spec.type == "enum" else spec.type
-            problems.append(f"{name}: 应为 {expected} / must be {expected}, got {value!r}")
+            problems.append(f"{name}: 应为 {expected} / must be {expected}, got {repr(value)[:64]}")
         else:
             clean[name] = value
     if problems:
+        # A bounded echo: the first few problems and how many more (never the whole input).
+        shown = problems[:_MAX_PROBLEMS]
+        if len(problems) > _MAX_PROBLEMS:
+            shown.append(f"… (+{len(problems) - _MAX_PROBLEMS})")
         raise DomainError(
-            "事实有误：" + "；".join(problems),
-            "bad facts: " + "; ".join(problems),
+            "事实有误：" + "；".join(shown),
+            "bad facts: " + "; ".join(shown),
             code="bad_facts",
         )
     return clean

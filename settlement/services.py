@@ -9,6 +9,7 @@ and every accompanying member and cancels their residence permits in one transac
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +19,7 @@ from django_fsm import can_proceed
 from population.codes import Relation
 from population.errors import Conflict, DomainError, NotFound, check_date, require
 from population.identity import InvalidCitizenId, parse_citizen_id
+from population.inputcheck import echo, strict_date
 from population.jurisdiction import actor_require_within
 from population.models import Person
 from population.services import history_context
@@ -127,14 +129,14 @@ def settlement_precheck(payload: Any) -> dict:
         raise _bad("请求须为 JSON 对象", "the request must be a JSON object")
     extra = set(payload) - {"city_code", "date", "facts"}
     if extra:
-        raise _bad(f"未知字段 {sorted(extra)}", f"unknown fields {sorted(extra)}")
+        names = echo(sorted(map(str, extra)))
+        raise _bad(f"未知字段 {names}", f"unknown fields {names}")
     city_code = payload.get("city_code")
-    if not isinstance(city_code, str) or len(city_code) != 6 or not city_code.isdigit():
+    if not isinstance(city_code, str) or not re.fullmatch(r"[0-9]{6}", city_code):
         raise _bad("city_code 须为6位城市区划代码", "city_code must be a 6-digit city code")
-    try:
-        on = dt.date.fromisoformat(payload.get("date") or "")
-    except (TypeError, ValueError):
-        raise _bad("date 须为 YYYY-MM-DD", "date must be YYYY-MM-DD") from None
+    on = strict_date(payload.get("date"))
+    if on is None:
+        raise _bad("date 须为 YYYY-MM-DD", "date must be YYYY-MM-DD")
     facts = facts_validate(payload.get("facts", {}))
     rule_set = ruleset_in_force(city_code=city_code, on=on)
     if rule_set is None:

@@ -6,13 +6,13 @@ Every report carries the definitions and the data date (the month end of the sna
 from __future__ import annotations
 
 import base64
-import csv
 import io
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from population.exports import SafeCsvWriter, cell_safe
 from population.stats import charts, selectors
 from population.stats.extra import extra_figures
 from population.stats.services import month_parse
@@ -32,16 +32,11 @@ COLUMNS = [
     ("sex_ratio", "性别比(女=100)"),
     ("resident_unclassified", "无城乡分类(常住)"),
 ]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Columns holding a percentage or a ratio (two decimals); every other number is a count.
 DECIMAL_KEYS = frozenset({"registered_rate", "resident_rate", "gap", "sex_ratio"})
 
 
-def safe_text(value: Any) -> Any:
-    """A text that a spreadsheet would read as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+safe_text = cell_safe  # the one rule of population.exports
 
 
 def _row(figures: dict[str, Any]) -> list[Any]:
@@ -88,7 +83,7 @@ def report_data(*, region_code: str, month: str, suppress: bool = False) -> dict
 
 def report_csv(data: dict[str, Any]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow([f"城镇化统计 {data['area']['region_name']}", f"数据日期 {data['data_date']}"])
     writer.writerow([label for _, label in COLUMNS])
     for figures in [data["area"], *data["sub_areas"]]:

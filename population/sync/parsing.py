@@ -37,6 +37,7 @@ from population.sync.feeds import (
 _FIELD_INDEX = {name: i for i, name in enumerate(TYPED_FIELDS)}
 _ID18 = re.compile(r"[0-9]{17}[0-9X]")
 _REGION = re.compile(r"[0-9]{12}")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 # GB 11643 weights and check characters, for the per-row fast path (identity.check_digit is
 # the reference; this is the same sum without a generator per row).
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
@@ -80,8 +81,12 @@ def decode(content: bytes) -> tuple[str, str]:
 
 
 def csv_header_version(text: str, feed: Feed) -> int:
-    first = text.split("\n", 1)[0].rstrip("\r")
-    header = next(csv.reader([first]), [])
+    # The first physical line, whatever ends it: CR LF, LF, or CR alone (old Mac exports).
+    first = _LINE_END.split(text, maxsplit=1)[0]
+    try:
+        header = next(csv.reader([first]), [])
+    except csv.Error:
+        header = []
     version = feed.version_of_header([h.strip() for h in header])
     if version is None:
         expected = " | ".join(

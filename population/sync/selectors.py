@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from collections.abc import Iterator
 from django.db.models import Q, QuerySet
 
 from population.errors import NotFound
+from population.exports import SafeCsvWriter
 from population.identity import mask_citizen_id
 from population.models import Person
 from population.sync.feeds import FactKind
@@ -50,7 +50,7 @@ def rejected_rows_csv(*, batch: Batch, full_citizen_id: bool = False) -> Iterato
 
     number = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9Xx])")
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeCsvWriter(buf, lineterminator="\n")
     writer.writerow(["line", "reason_code", "reason", "raw"])
     yield "\ufeff" + buf.getvalue()  # BOM: spreadsheet programs then read UTF-8
     for row in batch.rejected_rows.order_by("line_no").iterator(chunk_size=2000):

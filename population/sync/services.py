@@ -105,6 +105,8 @@ def batch_receive(
     timer = pipeline.PhaseTimer()
     with timer("receive.decode"):
         text, encoding = decode(content)
+    if not text.strip():  # a byte-order mark and nothing else
+        raise DomainError("文件为空", "the file is empty", code="empty_file")
     if fmt == FeedFormat.CSV:
         version = csv_header_version(text, spec)
         if schema_version is not None and schema_version != version:

@@ -91,4 +91,4 @@ def test_a_body_that_is_not_json_is_refused(caller):
     assert_error(response, 415, "unsupported_media_type")
     response = caller.http.post(PATH, "{not json", content_type="application/json",
                                 **caller.headers())  # fmt: skip
-    assert_error(response, 400, "malformed_request")
+    assert_error(response, 400, "parse_error")

@@ -65,7 +65,7 @@ def test_rates_built_on_a_small_count_are_withheld(caller, snapshot, settings):
         ({"region": "440000000000", "month": "2020-12"}, 404, "unknown_region"),  # province
         ({"region": "441800000000", "month": "2020-13"}, 400, "bad_month"),
         ({"region": "441800000000", "month": "December"}, 400, "bad_month"),
-        ({"region": "441800000000", "month": "2999-01"}, 400, "month_in_future"),
+        ({"region": "441800000000", "month": "2999-01"}, 404, "month_in_future"),
         ({"region": "441800000000", "month": "2020-11"}, 404, "no_data"),
         ({"region": "441802000000", "month": "2020-12"}, 404, "no_data"),  # county: no snapshot
     ],

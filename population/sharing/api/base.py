@@ -17,6 +17,7 @@ from population.sharing.api.exception_handlers import (
     api_exception_handler,
     request_id_of,
 )
+from population.sharing.api.inputs import StrictJSONParser, body_read, json_body_limit
 from population.sharing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from population.sharing.idempotency import idempotent
 from population.sharing.ratelimit import ClientRateLimit
@@ -38,6 +39,8 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERROR_RESPONSES = {code: ErrorSerializer for code in (400, 401, 403, 404, 405, 429)}
+# What a write may also answer: a body over the endpoint's limit, a body of another type.
+WRITE_ERROR_RESPONSES = {**ERROR_RESPONSES, 413: ErrorSerializer, 415: ErrorSerializer}
 
 
 class SharingSchema(AutoSchema):
@@ -66,6 +69,7 @@ class SharingSchema(AutoSchema):
                     IDEMPOTENCY_HEADER,
                     str,
                     OpenApiParameter.HEADER,
+                    pattern=r"^[\x21-\x7e]{1,255}$",
                     description="重复的键返回首次应答，不再产生效果 / a repeated key replays "
                     "the first answer without a second effect",
                 )
@@ -79,6 +83,7 @@ class SharingAPIView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [ClientRateLimit]
+    parser_classes = [StrictJSONParser]
     schema = SharingSchema()
     endpoint: str = ""
     channel: str = ""
@@ -90,7 +95,12 @@ class SharingAPIView(APIView):
         request_id_of(request)
         return super().initialize_request(request, *args, **kwargs)
 
+    def max_body_bytes(self) -> int:
+        """The largest request body this endpoint reads (413 ``too_large`` beyond it)."""
+        return json_body_limit()
+
     def initial(self, request, *args, **kwargs):
+        body_read(request, self.max_body_bytes())
         super().initial(request, *args, **kwargs)  # authenticate (401), rate limit (429)
         client = request.user.client
         if self.endpoint not in client.endpoints:

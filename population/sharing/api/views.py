@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-
+from django.conf import settings
+from django.core.validators import RegexValidator
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
@@ -22,7 +22,25 @@ from population.errors import DomainError, NotFound
 from population.identity import mask_citizen_id
 from population.models import Person, Region
 from population.sharing import selectors
-from population.sharing.api.base import ERROR_RESPONSES, Forbidden, SharingAPIView
+from population.sharing.api.base import (
+    ERROR_RESPONSES,
+    WRITE_ERROR_RESPONSES,
+    Forbidden,
+    SharingAPIView,
+)
+from population.sharing.api.inputs import (
+    CONTROL,
+    MAX_ECHO,
+    DigitsField,
+    StrictDateField,
+    StrictSerializer,
+    TextField,
+    citizen_id_checked,
+    echo,
+    printable,
+    query_validate,
+    strict_date,
+)
 from population.sharing.facts import FACTS
 from population.sharing.scopes import Endpoint, PersonField, Purpose
 from population.stats import selectors as stats_selectors
@@ -83,15 +101,13 @@ def person_fields_requested(client, raw: str | None) -> list[str]:
     unknown = sorted(set(asked) - set(PersonField.values))
     if unknown:
         raise DomainError(
-            f"未知字段：{', '.join(unknown)}",
-            f"unknown fields: {', '.join(unknown)}",
-            code="unknown_field",
+            f"未知字段：{echo(unknown)}", f"unknown fields: {echo(unknown)}", code="unknown_field"
         )
     outside = sorted(set(asked) - set(client.person_fields))
     if outside:
         raise Forbidden(
-            f"字段不在授权范围内：{', '.join(outside)}",
-            f"fields outside this client's scope: {', '.join(outside)}",
+            f"字段不在授权范围内：{echo(outside)}",
+            f"fields outside this client's scope: {echo(outside)}",
             code="field_not_allowed",
         )
     return [f for f in PersonField.values if f in asked]
@@ -112,9 +128,34 @@ def person_represent(client, person: Person, fields: list[str]) -> dict:
     return out
 
 
+_FIELD_NAMES = "|".join(PersonField.values)
+_FIELD_LIST = RegexValidator(rf"^(({_FIELD_NAMES})(,({_FIELD_NAMES}))*)?$")
+
+_CITIZEN_ID_PARAM = OpenApiParameter(
+    "citizen_id",
+    {"type": "string", "format": "citizen-id"},
+    OpenApiParameter.PATH,
+    description="公民身份号码（18位，或15位旧号码，GB 11643 校验位）；格式错误为400 "
+    "invalid_citizen_id / citizen ID (18 characters or a legacy 15-digit number, checked "
+    "against its check digit and birth date); malformed: 400",
+)
+
+
+class PersonQuery(StrictSerializer):
+    fields = TextField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        validators=[_FIELD_LIST],
+        help_text="逗号分隔的字段，须在授权范围内；省略则返回授权的全部字段 / "
+        f"comma-separated, within scope: {', '.join(PersonField.values)}",
+    )
+
+
 class PersonView(_AuditMixin, SharingAPIView):
     """The fields the client's scope allows; the citizen ID masked unless the scope allows it.
-    A person unknown or outside the client's regions gets the same 404."""
+    A person unknown or outside the client's regions gets the same 404; a malformed number is
+    400 ``invalid_citizen_id``."""
 
     endpoint = Endpoint.PERSONS
     channel = "api.persons"
@@ -122,18 +163,13 @@ class PersonView(_AuditMixin, SharingAPIView):
     @extend_schema(
         operation_id="person_retrieve",
         summary="按公民身份号码查询人员 / a person by citizen ID",
-        parameters=[
-            OpenApiParameter(
-                "fields",
-                str,
-                description="逗号分隔的字段，须在授权范围内；省略则返回授权的全部字段 / "
-                f"comma-separated, within scope: {', '.join(PersonField.values)}",
-            )
-        ],
+        parameters=[_CITIZEN_ID_PARAM, PersonQuery],
         responses={200: PersonOutputSerializer, **ERROR_RESPONSES},
     )
     def get(self, request, citizen_id: str):
-        fields = person_fields_requested(self.client, request.query_params.get("fields"))
+        citizen_id = citizen_id_checked(citizen_id)
+        query = query_validate(PersonQuery, request, {"fields": "unknown_field"})
+        fields = person_fields_requested(self.client, query.get("fields"))
         person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
         if person is None:
             raise _person_not_found()
@@ -151,11 +187,15 @@ class FactView(_AuditMixin, SharingAPIView):
         operation_id="person_fact",
         summary="事实核验：是/否 / a derived yes-or-no fact about a person",
         parameters=[
+            _CITIZEN_ID_PARAM,
             OpenApiParameter(
                 "fact", str, OpenApiParameter.PATH, description="事实名称", enum=sorted(FACTS)
             ),
             OpenApiParameter(
-                "region", str, description="区划代码或其前缀（hukou_in_region、lives_in_region）"
+                "region",
+                str,
+                pattern=r"^[0-9]{2,12}$",
+                description="区划代码或其前缀（hukou_in_region、lives_in_region 必填）",
             ),
         ],
         responses={
@@ -166,9 +206,12 @@ class FactView(_AuditMixin, SharingAPIView):
         },
     )
     def get(self, request, citizen_id: str, fact: str):
+        citizen_id = citizen_id_checked(citizen_id)
         definition = FACTS.get(fact)
         if definition is None:
-            raise NotFound(f"未知事实：{fact}", f"unknown fact: {fact}", code="fact_unknown")
+            raise NotFound(
+                f"未知事实：{echo([fact])}", f"unknown fact: {echo([fact])}", code="fact_unknown"
+            )
         if fact not in self.client.facts:
             raise Forbidden(
                 "该事实不在授权范围内", "this fact is outside the client's scope",
@@ -180,6 +223,9 @@ class FactView(_AuditMixin, SharingAPIView):
             if raw is None:
                 raise DomainError(f"缺少参数 {name}", f"parameter {name} is required",
                                   code="parameter_required")  # fmt: skip
+            if CONTROL.search(raw):
+                raise DomainError(f"参数 {name} 含有控制字符", f"parameter {name} contains a "
+                                  "control character", code="invalid_character")  # fmt: skip
             params[name] = clean(raw)
         person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
         if person is None:
@@ -189,13 +235,10 @@ class FactView(_AuditMixin, SharingAPIView):
         return Response({"fact": fact, "value": value})
 
 
-class VerificationItemSerializer(serializers.Serializer):
-    citizen_id = serializers.CharField(max_length=32)
-    name = serializers.CharField(max_length=50)
-    birth_date = serializers.DateField(required=False)
-
-
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+class VerificationItemSerializer(StrictSerializer):
+    citizen_id = TextField(max_length=32)
+    name = TextField(max_length=50)
+    birth_date = StrictDateField(required=False, help_text="YYYY-MM-DD")
 
 
 def _item_text(item: dict, name: str, max_length: int, errors: dict) -> str | None:
@@ -206,7 +249,13 @@ def _item_text(item: dict, name: str, max_length: int, errors: dict) -> str | No
     if len(value) > max_length:
         errors[name] = [f"Ensure this field has no more than {max_length} characters."]
         return None
+    if CONTROL.search(value):
+        errors[name] = ["control characters are not allowed"]
+        return None
     return value
+
+
+_ITEM_FIELDS = {"citizen_id", "name", "birth_date"}
 
 
 @extend_schema_field(VerificationItemSerializer(many=True))
@@ -225,14 +274,13 @@ class VerificationItemsField(serializers.Field):
                 errors[index] = {"non_field_errors": ["Expected an object."]}
                 continue
             item_errors: dict = {}
+            for name in sorted(set(item) - _ITEM_FIELDS)[:MAX_ECHO]:
+                item_errors[printable(str(name))[:64]] = ["unknown field"]
             citizen_id = _item_text(item, "citizen_id", 32, item_errors)
             name = _item_text(item, "name", 50, item_errors)
             born = item.get("birth_date")
-            if born is not None:
-                try:
-                    born = dt.date.fromisoformat(born) if _ISO_DATE.match(born) else None
-                except (TypeError, ValueError):
-                    born = None
+            if "birth_date" in item:  # given: a date (null is not one)
+                born = strict_date(born)
                 if born is None:
                     item_errors["birth_date"] = ["Date has wrong format. Use YYYY-MM-DD."]
             if item_errors:
@@ -247,10 +295,10 @@ class VerificationItemsField(serializers.Field):
         return value
 
 
-class VerificationInputSerializer(serializers.Serializer):
-    citizen_id = serializers.CharField(max_length=32, required=False)
-    name = serializers.CharField(max_length=50, required=False)
-    birth_date = serializers.DateField(required=False)
+class VerificationInputSerializer(StrictSerializer):
+    citizen_id = TextField(max_length=32, required=False)
+    name = TextField(max_length=50, required=False)
+    birth_date = StrictDateField(required=False, help_text="YYYY-MM-DD")
     items = VerificationItemsField(
         required=False,
         help_text=f"批量核验，至多{MAX_BATCH}条 / batch form, at most {MAX_BATCH}",
@@ -264,7 +312,36 @@ class VerificationInputSerializer(serializers.Serializer):
             )
         if single and not ("citizen_id" in attrs and "name" in attrs):
             raise serializers.ValidationError("citizen_id and name are both required")
-        return attrs
+        if "items" in attrs and "birth_date" in attrs:
+            raise serializers.ValidationError("birth_date belongs in each item", code="one_form")
+        return super().validate(attrs)
+
+
+class VerificationSingleSerializer(StrictSerializer):
+    """One pair: citizen ID and name (and birth date)."""
+
+    citizen_id = TextField(max_length=32)
+    name = TextField(max_length=50)
+    birth_date = StrictDateField(required=False, help_text="YYYY-MM-DD")
+
+
+class VerificationBatchSerializer(StrictSerializer):
+    """Up to 1,000 pairs, answered in request order (schema only: ``VerificationItemsField``
+    checks them)."""
+
+    items = serializers.ListField(
+        child=VerificationItemSerializer(),
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text=f"批量核验，至多{MAX_BATCH}条 / at most {MAX_BATCH}",
+    )
+
+
+VerificationRequest = PolymorphicProxySerializer(
+    component_name="VerificationInput",
+    serializers=[VerificationSingleSerializer, VerificationBatchSerializer],
+    resource_type_field_name=None,
+)
 
 
 class VerificationView(_AuditMixin, SharingAPIView):
@@ -277,7 +354,7 @@ class VerificationView(_AuditMixin, SharingAPIView):
     @extend_schema(
         operation_id="verification_create",
         summary="身份核验：一致/不一致 / verify citizen ID and name: match or no match",
-        request=VerificationInputSerializer,
+        request=VerificationRequest,
         responses={
             200: inline_serializer(
                 "VerificationAnswer",
@@ -288,7 +365,7 @@ class VerificationView(_AuditMixin, SharingAPIView):
                     ),
                 },
             ),
-            **ERROR_RESPONSES,
+            **WRITE_ERROR_RESPONSES,
             422: ERROR_RESPONSES[400],
         },
     )
@@ -321,9 +398,20 @@ class ChangeSerializer(serializers.Serializer):
     citizen_id = serializers.CharField(help_text="掩码，除非授权完整号码")
 
 
-_CURSOR = re.compile(r"[0-9]{1,18}")
-_DIGITS = re.compile(r"[0-9]{1,4}")
-_VERSION = re.compile(r"[0-9]{1,5}")
+class ChangesQuery(StrictSerializer):
+    cursor = DigitsField(
+        required=False,
+        min_value=0,
+        max_value=10**18 - 1,
+        help_text="上一页的 next_cursor；省略则从头开始 / the previous page's next_cursor",
+    )
+    limit = DigitsField(
+        required=False,
+        min_value=1,
+        max_value=MAX_PAGE,
+        default=DEFAULT_PAGE,
+        help_text=f"每页条数，1至{MAX_PAGE}，默认{DEFAULT_PAGE}",
+    )
 
 
 class ChangesView(_AuditMixin, SharingAPIView):
@@ -336,12 +424,7 @@ class ChangesView(_AuditMixin, SharingAPIView):
     @extend_schema(
         operation_id="changes_list",
         summary="变更订阅（游标分页） / change feed, cursor-paginated",
-        parameters=[
-            OpenApiParameter("cursor", str, description="上一页的 next_cursor；省略则从头开始"),
-            OpenApiParameter(
-                "limit", int, description=f"每页条数，1至{MAX_PAGE}，默认{DEFAULT_PAGE}"
-            ),
-        ],
+        parameters=[ChangesQuery],
         responses={
             200: inline_serializer(
                 "ChangePage",
@@ -355,18 +438,11 @@ class ChangesView(_AuditMixin, SharingAPIView):
         },
     )
     def get(self, request):
-        cursor = request.query_params.get("cursor") or "0"
-        if not _CURSOR.fullmatch(cursor):
-            raise DomainError("游标无效", "invalid cursor", code="invalid_cursor")
-        # Absent means the default; anything given must be plain ASCII digits ("" and "٣" too
-        # are refused: str.isdigit accepts other scripts' digits).
-        limit_raw = request.query_params.get("limit", str(DEFAULT_PAGE))
-        if not _DIGITS.fullmatch(limit_raw) or not 1 <= int(limit_raw) <= MAX_PAGE:
-            raise DomainError(
-                f"limit 须为1至{MAX_PAGE}", f"limit must be 1 to {MAX_PAGE}", code="invalid_limit"
-            )
-        limit = int(limit_raw)
-        rows = selectors.changes_page(client=self.client, after=int(cursor), limit=limit + 1)
+        query = query_validate(
+            ChangesQuery, request, {"cursor": "invalid_cursor", "limit": "invalid_limit"}
+        )
+        cursor, limit = query.get("cursor", 0), query["limit"]
+        rows = selectors.changes_page(client=self.client, after=cursor, limit=limit + 1)
         has_more = len(rows) > limit
         rows = rows[:limit]
         full = self.client.full_citizen_id
@@ -386,7 +462,7 @@ class ChangesView(_AuditMixin, SharingAPIView):
                 person_ids=[r.person_id for r in rows],
                 fields=["citizen_id", "change_kind"],
             )
-        next_cursor = str(rows[-1].id) if rows else cursor
+        next_cursor = str(rows[-1].id) if rows else str(cursor)
         return Response({"results": results, "next_cursor": next_cursor, "has_more": has_more})
 
 
@@ -398,7 +474,8 @@ _SYNC_DEPARTMENT = {"education": "edu", "civil_affairs": "civil"}
 
 
 class RawFileParser(BaseParser):
-    """The request body as it came (bytes): a CSV or JSON Lines file."""
+    """The request body as it came (bytes, read under the feed limit): a CSV or JSON Lines
+    file."""
 
     media_type = "text/csv"
 
@@ -460,55 +537,65 @@ class _FeedMixin:
         return body
 
 
+class FeedQuery(StrictSerializer):
+    filename = TextField(
+        max_length=255,
+        help_text="文件名，其前缀即数据类别，如 employment_202501.csv / file name; "
+        "its prefix names the feed",
+    )
+    feed = TextField(required=False, max_length=64, help_text="数据类别（省略则取文件名前缀）")
+    schema_version = DigitsField(
+        required=False,
+        min_value=1,
+        max_value=99_999,
+        help_text="JSON Lines 的格式版本（省略为最新版）",
+    )
+
+
 class FeedBatchesView(_FeedMixin, SharingAPIView):
     """Push one feed file (the body, CSV or JSON Lines); it is processed in the background.
-    The same bytes again are the same batch (nothing is done twice)."""
+    The same bytes again are the same batch (nothing is done twice). The body may be up to
+    ``SHARING_MAX_FEED_BYTES`` (413 ``too_large`` beyond), with or without Idempotency-Key."""
 
     channel = "api.feeds"
     parser_classes = [RawFileParser, NdjsonFileParser]
 
+    def max_body_bytes(self) -> int:
+        return min(settings.SHARING_MAX_FEED_BYTES, settings.SYNC_MAX_BATCH_BYTES)
+
     @extend_schema(
         operation_id="feed_batch_create",
         summary="部门报送数据文件 / push a department feed file",
-        parameters=[
-            _DEPARTMENT_PARAM,
-            OpenApiParameter(
-                "filename",
-                str,
-                required=True,
-                description="文件名，其前缀即数据类别，如 employment_202501.csv / file name; "
-                "its prefix names the feed",
-            ),
-            OpenApiParameter("feed", str, description="数据类别（省略则取文件名前缀）"),
-            OpenApiParameter(
-                "schema_version", int, description="JSON Lines 的格式版本（省略为最新版）"
-            ),
-        ],
+        parameters=[_DEPARTMENT_PARAM, FeedQuery],
         request={media: OpenApiTypes.BINARY for media in FEED_MEDIA_TYPES},
-        responses={202: BatchProgressSerializer, **ERROR_RESPONSES, 422: ERROR_RESPONSES[400]},
+        responses={
+            202: BatchProgressSerializer,
+            **WRITE_ERROR_RESPONSES,
+            422: ERROR_RESPONSES[400],
+        },
     )
     def post(self, request, department: str):
         department = self.own_department(department)
         return self.write(request, lambda: self._receive(request, department))
 
     def _receive(self, request, department: str):
+        query = query_validate(
+            FeedQuery,
+            request,
+            {"schema_version": "invalid_schema_version"},
+        )
         media = (request.content_type or "").split(";")[0].strip().lower()
-        filename = (request.query_params.get("filename") or "").strip()
-        if not filename:
-            raise DomainError("缺少参数 filename", "parameter filename is required",
-                              code="parameter_required")  # fmt: skip
-        version_raw = request.query_params.get("schema_version")
-        if version_raw is not None and not _VERSION.fullmatch(version_raw):
-            raise DomainError("schema_version 须为正整数", "schema_version must be a number",
-                              code="invalid_schema_version")  # fmt: skip
+        content = request.data  # parsed (or refused with 415) before the media check below
+        if media not in FEED_MEDIA_TYPES:  # also an empty body, which no parser reads
+            raise exceptions.UnsupportedMediaType(media)
         batch = sync_services.batch_receive(
             department=department,
-            content=request.data if isinstance(request.data, bytes) else b"",
-            filename=filename,
+            content=content if isinstance(content, bytes) else b"",
+            filename=query["filename"].strip(),
             fmt=FEED_MEDIA_TYPES[media],
             source=BatchSource.API,
-            feed=request.query_params.get("feed") or None,
-            schema_version=None if version_raw is None else int(version_raw),
+            feed=query.get("feed") or None,
+            schema_version=query.get("schema_version"),
         )
         return Response(self.progress(department, batch.pk), status=status.HTTP_202_ACCEPTED)
 
@@ -529,7 +616,8 @@ class FeedBatchView(_FeedMixin, SharingAPIView):
     )
     def get(self, request, department: str, batch_id: str):
         department = self.own_department(department)
-        if not _CURSOR.fullmatch(batch_id):  # the same JSON 404 as an unknown number
+        if not batch_id.isascii() or not batch_id.isdigit() or len(batch_id) > 18:
+            # the same JSON 404 as an unknown number
             raise NotFound("批次不存在", "no such batch", code="batch_not_found")
         return Response(self.progress(department, int(batch_id)))
 
@@ -539,6 +627,19 @@ class FeedBatchView(_FeedMixin, SharingAPIView):
 _COUNT_OR_SUPPRESSED = serializers.CharField(
     help_text='人数；小于阈值时为 "<N" / a count, or "<N" when below the threshold'
 )
+
+
+class UrbanizationQuery(StrictSerializer):
+    region = TextField(
+        max_length=12,
+        validators=[RegexValidator(r"^[0-9]{12}$")],
+        help_text="市、县或乡级区划代码（12位）",
+    )
+    month = TextField(
+        max_length=7,
+        validators=[RegexValidator(r"^[12][0-9]{3}-(0[1-9]|1[0-2])$")],
+        help_text="统计月份 YYYY-MM",
+    )
 
 
 class UrbanizationView(SharingAPIView):
@@ -553,12 +654,7 @@ class UrbanizationView(SharingAPIView):
     @extend_schema(
         operation_id="statistics_urbanization",
         summary="城镇化率（户籍、常住） / urbanization rates of an area at a month end",
-        parameters=[
-            OpenApiParameter(
-                "region", str, required=True, description="市、县或乡级区划代码（12位）"
-            ),
-            OpenApiParameter("month", str, required=True, description="统计月份 YYYY-MM"),
-        ],
+        parameters=[UrbanizationQuery],
         responses={
             200: inline_serializer(
                 "Urbanization",
@@ -581,18 +677,17 @@ class UrbanizationView(SharingAPIView):
         },
     )
     def get(self, request):
-        params = {}
-        for name in ("region", "month"):
-            value = (request.query_params.get(name) or "").strip()
-            if not value:
-                raise DomainError(f"缺少参数 {name}", f"parameter {name} is required",
-                                  code="parameter_required")  # fmt: skip
-            params[name] = value
-        return Response(
-            stats_selectors.urbanization(
+        params = query_validate(UrbanizationQuery, request, {"month": "bad_month"})
+        try:
+            figures = stats_selectors.urbanization(
                 region_code=params["region"],
                 month=params["month"],
                 suppress=True,
                 within=self.client.region_prefixes,
             )
-        )
+        except DomainError as exc:
+            if exc.code != "month_in_future":
+                raise
+            # A well-formed month with no figures yet: not found, like a month never counted.
+            raise NotFound(exc.message_zh, exc.message_en, code=exc.code) from None
+        return Response(figures)

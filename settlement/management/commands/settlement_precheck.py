@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from population.errors import DomainError
+from population.inputcheck import json_loads
 from settlement.services import settlement_precheck
 
 
@@ -30,9 +31,11 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"无法读取 {file} / cannot read {file}: {exc.strerror}") from exc
         try:
-            payload = json.loads(text)
-        except ValueError as exc:
-            raise CommandError(f"不是有效的 JSON / not valid JSON: {exc}") from exc
+            # Strict: NaN/Infinity, numbers out of range, nesting past the bound and control
+            # characters are refused here (json.loads takes the first two, and crashes on depth).
+            payload = json_loads(text)
+        except DomainError as exc:
+            raise CommandError(f"[{exc.code}] {exc.message_zh} / {exc.message_en}") from exc
         if isinstance(payload, dict):
             if city:
                 payload["city_code"] = city
@@ -42,4 +45,4 @@ class Command(BaseCommand):
             result = settlement_precheck(payload)
         except DomainError as exc:
             raise CommandError(f"[{exc.code}] {exc.message_zh} / {exc.message_en}") from exc
-        self.stdout.write(json.dumps(result, ensure_ascii=False, indent=2))
+        self.stdout.write(json.dumps(result, ensure_ascii=False, indent=2, allow_nan=False))
