@@ -104,7 +104,7 @@ def assign_area(db):
 
     def _assign(user, *regions):
         for region in regions:
-            OfficerRegion.objects.create(user=user, region=region)
+            OfficerRegion.objects.get_or_create(user=user, region=region)
         user.__dict__.pop("_popbase_area", None)
         return user
 

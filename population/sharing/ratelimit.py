@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import math
 import threading
 import time
+import uuid
 
 from django.conf import settings
 from django.db import connection
@@ -11,17 +14,31 @@ from rest_framework.throttling import BaseThrottle
 
 WINDOW_SECONDS = 60
 
-# INCR and EXPIRE in one script: Redis runs it atomically, so simultaneous requests each get a
-# distinct count and the window always expires, even if a process dies between the two steps.
+# A sliding window (the log of the last minute's admitted requests, one sorted set per client):
+# trimming, counting and admitting are one script, which Redis runs atomically, so simultaneous
+# requests each see the others and a burst cannot double up across a minute boundary as it can
+# with fixed per-minute counters. The set holds at most ``limit`` entries and expires with the
+# window.
 _SCRIPT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {n, redis.call('TTL', KEYS[1])}
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[1])
+if n < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], window)
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = tonumber(oldest[2]) + window - now
+if n < limit then return {1, limit - n - 1, wait} end
+return {0, 0, wait}
 """
 
 _lock = threading.Lock()
 _script = None
 _local_counts: dict[str, int] = {}
+_local_logs: dict[str, collections.deque] = {}
 
 
 def _redis_script():
@@ -38,19 +55,28 @@ def _redis_script():
 def rate_limit_hit(
     *, client_id: int, limit: int, now: float | None = None
 ) -> tuple[bool, int, int]:
-    """Count one request; return (allowed, remaining, seconds until the window resets)."""
-    now = time.time() if now is None else now
-    window = int(now // WINDOW_SECONDS)
+    """Count one request in the client's last 60 s; return (allowed, remaining, seconds until
+    the oldest request of the window leaves it, i.e. until one more would be admitted)."""
+    now_ms = int((time.time() if now is None else now) * 1000)
+    window_ms = WINDOW_SECONDS * 1000
     # The database name keeps test databases and deployments sharing a Redis apart.
-    key = f"popbase:{connection.settings_dict['NAME']}:rate:{client_id}:{window}"
+    key = f"popbase:{connection.settings_dict['NAME']}:rate:{client_id}"
     if settings.REDIS_URL:
-        count, ttl = _redis_script()(keys=[key], args=[WINDOW_SECONDS])
+        member = f"{now_ms}:{uuid.uuid4().hex}"
+        allowed, remaining, wait_ms = _redis_script()(
+            keys=[key], args=[now_ms, window_ms, limit, member]
+        )
     else:  # quickstart without Redis: one process, a lock is enough
         with _lock:
-            _local_counts[key] = count = _local_counts.get(key, 0) + 1
-        ttl = WINDOW_SECONDS - int(now % WINDOW_SECONDS)
-    ttl = max(int(ttl), 1)
-    return count <= limit, max(limit - count, 0), ttl
+            log = _local_logs.setdefault(key, collections.deque())
+            while log and log[0] <= now_ms - window_ms:
+                log.popleft()
+            allowed = len(log) < limit
+            if allowed:
+                log.append(now_ms)
+            remaining = max(limit - len(log), 0)
+            wait_ms = log[0] + window_ms - now_ms
+    return bool(allowed), int(remaining), max(math.ceil(int(wait_ms) / 1000), 1)
 
 
 class ClientRateLimit(BaseThrottle):

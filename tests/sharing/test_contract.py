@@ -199,6 +199,24 @@ def test_rate_limit_counter_holds_under_concurrency_on_real_redis():
     assert rate_limit_hit(client_id=987654, limit=25, now=now + 60)[:2] == (True, 24)
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("redis_on", [True, False], ids=["redis", "in-process"])
+def test_the_rate_limit_window_slides_across_a_minute_boundary(redis_on, settings):
+    """Three requests at 59.5 s and three at 60.5 s are six within one second: a limit of 3
+    per minute admits the first three only (fixed per-minute counters admitted all six)."""
+    if not redis_on:
+        settings.REDIS_URL = ""
+    client_id = 987655 if redis_on else 987656
+    start = 1_800_000_000.0 - 0.5  # half a second before a minute boundary
+    first = [rate_limit_hit(client_id=client_id, limit=3, now=start) for _ in range(3)]
+    after = [rate_limit_hit(client_id=client_id, limit=3, now=start + 1) for _ in range(3)]
+    assert [r[0] for r in first + after] == [True] * 3 + [False] * 3
+    # Refused requests say when the oldest admitted one leaves the window (59 s from then).
+    assert {r[2] for r in after} == {59}
+    # 60 s after the first burst the window is empty again.
+    assert rate_limit_hit(client_id=client_id, limit=3, now=start + 60)[:2] == (True, 2)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_rate_limit_holds_for_simultaneous_api_calls(make_client):
     _client, key = make_client(rate_limit_per_minute=5)
