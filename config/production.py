@@ -6,9 +6,16 @@ Kept apart from the settings module so the rule is one function, tested setting 
 
 from __future__ import annotations
 
-# The development key of settings.py: known to everyone who has read the code.
+import re
+
+# The development keys of settings.py: known to everyone who has read the code.
 DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105
+DEV_AUDIT_HMAC_KEY = "dev-only-audit-hmac-key-never-use-in-production"
 MIN_SECRET_KEY_LENGTH = 50
+# As long as the HMAC-SHA-256 / HMAC-SM3 output: a shorter key weakens the chain.
+MIN_AUDIT_HMAC_KEY_LENGTH = 32
+# AUDIT_SIGNING_KEY is the 32-byte Ed25519 seed in hex.
+_ED25519_SEED_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def weak_settings(
@@ -18,6 +25,9 @@ def weak_settings(
     allowed_hosts: list[str],
     session_cookie_secure: bool,
     csrf_cookie_secure: bool,
+    audit_hmac_key: str,
+    audit_signing_key_file: str,
+    audit_signing_key: str,
 ) -> list[str]:
     """The reasons a production start must be refused (empty when none)."""
     problems = []
@@ -39,4 +49,17 @@ def weak_settings(
         problems.append("SESSION_COOKIE_SECURE must be on (session cookie over HTTPS only)")
     if not csrf_cookie_secure:
         problems.append("CSRF_COOKIE_SECURE must be on (CSRF cookie over HTTPS only)")
+    if not audit_hmac_key:
+        problems.append("AUDIT_HMAC_KEY must be set")
+    elif audit_hmac_key == DEV_AUDIT_HMAC_KEY:
+        problems.append("AUDIT_HMAC_KEY is the development key")
+    elif len(audit_hmac_key) < MIN_AUDIT_HMAC_KEY_LENGTH:
+        problems.append(
+            f"AUDIT_HMAC_KEY is {len(audit_hmac_key)} characters;"
+            f" at least {MIN_AUDIT_HMAC_KEY_LENGTH} needed"
+        )
+    if not (audit_signing_key_file or audit_signing_key):
+        problems.append("AUDIT_SIGNING_KEY_FILE or AUDIT_SIGNING_KEY must be set")
+    elif not audit_signing_key_file and not _ED25519_SEED_HEX.fullmatch(audit_signing_key):
+        problems.append("AUDIT_SIGNING_KEY must be 64 hexadecimal digits (an Ed25519 seed)")
     return problems

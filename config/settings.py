@@ -2,7 +2,9 @@
 
 No production secret has a default: with ``POPBASE_ENV=production`` the start is refused, with
 the reason, for a missing, short (< 50 characters) or development ``SECRET_KEY``, ``DEBUG``,
-missing ``ALLOWED_HOSTS`` and cookies not limited to HTTPS (``config/production.py``).
+missing ``ALLOWED_HOSTS``, cookies not limited to HTTPS, and a missing, short (< 32
+characters) or development ``AUDIT_HMAC_KEY`` or a missing or malformed audit signing key
+(``config/production.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,local
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 
+# Read audit keys (population/audit.py): the HMAC key of the access-log chain, and the Ed25519
+# private key that signs checkpoints, as a PEM file (AUDIT_SIGNING_KEY_FILE) or the 32-byte seed
+# in hex (AUDIT_SIGNING_KEY). Development uses fixed dev keys (the signing one in audit.py).
+AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
+AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE", "")
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
+
 if PRODUCTION:
     from config.production import weak_settings
 
@@ -52,13 +61,19 @@ if PRODUCTION:
         allowed_hosts=ALLOWED_HOSTS,
         session_cookie_secure=SESSION_COOKIE_SECURE,
         csrf_cookie_secure=CSRF_COOKIE_SECURE,
+        audit_hmac_key=AUDIT_HMAC_KEY,
+        audit_signing_key_file=AUDIT_SIGNING_KEY_FILE,
+        audit_signing_key=AUDIT_SIGNING_KEY,
     )
     if _weak:
         raise ImproperlyConfigured(
             "POPBASE_ENV=production refuses weak settings: " + "; ".join(_weak) + "."
         )
-elif not SECRET_KEY:
-    from config.production import DEV_SECRET_KEY as SECRET_KEY
+else:
+    from config.production import DEV_AUDIT_HMAC_KEY, DEV_SECRET_KEY
+
+    SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY
+    AUDIT_HMAC_KEY = AUDIT_HMAC_KEY or DEV_AUDIT_HMAC_KEY
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -110,7 +125,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -309,23 +324,12 @@ CELERY_BEAT_SCHEDULE |= {
 # Read audit (population/audit.py). Rows are written on the request path unchained; the sealer
 # (Celery beat every few seconds, or `manage.py audit_seal`) chains them in batches with keyed
 # HMACs and signs a checkpoint per batch, kept in the database and appended to files outside it.
-AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
-if not AUDIT_HMAC_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured("AUDIT_HMAC_KEY must be set when POPBASE_ENV=production.")
-    AUDIT_HMAC_KEY = "dev-only-audit-hmac-key-never-use-in-production"
+# Its keys (AUDIT_HMAC_KEY, AUDIT_SIGNING_KEY_FILE, AUDIT_SIGNING_KEY) are read near the top,
+# with the other settings production refuses when missing or weak (config/production.py).
 # "sha256" (HMAC-SHA-256) or "sm3" (HMAC-SM3, GB/T 32905, for 商用密码应用安全性评估).
 AUDIT_HMAC_ALGORITHM = os.environ.get("AUDIT_HMAC_ALGORITHM", "sha256").strip().lower()
 if AUDIT_HMAC_ALGORITHM not in {"sha256", "sm3"}:
     raise ImproperlyConfigured("AUDIT_HMAC_ALGORITHM must be 'sha256' or 'sm3'.")
-# Ed25519 private key that signs checkpoints: a PEM file (AUDIT_SIGNING_KEY_FILE) or the
-# 32-byte seed in hex (AUDIT_SIGNING_KEY). Development derives one from a fixed dev seed.
-AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE", "")
-AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
-if PRODUCTION and not (AUDIT_SIGNING_KEY_FILE or AUDIT_SIGNING_KEY):
-    raise ImproperlyConfigured(
-        "AUDIT_SIGNING_KEY_FILE or AUDIT_SIGNING_KEY must be set when POPBASE_ENV=production."
-    )
 AUDIT_CHECKPOINT_DIR = Path(
     os.environ.get("AUDIT_CHECKPOINT_DIR", POPBASE_DATA_DIR / "audit-checkpoints")
 )

@@ -12,7 +12,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from population.exports import SafeCsvWriter, cell_safe
+from population.exports import CsvDigitCode, SafeCsvWriter, cell_safe
 from population.stats import charts, selectors
 from population.stats.extra import extra_figures
 from population.stats.services import month_parse
@@ -87,9 +87,9 @@ def report_csv(data: dict[str, Any]) -> bytes:
     writer.writerow([f"城镇化统计 {data['area']['region_name']}", f"数据日期 {data['data_date']}"])
     writer.writerow([label for _, label in COLUMNS])
     for figures in [data["area"], *data["sub_areas"]]:
-        row = [safe_text(v) for v in _row(figures)]
+        row = _row(figures)
         # ="441800000000": Excel keeps the 12-digit code as text instead of 4.418E+11.
-        row[0] = f'="{figures["region_code"]}"'
+        row[0] = CsvDigitCode(figures["region_code"])
         writer.writerow(row)
     writer.writerow([])
     for name, text in data["definitions"]:

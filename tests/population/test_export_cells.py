@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from population.exports import cell_safe
+from population.exports import CsvDigitCode, cell_safe
 from population.sync import services
 from population.sync.models import RejectedRow
 from population.sync.selectors import rejected_rows_csv
@@ -41,7 +41,17 @@ def test_the_rejected_rows_download_neutralises_formula_cells(make_person, cell)
 @pytest.mark.parametrize(
     ("value", "shown"),
     [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@x", "'@x"), ("\tx", "'\tx"),
-     ("\rx", "'\rx"), ("张三", "张三"), (12, 12), (None, None)],
+     ("\rx", "'\rx"), ("张三", "张三"), (12, 12), (None, None),
+     ('="441800000000"', '\'="441800000000"'),  # the code form, typed as text: neutralised
+     (CsvDigitCode("441800000000"), '="441800000000"')],
 )  # fmt: skip
 def test_cell_safe(value, shown):
     assert cell_safe(value) == shown
+
+
+@pytest.mark.parametrize(
+    "code", ["", "4418'", '441800"&HYPERLINK("x")&"', "=1+1", "４４１８", "4418 ", 441800000000]
+)
+def test_only_a_digits_only_code_becomes_the_text_formula(code):
+    with pytest.raises(ValueError, match="digits-only"):
+        CsvDigitCode(code)

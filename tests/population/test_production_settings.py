@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from config.production import DEV_SECRET_KEY
+from config.production import DEV_AUDIT_HMAC_KEY, DEV_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k" * 30 + "-Zq8$x!w2@v#u%t^s&r*"  # 50 characters
@@ -21,13 +21,16 @@ SOUND = {
     "POPBASE_ENV": "production",
     "SECRET_KEY": STRONG_KEY,
     "ALLOWED_HOSTS": "popbase.example.gov.cn",
+    "AUDIT_HMAC_KEY": "h" * 20 + "-Zq8$x!w2@v#",  # 32 characters
+    "AUDIT_SIGNING_KEY": "5e" * 32,  # an Ed25519 seed in hex
     # Parsed only; nothing connects at import.
     "DATABASE_URL": "postgres://popbase@db.invalid:5432/popbase",
 }
 
 
 def _start(**changes: str | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", *SOUND}}
+    unset = {"DEBUG", "AUDIT_SIGNING_KEY_FILE", *SOUND}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(SOUND)
     for name, value in changes.items():
         if value is None:
@@ -64,10 +67,20 @@ def test_sound_production_settings_start():
         ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS must not be '*'"),
         ({"SESSION_COOKIE_SECURE": "0"}, "SESSION_COOKIE_SECURE must be on"),
         ({"CSRF_COOKIE_SECURE": "false"}, "CSRF_COOKIE_SECURE must be on"),
+        ({"AUDIT_HMAC_KEY": None}, "AUDIT_HMAC_KEY must be set"),
+        ({"AUDIT_HMAC_KEY": "h" * 31}, "AUDIT_HMAC_KEY is 31 characters; at least 32 needed"),
+        ({"AUDIT_HMAC_KEY": DEV_AUDIT_HMAC_KEY}, "AUDIT_HMAC_KEY is the development key"),
+        ({"AUDIT_SIGNING_KEY": None},
+         "AUDIT_SIGNING_KEY_FILE or AUDIT_SIGNING_KEY must be set"),
+        ({"AUDIT_SIGNING_KEY": "5e" * 31},
+         "AUDIT_SIGNING_KEY must be 64 hexadecimal digits"),
+        ({"AUDIT_SIGNING_KEY": "zz" * 32},
+         "AUDIT_SIGNING_KEY must be 64 hexadecimal digits"),
     ],
     ids=[
         "no-key", "short-key", "49-char-key", "dev-key", "debug", "no-hosts", "blank-hosts",
-        "any-host", "session-cookie", "csrf-cookie",
+        "any-host", "session-cookie", "csrf-cookie", "no-audit-hmac", "short-audit-hmac",
+        "dev-audit-hmac", "no-signing-key", "short-signing-key", "non-hex-signing-key",
     ],
 )  # fmt: skip
 def test_a_weak_setting_stops_the_start_with_its_reason(changes, reason):
