@@ -896,6 +896,7 @@ def correction_propose(
     )
     require(bool(reason.strip()), "必须填写原因", "a reason is required", "reason_required")
     person = _lock_person(person)
+    actor_require_within(actor, person)
     new = _correction_new_value(field, new_value)
     old = _identity_value(person, field)
     require(new != old, "更正内容与原内容相同", "the new value equals the old one", "no_change")
@@ -929,6 +930,7 @@ def correction_propose(
 
 def _lock_pending(correction: Correction, actor: Any) -> Correction:
     locked = Correction.objects.select_for_update().get(pk=correction.pk)
+    actor_require_within(actor, locked)  # first: nothing about a record outside is told
     if locked.status != CorrectionStatus.PENDING:
         raise Conflict(
             f"此更正{locked.get_status_display()}，不能再审批",
@@ -1045,6 +1047,7 @@ def relation_correct(
     )
     person = _lock_person(person)
     household = _lock_household(household) if household is not None else None
+    actor_require_within(actor, person, household)
     membership = _open_membership(person)
     _expect_in(membership, household)
     require(

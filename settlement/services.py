@@ -478,6 +478,10 @@ def application_window_open(
     nothing behind, not even the new household.
     """
     _officer(actor)
+    # The destination first: nothing is created (nor told) for a household outside the area.
+    actor_require_within(
+        actor, household, regions=[new_household.get("region")] if new_household else []
+    )
     check_date(on)
     items = [m.strip() for m in materials or [] if isinstance(m, str) and m.strip()]
     require(

@@ -9,6 +9,7 @@ sample here, and the tests say so when it has none.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from types import SimpleNamespace
 
@@ -38,11 +39,16 @@ from residence_permit.points import policies_load_shipped
 from settlement import services as settlement
 from settlement.rules import DATA_DIR, ruleset_load_file, rulesets_load_shipped
 
-_serial = iter(range(1, 900))
+_serial = itertools.count(1)
 
 
 def citizen_id(born=dt.date(1990, 1, 1), male=True, address="441802") -> str:
-    return build_citizen_id(address, born, next(_serial) * 2 + (1 if male else 0))
+    """A new valid number each call, however many tests one process runs: the 3-digit
+    sequence (odd for men, even for women) holds 500 of each, then the birth date moves on."""
+    days, serial = divmod(next(_serial), 500)
+    return build_citizen_id(
+        address, born + dt.timedelta(days=days), serial * 2 + (1 if male else 0)
+    )
 
 
 def staff(username: str, *regions: Region) -> User:
@@ -105,6 +111,12 @@ def world(village, tmp_path):
     merge = quality.person_merge_propose(
         survivor=head, duplicate=duplicate, actor=officer_a, reason="同一人", issue=issue
     )
+    # 变更更正登记: a name correction of the spouse, proposed by a clerk of township A and
+    # waiting for a supervisor's decision.
+    correction = registry.correction_propose(
+        person=spouse, field="name", new_value="李正名", document_type="户口簿",
+        document_number="HK-1", reason="录入错字", actor=staff("clerk_a", township_a),
+    )  # fmt: skip
     grant = BreakGlassGrant.objects.create(
         user=staff("visitor"), person=spouse, reason="核对户籍", granted_at=timezone.now(),
         expires_at=timezone.now() + dt.timedelta(hours=2),
@@ -197,6 +209,7 @@ def world(village, tmp_path):
         duplicate=duplicate,
         issue=issue,
         merge=merge,
+        correction=correction,
         grant=grant,
         fact=fact,
         followup=followup,

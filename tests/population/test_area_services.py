@@ -108,6 +108,25 @@ SERVICE_CALLS = {
         household=w.household, members=[(w.spouse, Relation.HEAD)], address="凤城路4号"
     ),
     "registry.services.household_close": lambda w: dict(household=w.collective, reason="销户"),
+    # 变更更正登记
+    "registry.services.correction_propose": lambda w: dict(
+        person=w.spouse,
+        field="ethnicity",
+        new_value="02",
+        document_type="户口簿",
+        document_number="HK-2",
+        reason="民族录错",
+    ),
+    "registry.services.correction_approve": lambda w: dict(correction=w.correction),
+    "registry.services.correction_refuse": lambda w: dict(correction=w.correction, note="材料不符"),
+    "registry.services.relation_correct": lambda w: dict(
+        person=w.spouse,
+        household=w.household,
+        relation=Relation.DAUGHTER,
+        document_type="户口簿",
+        document_number="HK-3",
+        reason="关系录错",
+    ),
     # data quality
     "registry.quality.services.quality_issue_decide": lambda w: dict(
         issue=w.issue, status="confirmed"
@@ -154,6 +173,18 @@ SERVICE_CALLS = {
         person=w.due.person, code="any", evidence="违法记录"
     ),
     # settlement
+    "settlement.services.application_window_open": lambda w: dict(
+        city_code="441800",
+        on=w.today,
+        channel="home_purchase",
+        target="residence",
+        citizen_id=citizen_id(address="441881"),
+        name="窗口申请人",
+        relation=Relation.SON,
+        materials=["购房合同"],
+        evidence={"owns_residential_home": True},
+        household=w.household,
+    ),
     "settlement.services.application_submit": lambda w: dict(application=w.application),
     "settlement.services.application_accept": lambda w: dict(application=w.application),
     "settlement.services.application_review_start": lambda w: dict(application=w.application),

@@ -270,8 +270,10 @@ def test_only_supervisors_may_run_the_checks(client, login, village, role):
     assert not QualityRun.objects.exists()
 
 
-def test_evidence_and_merge_details_are_chinese_tables(client, login, pair, django_user_model):
-    officer = django_user_model.objects.create_user("proposer2")
+def test_evidence_and_merge_details_are_chinese_tables(
+    client, login, pair, django_user_model, city, assign_area
+):
+    officer = assign_area(django_user_model.objects.create_user("proposer2"), city)
     officer.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
     login(roles.SUPERVISOR)
     issue = QualityIssue.objects.get()

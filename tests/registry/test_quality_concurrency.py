@@ -9,7 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from population import roles
 from population import services as population_services
 from population.errors import DomainError
-from population.models import Person, PersonStatus
+from population.models import OfficerRegion, Person, PersonStatus, Region
 from registry.quality.models import MergeStatus, PersonMerge
 from registry.quality.services import person_merge_approve, person_merge_propose
 from tests.registry.quality_factories import next_id, registered
@@ -19,8 +19,8 @@ from tests.registry.test_concurrency import run_at_once
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def staff(django_user_model, name: str, role: str):
-    """A user in ``role``; supervisors hold the approval permission.
+def staff(django_user_model, name: str, role: str, area: Region):
+    """A user in ``role`` working in ``area``; supervisors hold the approval permission.
 
     A transactional test may start from a flushed database (after another transactional test),
     so the group and the permission are (re)created here, idempotently.
@@ -35,6 +35,7 @@ def staff(django_user_model, name: str, role: str):
         group.permissions.add(permission)
     u = django_user_model.objects.create_user(name)
     u.groups.add(group)
+    OfficerRegion.objects.create(user=u, region=area)
     return u
 
 
@@ -45,8 +46,9 @@ def plain(name: str) -> Person:
 
 
 def test_two_supervisors_approving_one_proposal_at_once_one_wins(village, django_user_model):
-    officer = staff(django_user_model, "officer", roles.REGISTRATION_OFFICER)
-    sups = [staff(django_user_model, f"sup{i}", roles.SUPERVISOR) for i in range(2)]
+    city = village.parent.parent.parent  # the survivors have no region: city-wide staff
+    officer = staff(django_user_model, "officer", roles.REGISTRATION_OFFICER, city)
+    sups = [staff(django_user_model, f"sup{i}", roles.SUPERVISOR, city) for i in range(2)]
     duplicate = registered(village, "张三")
     survivor = plain("张三")
     merge = person_merge_propose(survivor=survivor, duplicate=duplicate, actor=officer, reason="重")
@@ -67,8 +69,9 @@ def test_two_supervisors_approving_one_proposal_at_once_one_wins(village, django
 
 
 def test_two_proposals_for_one_duplicate_approved_at_once_one_wins(village, django_user_model):
-    officer = staff(django_user_model, "officer", roles.REGISTRATION_OFFICER)
-    sups = [staff(django_user_model, f"sup{i}", roles.SUPERVISOR) for i in range(2)]
+    city = village.parent.parent.parent  # the survivors have no region: city-wide staff
+    officer = staff(django_user_model, "officer", roles.REGISTRATION_OFFICER, city)
+    sups = [staff(django_user_model, f"sup{i}", roles.SUPERVISOR, city) for i in range(2)]
     duplicate = registered(village, "李四")
     survivors = [plain("李四"), plain("李四")]
     merges = [

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from population import services as population_services
-from population.models import Person, PersonStatus, Region, RegionLevel
+from population.models import OfficerRegion, Person, PersonStatus, Region, RegionLevel
 from registry import services
 from registry.models import Membership
 from registry.quality.selectors import RegionQuality, quality_figures
@@ -108,10 +108,13 @@ def test_a_dismissed_finding_no_longer_lowers_accuracy(city, django_user_model):
     from registry.quality.services import quality_issue_decide
 
     make_population(*city)
+    officer = django_user_model.objects.create_user("o")
+    # The finding names a person with no region: staff of the whole city decide it.
+    OfficerRegion.objects.create(user=officer, region=city[0].parent.parent.parent)
     quality_issue_decide(
         issue=QualityIssue.objects.get(),
         status="dismissed",
-        actor=django_user_model.objects.create_user("o"),
+        actor=django_user_model.objects.get(pk=officer.pk),
         note="不同人",
     )
     assert quality_figures(level=RegionLevel.COUNTY)[0].accurate == 3

@@ -28,20 +28,26 @@ from tests.registry.quality_factories import next_id, registered
 pytestmark = pytest.mark.django_db
 
 
-def user(django_user_model, name: str, role: str):
+def user(django_user_model, name: str, role: str, area=None):
+    """Staff working city-wide: the persons here have no region, which only staff of a whole
+    city or province see."""
+    from population.models import OfficerRegion
+
     u = django_user_model.objects.create_user(name)
     u.groups.add(Group.objects.get(name=role))
+    if area is not None:
+        OfficerRegion.objects.create(user=u, region=area)
     return django_user_model.objects.get(pk=u.pk)  # fresh permission cache
 
 
 @pytest.fixture
-def officer(django_user_model):
-    return user(django_user_model, "officer", roles.REGISTRATION_OFFICER)
+def officer(django_user_model, city):
+    return user(django_user_model, "officer", roles.REGISTRATION_OFFICER, city)
 
 
 @pytest.fixture
-def supervisor(django_user_model):
-    return user(django_user_model, "supervisor", roles.SUPERVISOR)
+def supervisor(django_user_model, city):
+    return user(django_user_model, "supervisor", roles.SUPERVISOR, city)
 
 
 def plain(name: str) -> Person:
@@ -162,9 +168,9 @@ def test_in_one_household_the_survivor_inherits_the_heads_place(village, officer
 
 
 def test_every_refusal_says_why_and_changes_nothing(
-    village, officer, supervisor, django_user_model
+    village, city, officer, supervisor, django_user_model
 ):
-    other_supervisor = user(django_user_model, "supervisor2", roles.SUPERVISOR)
+    other_supervisor = user(django_user_model, "supervisor2", roles.SUPERVISOR, city)
     a, b, c = plain("赵六"), plain("赵六"), plain("赵六")
     head = registered(village, "钱七")
     registered(
