@@ -19,9 +19,8 @@ from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin, area_of
+from population.jurisdiction import JurisdictionAdminMixin, records_within
 from population.models import Person
-from registry.jurisdiction import household_q
 from registry.models import Household
 from settlement import selectors, services
 from settlement.admin_window import (
@@ -524,11 +523,9 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             if name not in asks:
                 form.fields.pop(name)
         if "household" in asks:
-            area = area_of(request.user)
-            households = Household.objects.filter(closed_on__isnull=True)
-            if not area.everything:
-                households = households.filter(household_q(area))
-            form.fields["household"].queryset = households
+            form.fields["household"].queryset = records_within(
+                request.user, Household.objects.filter(closed_on__isnull=True)
+            )
             form.fields["household"].label_from_instance = household_label
             form.fields["household"].widget = HouseholdSelect(
                 self.admin_site, attrs={"data-placeholder": "户号或住址"}

@@ -25,9 +25,8 @@ from django.utils.html import format_html, format_html_join
 from population.codes import Relation
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
-from population.jurisdiction import area_of, persons_within, region_required_within
+from population.jurisdiction import area_of, persons_within, records_within, region_required_within
 from population.models import Person, Region, RegionLevel
-from registry.jurisdiction import household_q
 from registry.models import Household, HouseholdKind, Membership
 from settlement.conditions import MET, leaves
 from settlement.facts import FACTS, VALUE_LABELS, fact_label, fact_value_label
@@ -228,11 +227,9 @@ class WindowForm(forms.Form):
             attrs={"data-placeholder": "身份号码或姓名"},
         )
         self.fields["applicant"].widget.choices = self.fields["applicant"].choices
-        area = area_of(user)
-        households = Household.objects.filter(closed_on__isnull=True)
-        if not area.everything:
-            households = households.filter(household_q(area))
-        self.fields["household"].queryset = households
+        self.fields["household"].queryset = records_within(
+            user, Household.objects.filter(closed_on__isnull=True)
+        )
         self.fields["household"].label_from_instance = household_label
         self.fields["household"].widget = HouseholdSelect(
             site, attrs={"data-placeholder": "户号或住址"}
