@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -439,9 +440,13 @@ def test_production_refuses_missing_audit_keys():
 
 
 def _db_url() -> str:
+    """The test database's URL for a subprocess: a TCP host, or the embedded server's socket
+    folder (percent-encoded, as config.embedded_db writes it)."""
     s = connection.settings_dict
     auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    host = quote(s["HOST"] or "127.0.0.1", safe="")
+    port = f":{s['PORT']}" if s["PORT"] else ""
+    return f"postgres://{auth}@{host}{port}/{s['NAME']}"
 
 
 def _sealer(checkpoint_dir: Path, *args: str, app: str) -> subprocess.Popen:
