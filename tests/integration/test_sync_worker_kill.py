@@ -11,7 +11,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -21,6 +20,7 @@ from population.sync import services
 from population.sync.models import Batch, BatchStatus, Fact, FollowUp, RejectedRow
 from population.sync.samples import sample_feed, sample_persons
 from population.sync.tasks import batch_process_task
+from tests.dburl import subprocess_database_url
 from tests.population.sync_helpers import make_people
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,15 +29,9 @@ VISIBILITY_TIMEOUT = 3  # seconds; the workers of this test only
 
 def start_worker(queue: str, *, pause: float, log: Path) -> subprocess.Popen:
     """A separate `celery worker --pool solo` process on the test database and a unique queue."""
-    # From the connection's settings, not the environment: without DATABASE_URL the tests run on
-    # the embedded server, reached through its socket folder (percent-encoded as a host).
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    host = quote(s["HOST"] or "127.0.0.1", safe="")
-    port = f":{s['PORT']}" if s["PORT"] else ""
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{auth}@{host}{port}/{s['NAME']}",
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "SYNC_CHUNK_ROWS": "20",
         "SYNC_CHUNK_PAUSE_SECONDS": str(pause),

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -24,6 +23,7 @@ from django.utils import timezone
 from population import audit
 from population.audit import access_log_record, access_log_seal, access_log_verify
 from population.models import AccessLog, AuditCheckpoint, AuditFinding, AuditVerification
+from tests.dburl import subprocess_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
@@ -439,20 +439,10 @@ def test_production_refuses_missing_audit_keys():
 # --- two sealers at once, a sealer killed mid-batch (real processes) -------------------------
 
 
-def _db_url() -> str:
-    """The test database's URL for a subprocess: a TCP host, or the embedded server's socket
-    folder (percent-encoded, as config.embedded_db writes it)."""
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    host = quote(s["HOST"] or "127.0.0.1", safe="")
-    port = f":{s['PORT']}" if s["PORT"] else ""
-    return f"postgres://{auth}@{host}{port}/{s['NAME']}"
-
-
 def _sealer(checkpoint_dir: Path, *args: str, app: str) -> subprocess.Popen:
     env = {
         **os.environ,
-        "DATABASE_URL": _db_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "AUDIT_CHECKPOINT_DIR": str(checkpoint_dir),
         "PGAPPNAME": app,
     }
