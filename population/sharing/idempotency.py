@@ -27,8 +27,13 @@ class IdempotencyKeyReused(DomainError):
 
 
 def fingerprint(request) -> str:
+    """The request as far as it decides the answer: method, path, stated purpose and body.
+
+    The purpose is part of it so that a replay under another purpose is refused (422) rather
+    than answered from the first read without a read of its own in the access log."""
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.get_full_path().encode(), request.body):
+    purpose = request.META.get("HTTP_X_PURPOSE", "").strip().encode()
+    for part in (request.method.encode(), request.get_full_path().encode(), purpose, request.body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
@@ -60,8 +65,9 @@ def idempotent(
         if record is not None:
             if record.fingerprint != print_:
                 raise IdempotencyKeyReused(
-                    "该 Idempotency-Key 已用于另一个请求",
-                    "this Idempotency-Key was used for a different request",
+                    "该 Idempotency-Key 已用于另一个请求（路径、用途或内容不同）",
+                    "this Idempotency-Key was used for a different request "
+                    "(another path, purpose or body)",
                     code="idempotency_key_reused",
                 )
             response = Response(record.body, status=record.status_code)

@@ -135,6 +135,20 @@ def test_same_key_with_another_body_is_422_and_does_nothing(make_client, make_pe
     assert AccessLog.objects.count() == 1
 
 
+def test_same_key_under_another_purpose_is_422_and_reads_nothing(make_client, make_person):
+    """A replay must not hand a first read's answer to a second purpose unlogged."""
+    person = make_person()
+    _client, key = make_client(purposes=["social_insurance", "employment_service"])
+    _verify(Caller(key, purpose="social_insurance"), person)
+    again = _verify(Caller(key, purpose="employment_service"), person)
+    assert_error(again, 422, "idempotency_key_reused")
+    assert "Idempotent-Replayed" not in again
+    purposes = list(AccessLog.objects.values_list("purpose", flat=True))
+    assert purposes == ["social_insurance 社会保险经办"]
+    # The same purpose still replays.
+    assert _verify(Caller(key, purpose="social_insurance"), person)["Idempotent-Replayed"] == "true"
+
+
 def test_idempotency_keys_are_per_client(make_client, make_person):
     person = make_person()
     _a, key_a = make_client()
