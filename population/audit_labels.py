@@ -5,6 +5,8 @@ from __future__ import annotations
 PAGE_LABELS = {
     "person": "人员页面",
     "person_correct_id": "身份号码更正页面",
+    "person_autocomplete": "人员查找（输入即查）",
+    "household_autocomplete": "户查找（输入即查）",
     "event": "登记事项",
     "household": "户页面",
     "household_print": "户口簿打印",

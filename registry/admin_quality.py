@@ -138,6 +138,10 @@ class QualityIssueAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
     def get_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
+        # 提出合并申请 only for those who may propose one (the auditor reads, never proposes).
+        merge_admin = self.admin_site._registry.get(PersonMerge)
+        if merge_admin is None or not merge_admin.has_add_permission(request):
+            fields.remove("merge_link")
         if obj is not None and self.has_change_permission(request, obj):
             fields += ["decision", "note"]
         return fields
@@ -341,8 +345,16 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             "decided_at",
             "decision_note",
             "details_display",
-            "decide_link",
+            # 审批此申请 only for an approver other than the proposer (decide_view's rule).
+            *(["decide_link"] if self._may_decide(request, obj) else []),
         ]
+
+    @staticmethod
+    def _may_decide(request, obj: PersonMerge) -> bool:
+        return (
+            request.user.has_perm(services.APPROVE_MERGE_PERMISSION)
+            and obj.proposed_by_id != request.user.pk
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.get_fields(request, obj)

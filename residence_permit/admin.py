@@ -459,6 +459,13 @@ class ResidencePermitAdmin(ReadAuditMixin, LargeTableAdmin):
             reverse("admin:residence_permit_residencepermit_print", args=[obj.pk]),
         )
 
+    def get_list_display(self, request):
+        # 打印 only for roles that may print (the print page refuses the others).
+        shown = list(super().get_list_display(request))
+        if not request.user.has_perm(PRINT_PERMISSION):
+            shown.remove("print_link")
+        return shown
+
     def has_add_permission(self, request):
         return False  # permits are issued from applications
 
@@ -584,8 +591,12 @@ class LapsedQueueAdmin(_QueueAdmin):
 
 @admin.register(PointsPolicy)
 class PointsPolicyAdmin(admin.ModelAdmin):
-    list_display = ["city_code", "version", "name", "effective_from", "effective_to", "source_file"]
-    readonly_fields = [f.name for f in PointsPolicy._meta.fields]
+    # The policy by its document, not by the data file it was loaded from.
+    list_display = ["city_code", "version", "name", "document", "effective_from", "effective_to"]
+    readonly_fields = [
+        f.name for f in PointsPolicy._meta.fields if f.name not in ("id", "source_file")
+    ]
+    fields = readonly_fields
 
     def has_add_permission(self, request):
         return False  # policies come from data files (load_points_policies)

@@ -464,6 +464,8 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
     def allowed_actions(self, request, obj) -> list[tuple[str, str]]:
         """Only the buttons for transitions allowed now and to this user."""
+        if not request.user.has_perm("settlement.change_application"):
+            return []  # act_view refuses those who only read (the auditor)
         out = []
         for transition in obj.get_available_status_transitions():
             method = transition.name
@@ -644,9 +646,18 @@ class RuleSetAdmin(admin.ModelAdmin):
         "effective_from",
         "effective_to",
         "channels",
-        "source_file",
+        "source_zh",
     ]
     fields = readonly_fields
+
+    @admin.display(description="规则来源")
+    def source_zh(self, obj):
+        """Where the rules come from, by the document (the data file's name means nothing to
+        an officer); a demonstration copy says which rule set it copies."""
+        if obj.is_demo:
+            return obj.content.get("validity_note") or "演示规则（仅供演示数据使用，不是现行政策）"
+        number = f"（{obj.document_number}）" if obj.document_number else ""
+        return f"{obj.issuer}《{obj.document}》{number}"
 
     @admin.display(description="演示")
     def demo(self, obj):

@@ -16,12 +16,12 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from population.admin_site import AccessLoggedAutocompleteJsonView
 from population.codes import Relation
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
@@ -58,15 +58,29 @@ FIELD_OF_CODE = {
 }
 
 
-class HouseholdAutocomplete(AutocompleteJsonView):
+class HouseholdAutocomplete(AccessLoggedAutocompleteJsonView):
     """The household search of the settlement forms: the household admin's search and area,
-    each result shown with its address and head, which a bare 户号 does not tell."""
+    each result shown with its address and head, which a bare 户号 does not tell. Each answer
+    is access-logged, naming the heads it showed."""
+
+    audit_fields = ["household_number", "address", "head_name"]
 
     def get_queryset(self):
-        head = Membership.objects.filter(
+        heads = Membership.objects.filter(
             household=OuterRef("pk"), relation=Relation.HEAD, end_date__isnull=True
-        ).values("person__name")[:1]
-        return super().get_queryset().annotate(head_name=Subquery(head)).order_by("number")
+        )
+        return (
+            super()
+            .get_queryset()
+            .annotate(
+                head_name=Subquery(heads.values("person__name")[:1]),
+                head_id=Subquery(heads.values("person_id")[:1]),
+            )
+            .order_by("number")
+        )
+
+    def audit_persons(self, objects) -> list[int]:
+        return [obj.head_id for obj in objects if obj.head_id is not None]
 
     def serialize_result(self, obj, to_field_name):
         head = f"户主：{obj.head_name}" if obj.head_name else "尚无户主"

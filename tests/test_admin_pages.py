@@ -66,3 +66,23 @@ def test_lists_of_large_tables_offer_no_facet_counts(superuser_client, make_pers
     page = superuser_client.get(reverse("admin:population_person_changelist") + "?_facets=True")
     assert page.status_code == 200
     assert not page.context["cl"].add_facets
+
+
+def test_permissions_are_named_in_chinese_on_the_superusers_pages(superuser_client):
+    import re
+
+    from django.contrib.auth.models import Permission
+
+    from population.permission_names import permission_names_translate
+
+    english = [p.name for p in Permission.objects.all() if re.search("[A-Za-z]{3,}", p.name)]
+    assert english == []
+    assert Permission.objects.get(codename="view_person").name == "可查看人员"
+    history = Permission.objects.get(codename="add_residencepermitevent")
+    assert history.name == "可增加居住证变更历史"
+    # A permission Django creates later in English is renamed the next time, and only once.
+    Permission.objects.filter(codename="change_household").update(name="Can change household")
+    assert permission_names_translate() == 1
+    assert permission_names_translate() == 0
+    page = superuser_client.get(reverse("admin:auth_group_add")).content.decode()
+    assert "可修改户" in page and "Can change" not in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -290,3 +292,44 @@ def test_evidence_and_merge_details_are_chinese_tables(
     assert "合并结果" in page and "重复记录的户籍关系" in page
     assert "survivor_id" not in page and "open_membership" not in page
     assert f"{duplicate.pk} → {survivor.pk}" not in page
+
+
+def test_the_auditor_reads_an_issue_without_the_merge_button_it_may_not_use(client, login, pair):
+    login(roles.AUDITOR)
+    issue = QualityIssue.objects.get()
+    page = client.get(f"{ISSUES}{issue.pk}/change/")
+    assert page.status_code == 200
+    assert "提出合并申请" not in page.content.decode()
+    assert client.get(f"{MERGES}add/?issue={issue.pk}").status_code == 403
+
+
+def test_the_merge_button_leads_an_officer_to_a_filled_in_proposal(client, login, pair):
+    login(roles.REGISTRATION_OFFICER)
+    issue = QualityIssue.objects.get()
+    page = client.get(f"{ISSUES}{issue.pk}/change/").content.decode()
+    href = re.search(r'<a href="([^"]+)">提出合并申请</a>', page).group(1).replace("&amp;", "&")
+    proposal = client.get(href)
+    assert proposal.status_code == 200
+    assert proposal.context["adminform"].form.initial["issue"] == str(issue.pk)
+
+
+def test_the_decide_link_shows_only_to_an_approver_other_than_the_proposer(
+    client, login, pair, django_user_model
+):
+    proposer = login(roles.SUPERVISOR, "proposer")
+    survivor, duplicate = pair
+    merge = person_merge_propose(
+        survivor=survivor,
+        duplicate=duplicate,
+        issue=QualityIssue.objects.get(),
+        reason="同一人",
+        actor=proposer,
+    )
+    page = f"{MERGES}{merge.pk}/change/"
+    assert "审批此申请" not in client.get(page).content.decode()  # the proposer
+    login(roles.AUDITOR, "reader")
+    assert "审批此申请" not in client.get(page).content.decode()
+    login(roles.SUPERVISOR, "second")
+    body = client.get(page).content.decode()
+    href = re.search(r'<a href="([^"]+)">审批此申请</a>', body).group(1)
+    assert client.get(href).status_code == 200

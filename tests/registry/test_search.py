@@ -163,6 +163,25 @@ def test_the_autocomplete_serves_an_officer_by_id_name_date_and_pinyin(officer_c
     assert zhang.citizen_id not in autocomplete(officer_client, "张三").content.decode()
 
 
+def test_every_autocomplete_answer_is_on_the_access_log(officer_client, world):
+    from population.audit_labels import channel_label
+    from population.models import AccessLog
+
+    before = AccessLog.objects.count()
+    last = AccessLog.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    answer = json.loads(autocomplete(officer_client, "zhang").content)["results"]
+    assert len(answer) == 2
+    entry = AccessLog.objects.get(pk__gt=last)
+    assert entry.channel == "admin.person_autocomplete"
+    assert entry.person_ids == sorted([world["zhang"].pk, world["namesake"].pk])
+    assert entry.fields == ["name", "masked_citizen_id"]
+    assert entry.username == "officer"
+    assert channel_label(entry.channel) == "后台：人员查找（输入即查）"
+    # An answer that shows nobody names nobody: no row.
+    assert json.loads(autocomplete(officer_client, "nobody").content)["results"] == []
+    assert AccessLog.objects.count() == before + 1
+
+
 def test_the_autocomplete_refuses_a_role_that_may_not_read_persons(client, django_user_model):
     user = django_user_model.objects.create_user("stat", password="x-Pass-1", is_staff=True)
     user.groups.add(Group.objects.get(name=roles.STATISTICIAN))

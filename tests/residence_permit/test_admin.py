@@ -274,3 +274,46 @@ def test_titles_and_messages_name_the_person_not_an_internal_number(officer_clie
         f"/admin/residence_permit/permitapplication/{application.pk}/change/"
     )
     assert f"#{application.pk}" not in page.content.decode()
+
+
+def test_the_list_offers_print_only_to_those_who_may_print_and_the_link_prints(
+    officer_client, holder
+):
+    import re
+
+    permit = holder()
+    listing = "/admin/residence_permit/residencepermit/"
+    refused = officer_client(printing=False).get(listing).content.decode()
+    assert permit.number in refused and "/print/" not in refused
+    page = officer_client().get(listing).content.decode()
+    href = re.search(r'<a href="([^"]+/print/)">打印</a>', page).group(1)
+    printed = officer_client().get(href)
+    assert printed.status_code == 200 and permit.number in printed.content.decode()
+
+
+def test_an_officer_name_on_a_permit_is_text_unless_the_reader_may_open_user_accounts(
+    officer_client, resident, django_user_model, city, assign_area, client
+):
+    colleague = django_user_model.objects.create_user(
+        "colleague", is_staff=True, first_name="王", last_name="警官"
+    )
+    assign_area(colleague, city)
+    person = resident(since=dt.date(2023, 8, 31))
+    application = services.permit_application_submit(
+        person=person, actor=colleague, on=dt.date(2024, 2, 29)
+    )
+    permit = services.permit_issue(
+        application=application, actor=colleague, on=dt.date(2024, 2, 29)
+    )
+    url = f"/admin/residence_permit/residencepermit/{permit.pk}/change/"
+
+    page = officer_client().get(url).content.decode()
+    assert "/admin/auth/user/" not in page
+    assert colleague.get_full_name() in page
+
+    root = django_user_model.objects.create_superuser("root", "root@example.org", "x")
+    client.force_login(root)
+    page = client.get(url).content.decode()
+    link = f"/admin/auth/user/{colleague.pk}/change/"
+    assert link in page
+    assert client.get(link).status_code == 200

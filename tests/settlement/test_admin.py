@@ -127,3 +127,40 @@ def test_full_number_only_for_roles_allowed_to_see_it(client, officers, accepted
     )
     html = _page(client, User.objects.get(pk=viewer.pk), accepted)
     assert mask_citizen_id(CID) in html and CID not in html
+
+
+def test_the_auditor_reads_an_application_without_buttons_it_may_not_use(
+    client, officers, accepted, city
+):
+    from django.contrib.auth.models import Group, User
+
+    from population import roles
+
+    auditor = User.objects.create_user("auditor", is_staff=True)
+    auditor.groups.add(Group.objects.get(name=roles.AUDITOR))
+    auditor.jurisdiction_regions.create(region=city)
+    html = _page(client, User.objects.get(pk=auditor.pk), accepted)
+    assert "李四" in html
+    assert "/act/" not in html
+    for button in ("开始审核调查", "不予落户", "撤回"):
+        assert f">{button}</a>" not in html
+    url = reverse("admin:settlement_application_act", args=[accepted.pk, "mark_withdrawn"])
+    assert client.get(url).status_code == 403
+    assert ">开始审核调查</a>" in _page(client, officers["officer"], accepted)
+
+
+def test_rule_set_pages_name_the_document_never_the_data_file(client, officers):
+    from settlement.demo import demo_ruleset_ensure
+    from settlement.models import RuleSet
+
+    demo = demo_ruleset_ensure(city_code="441800")
+    client.force_login(officers["officer"])
+    listing = client.get(reverse("admin:settlement_ruleset_changelist")).content.decode()
+    assert ".json" not in _visible(listing)
+    real = RuleSet.objects.exclude(pk=demo.pk).get(city_code="441800", version="2015")
+    page = client.get(reverse("admin:settlement_ruleset_change", args=[real.pk])).content.decode()
+    assert ".json" not in _visible(page)
+    assert f"《{real.document}》" in page and "规则来源" in page
+    page = client.get(reverse("admin:settlement_ruleset_change", args=[demo.pk])).content.decode()
+    assert ".json" not in _visible(page)
+    assert "演示规则：复制自清远市2015版本" in page

@@ -434,3 +434,26 @@ def test_the_window_says_so_when_no_rule_set_is_in_force(client, officers, assig
     html = client.get(reverse("admin:settlement_application_add")).content.decode()
     assert "今天没有生效的落户政策" in html
     assert Application.objects.count() == 0
+
+
+def test_the_household_search_answers_with_heads_and_logs_them(client, clerk, headed):
+    from population.models import AccessLog
+
+    client.force_login(clerk)
+    last = AccessLog.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    answer = client.get(
+        reverse("admin:settlement_household_autocomplete"),
+        {
+            "term": headed.number,
+            "app_label": "settlement",
+            "model_name": "application",
+            "field_name": "household",
+        },
+    )
+    assert answer.status_code == 200
+    texts = [r["text"] for r in answer.json()["results"]]
+    assert len(texts) == 1 and "户主：张大" in texts[0]
+    entry = AccessLog.objects.get(pk__gt=last)
+    assert entry.channel == "admin.household_autocomplete"
+    head = headed.memberships.get(relation="02").person_id  # 户主
+    assert entry.person_ids == [head]
