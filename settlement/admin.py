@@ -18,9 +18,9 @@ from django.utils.html import format_html, format_html_join
 from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
-from population.identity import mask_citizen_id
+from population.identity import mask_citizen_id, parse_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin, records_within
-from population.models import Person
+from population.models import Person, Sex
 from registry.models import Household
 from settlement import selectors, services
 from settlement.admin_window import (
@@ -40,7 +40,13 @@ from settlement.admin_window import (
 )
 from settlement.conditions import leaves
 from settlement.facts import fact_label, fact_value_label
-from settlement.models import Application, ApplicationMember, ApplicationTransition, RuleSet
+from settlement.models import (
+    Application,
+    ApplicationMember,
+    ApplicationTransition,
+    RuleSet,
+    Status,
+)
 from settlement.rules import MEMBER_KINDS
 from settlement.services import RELATION_ZH, TARGET_ZH
 
@@ -484,6 +490,7 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         extra = extra_context or {}
         if obj is not None:
             extra["settlement_actions"] = self.allowed_actions(request, obj)
+            extra["admission_certificate"] = self._certificate_printable(obj)
         return super().change_view(request, object_id, form_url, extra)
 
     def audit_fields(self, request, obj):
@@ -491,6 +498,11 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
     def get_urls(self):
         return [
+            path(
+                "<int:object_id>/admission-certificate/",
+                self.admin_site.admin_view(self.admission_certificate_view),
+                name="settlement_application_admission_certificate",
+            ),
             path(
                 "<int:object_id>/act/<str:method>/",
                 self.admin_site.admin_view(self.act_view),
@@ -604,6 +616,85 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                 "household": obj.household,
                 "head": head,
             },
+        )
+
+    # -- 准予迁入证明 -----------------------------------------------------------------------
+
+    @staticmethod
+    def _certificate_printable(obj: Application) -> bool:
+        """A certificate exists once the 准迁证 is signed and until it is used or lapses."""
+        return bool(obj.permit_number) and obj.status in (
+            Status.PERMIT_ISSUED,
+            Status.COMPLETED,
+        )
+
+    def admission_certificate_view(self, request, object_id: int):
+        """准予迁入证明 (准迁证) of an approved application, printable: the applicant and the
+        accompanying members, the destination household and its head, validity, issuer and
+        officer. Reached through the area rule (``get_object``); logged as a read."""
+        obj = self.get_object(request, str(object_id))
+        if obj is None:
+            raise Http404("不存在或不在您的辖区内")
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        if not self._certificate_printable(obj):
+            raise Http404("此申请尚未签发准予迁入证明，或证明已失效")
+        full = request.user.has_perm(FULL_ID_PERMISSION)
+        members = list(obj.members.order_by("pk"))
+        issued = (
+            obj.transitions.filter(to_status=Status.PERMIT_ISSUED)
+            .select_related("officer")
+            .order_by("-at")
+            .first()
+        )
+        fields = ["name", "citizen_id" if full else "masked_citizen_id", "admission_certificate"]
+        access_log_admin_read(
+            request,
+            channel="admin.print.admission_certificate",
+            person_ids=_person_ids([obj.citizen_id, *(m.citizen_id for m in members)]),
+            fields=fields,
+        )
+
+        def shown(citizen_id: str) -> str:
+            return citizen_id if full else mask_citizen_id(citizen_id)
+
+        # The applicant may not be on file yet (the link is set on completion): the number
+        # itself tells sex and birth date.
+        applicant = obj.person or Person.objects.filter(citizen_id=obj.citizen_id).first()
+        parsed = parse_citizen_id(obj.citizen_id)
+        context = {
+            "title": "准予迁入证明",
+            "app": obj,
+            "citizen_id": shown(obj.citizen_id),
+            "sex": Sex(parsed.sex).label,
+            "birth_date": parsed.birth_date,
+            # Before the move the person's 户籍地 is the origin; after it, the move-out papers.
+            "origin": applicant.hukou_region.name
+            if applicant and applicant.hukou_region_id and obj.status == Status.PERMIT_ISSUED
+            else "以迁出地户口迁移证为准",
+            "relation": RELATION_ZH.get(obj.relation, obj.relation),
+            "members": [
+                {
+                    "name": m.name,
+                    "citizen_id": shown(m.citizen_id),
+                    "relation": RELATION_ZH.get(m.relation, m.relation),
+                    "kind": MEMBER_KINDS.get(m.kind, m.kind),
+                }
+                for m in members
+            ],
+            "household": obj.household,
+            "head": services.household_head_name(obj.household) if obj.household_id else None,
+            "channel": channel_name(obj),
+            "target": TARGET_ZH.get(obj.target, obj.target),
+            "issued_on": timezone.localtime(issued.at).date() if issued else None,
+            "officer": staff_name(issued.officer) if issued else "—",
+            "approved_by": staff_name(obj.approved_by),
+            "issuer": f"{obj.rule_set.city}公安局",
+            "demo": obj.rule_set.is_demo,
+            "full_id": full,
+        }
+        return TemplateResponse(
+            request, "admin/settlement/print/admission_certificate.html", context
         )
 
     def targets_view(self, request):

@@ -202,6 +202,22 @@ def test_settlement_from_window_to_completion_into_a_household_with_a_head(
     expect(page.locator(".messagelist")).to_contain_text("签发准迁证：已办理")
     pages.check("签发准迁证")
     expect(page.locator(".field-permit_number")).to_contain_text(re.compile(r"准迁4418\d{10}"))
+    # 准予迁入证明: printed from the application, in a tab of its own.
+    with page.context.expect_page() as printed:
+        page.locator(".object-tools a", has_text="打印准予迁入证明").click()
+    certificate = printed.value
+    certificate_pages = Pages(certificate)
+    certificate.wait_for_load_state()
+    certificate_pages.check("准予迁入证明")
+    permit_number = Application.objects.get().permit_number
+    body = certificate.locator("body")
+    expect(certificate.locator("h1")).to_have_text("准予迁入证明")
+    for shown in (permit_number, "李四", APPLICANT_ID, "李小宝", CHILD_ID, "凤城路12号", "李大山"):
+        expect(body).to_contain_text(shown)
+    expect(certificate.locator("#admission-members")).to_contain_text("孙子")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    certificate.screenshot(path=str(SHOTS / "settlement-admission-certificate.png"), full_page=True)
+    certificate.close()
     _act(pages, "办理落户")
     expect(page.locator(".field-status")).to_contain_text("已落户")
     expect(page.locator(".object-tools")).to_contain_text("无可办理的操作")
@@ -226,6 +242,12 @@ def test_settlement_from_window_to_completion_into_a_household_with_a_head(
     assert sorted(members.values_list("person__citizen_id", "relation")) == sorted(
         [(HEAD_ID, "02"), (APPLICANT_ID, "20"), (CHILD_ID, "41")]
     )
+    from population.models import AccessLog, Person
+
+    printed_log = AccessLog.objects.get(channel="admin.print.admission_certificate")
+    assert printed_log.username == "chief_e2e"
+    # The child was not on file when the certificate was printed; the applicant was.
+    assert printed_log.person_ids == [Person.objects.get(citizen_id=APPLICANT_ID).pk]
     events = RegistrationEvent.objects.filter(document_number=app.permit_number)
     assert sorted(events.values_list("person__citizen_id", flat=True)) == sorted(
         [APPLICANT_ID, CHILD_ID]

@@ -457,3 +457,86 @@ def test_the_household_search_answers_with_heads_and_logs_them(client, clerk, he
     assert entry.channel == "admin.household_autocomplete"
     head = headed.memberships.get(relation="02").person_id  # 户主
     assert entry.person_ids == [head]
+
+
+# -- 准予迁入证明 ------------------------------------------------------------------------------
+
+
+def _certificate_button(client, app) -> str | None:
+    page = client.get(reverse("admin:settlement_application_change", args=[app.pk]))
+    assert page.status_code == 200
+    found = re.search(r'<a href="([^"]+)"[^>]*>打印准予迁入证明</a>', page.content.decode())
+    return found.group(1) if found else None
+
+
+def test_the_admission_certificate_is_printed_from_the_application_once_signed(
+    client, qy_current, officers, headed, city, assign_area
+):
+    from population.identity import mask_citizen_id
+    from population.models import AccessLog
+
+    app = _window(officers, headed)
+    client.force_login(assign_area(officers["officer"], city))
+    assert _certificate_button(client, app) is None  # not signed yet: nothing to print
+    url = reverse("admin:settlement_application_admission_certificate", args=[app.pk])
+    assert client.get(url).status_code == 404
+    app = _to_permit(app, officers)
+
+    href = _certificate_button(client, app)
+    assert href == url
+    before = AccessLog.objects.count()
+    page = client.get(href)
+    assert page.status_code == 200
+    html = page.content.decode()
+    for shown in (
+        "准予迁入证明",
+        app.permit_number,
+        "李四",
+        APPLICANT_ID,  # the officer may see full numbers
+        "李小",
+        CHILD_ID,
+        headed.address,
+        headed.number,
+        "张大",  # the destination's head
+        f"{app.permit_valid_until:%Y年%-m月%-d日}",
+        "清远市公安局",
+        "1988年8月8日",  # from the number: the applicant is not on file
+    ):
+        assert shown in html, shown
+    for hidden in ("None", "True", "home_purchase", "unmarried_child"):
+        assert hidden not in html, hidden
+    entry = AccessLog.objects.order_by("-pk").first()
+    assert AccessLog.objects.count() == before + 1
+    assert entry.channel == "admin.print.admission_certificate"
+    assert entry.user_id == officers["officer"].pk
+
+    # Without the full-ID right the numbers are masked.
+    from django.contrib.auth.models import Permission, User
+
+    viewer = User.objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_application"))
+    client.force_login(assign_area(viewer, city))
+    html = client.get(url).content.decode()
+    assert mask_citizen_id(APPLICANT_ID) in html and APPLICANT_ID not in html
+
+
+def test_the_admission_certificate_follows_the_area_rule(
+    client, qy_current, officers, headed, village, assign_area
+):
+    from django.contrib.auth.models import Group, User
+
+    from population import roles
+    from population.models import Region, RegionLevel
+
+    app = _to_permit(_window(officers, headed), officers)
+    elsewhere = Region.objects.create(
+        code="441803000000",
+        name="清新区",
+        level=RegionLevel.COUNTY,
+        parent=village.parent.parent.parent,
+    )
+    outsider = User.objects.create_user("outsider", is_staff=True)
+    outsider.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
+    client.force_login(assign_area(outsider, elsewhere))
+    url = reverse("admin:settlement_application_admission_certificate", args=[app.pk])
+    assert client.get(url).status_code == 404
