@@ -26,7 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP) ## Create .venv and install the pinned requirements
 
-run: install report-deps ## Migrate, load the demo city, create the demo officer, serve on 127.0.0.1:8000
+run: install report-deps ## Migrate, load the demo city, create the demo logins (officer, supervisor, statistician), serve on 127.0.0.1:8000
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_regions
 	$(PY) manage.py seed_demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED) --if-empty

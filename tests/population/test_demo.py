@@ -445,3 +445,51 @@ def test_the_demo_has_twelve_month_end_snapshots_and_a_past_month_can_be_taken(d
     city = areas.get(region_code="441800000000")
     assert city.registered_total + city.resident_total > 0
     assert city.source == "history"
+
+
+def _printed_logins(text: str) -> dict[str, str]:
+    return dict(re.findall(r"演示账号 / login: (\S+)\n密码 / password: (\S+)", text))
+
+
+def test_create_demo_officer_gives_every_desk_a_login_that_signs_in(db, data_dir, client):
+    seed("--persons", "300", "--seed", "7", loaders=True)  # the whole demo, snapshots included
+    _, text = create_officer()
+    logins = _printed_logins(text)
+    assert set(logins) == {"demo_officer", "demo_supervisor", "demo_statistician"}
+    expected = {
+        "demo_officer": roles.REGISTRATION_OFFICER,
+        "demo_supervisor": roles.SUPERVISOR,
+        "demo_statistician": roles.STATISTICIAN,
+    }
+    city = Person.objects.exclude(hukou_region=None).first().hukou_region_id[:4] + "00000000"
+    for username, password in logins.items():
+        user = get_user_model().objects.get(username=username)
+        assert list(user.groups.values_list("name", flat=True)) == [expected[username]]
+        assert user.is_staff and not user.is_superuser
+        assert list(user.jurisdiction_regions.values_list("region_id", flat=True)) == [city]
+        assert (data_dir / f"demo-{username.removeprefix('demo_')}-password.txt").read_text(
+            encoding="utf-8"
+        ) == password + "\n"
+        # Signs in through the login form with the printed password and reaches the desk.
+        client.logout()
+        response = client.post(
+            "/admin/login/?next=/admin/", {"username": username, "password": password}, follow=True
+        )
+        assert response.status_code == 200 and response.context["user"] == user, username
+        index = response.content.decode()
+        if username == "demo_statistician":
+            desk = r'<a href="([^"]+)"[^>]*>统计：城镇化率与报表下载</a>'
+            entry = re.search(desk, index).group(1)
+            statistics = client.get(entry, follow=True)
+            assert statistics.status_code == 200
+            assert "城镇化统计：" in statistics.content.decode()
+            assert "落户申请" not in index  # no desk of the officers
+        else:
+            assert "落户申请" in index and "居住证" in index
+    # A second run keeps every password; a wrong one does not sign in.
+    assert _printed_logins(create_officer()[1]) == logins
+    client.logout()
+    response = client.post(
+        "/admin/login/", {"username": "demo_supervisor", "password": "wrong-password"}
+    )
+    assert response.status_code == 200 and not response.context["user"].is_authenticated

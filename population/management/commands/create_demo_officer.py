@@ -1,4 +1,5 @@
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,11 +13,49 @@ from population.models import OfficerRegion, Person, Region, RegionLevel
 USERNAME = "demo_officer"
 
 
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    first_name: str
+    role: str
+    desk: str  # what to try with it, as the quickstart prints it
+    secret_file: str  # in the data directory, never in the repository
+
+
+# One login per desk, so every desk of the quickstart can be tried.
+ACCOUNTS = (
+    DemoAccount(
+        USERNAME,
+        "演示民警",
+        roles.REGISTRATION_OFFICER,
+        "户籍民警：登记事项、居住证、落户窗口受理",
+        "demo-officer-password.txt",
+    ),
+    DemoAccount(
+        "demo_supervisor",
+        "演示主管",
+        roles.SUPERVISOR,
+        "户籍主管：审批落户和变更更正、签发准迁证、运行数据质量检测、批准合并",
+        "demo-supervisor-password.txt",
+    ),
+    DemoAccount(
+        "demo_statistician",
+        "演示统计员",
+        roles.STATISTICIAN,
+        "统计人员：统计（城镇化率）与 XLSX/CSV/PDF 报表",
+        "demo-statistician-password.txt",
+    ),
+)
+
+
 class Command(BaseCommand):
     help = (
-        "创建（或保留）演示户籍民警账号并打印登录信息；密码随机生成，保存在数据目录中，不进仓库。 "
-        "Create (or keep) the demo registration officer and print the admin URL and login; the "
-        "password is random and kept in the data directory, never in the repository."
+        "创建（或保留）演示账号并打印登录信息：户籍民警 demo_officer、户籍主管 demo_supervisor、"
+        "统计人员 demo_statistician，辖区为演示城市；密码随机生成，保存在数据目录中，不进仓库。 "
+        "Create (or keep) the demo logins — registration officer demo_officer, supervisor "
+        "demo_supervisor, statistician demo_statistician, working in the demo city — and print "
+        "the admin URL and each login; passwords are random and kept in the data directory, "
+        "never in the repository."
     )
 
     def add_arguments(self, parser):
@@ -26,19 +65,7 @@ class Command(BaseCommand):
     def handle(self, *args, url: str, **options):
         data_dir = settings.POPBASE_DATA_DIR
         data_dir.mkdir(parents=True, exist_ok=True)
-        secret_file = data_dir / "demo-officer-password.txt"
-        user_model = get_user_model()
-        user = user_model.objects.filter(username=USERNAME).first()
-        if user is None or not secret_file.exists():
-            password = secrets.token_urlsafe(12)
-            user = user or user_model(username=USERNAME, first_name="演示民警")
-            user.is_staff = True
-            user.set_password(password)
-            user.save()
-            user.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
-            secret_file.write_text(password + "\n", encoding="utf-8")
-            secret_file.chmod(0o600)
-        # The demo officer's area (辖区) is the demo city, so the demo data is visible.
+        # The demo logins' area (辖区) is the demo city, so the demo data is visible.
         placed = (
             Person.objects.exclude(hukou_region=None).values_list("hukou_region_id", flat=True)
         ).first()
@@ -46,13 +73,30 @@ class Command(BaseCommand):
             placed
             and Region.objects.filter(level=RegionLevel.CITY, code=placed[:4] + "00000000").first()
         )
+        lines = [f"\n管理后台 / admin: {url}"]
+        for account in ACCOUNTS:
+            password = self._account(account, data_dir / account.secret_file, city)
+            lines += [
+                f"\n{account.desk}",
+                f"演示账号 / login: {account.username}",
+                f"密码 / password: {password}",
+            ]
+        self.stdout.write(self.style.SUCCESS("\n".join(lines) + "\n"))
+
+    @staticmethod
+    def _account(account: DemoAccount, secret_file, city) -> str:
+        """The account's password: kept while its file exists, else a new one."""
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=account.username).first()
+        if user is None or not secret_file.exists():
+            password = secrets.token_urlsafe(12)
+            user = user or user_model(username=account.username, first_name=account.first_name)
+            user.is_staff = True
+            user.set_password(password)
+            user.save()
+            user.groups.add(Group.objects.get(name=account.role))
+            secret_file.write_text(password + "\n", encoding="utf-8")
+            secret_file.chmod(0o600)
         if city:
             OfficerRegion.objects.get_or_create(user=user, region=city)
-        password = secret_file.read_text(encoding="utf-8").strip()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"\n管理后台 / admin: {url}\n"
-                f"演示账号 / login: {USERNAME}\n"
-                f"密码 / password: {password}\n"
-            )
-        )
+        return secret_file.read_text(encoding="utf-8").strip()
