@@ -11,6 +11,7 @@ import datetime as dt
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -78,17 +79,80 @@ class ReadAuditMixin(JurisdictionAdminMixin):
         return response
 
 
+# -- forms saved by a service -------------------------------------------------------------------
+
+# A refusal common to every service here → the field it concerns (the person chosen).
+PERSON_CODES = {"unknown_person": "person", "person_inactive": "person"}
+
+
+class ServiceForm(forms.ModelForm):
+    """An add form whose record is written by a service, not by ``ModelForm.save``.
+
+    The service runs when the form is validated, in a savepoint inside the admin's transaction:
+    a refusal becomes an error on the field it concerns (``field_of_code``; others above the
+    form), the form keeps what was typed, and nothing is left written. ``ServiceAddAdmin``
+    gives the form the acting user and takes the saved record.
+    """
+
+    field_of_code: dict[str, str] = {}
+    actor = None  # the signed-in user (set on the per-request form class by get_form)
+
+    def run(self, data: dict, actor):
+        raise NotImplementedError
+
+    def _post_clean(self):
+        super()._post_clean()
+        self.saved = None
+        if self.errors:
+            return
+        try:
+            with transaction.atomic():
+                self.saved = self.run(self.cleaned_data, self.actor)
+        except DomainError as exc:
+            field = {**PERSON_CODES, **self.field_of_code}.get(exc.code)
+            self.add_error(field if field in self.fields else None, exc.message_zh)
+
+
+class ServiceAddAdmin:
+    """Admin side of ``ServiceForm``: add pages only; the service has saved when valid."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        form.actor = request.user  # a new class per call: safe per request
+        return form
+
+    def save_model(self, request, obj, form, change):
+        obj.__dict__.update(form.saved.__dict__)
+
+
 # -- residence registration and facts ------------------------------------------------------------
 
 
-class RegistrationForm(forms.ModelForm):
+class RegistrationForm(ServiceForm):
+    field_of_code = {
+        "address_required": "address",
+        "bad_basis": "basis",
+        "bad_region": "region",
+        "outside_jurisdiction": "region",
+        "at_hukou_address": "region",
+        "future_date": "start_date",
+        "date_order": "start_date",
+        "registration_open": "person",
+        "registration_overlap": "start_date",
+    }
+
     class Meta:
         model = ResidenceRegistration
         fields = ["person", "address", "region", "basis", "start_date"]
 
+    def run(self, data, actor):
+        return services.residence_registration_create(
+            actor=actor, **{k: data[k] for k in self.Meta.fields}
+        )
+
 
 @admin.register(ResidenceRegistration)
-class ResidenceRegistrationAdmin(ReadAuditMixin, LargeTableAdmin):
+class ResidenceRegistrationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     audit_channel = "admin.residence_registration"
     form = RegistrationForm
     list_display = ["holder", "address", "region", "basis", "start_date", "end_date"]
@@ -112,26 +176,6 @@ class ResidenceRegistrationAdmin(ReadAuditMixin, LargeTableAdmin):
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
 
-    def save_model(self, request, obj, form, change):
-        try:
-            saved = services.residence_registration_create(
-                actor=request.user,
-                **{k: form.cleaned_data[k] for k in RegistrationForm.Meta.fields},
-            )
-        except DomainError as exc:
-            messages.error(request, str(exc))
-            raise
-        obj.pk = saved.pk
-
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except DomainError:
-            return self._redirect_back(request)
-
-    def _redirect_back(self, request):
-        return HttpResponseRedirect(request.get_full_path())
-
     @admin.action(description="终止所选居住登记（今日，搬离居住地）", permissions=["change"])
     def end_today(self, request, queryset):
         _run(
@@ -144,7 +188,17 @@ class ResidenceRegistrationAdmin(ReadAuditMixin, LargeTableAdmin):
         )
 
 
-class FactForm(forms.ModelForm):
+class FactForm(ServiceForm):
+    field_of_code = {
+        "bad_fact_kind": "kind",
+        "evidence_required": "evidence",
+        "bad_source": "source_name",
+        "date_order": "end_date",
+        "future_date": "start_date",
+        "bad_quantity": "quantity",
+        "outside_jurisdiction": "person",
+    }
+
     class Meta:
         model = PersonFact
         fields = [
@@ -158,9 +212,20 @@ class FactForm(forms.ModelForm):
             "source_name",
         ]
 
+    def clean(self):
+        # Before the model's own check (a non-field error), on the field the officer corrects.
+        cleaned = super().clean()
+        start, end = cleaned.get("start_date"), cleaned.get("end_date")
+        if start and end and end < start:
+            self.add_error("end_date", "终止日期早于起始日期")
+        return cleaned
+
+    def run(self, data, actor):
+        return services.person_fact_record(actor=actor, **{k: data[k] for k in self.Meta.fields})
+
 
 @admin.register(PersonFact)
-class PersonFactAdmin(ReadAuditMixin, LargeTableAdmin):
+class PersonFactAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     audit_channel = "admin.permit_fact"
     form = FactForm
     list_display = ["holder", "kind", "start_date", "end_date", "evidence", "source_name"]
@@ -182,22 +247,6 @@ class PersonFactAdmin(ReadAuditMixin, LargeTableAdmin):
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
 
-    def save_model(self, request, obj, form, change):
-        try:
-            saved = services.person_fact_record(
-                actor=request.user, **{k: form.cleaned_data[k] for k in FactForm.Meta.fields}
-            )
-        except DomainError as exc:
-            messages.error(request, str(exc))
-            raise
-        obj.pk = saved.pk
-
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except DomainError:
-            return HttpResponseRedirect(request.get_full_path())
-
     @admin.action(
         description="撤销所选事实（录入有误），积分将在下次重算时冲销", permissions=["change"]
     )
@@ -213,10 +262,30 @@ class PersonFactAdmin(ReadAuditMixin, LargeTableAdmin):
 # -- applications ----------------------------------------------------------------------------
 
 
-class ApplicationForm(forms.ModelForm):
+class ApplicationForm(ServiceForm):
+    field_of_code = {
+        "no_registration": "person",
+        "permit_exists": "person",
+        "pending_exists": "person",
+        "outside_jurisdiction": "person",
+        "bad_proxy": "proxy",
+        "bad_sponsor": "sponsor",
+        "future_date": "submitted_on",
+        "date_order": "submitted_on",
+    }
+
     class Meta:
         model = PermitApplication
         fields = ["person", "proxy", "sponsor", "submitted_on"]
+
+    def run(self, data, actor):
+        return services.permit_application_submit(
+            person=data["person"],
+            proxy=data["proxy"],
+            sponsor=data["sponsor"],
+            on=data["submitted_on"],
+            actor=actor,
+        )
 
 
 def eligibility_table(eligibility: dict) -> str:
@@ -246,7 +315,7 @@ def eligibility_table(eligibility: dict) -> str:
 
 
 @admin.register(PermitApplication)
-class PermitApplicationAdmin(ReadAuditMixin, LargeTableAdmin):
+class PermitApplicationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     audit_channel = "admin.permit_application"
     form = ApplicationForm
     list_display = ["applicant", "submitted_on", "status", "eligible", "address"]
@@ -304,27 +373,6 @@ class PermitApplicationAdmin(ReadAuditMixin, LargeTableAdmin):
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        try:
-            saved = services.permit_application_submit(
-                person=data["person"],
-                proxy=data["proxy"],
-                sponsor=data["sponsor"],
-                on=data["submitted_on"],
-                actor=request.user,
-            )
-        except DomainError as exc:
-            messages.error(request, str(exc))
-            raise
-        obj.pk = saved.pk
-
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except DomainError:
-            return HttpResponseRedirect(request.get_full_path())
 
     @admin.action(description="签发居住证（今日，重新审查资格）", permissions=["change"])
     def issue(self, request, queryset):

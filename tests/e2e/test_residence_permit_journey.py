@@ -73,6 +73,13 @@ def test_residence_permit_from_registration_to_print(
     page.fill("#id_address", "凤城路88号")
     choose(page, "region", "凤城街道第一", "凤城街道第一社区")
     page.select_option("#id_basis", "job")
+    # A date in the future is refused on the date field; the form keeps the rest.
+    page.fill("#id_start_date", str(today + dt.timedelta(days=3)))
+    follow(page, lambda: page.click("input[name=_save]"))
+    expect(page.locator(".field-start_date .errorlist")).to_contain_text("日期不能晚于今天")
+    expect(page.locator("#id_address")).to_have_value("凤城路88号")
+    assert not ResidenceRegistration.objects.filter(person=migrant).exists()
+    page.screenshot(path=str(SHOTS / "residence-registration-error.png"), full_page=True)
     page.fill("#id_start_date", str(dt.date(today.year - 1, 1, 15)))
     follow(page, lambda: page.click("input[name=_save]"))
     expect(page.locator(".messagelist")).to_contain_text("赵新居")

@@ -201,7 +201,10 @@ def test_registration_through_the_admin_uses_the_service(officer_client, make_pe
         },
         follow=True,
     )
-    assert "已有未终止的居住登记" in response.content.decode()
+    # On the field it concerns (the person), the form kept what was typed, nothing saved.
+    form = response.context["adminform"].form
+    assert form.errors == {"person": ["此人已有未终止的居住登记，请先终止或办理变更居住地址"]}
+    assert form.data["address"] == "凤城路6号"
     assert ResidenceRegistration.objects.filter(person=person).count() == 1
     assert ResidencePermit.objects.filter(status=PermitStatus.ACTIVE).count() == 0
 
@@ -317,3 +320,81 @@ def test_an_officer_name_on_a_permit_is_text_unless_the_reader_may_open_user_acc
     link = f"/admin/auth/user/{colleague.pk}/change/"
     assert link in page
     assert client.get(link).status_code == 200
+
+
+REGISTRATION_ADD = "/admin/residence_permit/residenceregistration/add/"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"start_date": "2999-01-01"}, "start_date", "日期不能晚于今天"),
+        ({"start_date": "1900-01-01"}, "start_date", "日期早于已有记录"),
+        ({"at_hukou": True}, "region", "居住地即户籍地，无需居住登记"),
+        ({"address": "   "}, "address", None),  # the form's own 'required' check
+    ],
+    ids=["future", "before-birth", "at-hukou-address", "blank-address"],
+)
+def test_a_refused_registration_shows_the_reason_on_its_field_and_saves_nothing(
+    officer_client, make_person, village, change, field, message
+):
+    person = make_person(hukou_region=village if change.pop("at_hukou", False) else None)
+    before = person.residence_region_id
+    data = {
+        "person": person.pk,
+        "address": "凤城路5号",
+        "region": village.pk,
+        "basis": ResidenceBasis.HOME,
+        "start_date": "2024-01-01",
+    } | change
+    response = officer_client().post(REGISTRATION_ADD, data)
+    assert response.status_code == 200  # the form again, not a redirect
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field]
+    if message:
+        assert errors[field] == [message]
+    assert "errornote" in response.content.decode()
+    assert not ResidenceRegistration.objects.filter(person=person).exists()
+    person.refresh_from_db()
+    assert person.residence_region_id == before
+
+
+def test_an_application_without_a_registration_is_refused_on_the_person_field(
+    officer_client, make_person
+):
+    person = make_person(name="钱无登记")
+    response = officer_client().post(
+        "/admin/residence_permit/permitapplication/add/",
+        {"person": person.pk, "submitted_on": str(timezone.localdate())},
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors == {"person": ["此人无有效居住登记，请先办理居住登记"]}
+    assert not PermitApplication.objects.filter(person=person).exists()
+
+
+def test_a_fact_ending_before_it_starts_is_refused_on_the_end_date(
+    client, resident, django_user_model, city, assign_area
+):
+    from django.contrib.auth.models import Group
+
+    from population import roles
+
+    officer = django_user_model.objects.create_user("fact_officer", is_staff=True)
+    officer.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
+    client.force_login(assign_area(officer, city))
+    person = resident(since=dt.date(2024, 1, 1))
+    response = client.post(
+        "/admin/residence_permit/personfact/add/",
+        {
+            "person": person.pk,
+            "kind": "employment",
+            "start_date": "2024-05-01",
+            "end_date": "2024-04-01",
+            "evidence": "劳动合同 HT-009",
+            "source_name": "清城区人社局",
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"end_date": ["终止日期早于起始日期"]}
+    assert not person.permit_facts.filter(evidence="劳动合同 HT-009").exists()
