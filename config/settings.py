@@ -89,12 +89,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # Hashed API keys; its own APIKey table stays unused (population.ApiKey extends its base).
-    "rest_framework_api_key",
+    "population.library_apps.ApiKeyConfig",  # rest_framework_api_key, named in Chinese
     "pgtrigger",
     # pghistory's generic all-events admin is left out: it is English, unscoped and scans every
     # event table; each record's history is shown on its own admin page instead.
-    "pghistory",
-    "axes",
+    "population.library_apps.PghistoryConfig",  # pghistory, named in Chinese
+    "population.library_apps.AxesConfig",  # django-axes, named in Chinese
     "django_celery_beat",
     "population",
     "registry",

@@ -14,17 +14,14 @@ from django.utils import translation
 
 ACTIONS = {"view": "可查看", "add": "可增加", "change": "可修改", "delete": "可删除"}
 
-# Models whose verbose_name is English (libraries', and the change-history tables that
-# django-pghistory generates, named after the tracked model below).
+# Models whose verbose_name is English and not a translatable string (libraries', and the
+# change-history tables that django-pghistory generates, named after the tracked model below);
+# django-axes' names are translated by the project's catalogue (locale/).
 MODEL_NAMES = {
     "rest_framework_api_key.apikey": "接口密钥（库自带，未使用）",
     "pghistory.context": "变更上下文",
     "pghistory.events": "变更事件（汇总）",
     "pghistory.middlewareevents": "请求变更事件",
-    "axes.accessfailurelog": "登录失败记录",
-    "axes.accessattempt": "登录尝试",
-    "axes.accessattemptexpiration": "登录尝试过期",
-    "axes.accesslog": "登录记录",
     "settlement.permitcounter": "准迁证编号计数",
 }
 

@@ -86,3 +86,9 @@ def test_permissions_are_named_in_chinese_on_the_superusers_pages(superuser_clie
     assert permission_names_translate() == 0
     page = superuser_client.get(reverse("admin:auth_group_add")).content.decode()
     assert "可修改户" in page and "Can change" not in page
+    # django-axes' models and the libraries' apps by their Chinese names (locale/, library_apps).
+    assert "登录保护 | 登录尝试 | 可查看登录尝试" in page
+    index = superuser_client.get(reverse("admin:index")).content.decode()
+    for english in ("Access attempts", "Axes", "API Key Permissions", "Pghistory"):
+        assert english not in index, english
+    assert "登录尝试" in index
