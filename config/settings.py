@@ -102,6 +102,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: marks the requests that may read from a replica (inactive without replicas).
+    "population.db_router.ReplicaReadsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -149,6 +151,31 @@ if not DATABASE_URL:
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("popbase needs PostgreSQL; DATABASE_URL must be postgres://...")
+# Behind PgBouncer in transaction mode: no server-side cursors (a named cursor would outlive the
+# transaction's server connection). See docs/scaling.md.
+DATABASE_POOLED = env_bool("DATABASE_POOLED", default=False)
+if DATABASE_POOLED:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # PgBouncer hands each transaction any server connection: keep none of Django's own.
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DATABASE_CONN_MAX_AGE", "0"))
+# The session advisory locks of long jobs (population/locks.py) need one server session for
+# the whole job: behind a transaction pooler, the direct address of PostgreSQL.
+DATABASE_DIRECT_URL = os.environ.get("DATABASE_DIRECT_URL", "")
+
+# Read replicas (streaming standbys), comma-separated: the department API, statistics and
+# reports read from one whose replay lag is at most REPLICA_MAX_LAG_SECONDS
+# (population/db_router.py). Not used on the embedded quickstart server.
+REPLICA_DATABASES: list[str] = []
+if os.environ.get("DATABASE_URL"):
+    for _n, _url in enumerate(env_list("DATABASE_REPLICA_URLS", ""), start=1):
+        DATABASES[f"replica{_n}"] = dj_database_url.parse(_url, conn_max_age=60)
+        DATABASES[f"replica{_n}"]["TEST"] = {"MIRROR": "default"}
+        DATABASES[f"replica{_n}"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_POOLED
+        REPLICA_DATABASES.append(f"replica{_n}")
+DATABASE_ROUTERS = ["population.db_router.ReplicaRouter"] if REPLICA_DATABASES else []
+REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
+REPLICA_LAG_CHECK_SECONDS = float(os.environ.get("REPLICA_LAG_CHECK_SECONDS", "1"))
+REPLICA_READ_PATHS = env_list("REPLICA_READ_PATHS", "/api/v1/,/admin/statistics/")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
