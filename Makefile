@@ -11,6 +11,7 @@ else
 PYTEST_DB := --reuse-db
 endif
 PYTEST_WORKERS ?= 2
+comma := ,
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test fuzz lint format bench browser-deps report-deps worker
@@ -68,5 +69,6 @@ format: install ## Apply ruff fixes and formatting
 bench: install ## Run the benchmarks in bench/ (loads 1M persons into a scratch database)
 	$(PY) bench/run_all.py
 
-worker: install ## Start a Celery worker (needs REDIS_URL)
-	.venv/bin/celery -A config worker -l info
+# QUEUES: comma-separated, of default, ingest, statistics, permits, audit (docs/scaling.md).
+worker: install ## Start a Celery worker (needs REDIS_URL); QUEUES=ingest,... limits its queues
+	.venv/bin/celery -A config worker -l info $(if $(QUEUES),-Q $(QUEUES) -n $(subst $(comma),-,$(QUEUES))@%h)

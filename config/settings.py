@@ -213,6 +213,33 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(6 * 3600)))
 }
+# One queue per workload, so a flood of one (a province's feed files) cannot starve another
+# (the nightly permit and settlement jobs, the audit sealer): workers take the queues given to
+# them (`make worker QUEUES=ingest`); a worker given none takes them all. Tasks not named here
+# go to "default". See docs/scaling.md.
+POPBASE_TASK_QUEUES = {
+    "ingest": ["population.sync.batch_process", "population.sync.inbox_scan"],
+    "statistics": [
+        "population.stats_snapshot_month",
+        "population.stats_recount_check",
+        "registry.quality_detect",
+    ],
+    "permits": [
+        "residence_permit.permits_daily",
+        "residence_permit.points_recompute_changed",
+        "settlement.transfer_permits_expire",
+    ],
+    "audit": ["population.audit_seal", "population.audit_verify"],
+}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    task: {"queue": queue} for queue, tasks in POPBASE_TASK_QUEUES.items() for task in tasks
+}
+from kombu import Queue  # noqa: E402
+
+CELERY_TASK_QUEUES = [Queue(name) for name in ("default", *POPBASE_TASK_QUEUES)]
+# Results also say which worker ran the task and from which queue.
+CELERY_RESULT_EXTENDED = True
 # Per-department schedules (inbox scans) live in the database, editable in the admin.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
