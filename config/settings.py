@@ -154,13 +154,18 @@ if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
 # Behind PgBouncer in transaction mode: no server-side cursors (a named cursor would outlive the
 # transaction's server connection). See docs/scaling.md.
 DATABASE_POOLED = env_bool("DATABASE_POOLED", default=False)
-if DATABASE_POOLED:
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-    # PgBouncer hands each transaction any server connection: keep none of Django's own.
-    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DATABASE_CONN_MAX_AGE", "0"))
 # The session advisory locks of long jobs (population/locks.py) need one server session for
 # the whole job: behind a transaction pooler, the direct address of PostgreSQL.
 DATABASE_DIRECT_URL = os.environ.get("DATABASE_DIRECT_URL", "")
+if DATABASE_POOLED:
+    if not DATABASE_DIRECT_URL:
+        raise ImproperlyConfigured(
+            "DATABASE_POOLED needs DATABASE_DIRECT_URL (PostgreSQL itself, not the pooler) for "
+            "the session locks of long jobs; see docs/scaling.md."
+        )
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # No prepared statements: PgBouncer before 1.21 cannot carry them between server sessions.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 
 # Read replicas (streaming standbys), comma-separated: the department API, statistics and
 # reports read from one whose replay lag is at most REPLICA_MAX_LAG_SECONDS
@@ -170,7 +175,9 @@ if os.environ.get("DATABASE_URL"):
     for _n, _url in enumerate(env_list("DATABASE_REPLICA_URLS", ""), start=1):
         DATABASES[f"replica{_n}"] = dj_database_url.parse(_url, conn_max_age=60)
         DATABASES[f"replica{_n}"]["TEST"] = {"MIRROR": "default"}
-        DATABASES[f"replica{_n}"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_POOLED
+        if DATABASE_POOLED:
+            DATABASES[f"replica{_n}"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+            DATABASES[f"replica{_n}"].setdefault("OPTIONS", {})["prepare_threshold"] = None
         REPLICA_DATABASES.append(f"replica{_n}")
 DATABASE_ROUTERS = ["population.db_router.ReplicaRouter"] if REPLICA_DATABASES else []
 REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
