@@ -57,10 +57,14 @@ def pgbouncer(django_db_blocker):
     )
     cmd = [PGBOUNCER, str(folder / "pgbouncer.ini")]
     if os.geteuid() == 0:  # PgBouncer refuses to run as root
-        info = pwd.getpwnam("postgres")
+        # As postgres; for the embedded server, as the owner of its socket folder.
+        host = s["HOST"] or ""
+        info = pwd.getpwuid(os.stat(host).st_uid) if host.startswith("/") else None
+        if info is None or info.pw_uid == 0:
+            info = pwd.getpwnam("postgres")
         for path in (folder, *folder.iterdir()):
             os.chown(path, info.pw_uid, info.pw_gid)
-        cmd = ["/usr/sbin/runuser", "-u", "postgres", "--", *cmd]
+        cmd = ["/usr/sbin/runuser", "-u", info.pw_name, "--", *cmd]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         deadline = time.monotonic() + 20
