@@ -170,15 +170,18 @@ if DATABASE_POOLED:
 # Read replicas (streaming standbys), comma-separated: the department API, statistics and
 # reports read from one whose replay lag is at most REPLICA_MAX_LAG_SECONDS
 # (population/db_router.py). Not used on the embedded quickstart server.
-REPLICA_DATABASES: list[str] = []
-if os.environ.get("DATABASE_URL"):
-    for _n, _url in enumerate(env_list("DATABASE_REPLICA_URLS", ""), start=1):
-        DATABASES[f"replica{_n}"] = dj_database_url.parse(_url, conn_max_age=60)
-        DATABASES[f"replica{_n}"]["TEST"] = {"MIRROR": "default"}
-        if DATABASE_POOLED:
-            DATABASES[f"replica{_n}"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-            DATABASES[f"replica{_n}"].setdefault("OPTIONS", {})["prepare_threshold"] = None
-        REPLICA_DATABASES.append(f"replica{_n}")
+from config.replicas import replica_databases  # noqa: E402
+
+try:
+    _replicas = replica_databases(
+        env_list("DATABASE_REPLICA_URLS", ""),
+        embedded=not os.environ.get("DATABASE_URL"),
+        pooled=DATABASE_POOLED,
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS: {exc}") from exc
+DATABASES |= _replicas
+REPLICA_DATABASES = list(_replicas)
 DATABASE_ROUTERS = ["population.db_router.ReplicaRouter"] if REPLICA_DATABASES else []
 REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
 REPLICA_LAG_CHECK_SECONDS = float(os.environ.get("REPLICA_LAG_CHECK_SECONDS", "1"))
