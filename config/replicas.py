@@ -16,6 +16,9 @@ def replica_databases(urls: list[str], *, embedded: bool, pooled: bool) -> dict[
         db = dj_database_url.parse(url, conn_max_age=60)
         if not db["ENGINE"].endswith("postgresql"):
             raise ValueError(f"replica {n} is not a postgres:// URL")
+        # An unreachable standby must not hold up requests: give up connecting after 2 s
+        # (then it is skipped until the next lag check).
+        db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
         # Under the test runner a replica alias is the test database itself.
         db["TEST"] = {"MIRROR": "default"}
         if pooled:
