@@ -11,9 +11,10 @@ else
 PYTEST_DB := --reuse-db
 endif
 PYTEST_WORKERS ?= 2
+comma := ,
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test fuzz lint format bench browser-deps report-deps worker
+.PHONY: help install run test fuzz lint format bench browser-deps report-deps pgbouncer-deps worker replica
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -39,10 +40,14 @@ browser-deps: ## Install Debian's Chromium for the browser test (needs root)
 report-deps: ## Install a CJK font and poppler for the statistics reports and their tests (needs root)
 	@{ fc-list | grep -qi -e 'wqy' -e 'noto sans cjk'; } && command -v pdftoppm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei poppler-utils >/dev/null; }
 
+pgbouncer-deps: ## Install Debian's PgBouncer for the pooling test (needs root; its service is not used)
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+
 # The Celery integration tests need a real Redis: this machine's, unless REDIS_URL says otherwise.
+# --dist loadgroup: the replica tests share one primary/standby pair on one test worker.
 test: export REDIS_URL ?= redis://127.0.0.1:6379/0
-test: install browser-deps report-deps ## Run the whole test suite (DATABASE_URL if set, else embedded PostgreSQL)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DB) $(PYTEST_ARGS)
+test: install browser-deps report-deps pgbouncer-deps ## Run the whole test suite (DATABASE_URL if set, else embedded PostgreSQL)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_DB) $(PYTEST_ARGS)
 
 # The long schemathesis run over the department API: every phase and check, FUZZ_EXAMPLES per
 # operation in the fuzzing phase; prints the cases run per operation and status class.
@@ -68,5 +73,9 @@ format: install ## Apply ruff fixes and formatting
 bench: install ## Run the benchmarks in bench/ (loads 1M persons into a scratch database)
 	$(PY) bench/run_all.py
 
-worker: install ## Start a Celery worker (needs REDIS_URL)
-	.venv/bin/celery -A config worker -l info
+replica: install ## Start a scratch primary and a streaming standby (PostgreSQL 15 binaries); Ctrl-C stops both
+	$(PY) -m config.replica_pair
+
+# QUEUES: comma-separated, of default, ingest, statistics, permits, audit (docs/scaling.md).
+worker: install ## Start a Celery worker (needs REDIS_URL); QUEUES=ingest,... limits its queues
+	.venv/bin/celery -A config worker -l info $(if $(QUEUES),-Q $(QUEUES) -n $(subst $(comma),-,$(QUEUES))@%h)

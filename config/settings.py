@@ -103,6 +103,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: marks the requests that may read from a replica (inactive without replicas).
+    "population.db_router.ReplicaReadsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -150,6 +152,41 @@ if not DATABASE_URL:
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("popbase needs PostgreSQL; DATABASE_URL must be postgres://...")
+# Behind PgBouncer in transaction mode: no server-side cursors (a named cursor would outlive the
+# transaction's server connection). See docs/scaling.md.
+DATABASE_POOLED = env_bool("DATABASE_POOLED", default=False)
+# The session advisory locks of long jobs (population/locks.py) need one server session for
+# the whole job: behind a transaction pooler, the direct address of PostgreSQL.
+DATABASE_DIRECT_URL = os.environ.get("DATABASE_DIRECT_URL", "")
+if DATABASE_POOLED:
+    if not DATABASE_DIRECT_URL:
+        raise ImproperlyConfigured(
+            "DATABASE_POOLED needs DATABASE_DIRECT_URL (PostgreSQL itself, not the pooler) for "
+            "the session locks of long jobs; see docs/scaling.md."
+        )
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # No prepared statements: PgBouncer before 1.21 cannot carry them between server sessions.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+
+# Read replicas (streaming standbys), comma-separated: the department API, statistics and
+# reports read from one whose replay lag is at most REPLICA_MAX_LAG_SECONDS
+# (population/db_router.py). Not used on the embedded quickstart server.
+from config.replicas import replica_databases  # noqa: E402
+
+try:
+    _replicas = replica_databases(
+        env_list("DATABASE_REPLICA_URLS", ""),
+        embedded=not os.environ.get("DATABASE_URL"),
+        pooled=DATABASE_POOLED,
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS: {exc}") from exc
+DATABASES |= _replicas
+REPLICA_DATABASES = list(_replicas)
+DATABASE_ROUTERS = ["population.db_router.ReplicaRouter"] if REPLICA_DATABASES else []
+REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
+REPLICA_LAG_CHECK_SECONDS = float(os.environ.get("REPLICA_LAG_CHECK_SECONDS", "1"))
+REPLICA_READ_PATHS = env_list("REPLICA_READ_PATHS", "/api/v1/,/admin/statistics/")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -187,6 +224,33 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(6 * 3600)))
 }
+# One queue per workload, so a flood of one (a province's feed files) cannot starve another
+# (the nightly permit and settlement jobs, the audit sealer): workers take the queues given to
+# them (`make worker QUEUES=ingest`); a worker given none takes them all. Tasks not named here
+# go to "default". See docs/scaling.md.
+POPBASE_TASK_QUEUES = {
+    "ingest": ["population.sync.batch_process", "population.sync.inbox_scan"],
+    "statistics": [
+        "population.stats_snapshot_month",
+        "population.stats_recount_check",
+        "registry.quality_detect",
+    ],
+    "permits": [
+        "residence_permit.permits_daily",
+        "residence_permit.points_recompute_changed",
+        "settlement.transfer_permits_expire",
+    ],
+    "audit": ["population.audit_seal", "population.audit_verify"],
+}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    task: {"queue": queue} for queue, tasks in POPBASE_TASK_QUEUES.items() for task in tasks
+}
+from kombu import Queue  # noqa: E402
+
+CELERY_TASK_QUEUES = [Queue(name) for name in ("default", *POPBASE_TASK_QUEUES)]
+# Results also say which worker ran the task and from which queue.
+CELERY_RESULT_EXTENDED = True
 # Per-department schedules (inbox scans) live in the database, editable in the admin.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE

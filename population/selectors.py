@@ -6,6 +6,7 @@ import functools
 
 from django.db import connection
 
+from population.db_router import read_connection
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.models import CitizenIdCorrection, Person, Region
 
@@ -59,13 +60,15 @@ def person_get_by_citizen_id(*, citizen_id: str) -> Person | None:
     except InvalidCitizenId:
         return None
     sql, person_cols, region_cols = _person_by_id_sql()
-    with connection.cursor() as cursor:
+    # On a replica when the request reads from one (population/db_router.py).
+    db = read_connection(Person)
+    with db.cursor() as cursor:
         cursor.execute(sql, {"n": number})
         row = cursor.fetchone()
     if row is None:
         return None
     n, m = len(person_cols), len(region_cols)
-    person = Person.from_db(connection.alias, None, row[:n])
+    person = Person.from_db(db.alias, None, row[:n])
     Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m]))
     Person.residence_region.field.set_cached_value(person, _region(row[n + m :]))
     return person

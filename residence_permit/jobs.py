@@ -3,13 +3,12 @@ works one person or permit per short transaction, and is idempotent."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
-from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from population.locks import session_lock
 from population.models import Person
 from residence_permit import points, rules, services
 from residence_permit.models import (
@@ -21,17 +20,9 @@ from residence_permit.models import (
 )
 
 
-@contextlib.contextmanager
 def _exclusive(name: str):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [name])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [name])
+    # Held across the job's many short transactions (population/locks.py: safe behind PgBouncer).
+    return session_lock(name)
 
 
 def permits_daily_job(*, on: dt.date | None = None) -> dict[str, int]:

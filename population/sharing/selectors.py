@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import connection
-
+from population.db_router import read_connection
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.models import ChangeEvent, Person, PersonStatus
 from population.selectors import person_get_by_citizen_id
@@ -61,7 +60,7 @@ def verifications_match(
            OR p.hukou_region_id LIKE ANY(%s) OR p.residence_region_id LIKE ANY(%s)
     """  # noqa: S608 (only the table name is interpolated)
     prefixes = [f"{p}%" for p in client.region_prefixes]
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             sql,
             [
@@ -106,7 +105,7 @@ def changes_page(*, client: ApiClient, after: int, limit: int) -> list[ChangeRow
         ORDER BY c.id
         LIMIT %s
     """  # noqa: S608 (only table names are interpolated)
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             sql,
             [

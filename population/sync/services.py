@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from population.errors import Conflict, DomainError
 from population.jurisdiction import actor_require_within
+from population.locks import SessionLock
 from population.services import history_context
 from population.sync import pipeline
 from population.sync.departments import Department, is_authoritative
@@ -163,22 +164,10 @@ class BatchBusy(Exception):
     """Another worker holds the batch (a redelivered task while the first still runs)."""
 
 
-def _try_lock(batch_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_lock(hashtext('popbase.sync.batch'), %s)", [batch_id]
-        )
-        return cursor.fetchone()[0]
-
-
-def _unlock(batch_id: int) -> None:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_unlock(hashtext('popbase.sync.batch'), %s)", [batch_id]
-            )
-    except DatabaseError:
-        connection.close()  # a broken session: closing it releases the lock
+def _try_lock(batch_id: int) -> SessionLock | None:
+    # Held across the batch's chunk transactions (population/locks.py: safe behind PgBouncer).
+    lock = SessionLock("popbase.sync.batch", batch_id)
+    return lock if lock.acquire() else None
 
 
 def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> Batch:
@@ -189,7 +178,8 @@ def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = N
     its last committed chunk. Each call counts as an attempt; past ``SYNC_MAX_ATTEMPTS`` (a
     batch that keeps killing its worker, say) the batch is quarantined instead.
     """
-    if not _try_lock(batch_id):
+    lock = _try_lock(batch_id)
+    if lock is None:
         raise BatchBusy(batch_id)
     try:
         with transaction.atomic():
@@ -221,7 +211,7 @@ def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = N
             pipeline.stage_drop(batch.pk)
         return batch
     finally:
-        _unlock(batch_id)
+        lock.release()
 
 
 def _quarantine(batch: Batch, error: str) -> Batch:

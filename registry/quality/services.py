@@ -12,6 +12,7 @@ from django.utils import timezone
 from population.codes import Relation
 from population.errors import Conflict, NotFound, require
 from population.jurisdiction import actor_require_within
+from population.locks import SessionLock
 from population.models import Person, PersonStatus
 from population.services import change_record, history_context
 from registry.models import EventKind, Household, Membership, RegistrationEvent
@@ -130,14 +131,15 @@ def quality_detect(
         f"unknown detectors: {', '.join(unknown)}",
         "unknown_detector",
     )
+    # Held across the detectors' own commits (population/locks.py: safe behind PgBouncer).
+    lock = SessionLock(RUN_LOCK)
+    if not lock.acquire():
+        raise Conflict(
+            "已有数据质量检测正在运行",
+            "a data-quality run is already in progress",
+            code="run_in_progress",
+        )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [RUN_LOCK])
-        if not cursor.fetchone()[0]:
-            raise Conflict(
-                "已有数据质量检测正在运行",
-                "a data-quality run is already in progress",
-                code="run_in_progress",
-            )
         try:
             run = QualityRun.objects.create(detectors=names)
             context = DetectorContext(cursor=cursor)
@@ -159,7 +161,7 @@ def quality_detect(
             run.save(update_fields=["status", "finished_at"])
             return run
         finally:
-            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [RUN_LOCK])
+            lock.release()
 
 
 # -- review decisions ------------------------------------------------------------------------------
