@@ -44,10 +44,9 @@ pgbouncer-deps: ## Install Debian's PgBouncer for the pooling test (needs root; 
 	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
 
 # The Celery integration tests need a real Redis: this machine's, unless REDIS_URL says otherwise.
-# --dist loadgroup: the replica tests share one primary/standby pair on one test worker.
 test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 test: install browser-deps report-deps pgbouncer-deps ## Run the whole test suite (DATABASE_URL if set, else embedded PostgreSQL)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_DB) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DB) $(PYTEST_ARGS)
 
 # The long schemathesis run over the department API: every phase and check, FUZZ_EXAMPLES per
 # operation in the fuzzing phase; prints the cases run per operation and status class.

@@ -16,6 +16,7 @@ the embedded quickstart server does.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -59,10 +60,9 @@ def pg_bin_for(major: int) -> Path:
     """A folder of PostgreSQL binaries of this major version: Debian's, or the embedded
     server's (the pgserver wheel ships pg_basebackup and pg_dump too)."""
     candidates = [PG_BIN, Path(f"/usr/lib/postgresql/{major}/bin")]
-    with contextlib.suppress(ImportError):
-        import pgserver
-
-        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
+    spec = importlib.util.find_spec("pgserver")  # located, not imported (it warns on import)
+    if spec and spec.origin:
+        candidates.append(Path(spec.origin).parent / "pginstall" / "bin")
     for folder in candidates:
         postgres = folder / "postgres"
         if postgres.exists():

@@ -24,6 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections  # noqa: E402
 from django.test import Client, RequestFactory  # noqa: E402
 
 from population import services  # noqa: E402
+from population.audit import access_log_record  # noqa: E402
 from population.db_router import ReplicaReadsMiddleware, replica_lag_forget  # noqa: E402
 from population.identity import build_citizen_id  # noqa: E402
 from population.models import AccessLog, Person, Region  # noqa: E402
@@ -162,6 +163,15 @@ def pin() -> dict:
             Person.objects.filter(pk=person.pk).exists()
         out["read_after_raw_write_on"] = recorder.aliases(table=Person._meta.db_table, reads=True)
 
+    def audited_read(request):
+        access_log_record(
+            user=None, channel="test", purpose="测试", person_ids=[person.pk], fields=["name"]
+        )
+        recorder = Recorder()
+        with recorder.watching():
+            Person.objects.filter(pk=person.pk).exists()
+        out["read_after_access_log_on"] = recorder.aliases(table=Person._meta.db_table, reads=True)
+
     def plain_read(request):
         recorder = Recorder()
         with recorder.watching():
@@ -171,6 +181,7 @@ def pin() -> dict:
     factory = RequestFactory()
     ReplicaReadsMiddleware(read_write_read)(factory.get("/api/v1/anything"))
     ReplicaReadsMiddleware(raw_write_then_read)(factory.get("/api/v1/anything"))
+    ReplicaReadsMiddleware(audited_read)(factory.get("/api/v1/anything"))
     ReplicaReadsMiddleware(plain_read)(factory.get("/admin/population/person/"))
     recorder = Recorder()
     with recorder.watching():

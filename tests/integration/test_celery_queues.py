@@ -121,7 +121,7 @@ def test_two_workers_on_different_queues_each_run_only_their_workload(tmp_path):
                 worker.kill()
                 worker.wait()
         for name in ("ingest", "statistics", "permits", "audit", "default"):
-            broker.delete(f"{name}-{suffix}")
+            broker.delete(f"{name}-{suffix}", f"_kombu.binding.{name}-{suffix}")
 
     assert ran == {
         **{name: (f"daily-{suffix}@test", queue(name)) for name in daily},

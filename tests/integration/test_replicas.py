@@ -21,9 +21,8 @@ from django.db import connection
 from config.replica_pair import pg_bin_for, replica_pair_start
 
 ROOT = Path(__file__).resolve().parents[2]
-# One worker runs every test here, so the session starts one pair; the test database is
-# needed (its copy seeds the primary).
-pytestmark = [pytest.mark.xdist_group("replica_pair"), pytest.mark.django_db]
+# The test database is needed: its copy seeds the primary.
+pytestmark = pytest.mark.django_db
 
 
 def _dump_args(bin_dir: Path, settings: dict, out: Path) -> list[str]:
@@ -92,7 +91,11 @@ def driven(replica_pair) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def test_the_pair_streams_and_the_standby_is_read_only(replica_pair):
+def test_reads_go_to_the_standby_within_the_lag_limit_and_to_the_primary_otherwise(
+    replica_pair, driven
+):
+    """One test, so that one pair serves every scenario (test workers split tests of a file)."""
+    # The pair: the standby streams and refuses writes.
     with replica_pair.connect("standby", "popbase", autocommit=True) as s:
         assert s.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
         with pytest.raises(Exception, match="read-only transaction"):
@@ -101,39 +104,33 @@ def test_the_pair_streams_and_the_standby_is_read_only(replica_pair):
         states = p.execute("SELECT state FROM pg_stat_replication").fetchall()
     assert states == [("streaming",)]
 
-
-def test_an_api_lookup_is_answered_by_the_standby_and_its_access_log_written_on_the_primary(
-    driven,
-):
+    # An API lookup is answered by the standby; only reads reach it; the access-log row of
+    # the audited read is written on the primary.
     out = driven["lookup"]
-
     assert out["status"] == 200, out
     assert out["name"] == "副本测试"
     assert out["person_read_on"] == ["replica1"]
     assert out["person_read_in_recovery"] == [True]
-    # Nothing but reads reached the standby; the access-log row is on the primary.
     assert out["writes_on"] == ["default"]
     assert out["access_log_rows_on_primary"] == 1
 
+    # A read after a write (ORM or raw SQL) goes to the primary; the access-log row of an
+    # audited read does not pin the request; other pages and code outside requests never use
+    # the replica.
+    pin = driven["pin"]
+    assert pin["first_read_on"] == ["replica1"]
+    assert pin["read_after_orm_write_on"] == ["default"]
+    assert pin["read_after_raw_write_on"] == ["default"]
+    assert pin["read_after_access_log_on"] == ["replica1"]
+    assert pin["admin_read_on"] == ["default"]
+    assert pin["outside_request_on"] == ["default"]
 
-def test_a_read_after_a_write_goes_to_the_primary_and_other_pages_never_use_the_replica(driven):
-    out = driven["pin"]
-
-    assert out["first_read_on"] == ["replica1"]
-    assert out["read_after_orm_write_on"] == ["default"]
-    assert out["read_after_raw_write_on"] == ["default"]
-    assert out["admin_read_on"] == ["default"]
-    assert out["outside_request_on"] == ["default"]
-
-
-def test_a_paused_standby_past_the_lag_limit_is_skipped(driven):
-    out = driven["paused"]["while_paused"]
-
-    # The standby has not even replayed the new person: answered by the primary.
-    assert out["status"] == 200, out
-    assert out["person_read_on"] == ["default"]
-    assert out["person_read_in_recovery"] == [False]
-    # Resumed and caught up, the same standby serves again.
-    again = driven["paused"]["resumed"]
-    assert again["status"] == 200
-    assert again["person_read_in_recovery"] == [True]
+    # A standby paused past the lag limit is skipped: the primary answers (the standby has
+    # not even replayed the new person); resumed and caught up, it serves again.
+    paused = driven["paused"]["while_paused"]
+    assert paused["status"] == 200, paused
+    assert paused["person_read_on"] == ["default"]
+    assert paused["person_read_in_recovery"] == [False]
+    resumed = driven["paused"]["resumed"]
+    assert resumed["status"] == 200
+    assert resumed["person_read_in_recovery"] == [True]
