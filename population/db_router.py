@@ -9,7 +9,8 @@ background job and every command reads from the primary. Within such a request:
   read is exempt (it goes to the primary like every write, and nothing reads it back);
 - a read inside a transaction on the primary stays on the primary;
 - sessions, accounts, officers' areas and department keys are always read from the primary,
-  so a login, a revoked key or a narrowed area takes effect at once;
+  so a login, a revoked key or a narrowed area takes effect at once; so are feed batches, so
+  a department sees the batch it has just pushed;
 - a replica is used only while its replay lag is at most ``REPLICA_MAX_LAG_SECONDS``, checked
   at most every ``REPLICA_LAG_CHECK_SECONDS`` per process; when none qualifies, the primary.
 
@@ -39,8 +40,15 @@ log = logging.getLogger(__name__)
 PRIMARY_ONLY_APPS = frozenset(
     {"admin", "auth", "axes", "contenttypes", "django_celery_beat", "sessions"}
 )
+# ... and a pushed feed batch, whose progress a department polls right after pushing it.
 PRIMARY_ONLY_MODELS = frozenset(
-    {"population.apiclient", "population.apikey", "population.officerregion"}
+    {
+        "population.apiclient",
+        "population.apikey",
+        "population.officerregion",
+        "population.batch",
+        "population.rejectedrow",
+    }
 )
 # Writes that do not pin the request to the primary (the access log of audited reads).
 PIN_EXEMPT_TABLES = ("population_accesslog",)

@@ -61,7 +61,14 @@ class SessionLock:
         self.held = False
         if self._own is not None:
             own, self._own = self._own, None
-            own.close()  # ending the session releases the lock
+            try:
+                # Released before close() returns (a closed session's backend ends a moment
+                # later); ending the session would release it anyway.
+                own.execute(_key_sql("pg_advisory_unlock", self.key), list(self.key))
+            except psycopg.Error:
+                pass
+            finally:
+                own.close()
             return
         try:
             with connection.cursor() as cursor:

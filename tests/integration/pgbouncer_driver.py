@@ -84,6 +84,7 @@ def main() -> dict:
     with psycopg.connect(settings.DATABASE_DIRECT_URL, autocommit=True) as direct:
         out["advisory_locks_left"] = direct.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchone()[0]
     return out
 

@@ -142,5 +142,8 @@ def test_the_api_and_the_locking_jobs_run_through_pgbouncer_in_transaction_mode(
     ]
     assert pools and pools[0]["pool_mode"] == "transaction"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert cursor.fetchone()[0] == 0
