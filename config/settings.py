@@ -413,3 +413,69 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=3, minute=30),
     },
 }
+
+# --- Production operation (ops/, docs/operations.md): health, metrics, logs, backups ---------
+INSTALLED_APPS += ["django_prometheus", "ops"]
+MIDDLEWARE = [
+    # First: request id for every log line of the request, and the request's duration.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "ops.logs.RequestIdMiddleware",
+    *MIDDLEWARE,
+    "ops.metrics.ApiRequestsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# /metrics: open to these addresses (client address through TRUSTED_PROXY_COUNT proxies) or to
+# "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1")
+try:
+    import ipaddress as _ipaddress
+
+    METRICS_ALLOWED_NETWORKS = [
+        _ipaddress.ip_network(a, strict=False) for a in METRICS_ALLOWED_ADDRESSES
+    ]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_ADDRESSES: {_exc}") from None
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# django-prometheus: no per-model or migration figures (they would need its model mixins).
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# /health/ (ops/health.py): limits of each component.
+HEALTH_REDIS_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_REDIS_TIMEOUT_SECONDS", "1"))
+HEALTH_CELERY_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CELERY_TIMEOUT_SECONDS", "1"))
+HEALTH_DISK_MIN_FREE_PERCENT = float(os.environ.get("HEALTH_DISK_MIN_FREE_PERCENT", "10"))
+HEALTH_DISK_PATHS = env_list("HEALTH_DISK_PATHS", "")
+HEALTH_REPLICA_MAX_LAG_SECONDS = float(os.environ.get("HEALTH_REPLICA_MAX_LAG_SECONDS", "30"))
+
+# Backups (ops/backup.py): WAL archive and base backups under BACKUP_DIR; empty = none taken.
+BACKUP_DIR = os.environ.get("BACKUP_DIR", "")
+BACKUP_KEEP_BASE = int(os.environ.get("BACKUP_KEEP_BASE", "7"))
+BACKUP_MAX_AGE_HOURS = float(os.environ.get("BACKUP_MAX_AGE_HOURS", "26"))
+# A role allowed to stream a base backup (REPLICATION); DATABASE_URL when empty.
+BACKUP_DATABASE_URL = os.environ.get("BACKUP_DATABASE_URL", "")
+# PostgreSQL's programs; empty = the newest /usr/lib/postgresql/<N>/bin.
+POSTGRES_BIN_DIR = os.environ.get("POSTGRES_BIN_DIR", "")
+
+# Logs: one line per record on stderr (journald under systemd), JSON or text, each with the
+# request id; citizen IDs masked in the whole line. Celery workers keep this configuration.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "text").strip().lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'.")
+LOGGING["filters"]["request_id"] = {"()": "ops.logs.RequestIdFilter"}
+LOGGING["formatters"] = {
+    "json": {
+        "()": "ops.logs.JsonFormatter",
+        "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+        "rename_fields": {"levelname": "level", "name": "logger"},
+        "timestamp": "time",
+    },
+    "text": {
+        "()": "ops.logs.TextFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+    },
+}
+LOGGING["handlers"]["console"]["filters"] = ["mask_citizen_ids", "request_id"]
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# django-health-check logs a traceback per failed probe; /health/'s answer already says why.
+LOGGING["loggers"]["health_check"] = {"level": "ERROR"}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -40,3 +40,13 @@ handler400 = "population.sharing.api.exception_handlers.handler400"
 handler403 = "population.sharing.api.exception_handlers.handler403"
 handler404 = "population.sharing.api.exception_handlers.handler404"
 handler500 = "population.sharing.api.exception_handlers.handler500"
+
+# Operation (ops/, docs/operations.md): component health for monitors and load balancers, and
+# Prometheus metrics (allowed addresses or bearer token only).
+from ops.health import HealthView  # noqa: E402
+from ops.metrics import metrics_view  # noqa: E402
+
+urlpatterns += [
+    path("health/", HealthView.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
+]
