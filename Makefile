@@ -14,7 +14,7 @@ PYTEST_WORKERS ?= 2
 comma := ,
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test fuzz lint format bench browser-deps report-deps pgbouncer-deps worker replica
+.PHONY: help install run test fuzz lint format bench browser-deps report-deps pgbouncer-deps worker replica deploy-check backup restore-drill
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -78,3 +78,14 @@ replica: install ## Start a scratch primary and a streaming standby (PostgreSQL 
 # QUEUES: comma-separated, of default, ingest, statistics, permits, audit (docs/scaling.md).
 worker: install ## Start a Celery worker (needs REDIS_URL); QUEUES=ingest,... limits its queues
 	.venv/bin/celery -A config worker -l info $(if $(QUEUES),-Q $(QUEUES) -n $(subst $(comma),-,$(QUEUES))@%h)
+
+# ENV_FILE=/etc/popbase/popbase.env checks a server's real settings; without it, generated ones.
+deploy-check: install ## check --deploy plus popbase's production refusals, production-like env
+	$(PY) deploy/deploy_check.py $(ENV_FILE)
+
+backup: install ## A base backup into BACKUP_DIR (pg_basebackup, verified, old ones pruned)
+	$(PY) manage.py backup_base
+
+# make restore-drill INTO=/var/lib/postgresql/drill [PORT=5433] [TIME=2026-12-01T09:00:00+08:00]
+restore-drill: install ## Restore BACKUP_DIR to TIME into a new cluster INTO on PORT and verify it
+	$(PY) manage.py backup_restore --into $(INTO) --port $(or $(PORT),5433) $(if $(TIME),--time $(TIME))
