@@ -5,7 +5,8 @@ Layout of ``BACKUP_DIR``::
 
     wal/                       WAL segments from archive_command (deploy/bin/popbase-archive-wal)
     base/<UTC time>/           one pg_basebackup (plain format, checked by pg_verifybackup)
-    base/<UTC time>/popbase-backup.json   written last: its presence marks a finished backup
+    base/<UTC time>.popbase-backup.json   written last: marks a finished backup; beside the
+                               folder (pg_basebackup makes it 0700) so /health/ can read it
 
 A restore copies the newest base backup that finished before the target time into a new data
 folder, replays the archived WAL up to that time and promotes the copy; the running cluster is
@@ -38,7 +39,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-MARKER = "popbase-backup.json"
+MARKER = ".popbase-backup.json"
 _START_WAL = re.compile(r"START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)")
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,13 +57,17 @@ class BaseBackup:
 
     @classmethod
     def read(cls, path: Path) -> BaseBackup:
-        info = json.loads((path / MARKER).read_text())
+        info = json.loads(marker_of(path).read_text())
         return cls(
             path=path,
             started_at=dt.datetime.fromisoformat(info["started_at"]),
             finished_at=dt.datetime.fromisoformat(info["finished_at"]),
             start_wal=info["start_wal"],
         )
+
+
+def marker_of(path: Path) -> Path:
+    return path.parent / f"{path.name}{MARKER}"
 
 
 # --- tools --------------------------------------------------------------------------------
@@ -128,8 +133,9 @@ def base_backups(folder: Path | None = None) -> list[BaseBackup]:
     if folder is None or not (folder / "base").is_dir():
         return []
     found = []
-    for path in (folder / "base").iterdir():
-        if (path / MARKER).is_file():
+    for marker in (folder / "base").glob(f"*{MARKER}"):
+        path = marker.parent / marker.name[: -len(MARKER)]
+        if path.is_dir():
             try:
                 found.append(BaseBackup.read(path))
             except (ValueError, KeyError):
@@ -172,7 +178,8 @@ def base_backup_take(database_url: str, folder: Path, *, bin_dir: Path | None = 
         if not match:
             raise BackupError("backup_label 无起始 WAL / backup_label names no start WAL")
         finished = dt.datetime.now(dt.UTC)
-        (partial / MARKER).write_text(
+        partial.rename(final)
+        marker_of(final).write_text(
             json.dumps(
                 {
                     "started_at": started.isoformat(),
@@ -181,9 +188,9 @@ def base_backup_take(database_url: str, folder: Path, *, bin_dir: Path | None = 
                 }
             )
         )
-        partial.rename(final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
         raise
     return BaseBackup.read(final)
 
@@ -195,6 +202,7 @@ def backups_prune(folder: Path, *, keep: int, bin_dir: Path | None = None) -> li
     backups = base_backups(folder)
     removed = []
     for old in backups[:-keep]:
+        marker_of(old.path).unlink()
         shutil.rmtree(old.path)
         removed.append(old.path)
     kept = backups[-keep:]
@@ -262,8 +270,7 @@ def restore_to_time(
         raise BackupError(f"目标目录非空 / the target folder is not empty: {data_dir}")
     base = _choose_base(folder, target_time)
     shutil.copytree(base.path, data_dir, dirs_exist_ok=True)
-    for leftover in (MARKER, "backup_manifest"):
-        (data_dir / leftover).unlink(missing_ok=True)
+    (data_dir / "backup_manifest").unlink(missing_ok=True)
     # A Debian cluster keeps its configuration in /etc/postgresql: the copy gets a minimal one.
     if not (data_dir / "postgresql.conf").exists():
         (data_dir / "postgresql.conf").write_text("# written by popbase backup_restore\n")

@@ -20,7 +20,6 @@ from urllib.parse import quote
 import psycopg
 import pytest
 from django.db import connection
-from django.test import override_settings
 
 from ops import backup
 
@@ -147,12 +146,8 @@ def _archive_current_wal(cluster: Scratch) -> None:
 def test_point_in_time_restore_holds_exactly_the_rows_before_the_target(scratch):
     cluster, restored = scratch
     before_backup = _write_reads(cluster, 5, "a")
-    with override_settings(BACKUP_KEEP_BASE=1):
-        taken = backup.base_backup_take(
-            f"postgresql://postgres@{quote(str(cluster.data), safe='')}:{cluster.port}/postgres",
-            cluster.backups,
-            bin_dir=cluster.bin,
-        )
+    source = f"postgresql://postgres@{quote(str(cluster.data), safe='')}:{cluster.port}/postgres"
+    taken = backup.base_backup_take(source, cluster.backups, bin_dir=cluster.bin)
     assert backup.latest_base_backup(cluster.backups) == taken
     after_backup = _write_reads(cluster, 7, "b")
     _seal(cluster)  # rows 1-12, one signed checkpoint
@@ -206,3 +201,12 @@ def test_point_in_time_restore_holds_exactly_the_rows_before_the_target(scratch)
     tampered = backup.verify_restored(copy, database=DATABASE, checkpoint_dir=cluster.checkpoints)
     assert not tampered.audit_ok
     assert "sequence 3" in tampered.audit_output and "altered" in tampered.audit_output
+
+    # Retention: a newer base backup, keep one; the older backup and the WAL only it needed go.
+    newer = backup.base_backup_take(source, cluster.backups, bin_dir=cluster.bin)
+    removed = backup.backups_prune(cluster.backups, keep=1, bin_dir=cluster.bin)
+    assert removed == [taken.path] and not taken.path.exists()
+    assert backup.base_backups(cluster.backups) == [newer]
+    left = sorted(p.name for p in (cluster.backups / "wal").iterdir() if len(p.name) == 24)
+    assert left and left[0] >= newer.start_wal
+    assert taken.start_wal < newer.start_wal

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
-from ops.backup import MARKER
+from ops.backup import marker_of
 from population.identity import build_citizen_id
 from tests.sharing.conftest import Caller, make_client  # noqa: F401
 
@@ -50,7 +50,7 @@ def _unsealed_read(age: dt.timedelta):
 def _finished_backup(folder, finished: dt.datetime):
     base = folder / "base" / finished.strftime("%Y%m%dT%H%M%S")
     base.mkdir(parents=True)
-    (base / MARKER).write_text(
+    marker_of(base).write_text(
         json.dumps(
             {
                 "started_at": (finished - dt.timedelta(minutes=5)).isoformat(),
@@ -104,8 +104,10 @@ def test_health_backup_states(client, tmp_path):
         _finished_backup(tmp_path, dt.datetime.now(dt.UTC) - dt.timedelta(hours=30))
         status, body = _health(client)
         assert status == 503 and "30 h old" in body["components"]["backup"]["detail"]
-        # A backup still being written (no marker) does not count.
+        # A backup still being written (no marker yet) does not count, nor a marker whose
+        # folder is gone.
         (tmp_path / "base" / ".20990101T000000.partial").mkdir()
+        marker_of(tmp_path / "base" / "20990101T000000").write_text("{}")
         status, body = _health(client)
         assert status == 503
 
