@@ -493,3 +493,14 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # django-health-check logs a traceback per failed probe; /health/'s answer already says why.
 LOGGING["loggers"]["health_check"] = {"level": "ERROR"}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Celery reliability (ops/celery_policy.py): time limits per task below the visibility timeout,
+# retries with backoff on transient errors only, dead tasks kept in ops.TaskFailure.
+from ops.celery_policy import default_limits, task_annotations  # noqa: E402
+
+_visibility = CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+try:
+    CELERY_TASK_ANNOTATIONS = task_annotations(_visibility)
+except ValueError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from None
+CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = default_limits(_visibility)

@@ -6,3 +6,6 @@ class OpsConfig(AppConfig):
 
     name = "ops"
     verbose_name = "运行维护"
+
+    def ready(self):
+        from ops import signals  # noqa: F401  (connects the task-failure recorder)
