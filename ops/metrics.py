@@ -9,7 +9,8 @@ statuses only; never a citizen ID, a name or a user):
 - ``popbase_feed_rows_total{department,outcome}``: feed rows received, applied, unchanged and
   rejected over all batches (``rate()`` of it gives rows per second), and
   ``popbase_feed_batches{status}``;
-- ``popbase_celery_queue_length{queue}``: tasks waiting in each Redis queue;
+- ``popbase_celery_queue_length{queue}``: tasks waiting in each Redis queue, and
+  ``popbase_celery_task_failures_total{task}``: tasks that failed for good (``ops.TaskFailure``);
 - ``popbase_stats_snapshot_age_seconds``: since the newest statistics snapshot was taken;
 - ``popbase_backup_last_base_timestamp_seconds``: when the newest base backup finished.
 
@@ -145,6 +146,18 @@ class PopbaseCollector:
         for row in Batch.objects.values("status").annotate(n=Count("id")).order_by("status"):
             batches.add_metric([row["status"]], row["n"])
         yield batches
+
+        from ops.models import TaskFailure
+
+        failures = CounterMetricFamily(
+            "popbase_celery_task_failures",
+            "Celery tasks that failed for good (admin: 失败任务), by task name",
+            labels=["task"],
+        )
+        per_task = TaskFailure.objects.values("task_name").annotate(n=Count("id"))
+        for row in per_task.order_by("task_name"):
+            failures.add_metric([row["task_name"]], row["n"])
+        yield failures
 
         taken = StatSnapshot.objects.aggregate(at=Max("taken_at"))["at"]
         yield GaugeMetricFamily(

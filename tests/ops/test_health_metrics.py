@@ -149,6 +149,9 @@ def test_metrics_expose_popbase_figures_without_personal_data(client, make_clien
         resident_total=10,
         resident_urban=5,
     )
+    from ops.models import TaskFailure
+
+    TaskFailure.objects.create(task_id="t1", task_name="population.audit_verify", exception="E")
     _api_client, key = make_client(code="hrss-pension")
     citizen_id = build_citizen_id("441802", dt.date(1990, 1, 1), 7)
     assert Caller(key).get(f"/api/v1/persons/{citizen_id}").status_code == 404
@@ -171,6 +174,7 @@ def test_metrics_expose_popbase_figures_without_personal_data(client, make_clien
     assert 'popbase_api_requests_total{client="-",status="401"}' in text
     assert "popbase_stats_snapshot_age_seconds" in text
     assert "popbase_celery_queue_length{" in text
+    assert 'popbase_celery_task_failures_total{task="population.audit_verify"} 1.0' in text
     assert "django_http_requests_total_by_method_total" in text  # django-prometheus
     assert citizen_id not in text and citizen_id[:6] + "********" not in text
 
