@@ -459,7 +459,6 @@ HEALTH_REDIS_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_REDIS_TIMEOUT_SECOND
 HEALTH_CELERY_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CELERY_TIMEOUT_SECONDS", "1"))
 HEALTH_DISK_MIN_FREE_PERCENT = float(os.environ.get("HEALTH_DISK_MIN_FREE_PERCENT", "10"))
 HEALTH_DISK_PATHS = env_list("HEALTH_DISK_PATHS", "")
-HEALTH_REPLICA_MAX_LAG_SECONDS = float(os.environ.get("HEALTH_REPLICA_MAX_LAG_SECONDS", "30"))
 
 # Backups (ops/backup.py): WAL archive and base backups under BACKUP_DIR; empty = none taken.
 BACKUP_DIR = os.environ.get("BACKUP_DIR", "")

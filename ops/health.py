@@ -15,8 +15,8 @@ A warning keeps 200; any failing component makes it 503. Decisions:
   no finished base backup within ``BACKUP_MAX_AGE_HOURS``, or WAL archiving failing: failing.
 - Redis unset (the quickstart, tasks eager): a warning; set and unreachable: failing.
 - Disk: under ``HEALTH_DISK_MIN_FREE_PERCENT`` free is failing, under twice that a warning.
-- Read replicas (any database alias besides ``default``): reachable, and their replay lag under
-  ``HEALTH_REPLICA_MAX_LAG_SECONDS`` (else a warning).
+- Read replicas (any database alias besides ``default``): reachable, and their replay lag
+  within ``REPLICA_MAX_LAG_SECONDS`` (else a warning: the router reads from the primary then).
 
 Messages name components and figures only: no host, no password, no personal data.
 """
@@ -66,7 +66,7 @@ class DatabaseLag(InRequestThread, Database):
                 " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
             )
             recovering, lag = cursor.fetchone()
-        if recovering and lag is not None and lag > settings.HEALTH_REPLICA_MAX_LAG_SECONDS:
+        if recovering and lag is not None and lag > settings.REPLICA_MAX_LAG_SECONDS:
             raise ServiceWarning(f"replica {self.alias} replays {lag:.0f} s behind")
 
 

@@ -36,7 +36,7 @@ def test_systemd_units_verify():
     with tempfile.TemporaryDirectory() as scratch:
         names = []
         for unit in units:
-            name = unit.name.replace("@.service", "@celery.service")
+            name = unit.name.replace("@.service", "@default.service")
             Path(scratch, name).write_text(unit.read_text().replace("/opt/popbase", str(REPO)))
             names.append(name)
         done = subprocess.run(  # noqa: S603
