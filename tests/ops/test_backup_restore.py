@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import os
 import shutil
 import socket
@@ -19,7 +20,9 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import override_settings
 
 from ops import backup
 
@@ -210,3 +213,33 @@ def test_point_in_time_restore_holds_exactly_the_rows_before_the_target(scratch)
     left = sorted(p.name for p in (cluster.backups / "wal").iterdir() if len(p.name) == 24)
     assert left and left[0] >= newer.start_wal
     assert taken.start_wal < newer.start_wal
+
+    # The commands, as an operator runs them: another base backup, then a restore to the end
+    # of the archive (every row), verified.
+    out = io.StringIO()
+    with override_settings(
+        BACKUP_DIR=str(cluster.backups),
+        BACKUP_DATABASE_URL=source,
+        POSTGRES_BIN_DIR=str(cluster.bin),
+        AUDIT_CHECKPOINT_DIR=str(cluster.checkpoints),
+    ):
+        call_command("backup_base", "--keep", "2", stdout=out)
+        assert "base backup done" in out.getvalue()
+        assert len(backup.base_backups(cluster.backups)) == 2
+        with pytest.raises(CommandError, match="time zone"):
+            call_command("backup_restore", "--into", "x", "--time", "2026-12-01T09:00:00")
+        call_command(
+            "backup_restore",
+            "--into",
+            str(cluster.root / "latest"),
+            "--port",
+            str(_free_port()),
+            "--database",
+            DATABASE,
+            stdout=out,
+        )
+    text = out.getvalue()
+    assert '"population_accesslog": 16' in text
+    assert "checked 16 rows, 2 checkpoints" in text
+    assert "the restored copy verified" in text
+    assert not (cluster.root / "latest" / "postmaster.pid").exists()  # stopped afterwards

@@ -61,12 +61,17 @@ class Command(BaseCommand):
             help="在副本中重算该月统计并与快照比较 / recount this month in the copy",
         )
         parser.add_argument(
+            "--database",
+            help="要核验的数据库名（默认 DATABASE_URL 中的库）/ database to verify in the copy "
+            "(default: the one DATABASE_URL names)",
+        )
+        parser.add_argument(
             "--keep-running",
             action="store_true",
             help="核验后不停止副本 / leave the copy running after the checks",
         )
 
-    def handle(self, *args, into, port, time, recount_month, keep_running, **options):
+    def handle(self, *args, into, port, time, recount_month, database, keep_running, **options):
         folder = backup_dir()
         if folder is None:
             raise CommandError("未设置 BACKUP_DIR / BACKUP_DIR is not set")
@@ -81,7 +86,7 @@ class Command(BaseCommand):
             )
             result = verify_restored(
                 cluster,
-                database=connection.settings_dict["NAME"],
+                database=database or connection.settings_dict["NAME"],
                 checkpoint_dir=Path(settings.AUDIT_CHECKPOINT_DIR),
                 recount_month=recount_month,
             )
