@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import re
@@ -74,7 +75,8 @@ def marker_of(path: Path) -> Path:
 
 
 def pg_bin_dir() -> Path:
-    """``POSTGRES_BIN_DIR``, else the newest /usr/lib/postgresql/<N>/bin, else PATH's."""
+    """``POSTGRES_BIN_DIR``, else the newest /usr/lib/postgresql/<N>/bin, else PATH's, else
+    the pgserver wheel's (the quickstart's embedded PostgreSQL 16)."""
     if settings.POSTGRES_BIN_DIR:
         return Path(settings.POSTGRES_BIN_DIR)
     versions = sorted(
@@ -85,6 +87,11 @@ def pg_bin_dir() -> Path:
         return versions[-1]
     found = shutil.which("pg_ctl")
     if not found:
+        # The quickstart's embedded server (the pgserver wheel) ships the same programs.
+        spec = importlib.util.find_spec("pgserver")
+        bundled = Path(spec.origin).parent / "pginstall" / "bin" if spec and spec.origin else None
+        if bundled and (bundled / "pg_ctl").exists():
+            return bundled
         raise BackupError(
             "找不到 PostgreSQL 程序 / PostgreSQL binaries not found (POSTGRES_BIN_DIR)"
         )
