@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -656,8 +656,16 @@ class PointsPolicyAdmin(admin.ModelAdmin):
         return False
 
 
-class DeductionForm(forms.ModelForm):
+class DeductionForm(ServiceForm):
     code = forms.ChoiceField(label="扣分项", choices=[])
+    field_of_code = {
+        "evidence_required": "evidence",
+        "no_permit": "person",
+        "outside_jurisdiction": "person",
+        "bad_indicator": "code",
+        "unknown_deduction": "code",
+        "no_policy": "person",
+    }
 
     class Meta:
         model = PointsEntry
@@ -671,9 +679,14 @@ class DeductionForm(forms.ModelForm):
             for d in policy.rules.get("deductions", [])
         ]
 
+    def run(self, data, actor):
+        return points.points_deduction_add(
+            person=data["person"], code=data["code"], evidence=data["evidence"], actor=actor
+        )
+
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(ReadAuditMixin, LargeTableAdmin):
+class PointsEntryAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     audit_channel = "admin.points_entry"
     form = DeductionForm
     list_display = ["holder", "indicator", "points", "source", "evidence", "created_at"]
@@ -698,22 +711,3 @@ class PointsEntryAdmin(ReadAuditMixin, LargeTableAdmin):
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
-
-    def save_model(self, request, obj, form, change):
-        try:
-            saved = points.points_deduction_add(
-                person=form.cleaned_data["person"],
-                code=form.cleaned_data["code"],
-                evidence=form.cleaned_data["evidence"],
-                actor=request.user,
-            )
-        except DomainError as exc:
-            messages.error(request, str(exc))
-            raise
-        obj.pk = saved.pk
-
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except DomainError:
-            return HttpResponseRedirect(request.get_full_path())

@@ -398,3 +398,28 @@ def test_a_fact_ending_before_it_starts_is_refused_on_the_end_date(
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"end_date": ["终止日期早于起始日期"]}
     assert not person.permit_facts.filter(evidence="劳动合同 HT-009").exists()
+
+
+def test_a_deduction_for_someone_without_a_permit_is_refused_on_the_person_field(
+    client, make_person, django_user_model, city, assign_area
+):
+    from django.contrib.auth.models import Group
+
+    from population import roles
+    from residence_permit.models import PointsEntry, PointsPolicy
+
+    officer = django_user_model.objects.create_user("points_officer", is_staff=True)
+    officer.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
+    officer.user_permissions.add(Permission.objects.get(codename="add_pointsentry"))
+    client.force_login(assign_area(officer, city))
+    code = next(
+        d["code"] for policy in PointsPolicy.objects.all() for d in policy.rules["deductions"]
+    )
+    person = make_person(name="孙无证")
+    response = client.post(
+        "/admin/residence_permit/pointsentry/add/",
+        {"person": person.pk, "code": code, "evidence": "治安处罚决定书 QY-1"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"person": ["此人未持有居住证"]}
+    assert not PointsEntry.objects.filter(person=person).exists()
