@@ -28,7 +28,12 @@ DEMO_STAFF = (
     ("demo_clerk", "演示受理民警", roles.REGISTRATION_OFFICER),
     ("demo_chief", "演示审批主管", roles.SUPERVISOR),
 )
-KINSHIP = {"sponsor_relation": "spouse", "sponsor_hukou_in_city": True, "lives_with_sponsor": True}
+KINSHIP = {
+    "sponsor_relation": "spouse",
+    "sponsor_hukou_in_city": True,
+    "lives_with_sponsor": True,
+    "destination_rural": False,
+}
 # The state each demo application is brought to, in order (a few per state).
 PLAN = (
     Status.DRAFT,

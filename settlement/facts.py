@@ -26,8 +26,17 @@ DEGREES = [
 ]
 TITLES = ["none", "junior", "intermediate", "senior"]
 SKILLS = ["none", "junior", "intermediate", "senior", "technician", "senior_technician"]
-RESIDENCE_KINDS = ["none", "rented_registered", "owned", "self_built"]
-KIN = ["spouse", "parent", "child", "grandparent", "grandchild"]
+RESIDENCE_KINDS = ["none", "rented_registered", "owned", "self_built", "rented", "lent"]
+KIN = [
+    "spouse",
+    "parent",
+    "child",
+    "grandparent",
+    "grandchild",
+    "sibling",
+    "other_collateral",
+    "in_law",
+]
 
 
 @dataclass(frozen=True)
@@ -59,13 +68,20 @@ FACTS: dict[str, FactSpec] = {
     "origin_in_city": FactSpec("bool", "申请人原籍在本市"),
     "is_student": FactSpec("bool", "申请人为在校学生"),
     # kinship (投靠)
-    "sponsor_relation": _e("被投靠人是申请人的（配偶/父母/子女/祖父母/孙子女）", KIN),
+    "sponsor_relation": _e(
+        "被投靠人（或房主）是申请人的（配偶/父母/子女/祖父母/孙子女/兄弟姐妹/其他旁系/姻亲）", KIN
+    ),
     "sponsor_hukou_in_city": FactSpec("bool", "被投靠人为本市户口"),
     "sponsor_has_home": FactSpec("bool", "被投靠人在本市有合法固定住所（自有）"),
     "sponsor_has_home_incl_rented": FactSpec("bool", "被投靠人在本市有合法固定住所（含租赁）"),
     "sponsor_is_student": FactSpec("bool", "被投靠人为在校学生"),
     "sponsor_is_minor": FactSpec("bool", "被投靠人（子女）未成年"),
     "lives_with_sponsor": FactSpec("bool", "与被投靠人共同居住生活"),
+    "sponsor_homes_owned": FactSpec("int", "被投靠人（房主）在本市拥有住房套数"),
+    "lives_in_sponsor_home": FactSpec("bool", "借住被投靠人（房主）的住房（房主不在此居住亦可）"),
+    "hukou_urban": FactSpec("bool", "申请人现户口在城镇（按户口所在地城乡划分代码）"),
+    "sponsor_hukou_urban": FactSpec("bool", "被投靠人户口在城镇（按户口所在地城乡划分代码）"),
+    "destination_rural": FactSpec("bool", "迁入地户口在农村（按迁入户所在地城乡划分代码）"),
     "housing_area_per_person_m2": FactSpec("number", "投靠后人均住房面积（平方米）"),
     "housing_hardship_standard_m2": FactSpec("number", "当地住房困难家庭人均面积标准（平方米）"),
     # talent and employment
@@ -81,7 +97,7 @@ FACTS: dict[str, FactSpec] = {
     "returned_overseas_student": FactSpec("bool", "留学回国人员"),
     # home
     "residence_kind": _e("在当地的合法稳定住所", RESIDENCE_KINDS),
-    "residence_zone": FactSpec("string", "住所所在区域代号（见各市规则文件 zones）"),
+    "residence_zone": FactSpec("string", "住所所在区域（按各市规则的区域表）"),
     "owns_residential_home": FactSpec("bool", "购买商品住房或合法自建住宅（非厂房商铺仓库）"),
     "property_certificate": FactSpec("bool", "持房屋产权证或经房管部门认证的购房合同"),
     "homes_owned": FactSpec("int", "在本市拥有住房套数"),
@@ -96,8 +112,13 @@ FACTS: dict[str, FactSpec] = {
     "points_within_quota": FactSpec("bool", "积分排名在年度入户指标内"),
     # military
     "spouse_or_child_of_serviceman": FactSpec("bool", "现役军人的配偶或子女"),
+    "not_accompanying_serviceman": FactSpec(
+        "bool", "不随军落户（不具备随军落户条件或不愿随军落户）"
+    ),
     "lives_with_serviceman_elders": FactSpec("bool", "与现役军人父母或（外）祖父母共同居住"),
-    "serviceman_owns_town_home": FactSpec("bool", "现役军人在城镇购买合法稳定住所且本人实际居住"),
+    "serviceman_owns_town_home": FactSpec(
+        "bool", "申请人是现役军人的直系亲属，实际居住在该军人在城镇购买的合法稳定住所"
+    ),
     # urban to rural (城镇迁往农村)
     "urban_side_stable_job": FactSpec("bool", "城镇一方有合法稳定就业"),
     "has_town_residence": FactSpec("bool", "在城镇有合法稳定住所"),
@@ -144,6 +165,8 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "rented_registered": "登记备案的租赁住房",
         "owned": "自有住房",
         "self_built": "合法自建住宅",
+        "rented": "合法租赁住房（未登记备案）",
+        "lent": "借住他人住房",
     },
     "sponsor_relation": {
         "spouse": "配偶",
@@ -151,6 +174,9 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "child": "子女",
         "grandparent": "祖父母、外祖父母",
         "grandchild": "孙子女、外孙子女",
+        "sibling": "兄弟姐妹",
+        "other_collateral": "其他旁系亲属（伯叔姑舅姨、侄甥、堂表兄弟姐妹）",
+        "in_law": "姻亲（配偶的父母、子女的配偶、兄弟姐妹的配偶等）",
     },
 }
 

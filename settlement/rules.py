@@ -51,6 +51,9 @@ def ruleset_validate(data: Any) -> dict:
         raise RuleError("city_code: 须为6位区划代码 / must be a 6-digit division code")
     if "demo" in data and not isinstance(data["demo"], bool):
         raise RuleError("demo: 须为 true/false / must be a boolean")
+    reading = data.get("reading", 1)
+    if not isinstance(reading, int) or isinstance(reading, bool) or reading < 1:
+        raise RuleError("reading: 须为正整数 / must be a positive integer")
     start = _date(data["effective_from"], "effective_from")
     if data.get("effective_to") is not None and _date(data["effective_to"], "effective_to") < start:
         raise RuleError("effective_to: 早于生效日期 / before effective_from")
@@ -66,9 +69,14 @@ def ruleset_validate(data: Any) -> dict:
         where = f"channels[{i}]"
         if not isinstance(ch, dict):
             raise RuleError(f"{where}: 须为对象 / must be an object")
-        for key in ("code", "name", "source", "targets", "condition"):
+        for key in ("code", "name", "source", "clause_text", "targets", "condition"):
             if not ch.get(key):
                 raise RuleError(f"{where}.{key}: 必填 / required")
+        tests = ch.get("tests", [])
+        if not isinstance(tests, list) or not all(isinstance(t, str) and t for t in tests):
+            raise RuleError(f"{where}.tests: 须为测试名列表 / must be a list of test names")
+        if not isinstance(ch["clause_text"], str):
+            raise RuleError(f"{where}.clause_text: 须为文件原文 / must be the document's text")
         if ch["code"] in seen:
             raise RuleError(f"{where}.code: 重复的渠道 {ch['code']} / duplicate channel")
         seen.add(ch["code"])
@@ -130,10 +138,20 @@ def ruleset_load_file(*, path: Path, model=None):
     return ruleset_store(data=data, source_file=path.name, model=model)
 
 
+def _reading(content: dict) -> int:
+    return content.get("reading", 1)
+
+
 def ruleset_store(*, data: dict, source_file: str, model=None):
     """Store validated rule-set data; returns (rule set, created). Same version and content
     again changes nothing; other content under a stored version, or an overlapping window, is
-    refused."""
+    refused.
+
+    One exception: the same document re-read (a higher ``reading``, with ``reading_note`` saying
+    what was corrected) replaces the stored content of that version, the only update the
+    database lets through (the immutability trigger is skipped for that one statement). A
+    misreading is a bug in popbase, not a new policy; applications keep pointing at the row.
+    """
     if model is None:
         from settlement.models import RuleSet as model
     fields = _fields(data, source_file)
@@ -158,7 +176,14 @@ def ruleset_store(*, data: dict, source_file: str, model=None):
             return model.objects.create(
                 city_code=data["city_code"], version=data["version"], **fields
             ), True
-        if any(getattr(existing, k) != v for k, v in fields.items()):
+        changed = any(getattr(existing, k) != v for k, v in fields.items())
+        if changed and _reading(data) > _reading(existing.content):
+            import pgtrigger
+
+            with pgtrigger.ignore("settlement.RuleSet:immutable"):
+                model.objects.filter(pk=existing.pk).update(**fields)
+            return model.objects.get(pk=existing.pk), False
+        if changed:
             raise Conflict(
                 f"{data['city']} 规则 {data['version']} 已存在且内容不同，请新增版本",
                 "this rule-set version exists with other content; add a new version",

@@ -82,6 +82,8 @@ def channel_evaluate(*, channel: dict, facts: dict[str, Any]) -> dict:
         "code": channel["code"],
         "name": channel["name"],
         "source": channel["source"],
+        "clause_text": channel.get("clause_text", ""),
+        **({"note": channel["note"]} if channel.get("note") else {}),
         "status": tree["status"],
         "targets": channel["targets"],
         "members": channel.get("members", []),

@@ -147,6 +147,7 @@ def test_settlement_from_window_to_completion_into_a_household_with_a_head(
     expect(page.locator(".field-fact_owns_residential_home")).to_be_visible()
     expect(page.locator(".field-fact_degree")).to_be_hidden()
     expect(page.locator("#eligibility")).to_contain_text("？ 缺少证明")
+    page.select_option("select[name=fact_residence_zone]", label="其他建制镇")
     page.select_option("select[name=fact_owns_residential_home]", label="是")
     page.select_option("select[name=fact_property_certificate]", label="是")
     expect(page.locator("#eligibility")).to_contain_text("购房和自建房入户（四（五））：✔ 符合")

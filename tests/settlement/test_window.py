@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 HEAD_ID = build_citizen_id("441802", dt.date(1960, 2, 2), 11)
 APPLICANT_ID = build_citizen_id("441802", dt.date(1988, 8, 8), 13)
 CHILD_ID = build_citizen_id("441802", dt.date(2016, 6, 1), 32)
-HOME = {"owns_residential_home": True, "property_certificate": True}
+HOME = {"residence_zone": "town", "owns_residential_home": True, "property_certificate": True}
 
 
 @pytest.fixture
@@ -239,6 +239,7 @@ def _form(applicant, household, changes=None):
         "on": timezone.localdate().isoformat(),
         "channel": "home_purchase",
         "target": "residence",
+        "fact_residence_zone": "town",
         "fact_owns_residential_home": "yes",
         "fact_property_certificate": "yes",
         "household": str(household.pk),
@@ -371,6 +372,7 @@ def test_the_live_panel_shows_facts_on_file_and_the_verdict_in_chinese(
         "applicant": str(applicant.pk),
         "channel": "graduate_college",
         "fact_degree": "bachelor",
+        "fact_residence_zone": "county_seat",
         "fact_residence_kind": "owned",
         "fact_employed_locally": "yes",
         "on": timezone.localdate().isoformat(),
