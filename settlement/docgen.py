@@ -27,7 +27,10 @@ def condition_text(cond: dict, *, top: bool = True) -> str:
         if key in cond:
             inner = word.join(condition_text(p, top=False) for p in cond[key])
             return inner if top and key == "all" else f"({inner})"
-    right = cond["other"] if "other" in cond else _value(cond["value"])
+    if "const" in cond:
+        right = f"constants.{cond['const']}"
+    else:
+        right = cond["other"] if "other" in cond else _value(cond["value"])
     return f"`{cond['fact']} {cond['op']} {right}`"
 
 
@@ -39,7 +42,14 @@ def _constants(data: dict) -> list[str]:
     lines = []
     for name, c in data.get("constants", {}).items():
         origin = f"clause {c['source']}" if c.get("source") else "**popbase placeholder**"
-        lines.append(f" Constant `{name}` = {_value(c['value'])} ({c['zh']}; {origin}).")
+        note = f" {c['note']}" if c.get("note") else ""
+        lines.append(f" Constant `{name}` = {_value(c['value'])} ({c['zh']}; {origin}).{note}")
+    for t in data.get("targets", []):
+        origin = f"clause {t['source']}" if t.get("source") else "**popbase placeholder**"
+        lines.append(
+            f" Quota: {t['zh']} — {t['count']} ({t['from']} – {t['to']}, channel "
+            f"{t.get('channel') or 'all'}; {origin})."
+        )
     return lines
 
 
@@ -68,7 +78,7 @@ def review_table() -> str:
             out.append(f" Reading {data['reading_note']}")
         if data.get("zones"):
             zones = "; ".join(f"`{k}` = {v}" for k, v in data["zones"].items())
-            out.append(f" Zones: {zones}.")
+            out.append(f" Zones (clause {data.get('zones_source', '—')}): {zones}.")
         if data.get("abolished"):
             out.append(
                 f" Abolished: {', '.join(data['abolished'])} ({data.get('abolished_note', '')})."

@@ -83,7 +83,6 @@ FACTS: dict[str, FactSpec] = {
     "sponsor_hukou_urban": FactSpec("bool", "被投靠人户口在城镇（按户口所在地城乡划分代码）"),
     "destination_rural": FactSpec("bool", "迁入地户口在农村（按迁入户所在地城乡划分代码）"),
     "housing_area_per_person_m2": FactSpec("number", "投靠后人均住房面积（平方米）"),
-    "housing_hardship_standard_m2": FactSpec("number", "当地住房困难家庭人均面积标准（平方米）"),
     # talent and employment
     "degree": _e("最高学历", DEGREES),
     "professional_title": _e("专业技术职称", TITLES),
@@ -100,7 +99,6 @@ FACTS: dict[str, FactSpec] = {
     "residence_zone": FactSpec("string", "住所所在区域（按各市规则的区域表）"),
     "owns_residential_home": FactSpec("bool", "购买商品住房或合法自建住宅（非厂房商铺仓库）"),
     "property_certificate": FactSpec("bool", "持房屋产权证或经房管部门认证的购房合同"),
-    "homes_owned": FactSpec("int", "在本市拥有住房套数"),
     "landlord_consent": FactSpec("bool", "房屋产权人同意落户"),
     # graduates
     "graduate": FactSpec("bool", "大中专（技校）应届毕业生"),
@@ -233,6 +231,18 @@ def _type_ok(spec: FactSpec, value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+# Facts that are no longer the applicant's to state, and where their content went now.
+RETIRED: dict[str, tuple[str, str]] = {
+    "housing_hardship_standard_m2": (
+        "已改为规则集常量 constants.housing_hardship_standard_m2，申请人不再填写，请删去",
+        "now the rule set's constant constants.housing_hardship_standard_m2; remove it",
+    ),
+    "homes_owned": (
+        "请改填 sponsor_homes_owned（房主在本市拥有住房套数）",
+        "use sponsor_homes_owned (homes the owner has in the city)",
+    ),
+}
+
 _MAX_PROBLEMS = 10
 
 
@@ -247,7 +257,10 @@ def facts_validate(facts: Any) -> dict[str, Any]:
     clean = {}
     for name, value in facts.items():
         spec = FACTS.get(name)
-        if spec is None:
+        if name in RETIRED:
+            zh, en = RETIRED[name]
+            problems.append(f"{name}: {zh} / {en}")
+        elif spec is None:
             problems.append(f"{str(name)[:64]}: 未知事实 / unknown fact")
         elif value is None:
             continue

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from population.errors import Conflict, DomainError
-from settlement.conditions import RuleError, condition_validate
+from settlement.conditions import RuleError, condition_validate, constants_validate
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "rules"
 MEMBER_KINDS = {
@@ -64,6 +64,7 @@ def ruleset_validate(data: Any) -> dict:
     for step, days in procedure.get("deadlines", {}).items():
         if not isinstance(days, int) or days <= 0:
             raise RuleError(f"procedure.deadlines.{step}: 须为正整数 / must be a positive integer")
+    constants = constants_validate(data.get("constants", {}))
     seen = set()
     for i, ch in enumerate(data["channels"]):
         where = f"channels[{i}]"
@@ -86,7 +87,7 @@ def ruleset_validate(data: Any) -> dict:
         bad = set(ch.get("members", [])) - set(MEMBER_KINDS)
         if bad:
             raise RuleError(f"{where}.members: 未知随迁类别 {sorted(bad)} / unknown member kinds")
-        condition_validate(ch["condition"], f"{where}.condition")
+        condition_validate(ch["condition"], f"{where}.condition", constants)
     for i, target in enumerate(data.get("targets", [])):
         where = f"targets[{i}]"
         if not isinstance(target.get("count"), int) or target["count"] <= 0:
@@ -95,6 +96,8 @@ def ruleset_validate(data: Any) -> dict:
             raise RuleError(f"{where}: 期间颠倒 / period reversed")
         if target.get("channel") and target["channel"] not in seen:
             raise RuleError(f"{where}.channel: 未知渠道 / unknown channel")
+        if bool(target.get("placeholder")) == bool(target.get("source")):
+            raise RuleError(f"{where}: 须注明 source 或 placeholder 之一 / source or placeholder")
     return data
 
 

@@ -147,6 +147,8 @@ def test_settlement_from_window_to_completion_into_a_household_with_a_head(
     expect(page.locator(".field-fact_owns_residential_home")).to_be_visible()
     expect(page.locator(".field-fact_degree")).to_be_hidden()
     expect(page.locator("#eligibility")).to_contain_text("？ 缺少证明")
+    expect(page.locator("#eligibility .needed")).to_contain_text("住所所在区域")
+    expect(page.locator("#eligibility .clause-text")).to_contain_text("购买合法的商品房")
     page.select_option("select[name=fact_residence_zone]", label="其他建制镇")
     page.select_option("select[name=fact_owns_residential_home]", label="是")
     page.select_option("select[name=fact_property_certificate]", label="是")

@@ -380,12 +380,14 @@ def test_the_live_panel_shows_facts_on_file_and_the_verdict_in_chinese(
     html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
     assert "档案中的事实" in html and "申请人年龄（周岁）" in html
     assert "大专以上学历毕业生（四（二））：✔ 符合" in html
+    assert "文件原文：“（二）放宽大专以上学历毕业生入户条件。" in html
     assert "本科" in html and "自有住房" in html and "是" in html
     for word in ("bachelor", "owned", "True", "graduate_college", "degree"):
         assert word not in html
     data["fact_employed_locally"] = "no"
     html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
     assert "大专以上学历毕业生（四（二））：✘ 不符合" in html
+    assert "不满足：在当地就业" in html and "还需查明" not in html
 
 
 def test_the_permit_form_asks_the_relation_when_the_destination_has_a_head(
