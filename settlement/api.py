@@ -64,7 +64,8 @@ PrecheckOutput = inline_serializer(
     {
         "date": serializers.DateField(),
         "rule_set": serializers.DictField(
-            help_text="city_code, city, version, document, …; demo=true（演示规则，附 notice）"
+            help_text="city_code, city, version, document, reading, basis（决定该规则的文件："
+            "base 及其后的 extend/supersede，各附 changes）, …; demo=true（演示规则，附 notice）"
             " marks the demo city's demonstration rule set"
         ),
         "notes": serializers.ListField(
@@ -84,7 +85,9 @@ PrecheckOutput = inline_serializer(
                 "每个渠道：code, name, source（条款）, clause_text（文件原文）, status"
                 "（met 符合 / unmet 不符合 / missing 需补充事实）, verdict_zh, conditions,"
                 " unmet（仅不满足的条件；“之一”组为一行）, failing（同上，结构化）,"
-                " missing（仅可能改变结论的未知事实）, missing_zh, notes（by=popbase）"
+                " missing（仅可能改变结论的未知事实）, missing_zh, notes（by=popbase）,"
+                " constants, placeholders（popbase 占位取值）,"
+                " decided_by（修订文件文号；空为基础文件）"
             ),
         ),
     },

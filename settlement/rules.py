@@ -145,7 +145,7 @@ def _reading(content: dict) -> int:
     return content.get("reading", 1)
 
 
-def ruleset_store(*, data: dict, source_file: str, model=None):
+def ruleset_store(*, data: dict, source_file: str, model=None, supersedes=None):
     """Store validated rule-set data; returns (rule set, created). Same version and content
     again changes nothing; other content under a stored version, or an overlapping window, is
     refused.
@@ -154,6 +154,9 @@ def ruleset_store(*, data: dict, source_file: str, model=None):
     what was corrected) replaces the stored content of that version, the only update the
     database lets through (the immutability trigger is skipped for that one statement). A
     misreading is a bug in popbase, not a new policy; applications keep pointing at the row.
+
+    ``supersedes``: the stored rule set a later document partly replaces; its window may
+    overlap the new one (the later start wins, see ``ruleset_in_force``).
     """
     if model is None:
         from settlement.models import RuleSet as model
@@ -168,6 +171,8 @@ def ruleset_store(*, data: dict, source_file: str, model=None):
             overlapping = model.objects.filter(city_code=data["city_code"]).exclude(
                 effective_to__lt=fields["effective_from"]
             )
+            if supersedes is not None:
+                overlapping = overlapping.exclude(pk=supersedes.pk)
             if fields["effective_to"] is not None:
                 overlapping = overlapping.filter(effective_from__lte=fields["effective_to"])
             if overlapping.exists():

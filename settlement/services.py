@@ -26,6 +26,7 @@ from population.services import history_context
 from registry import services as registry
 from registry.models import Household, HouseholdKind, Membership
 from residence_permit.services import permit_cancel_on_settlement
+from settlement.amendments import basis_of
 from settlement.conditions import (
     MET,
     MISSING,
@@ -108,6 +109,7 @@ def channel_evaluate(
         "name": channel["name"],
         "source": channel["source"],
         "clause_text": channel.get("clause_text", ""),
+        "decided_by": channel.get("decided_by", ""),
         **({"note": channel["note"]} if channel.get("note") else {}),
         "notes": (
             [{"zh": channel["note"], "by": POPBASE, "label": "popbase 的理解，非文件原文"}]
@@ -155,6 +157,7 @@ def ruleset_evaluate(
             "effective_from": rule_set.effective_from.isoformat(),
             "effective_to": rule_set.effective_to.isoformat() if rule_set.effective_to else None,
             "reading": content.get("reading", 1),
+            "basis": basis_of(content),
             "demo": bool(content.get("demo")),
             **(
                 {"notice": "演示规则，仅供演示，不是现行政策 / demonstration rules, not policy"}
