@@ -282,6 +282,122 @@ def facts_validate(facts: Any) -> dict[str, Any]:
     return clean
 
 
+# -- observations and what they establish ----------------------------------------------------
+# An applicant or officer states what can be observed and proved (a GB/T 4761 relation code,
+# an urban-rural code from the register, a region code); the categories the rules read are
+# derived from them here, never typed as legal conclusions where an observation exists.
+
+OBSERVATIONS: dict[str, FactSpec] = {
+    "sponsor_relation_code": FactSpec(
+        "string",
+        "被投靠人（或房主）是申请人的何种亲属：GB/T 4761 家庭关系代码（如 10 配偶、70 兄弟姐妹）",
+    ),
+    "hukou_urban_rural_code": FactSpec("string", "申请人户口所在地的城乡划分代码（111…220）"),
+    "sponsor_hukou_urban_rural_code": FactSpec("string", "被投靠人户口所在地的城乡划分代码"),
+    "destination_urban_rural_code": FactSpec("string", "迁入户所在地的城乡划分代码"),
+    "residence_region_code": FactSpec("string", "住所所在地的区划代码（6–12位）"),
+}
+FACTS.update(OBSERVATIONS)
+URBAN_RURAL = {"111", "112", "121", "122", "123", "210", "220"}
+# which fact each observation establishes (shown beside a needed fact in every answer)
+ESTABLISHES = {
+    "sponsor_relation_code": "sponsor_relation",
+    "hukou_urban_rural_code": "hukou_urban",
+    "sponsor_hukou_urban_rural_code": "sponsor_hukou_urban",
+    "destination_urban_rural_code": "destination_rural",
+    "residence_region_code": "residence_zone",
+}
+OBSERVED_BY = {fact: obs for obs, fact in ESTABLISHES.items()}
+
+
+def relation_category(code: str) -> str | None:
+    """The kinship category of a GB/T 4761 code naming what the sponsor is to the applicant;
+    None for codes that name no kin the documents speak of (80 其他, 97 其他亲属, 99 非亲属)."""
+    if not (len(code) == 2 and code.isdigit()):
+        return None
+    n = int(code)
+    if 10 <= n <= 12:
+        return "spouse"
+    if n in (28, 38) or 53 <= n <= 56:
+        return "in_law"
+    if 20 <= n <= 39:
+        return "child"
+    if 40 <= n <= 49:
+        return "grandchild"
+    if 50 <= n <= 52:
+        return "parent"
+    if 60 <= n <= 69:
+        return "grandparent"
+    if 70 <= n <= 79:
+        return "sibling"
+    return None
+
+
+def _zone_of(region: str, content: dict) -> str | None:
+    best = None
+    for zone, prefixes in content.get("zone_regions", {}).items():
+        for prefix in prefixes:
+            if region.startswith(prefix) and (best is None or len(prefix) > len(best[1])):
+                best = (zone, prefix)
+    return best[0] if best else None
+
+
+def facts_derive(facts: dict[str, Any], content: dict) -> dict[str, Any]:
+    """The facts the rules read, with every category an observation establishes derived from
+    it; a typed category that contradicts its observation, an unknown code, or a zone not in
+    the rule set's zone table is refused (bad_facts), naming both."""
+    out = dict(facts)
+    problems = []
+
+    def settle(obs: str, derived: Any) -> None:
+        fact = ESTABLISHES[obs]
+        if derived is None:
+            return
+        if fact in facts and facts[fact] != derived:
+            problems.append(
+                f"{fact}={facts[fact]!r} 与 {obs}={facts[obs]!r} 矛盾 / contradicts {obs}"
+            )
+        out[fact] = derived
+
+    code = facts.get("sponsor_relation_code")
+    if code is not None:
+        valid = len(code) == 2 and code.isdigit()
+        if not valid:
+            problems.append("sponsor_relation_code: 须为2位 GB/T 4761 代码 / a 2-digit code")
+        settle("sponsor_relation_code", relation_category(code))
+    for obs in ("hukou_urban_rural_code", "sponsor_hukou_urban_rural_code",
+                "destination_urban_rural_code"):  # fmt: skip
+        value = facts.get(obs)
+        if value is None:
+            continue
+        if value not in URBAN_RURAL:
+            problems.append(f"{obs}: 城乡划分代码须为 {sorted(URBAN_RURAL)} 之一 / unknown code")
+            continue
+        urban = value.startswith("1")
+        settle(obs, (not urban) if obs == "destination_urban_rural_code" else urban)
+    region = facts.get("residence_region_code")
+    if region is not None:
+        if not (region.isdigit() and 6 <= len(region) <= 12):
+            problems.append("residence_region_code: 须为6–12位区划代码 / 6–12 digits")
+        elif content.get("zone_regions"):
+            settle("residence_region_code", _zone_of(region, content) or "outside_zones")
+    zones = content.get("zones", {})
+    zone = out.get("residence_zone")
+    if zone is not None and zone != "outside_zones" and zone not in zones:
+        listed = "、".join(f"{k}（{v}）" for k, v in zones.items()) or "本市规则未分区域"
+        problems.append(
+            f"residence_zone: {str(zone)[:32]!r} 不在本市规则的区域表中（{listed}）/ "
+            f"not a zone of this rule set ({', '.join(zones) or 'none'})"
+        )
+    if problems:
+        raise DomainError(
+            "事实有误：" + "；".join(problems),
+            "bad facts: " + "; ".join(problems),
+            code="bad_facts",
+        )
+    return out
+
+
 class FactSource(Protocol):
     """Anything that can say what is known about an applicant on a day (department feeds)."""
 

@@ -39,10 +39,12 @@ from settlement.conditions import (
     needed,
 )
 from settlement.facts import (
+    OBSERVED_BY,
     PersonRecordFacts,
     RecordedEvidence,
     ResidencePermitFacts,
     fact_label,
+    facts_derive,
     facts_gather,
     facts_validate,
 )
@@ -125,6 +127,7 @@ def channel_evaluate(
         "failing": fails,
         "missing": needs,
         "missing_zh": [fact_label(name) for name in needs],
+        "observe": {name: OBSERVED_BY[name] for name in needs if name in OBSERVED_BY},
         "constants": used,
         "placeholders": [c for c in used if c.get("placeholder")],
     }
@@ -204,6 +207,7 @@ def settlement_precheck(payload: Any) -> dict:
             f"no settlement rule set of {city_code} is in force on {on}",
             code="no_rules",
         )
+    facts = facts_derive(facts, rule_set.content)
     channel = payload.get("channel")
     if channel is not None and (not isinstance(channel, str) or rule_set.channel(channel) is None):
         codes = "、".join(c["code"] for c in rule_set.content["channels"])
@@ -223,7 +227,9 @@ def application_eligibility(*, application: Application, sources=None) -> dict:
     """The application's channel judged on its facts by its rule set."""
     channel = application.rule_set.channel(application.channel)
     sources = sources or [ResidencePermitFacts(), RecordedEvidence(), PersonRecordFacts()]
-    facts = facts_gather(application=application, sources=sources)
+    facts = facts_derive(
+        facts_gather(application=application, sources=sources), application.rule_set.content
+    )
     return channel_evaluate(
         channel=channel, facts=facts, constants=application.rule_set.content.get("constants")
     )
@@ -245,6 +251,7 @@ def window_precheck(
     facts = {**on_file, **facts_validate(evidence)}
     if "holds_residence_permit" in on_file:  # the permit register outranks what is typed
         facts["holds_residence_permit"] = on_file["holds_residence_permit"]
+    facts = facts_derive(facts, rule_set.content)
     constants = rule_set.content.get("constants", {})
     return on_file, [
         channel_evaluate(channel=c, facts=facts, constants=constants)
