@@ -408,7 +408,10 @@ class RecordedEvidence:
     """The facts recorded on the application itself (today the only source)."""
 
     def facts_for(self, *, application: Any) -> dict[str, Any]:
-        return facts_validate(dict(application.evidence or {}))
+        # Evidence recorded before a fact was retired is read without it (the rules no
+        # longer read it; the channel then asks for its replacement) instead of refused.
+        evidence = {k: v for k, v in (application.evidence or {}).items() if k not in RETIRED}
+        return facts_validate(evidence)
 
 
 def facts_gather(*, application: Any, sources: list[FactSource] | None = None) -> dict[str, Any]:

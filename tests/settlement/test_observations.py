@@ -150,3 +150,14 @@ def test_contradicting_or_unknown_observations_are_refused(city, facts, fragment
     assert exc.value.code == "bad_facts"
     for fragment in fragments:
         assert fragment in exc.value.message_zh + exc.value.message_en
+
+
+def test_evidence_recorded_before_a_fact_was_retired_is_read_without_it():
+    from settlement.facts import RecordedEvidence
+    from settlement.models import Application, RuleSet
+
+    app = Application(
+        rule_set=RuleSet.objects.get(city_code=JM),
+        evidence={"homes_owned": 2, "sponsor_relation": "sibling"},
+    )
+    assert RecordedEvidence().facts_for(application=app) == {"sponsor_relation": "sibling"}
