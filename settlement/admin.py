@@ -37,6 +37,7 @@ from settlement.admin_window import (
     household_label,
     rule_set_label,
     rule_sets_for,
+    verdict_explained,
 )
 from settlement.conditions import leaves
 from settlement.facts import fact_label, fact_value_label
@@ -89,11 +90,12 @@ def eligibility_panel(eligibility: dict, *, zones: dict | None = None) -> str:
         ),
     )
     return format_html(
-        "<p><strong>{}（{}）：{}</strong></p><table><thead><tr><th>条件</th><th>结论</th>"
+        "<p><strong>{}（{}）：{}</strong></p>{}<table><thead><tr><th>条件</th><th>结论</th>"
         "<th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody></table>",
         eligibility["name"],
         eligibility["source"],
         MARKS[eligibility["status"]],
+        verdict_explained(eligibility),
         rows,
     )
 

@@ -436,12 +436,13 @@ def eligibility_fragment(*, rule_set: RuleSet, verdicts: list[dict], chosen: str
             ),
         )
         detail = format_html(
-            '<p><strong>{}（{}）：{}</strong></p><table id="eligibility-table"><thead><tr>'
+            '<p><strong>{}（{}）：{}</strong></p>{}<table id="eligibility-table"><thead><tr>'
             "<th>条件</th><th>结论</th><th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody>"
             "</table>",
             v["name"],
             v["source"],
             MARKS[v["status"]],
+            verdict_explained(v),
             rows,
         )
     qualifies = [v["name"] for v in verdicts if v["status"] == MET]
@@ -452,6 +453,34 @@ def eligibility_fragment(*, rule_set: RuleSet, verdicts: list[dict], chosen: str
         "条件全部满足的渠道：" + ("、".join(qualifies) if qualifies else "暂无"),
         summary,
     )
+
+
+def verdict_explained(verdict: dict) -> str:
+    """The clause's words, what fails (an any-group as one line of alternatives), the facts
+    still needed, and popbase's notes marked as such."""
+    parts = []
+    if verdict.get("clause_text"):
+        parts.append(
+            format_html('<p class="clause-text">文件原文：“{}”</p>', verdict["clause_text"])
+        )
+    if verdict.get("unmet"):
+        parts.append(format_html('<p class="unmet">不满足：{}</p>', "；".join(verdict["unmet"])))
+    if verdict.get("missing"):
+        labels = verdict.get("missing_zh") or [fact_label(n) for n in verdict["missing"]]
+        parts.append(format_html('<p class="needed">还需查明：{}</p>', "；".join(labels)))
+    for c in verdict.get("placeholders", []):
+        parts.append(
+            format_html(
+                '<p class="placeholder">{} = {}：popbase 占位取值，非文件规定</p>',
+                c["zh"],
+                c["value"],
+            )
+        )
+    for note in verdict.get("notes", []):
+        parts.append(
+            format_html('<p class="note">popbase 的理解（非文件原文）：{}</p>', note["zh"])
+        )
+    return format_html_join("", "{}", ((p,) for p in parts))
 
 
 def rule_set_label(rule_set: RuleSet) -> str:

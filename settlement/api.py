@@ -53,6 +53,10 @@ class PrecheckInput(StrictSerializer):
     facts = FactsField(
         required=False, help_text="申请人事实，名称与类型见 docs/settlement.md；null 即未知"
     )
+    channel = serializers.CharField(
+        required=False,
+        help_text="只问一个落户渠道（渠道代码，见 docs/settlement.md）/ ask about one channel only",
+    )
 
 
 PrecheckOutput = inline_serializer(
@@ -60,9 +64,15 @@ PrecheckOutput = inline_serializer(
     {
         "date": serializers.DateField(),
         "rule_set": serializers.DictField(
-            help_text="city_code, city, version, document, …; demo=true（演示规则，附 notice）"
+            help_text="city_code, city, version, document, reading, basis（决定该规则的文件："
+            "base 及其后的 extend/supersede，各附 changes）, …; demo=true（演示规则，附 notice）"
             " marks the demo city's demonstration rule set"
         ),
+        "notes": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="规则集的说明：zh，by=document（文件原文）或 popbase（popbase 的理解）",
+        ),
+        "zones": serializers.DictField(help_text="该市规则的区域表：代码 → 名称"),
         "abolished": serializers.ListField(
             child=serializers.CharField(), help_text="该政策取消的渠道，如 points、investment"
         ),
@@ -71,7 +81,14 @@ PrecheckOutput = inline_serializer(
         ),
         "channels": serializers.ListField(
             child=serializers.DictField(),
-            help_text="每个渠道：code, name, status, conditions, unmet, missing",
+            help_text=(
+                "每个渠道：code, name, source（条款）, clause_text（文件原文）, status"
+                "（met 符合 / unmet 不符合 / missing 需补充事实）, verdict_zh, conditions,"
+                " unmet（仅不满足的条件；“之一”组为一行）, failing（同上，结构化）,"
+                " missing（仅可能改变结论的未知事实）, missing_zh, notes（by=popbase）,"
+                " constants, placeholders（popbase 占位取值）,"
+                " decided_by（修订文件文号；空为基础文件）"
+            ),
         ),
     },
 )

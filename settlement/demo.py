@@ -12,6 +12,7 @@ nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -21,14 +22,20 @@ from population.models import OfficerRegion, Person, PersonStatus, Region, Regio
 from population.regions import DEMO_CITY
 from registry.models import HouseholdKind, Membership
 from settlement import services
+from settlement.amendments import AMENDMENTS_DIR, amendment_store
 from settlement.models import Application, RuleSet, Status
-from settlement.rules import ruleset_store, ruleset_validate, rulesets_load_shipped
+from settlement.rules import rulesets_load_shipped
 
 DEMO_STAFF = (
     ("demo_clerk", "演示受理民警", roles.REGISTRATION_OFFICER),
     ("demo_chief", "演示审批主管", roles.SUPERVISOR),
 )
-KINSHIP = {"sponsor_relation": "spouse", "sponsor_hukou_in_city": True, "lives_with_sponsor": True}
+KINSHIP = {
+    "sponsor_relation": "spouse",
+    "sponsor_hukou_in_city": True,
+    "lives_with_sponsor": True,
+    "destination_rural": False,
+}
 # The state each demo application is brought to, in order (a few per state).
 PLAN = (
     Status.DRAFT,
@@ -51,8 +58,10 @@ PLAN = (
 def demo_ruleset_ensure(*, city_code: str) -> RuleSet | None:
     """The city's demonstration rule set (stored once); None if the city has no rule set.
 
-    A copy of the last real rule set with the window extended: from the day after it ended,
-    open-ended. A city whose real rule set is still in force needs none and gets that one.
+    Made by the demonstration amendment in ``settlement/data/amendments`` (marked ``demo``,
+    an extension of the city's last real rule set from the day after it ended, open-ended):
+    the first user of amendments. A city whose real rule set is still in force, or that has
+    no demonstration amendment, gets its last real rule set.
     """
     real = next(
         (
@@ -64,19 +73,16 @@ def demo_ruleset_ensure(*, city_code: str) -> RuleSet | None:
     )
     if real is None or real.effective_to is None:
         return real
-    data = dict(real.content)
-    data.update(
-        version=f"{real.version}-演示",
-        effective_from=(real.effective_to + dt.timedelta(days=1)).isoformat(),
-        effective_to=None,
-        demo=True,
-        validity_note=(
-            f"演示规则：复制自{real.city}{real.version}版本（{real.effective_from}至"
-            f"{real.effective_to}），有效期延长，仅供演示数据使用，不是现行政策"
-        ),
-    )
-    ruleset_validate(data)
-    return ruleset_store(data=data, source_file=f"演示（复制自{real.source_file}）")[0]
+    for path in sorted(AMENDMENTS_DIR.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("demo") and (data["city_code"], data["base_version"]) == (
+            city_code,
+            real.version,
+        ):
+            return amendment_store(
+                amendment=data, source_file=f"演示（{path.name}）", allow_demo=True
+            )[0]
+    return real
 
 
 def _staff(city: Region) -> dict[str, object]:

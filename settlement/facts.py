@@ -26,8 +26,17 @@ DEGREES = [
 ]
 TITLES = ["none", "junior", "intermediate", "senior"]
 SKILLS = ["none", "junior", "intermediate", "senior", "technician", "senior_technician"]
-RESIDENCE_KINDS = ["none", "rented_registered", "owned", "self_built"]
-KIN = ["spouse", "parent", "child", "grandparent", "grandchild"]
+RESIDENCE_KINDS = ["none", "rented_registered", "owned", "self_built", "rented", "lent"]
+KIN = [
+    "spouse",
+    "parent",
+    "child",
+    "grandparent",
+    "grandchild",
+    "sibling",
+    "other_collateral",
+    "in_law",
+]
 
 
 @dataclass(frozen=True)
@@ -59,15 +68,21 @@ FACTS: dict[str, FactSpec] = {
     "origin_in_city": FactSpec("bool", "申请人原籍在本市"),
     "is_student": FactSpec("bool", "申请人为在校学生"),
     # kinship (投靠)
-    "sponsor_relation": _e("被投靠人是申请人的（配偶/父母/子女/祖父母/孙子女）", KIN),
+    "sponsor_relation": _e(
+        "被投靠人（或房主）是申请人的（配偶/父母/子女/祖父母/孙子女/兄弟姐妹/其他旁系/姻亲）", KIN
+    ),
     "sponsor_hukou_in_city": FactSpec("bool", "被投靠人为本市户口"),
     "sponsor_has_home": FactSpec("bool", "被投靠人在本市有合法固定住所（自有）"),
     "sponsor_has_home_incl_rented": FactSpec("bool", "被投靠人在本市有合法固定住所（含租赁）"),
     "sponsor_is_student": FactSpec("bool", "被投靠人为在校学生"),
     "sponsor_is_minor": FactSpec("bool", "被投靠人（子女）未成年"),
     "lives_with_sponsor": FactSpec("bool", "与被投靠人共同居住生活"),
+    "sponsor_homes_owned": FactSpec("int", "被投靠人（房主）在本市拥有住房套数"),
+    "lives_in_sponsor_home": FactSpec("bool", "借住被投靠人（房主）的住房（房主不在此居住亦可）"),
+    "hukou_urban": FactSpec("bool", "申请人现户口在城镇（按户口所在地城乡划分代码）"),
+    "sponsor_hukou_urban": FactSpec("bool", "被投靠人户口在城镇（按户口所在地城乡划分代码）"),
+    "destination_rural": FactSpec("bool", "迁入地户口在农村（按迁入户所在地城乡划分代码）"),
     "housing_area_per_person_m2": FactSpec("number", "投靠后人均住房面积（平方米）"),
-    "housing_hardship_standard_m2": FactSpec("number", "当地住房困难家庭人均面积标准（平方米）"),
     # talent and employment
     "degree": _e("最高学历", DEGREES),
     "professional_title": _e("专业技术职称", TITLES),
@@ -81,10 +96,9 @@ FACTS: dict[str, FactSpec] = {
     "returned_overseas_student": FactSpec("bool", "留学回国人员"),
     # home
     "residence_kind": _e("在当地的合法稳定住所", RESIDENCE_KINDS),
-    "residence_zone": FactSpec("string", "住所所在区域代号（见各市规则文件 zones）"),
+    "residence_zone": FactSpec("string", "住所所在区域（按各市规则的区域表）"),
     "owns_residential_home": FactSpec("bool", "购买商品住房或合法自建住宅（非厂房商铺仓库）"),
     "property_certificate": FactSpec("bool", "持房屋产权证或经房管部门认证的购房合同"),
-    "homes_owned": FactSpec("int", "在本市拥有住房套数"),
     "landlord_consent": FactSpec("bool", "房屋产权人同意落户"),
     # graduates
     "graduate": FactSpec("bool", "大中专（技校）应届毕业生"),
@@ -96,8 +110,13 @@ FACTS: dict[str, FactSpec] = {
     "points_within_quota": FactSpec("bool", "积分排名在年度入户指标内"),
     # military
     "spouse_or_child_of_serviceman": FactSpec("bool", "现役军人的配偶或子女"),
+    "not_accompanying_serviceman": FactSpec(
+        "bool", "不随军落户（不具备随军落户条件或不愿随军落户）"
+    ),
     "lives_with_serviceman_elders": FactSpec("bool", "与现役军人父母或（外）祖父母共同居住"),
-    "serviceman_owns_town_home": FactSpec("bool", "现役军人在城镇购买合法稳定住所且本人实际居住"),
+    "serviceman_owns_town_home": FactSpec(
+        "bool", "申请人是现役军人的直系亲属，实际居住在该军人在城镇购买的合法稳定住所"
+    ),
     # urban to rural (城镇迁往农村)
     "urban_side_stable_job": FactSpec("bool", "城镇一方有合法稳定就业"),
     "has_town_residence": FactSpec("bool", "在城镇有合法稳定住所"),
@@ -144,6 +163,8 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "rented_registered": "登记备案的租赁住房",
         "owned": "自有住房",
         "self_built": "合法自建住宅",
+        "rented": "合法租赁住房（未登记备案）",
+        "lent": "借住他人住房",
     },
     "sponsor_relation": {
         "spouse": "配偶",
@@ -151,6 +172,9 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "child": "子女",
         "grandparent": "祖父母、外祖父母",
         "grandchild": "孙子女、外孙子女",
+        "sibling": "兄弟姐妹",
+        "other_collateral": "其他旁系亲属（伯叔姑舅姨、侄甥、堂表兄弟姐妹）",
+        "in_law": "姻亲（配偶的父母、子女的配偶、兄弟姐妹的配偶等）",
     },
 }
 
@@ -207,6 +231,18 @@ def _type_ok(spec: FactSpec, value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+# Facts that are no longer the applicant's to state, and where their content went now.
+RETIRED: dict[str, tuple[str, str]] = {
+    "housing_hardship_standard_m2": (
+        "已改为规则集常量 constants.housing_hardship_standard_m2，申请人不再填写，请删去",
+        "now the rule set's constant constants.housing_hardship_standard_m2; remove it",
+    ),
+    "homes_owned": (
+        "请改填 sponsor_homes_owned（房主在本市拥有住房套数）",
+        "use sponsor_homes_owned (homes the owner has in the city)",
+    ),
+}
+
 _MAX_PROBLEMS = 10
 
 
@@ -221,7 +257,10 @@ def facts_validate(facts: Any) -> dict[str, Any]:
     clean = {}
     for name, value in facts.items():
         spec = FACTS.get(name)
-        if spec is None:
+        if name in RETIRED:
+            zh, en = RETIRED[name]
+            problems.append(f"{name}: {zh} / {en}")
+        elif spec is None:
             problems.append(f"{str(name)[:64]}: 未知事实 / unknown fact")
         elif value is None:
             continue
@@ -243,6 +282,122 @@ def facts_validate(facts: Any) -> dict[str, Any]:
     return clean
 
 
+# -- observations and what they establish ----------------------------------------------------
+# An applicant or officer states what can be observed and proved (a GB/T 4761 relation code,
+# an urban-rural code from the register, a region code); the categories the rules read are
+# derived from them here, never typed as legal conclusions where an observation exists.
+
+OBSERVATIONS: dict[str, FactSpec] = {
+    "sponsor_relation_code": FactSpec(
+        "string",
+        "被投靠人（或房主）是申请人的何种亲属：GB/T 4761 家庭关系代码（如 10 配偶、70 兄弟姐妹）",
+    ),
+    "hukou_urban_rural_code": FactSpec("string", "申请人户口所在地的城乡划分代码（111…220）"),
+    "sponsor_hukou_urban_rural_code": FactSpec("string", "被投靠人户口所在地的城乡划分代码"),
+    "destination_urban_rural_code": FactSpec("string", "迁入户所在地的城乡划分代码"),
+    "residence_region_code": FactSpec("string", "住所所在地的区划代码（6–12位）"),
+}
+FACTS.update(OBSERVATIONS)
+URBAN_RURAL = {"111", "112", "121", "122", "123", "210", "220"}
+# which fact each observation establishes (shown beside a needed fact in every answer)
+ESTABLISHES = {
+    "sponsor_relation_code": "sponsor_relation",
+    "hukou_urban_rural_code": "hukou_urban",
+    "sponsor_hukou_urban_rural_code": "sponsor_hukou_urban",
+    "destination_urban_rural_code": "destination_rural",
+    "residence_region_code": "residence_zone",
+}
+OBSERVED_BY = {fact: obs for obs, fact in ESTABLISHES.items()}
+
+
+def relation_category(code: str) -> str | None:
+    """The kinship category of a GB/T 4761 code naming what the sponsor is to the applicant;
+    None for codes that name no kin the documents speak of (80 其他, 97 其他亲属, 99 非亲属)."""
+    if not (len(code) == 2 and code.isdigit()):
+        return None
+    n = int(code)
+    if 10 <= n <= 12:
+        return "spouse"
+    if n in (28, 38) or 53 <= n <= 56:
+        return "in_law"
+    if 20 <= n <= 39:
+        return "child"
+    if 40 <= n <= 49:
+        return "grandchild"
+    if 50 <= n <= 52:
+        return "parent"
+    if 60 <= n <= 69:
+        return "grandparent"
+    if 70 <= n <= 79:
+        return "sibling"
+    return None
+
+
+def _zone_of(region: str, content: dict) -> str | None:
+    best = None
+    for zone, prefixes in content.get("zone_regions", {}).items():
+        for prefix in prefixes:
+            if region.startswith(prefix) and (best is None or len(prefix) > len(best[1])):
+                best = (zone, prefix)
+    return best[0] if best else None
+
+
+def facts_derive(facts: dict[str, Any], content: dict) -> dict[str, Any]:
+    """The facts the rules read, with every category an observation establishes derived from
+    it; a typed category that contradicts its observation, an unknown code, or a zone not in
+    the rule set's zone table is refused (bad_facts), naming both."""
+    out = dict(facts)
+    problems = []
+
+    def settle(obs: str, derived: Any) -> None:
+        fact = ESTABLISHES[obs]
+        if derived is None:
+            return
+        if fact in facts and facts[fact] != derived:
+            problems.append(
+                f"{fact}={facts[fact]!r} 与 {obs}={facts[obs]!r} 矛盾 / contradicts {obs}"
+            )
+        out[fact] = derived
+
+    code = facts.get("sponsor_relation_code")
+    if code is not None:
+        valid = len(code) == 2 and code.isdigit()
+        if not valid:
+            problems.append("sponsor_relation_code: 须为2位 GB/T 4761 代码 / a 2-digit code")
+        settle("sponsor_relation_code", relation_category(code))
+    for obs in ("hukou_urban_rural_code", "sponsor_hukou_urban_rural_code",
+                "destination_urban_rural_code"):  # fmt: skip
+        value = facts.get(obs)
+        if value is None:
+            continue
+        if value not in URBAN_RURAL:
+            problems.append(f"{obs}: 城乡划分代码须为 {sorted(URBAN_RURAL)} 之一 / unknown code")
+            continue
+        urban = value.startswith("1")
+        settle(obs, (not urban) if obs == "destination_urban_rural_code" else urban)
+    region = facts.get("residence_region_code")
+    if region is not None:
+        if not (region.isdigit() and 6 <= len(region) <= 12):
+            problems.append("residence_region_code: 须为6–12位区划代码 / 6–12 digits")
+        elif content.get("zone_regions"):
+            settle("residence_region_code", _zone_of(region, content) or "outside_zones")
+    zones = content.get("zones", {})
+    zone = out.get("residence_zone")
+    if zone is not None and zone != "outside_zones" and zone not in zones:
+        listed = "、".join(f"{k}（{v}）" for k, v in zones.items()) or "本市规则未分区域"
+        problems.append(
+            f"residence_zone: {str(zone)[:32]!r} 不在本市规则的区域表中（{listed}）/ "
+            f"not a zone of this rule set ({', '.join(zones) or 'none'})"
+        )
+    if problems:
+        raise DomainError(
+            "事实有误：" + "；".join(problems),
+            "bad facts: " + "; ".join(problems),
+            code="bad_facts",
+        )
+    return out
+
+
 class FactSource(Protocol):
     """Anything that can say what is known about an applicant on a day (department feeds)."""
 
@@ -253,7 +408,10 @@ class RecordedEvidence:
     """The facts recorded on the application itself (today the only source)."""
 
     def facts_for(self, *, application: Any) -> dict[str, Any]:
-        return facts_validate(dict(application.evidence or {}))
+        # Evidence recorded before a fact was retired is read without it (the rules no
+        # longer read it; the channel then asks for its replacement) instead of refused.
+        evidence = {k: v for k, v in (application.evidence or {}).items() if k not in RETIRED}
+        return facts_validate(evidence)
 
 
 def facts_gather(*, application: Any, sources: list[FactSource] | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from population.errors import Conflict, DomainError
-from settlement.conditions import RuleError, condition_validate
+from settlement.conditions import RuleError, condition_validate, constants_validate
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "rules"
 MEMBER_KINDS = {
@@ -51,6 +51,9 @@ def ruleset_validate(data: Any) -> dict:
         raise RuleError("city_code: 须为6位区划代码 / must be a 6-digit division code")
     if "demo" in data and not isinstance(data["demo"], bool):
         raise RuleError("demo: 须为 true/false / must be a boolean")
+    reading = data.get("reading", 1)
+    if not isinstance(reading, int) or isinstance(reading, bool) or reading < 1:
+        raise RuleError("reading: 须为正整数 / must be a positive integer")
     start = _date(data["effective_from"], "effective_from")
     if data.get("effective_to") is not None and _date(data["effective_to"], "effective_to") < start:
         raise RuleError("effective_to: 早于生效日期 / before effective_from")
@@ -61,14 +64,20 @@ def ruleset_validate(data: Any) -> dict:
     for step, days in procedure.get("deadlines", {}).items():
         if not isinstance(days, int) or days <= 0:
             raise RuleError(f"procedure.deadlines.{step}: 须为正整数 / must be a positive integer")
+    constants = constants_validate(data.get("constants", {}))
     seen = set()
     for i, ch in enumerate(data["channels"]):
         where = f"channels[{i}]"
         if not isinstance(ch, dict):
             raise RuleError(f"{where}: 须为对象 / must be an object")
-        for key in ("code", "name", "source", "targets", "condition"):
+        for key in ("code", "name", "source", "clause_text", "targets", "condition"):
             if not ch.get(key):
                 raise RuleError(f"{where}.{key}: 必填 / required")
+        tests = ch.get("tests", [])
+        if not isinstance(tests, list) or not all(isinstance(t, str) and t for t in tests):
+            raise RuleError(f"{where}.tests: 须为测试名列表 / must be a list of test names")
+        if not isinstance(ch["clause_text"], str):
+            raise RuleError(f"{where}.clause_text: 须为文件原文 / must be the document's text")
         if ch["code"] in seen:
             raise RuleError(f"{where}.code: 重复的渠道 {ch['code']} / duplicate channel")
         seen.add(ch["code"])
@@ -78,7 +87,7 @@ def ruleset_validate(data: Any) -> dict:
         bad = set(ch.get("members", [])) - set(MEMBER_KINDS)
         if bad:
             raise RuleError(f"{where}.members: 未知随迁类别 {sorted(bad)} / unknown member kinds")
-        condition_validate(ch["condition"], f"{where}.condition")
+        condition_validate(ch["condition"], f"{where}.condition", constants)
     for i, target in enumerate(data.get("targets", [])):
         where = f"targets[{i}]"
         if not isinstance(target.get("count"), int) or target["count"] <= 0:
@@ -87,6 +96,8 @@ def ruleset_validate(data: Any) -> dict:
             raise RuleError(f"{where}: 期间颠倒 / period reversed")
         if target.get("channel") and target["channel"] not in seen:
             raise RuleError(f"{where}.channel: 未知渠道 / unknown channel")
+        if bool(target.get("placeholder")) == bool(target.get("source")):
+            raise RuleError(f"{where}: 须注明 source 或 placeholder 之一 / source or placeholder")
     return data
 
 
@@ -130,10 +141,23 @@ def ruleset_load_file(*, path: Path, model=None):
     return ruleset_store(data=data, source_file=path.name, model=model)
 
 
-def ruleset_store(*, data: dict, source_file: str, model=None):
+def _reading(content: dict) -> int:
+    return content.get("reading", 1)
+
+
+def ruleset_store(*, data: dict, source_file: str, model=None, supersedes=None):
     """Store validated rule-set data; returns (rule set, created). Same version and content
     again changes nothing; other content under a stored version, or an overlapping window, is
-    refused."""
+    refused.
+
+    One exception: the same document re-read (a higher ``reading``, with ``reading_note`` saying
+    what was corrected) replaces the stored content of that version, the only update the
+    database lets through (the immutability trigger is skipped for that one statement). A
+    misreading is a bug in popbase, not a new policy; applications keep pointing at the row.
+
+    ``supersedes``: the stored rule set a later document partly replaces; its window may
+    overlap the new one (the later start wins, see ``ruleset_in_force``).
+    """
     if model is None:
         from settlement.models import RuleSet as model
     fields = _fields(data, source_file)
@@ -147,6 +171,8 @@ def ruleset_store(*, data: dict, source_file: str, model=None):
             overlapping = model.objects.filter(city_code=data["city_code"]).exclude(
                 effective_to__lt=fields["effective_from"]
             )
+            if supersedes is not None:
+                overlapping = overlapping.exclude(pk=supersedes.pk)
             if fields["effective_to"] is not None:
                 overlapping = overlapping.filter(effective_from__lte=fields["effective_to"])
             if overlapping.exists():
@@ -158,7 +184,14 @@ def ruleset_store(*, data: dict, source_file: str, model=None):
             return model.objects.create(
                 city_code=data["city_code"], version=data["version"], **fields
             ), True
-        if any(getattr(existing, k) != v for k, v in fields.items()):
+        changed = any(getattr(existing, k) != v for k, v in fields.items())
+        if changed and _reading(data) > _reading(existing.content):
+            import pgtrigger
+
+            with pgtrigger.ignore("settlement.RuleSet:immutable"):
+                model.objects.filter(pk=existing.pk).update(**fields)
+            return model.objects.get(pk=existing.pk), False
+        if changed:
             raise Conflict(
                 f"{data['city']} 规则 {data['version']} 已存在且内容不同，请新增版本",
                 "this rule-set version exists with other content; add a new version",

@@ -26,11 +26,25 @@ from population.services import history_context
 from registry import services as registry
 from registry.models import Household, HouseholdKind, Membership
 from residence_permit.services import permit_cancel_on_settlement
-from settlement.conditions import MET, MISSING, evaluate, leaves
+from settlement.amendments import basis_of
+from settlement.conditions import (
+    MET,
+    MISSING,
+    UNMET,
+    constant_shown,
+    evaluate,
+    failing,
+    label,
+    leaves,
+    needed,
+)
 from settlement.facts import (
+    OBSERVED_BY,
     PersonRecordFacts,
     RecordedEvidence,
     ResidencePermitFacts,
+    fact_label,
+    facts_derive,
     facts_gather,
     facts_validate,
 )
@@ -75,24 +89,67 @@ def _today() -> dt.date:
 # -- eligibility ------------------------------------------------------------------------------
 
 
-def channel_evaluate(*, channel: dict, facts: dict[str, Any]) -> dict:
-    """One channel's verdict: status, and every condition with the fact it used."""
-    tree = evaluate(channel["condition"], facts)
+VERDICT_ZH = {MET: "符合", UNMET: "不符合", MISSING: "需补充事实"}
+POPBASE = "popbase"  # a note or value that is popbase's reading, not the document's words
+
+
+def channel_evaluate(
+    *, channel: dict, facts: dict[str, Any], constants: dict | None = None
+) -> dict:
+    """One channel's answer: the verdict, the clause and its words, and what to act on.
+
+    ``unmet`` (labels) and ``failing`` (structured) list only what fails on an unmet channel, an
+    unmet any-group as one list of alternatives; ``missing`` lists only the unknown facts that
+    could still change an undecided channel. A met channel lists neither.
+    """
+    tree = evaluate(channel["condition"], facts, constants)
+    fails = failing(tree)
+    used = [leaf["constant"] for leaf in leaves(tree) if "constant" in leaf]
+    needs = needed(tree)
     return {
         "code": channel["code"],
         "name": channel["name"],
         "source": channel["source"],
+        "clause_text": channel.get("clause_text", ""),
+        "decided_by": channel.get("decided_by", ""),
+        **({"note": channel["note"]} if channel.get("note") else {}),
+        "notes": (
+            [{"zh": channel["note"], "by": POPBASE, "label": "popbase 的理解，非文件原文"}]
+            if channel.get("note")
+            else []
+        ),
         "status": tree["status"],
+        "verdict_zh": VERDICT_ZH[tree["status"]],
         "targets": channel["targets"],
         "members": channel.get("members", []),
         "conditions": tree,
-        "unmet": [leaf["zh"] for leaf in leaves(tree) if leaf["status"] == "unmet"],
-        "missing": [leaf["fact"] for leaf in leaves(tree) if leaf["status"] == MISSING],
+        "unmet": [label(item) for item in fails],
+        "failing": fails,
+        "missing": needs,
+        "missing_zh": [fact_label(name) for name in needs],
+        "observe": {name: OBSERVED_BY[name] for name in needs if name in OBSERVED_BY},
+        "constants": used,
+        "placeholders": [c for c in used if c.get("placeholder")],
     }
 
 
-def ruleset_evaluate(*, rule_set: RuleSet, facts: dict[str, Any]) -> dict:
-    channels = [channel_evaluate(channel=c, facts=facts) for c in rule_set.content["channels"]]
+def _rule_set_notes(content: dict) -> list[dict]:
+    notes = []
+    if content.get("reading_note"):
+        notes.append({"zh": f"popbase 第{content['reading_note']}", "by": POPBASE})
+    for key in ("validity_note", "abolished_note", "collective_fallback"):
+        if content.get(key):
+            notes.append({"zh": content[key], "by": "document"})
+    return notes
+
+
+def ruleset_evaluate(
+    *, rule_set: RuleSet, facts: dict[str, Any], channel: str | None = None
+) -> dict:
+    chosen = [c for c in rule_set.content["channels"] if channel in (None, c["code"])]
+    content = rule_set.content
+    constants = content.get("constants", {})
+    channels = [channel_evaluate(channel=c, facts=facts, constants=constants) for c in chosen]
     return {
         "rule_set": {
             "city_code": rule_set.city_code,
@@ -102,14 +159,19 @@ def ruleset_evaluate(*, rule_set: RuleSet, facts: dict[str, Any]) -> dict:
             "document_number": rule_set.document_number,
             "effective_from": rule_set.effective_from.isoformat(),
             "effective_to": rule_set.effective_to.isoformat() if rule_set.effective_to else None,
-            "demo": bool(rule_set.content.get("demo")),
+            "reading": content.get("reading", 1),
+            "basis": basis_of(content),
+            "demo": bool(content.get("demo")),
             **(
                 {"notice": "演示规则，仅供演示，不是现行政策 / demonstration rules, not policy"}
-                if rule_set.content.get("demo")
+                if content.get("demo")
                 else {}
             ),
         },
-        "abolished": rule_set.content.get("abolished", []),
+        "notes": _rule_set_notes(content),
+        "constants": [constant_shown(k, v) for k, v in constants.items()],
+        "zones": content.get("zones", {}),
+        "abolished": content.get("abolished", []),
         "qualifies": [c["code"] for c in channels if c["status"] == MET],
         "channels": channels,
     }
@@ -127,7 +189,7 @@ def settlement_precheck(payload: Any) -> dict:
     """
     if not isinstance(payload, dict):
         raise _bad("请求须为 JSON 对象", "the request must be a JSON object")
-    extra = set(payload) - {"city_code", "date", "facts"}
+    extra = set(payload) - {"city_code", "date", "facts", "channel"}
     if extra:
         names = echo(sorted(map(str, extra)))
         raise _bad(f"未知字段 {names}", f"unknown fields {names}")
@@ -145,15 +207,32 @@ def settlement_precheck(payload: Any) -> dict:
             f"no settlement rule set of {city_code} is in force on {on}",
             code="no_rules",
         )
-    return {"date": on.isoformat(), **ruleset_evaluate(rule_set=rule_set, facts=facts)}
+    facts = facts_derive(facts, rule_set.content)
+    channel = payload.get("channel")
+    if channel is not None and (not isinstance(channel, str) or rule_set.channel(channel) is None):
+        codes = "、".join(c["code"] for c in rule_set.content["channels"])
+        asked = echo([str(channel)])
+        raise DomainError(
+            f"{rule_set.city}规则 {rule_set.version} 没有渠道 {asked}（可选：{codes}）",
+            f"rule set {rule_set.version} has no channel {asked} (one of: {codes})",
+            code="unknown_channel",
+        )
+    return {
+        "date": on.isoformat(),
+        **ruleset_evaluate(rule_set=rule_set, facts=facts, channel=channel),
+    }
 
 
 def application_eligibility(*, application: Application, sources=None) -> dict:
     """The application's channel judged on its facts by its rule set."""
     channel = application.rule_set.channel(application.channel)
     sources = sources or [ResidencePermitFacts(), RecordedEvidence(), PersonRecordFacts()]
-    facts = facts_gather(application=application, sources=sources)
-    return channel_evaluate(channel=channel, facts=facts)
+    facts = facts_derive(
+        facts_gather(application=application, sources=sources), application.rule_set.content
+    )
+    return channel_evaluate(
+        channel=channel, facts=facts, constants=application.rule_set.content.get("constants")
+    )
 
 
 def facts_on_file(*, rule_set: RuleSet, citizen_id: str, on: dt.date) -> dict[str, Any]:
@@ -172,7 +251,12 @@ def window_precheck(
     facts = {**on_file, **facts_validate(evidence)}
     if "holds_residence_permit" in on_file:  # the permit register outranks what is typed
         facts["holds_residence_permit"] = on_file["holds_residence_permit"]
-    return on_file, [channel_evaluate(channel=c, facts=facts) for c in rule_set.content["channels"]]
+    facts = facts_derive(facts, rule_set.content)
+    constants = rule_set.content.get("constants", {})
+    return on_file, [
+        channel_evaluate(channel=c, facts=facts, constants=constants)
+        for c in rule_set.content["channels"]
+    ]
 
 
 # -- the workflow -----------------------------------------------------------------------------

@@ -110,7 +110,11 @@ def test_apply_registers_a_submitted_application_and_refusals_change_nothing(
         "name": "李四",
         "relation": "02",
         "materials": ["居民身份证", "房产证"],
-        "evidence": {"owns_residential_home": True, "property_certificate": True},
+        "evidence": {
+            "residence_zone": "town",
+            "owns_residential_home": True,
+            "property_certificate": True,
+        },
         "household_number": family_household.number,
     }
     for bad, message in [

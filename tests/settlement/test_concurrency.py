@@ -29,7 +29,11 @@ def _under_review(officers):
         target="residence",
         citizen_id=build_citizen_id("441802", dt.date(1990, 1, 1), 3),
         name="李四",
-        evidence={"owns_residential_home": True, "property_certificate": True},
+        evidence={
+            "residence_zone": "town",
+            "owns_residential_home": True,
+            "property_certificate": True,
+        },
         actor=None,
     )
     app = services.application_submit(application=app, actor=None, on=ON)

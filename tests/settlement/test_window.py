@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 HEAD_ID = build_citizen_id("441802", dt.date(1960, 2, 2), 11)
 APPLICANT_ID = build_citizen_id("441802", dt.date(1988, 8, 8), 13)
 CHILD_ID = build_citizen_id("441802", dt.date(2016, 6, 1), 32)
-HOME = {"owns_residential_home": True, "property_certificate": True}
+HOME = {"residence_zone": "town", "owns_residential_home": True, "property_certificate": True}
 
 
 @pytest.fixture
@@ -239,6 +239,7 @@ def _form(applicant, household, changes=None):
         "on": timezone.localdate().isoformat(),
         "channel": "home_purchase",
         "target": "residence",
+        "fact_residence_zone": "town",
         "fact_owns_residential_home": "yes",
         "fact_property_certificate": "yes",
         "household": str(household.pk),
@@ -371,6 +372,7 @@ def test_the_live_panel_shows_facts_on_file_and_the_verdict_in_chinese(
         "applicant": str(applicant.pk),
         "channel": "graduate_college",
         "fact_degree": "bachelor",
+        "fact_residence_zone": "county_seat",
         "fact_residence_kind": "owned",
         "fact_employed_locally": "yes",
         "on": timezone.localdate().isoformat(),
@@ -378,12 +380,14 @@ def test_the_live_panel_shows_facts_on_file_and_the_verdict_in_chinese(
     html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
     assert "档案中的事实" in html and "申请人年龄（周岁）" in html
     assert "大专以上学历毕业生（四（二））：✔ 符合" in html
+    assert "文件原文：“（二）放宽大专以上学历毕业生入户条件。" in html
     assert "本科" in html and "自有住房" in html and "是" in html
     for word in ("bachelor", "owned", "True", "graduate_college", "degree"):
         assert word not in html
     data["fact_employed_locally"] = "no"
     html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
     assert "大专以上学历毕业生（四（二））：✘ 不符合" in html
+    assert "不满足：在当地就业" in html and "还需查明" not in html
 
 
 def test_the_permit_form_asks_the_relation_when_the_destination_has_a_head(

@@ -22,7 +22,7 @@ from .conftest import ON
 
 pytestmark = pytest.mark.django_db
 
-HOME = {"owns_residential_home": True, "property_certificate": True}
+HOME = {"residence_zone": "town", "owns_residential_home": True, "property_certificate": True}
 SPOUSE_ID = build_citizen_id("441802", dt.date(1991, 5, 5), 22)
 CHILD_ID = build_citizen_id("441802", dt.date(2015, 6, 1), 31)
 
@@ -180,7 +180,7 @@ def test_unmet_or_missing_conditions_block_approval_with_the_reasons(qy_current,
     app = _create(
         qy_current,
         build_citizen_id("441802", dt.date(1990, 1, 1), 3),
-        evidence={"owns_residential_home": False},
+        evidence={"residence_zone": "town", "owns_residential_home": False},
     )
     app = _to_review(app, officers)
     assert app.eligibility["status"] == "unmet"
@@ -188,7 +188,8 @@ def test_unmet_or_missing_conditions_block_approval_with_the_reasons(qy_current,
         services.application_approve(application=app, actor=officers["chief"], on=ON)
     assert exc.value.code == "not_eligible"
     assert (
-        "购买合法商品房" in exc.value.message_zh and "property_certificate" in exc.value.message_zh
+        "购买合法商品房" in exc.value.message_zh
+        and "property_certificate" not in exc.value.message_zh  # cannot change the verdict
     )
     app.refresh_from_db()
     assert app.status == Status.UNDER_REVIEW
@@ -198,7 +199,7 @@ def test_returned_lists_what_is_missing_and_resubmission_reevaluates(qy_current,
     app = _create(
         qy_current,
         build_citizen_id("441802", dt.date(1990, 1, 1), 3),
-        evidence={"owns_residential_home": True},
+        evidence={"residence_zone": "town", "owns_residential_home": True},
     )
     app = _to_review(app, officers)
     assert app.eligibility["missing"] == ["property_certificate"]
