@@ -498,8 +498,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 from ops.celery_policy import default_limits, task_annotations  # noqa: E402
 
 _visibility = CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+# Production refuses limits that do not fit below the visibility timeout; elsewhere (a test
+# worker with a seconds-long timeout) the tasks that do not fit run without limits.
 try:
-    CELERY_TASK_ANNOTATIONS = task_annotations(_visibility)
+    CELERY_TASK_ANNOTATIONS = task_annotations(_visibility, strict=PRODUCTION)
+    CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = default_limits(
+        _visibility, strict=PRODUCTION
+    )
 except ValueError as _exc:
     raise ImproperlyConfigured(str(_exc)) from None
-CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = default_limits(_visibility)

@@ -65,16 +65,33 @@ def transient_retry(*, backoff: int = 5, backoff_max: int = 600, max_retries: in
     }
 
 
-def default_limits(visibility_timeout: int) -> tuple[int, int]:
+def default_limits(
+    visibility_timeout: int, *, strict: bool = True
+) -> tuple[int, int] | tuple[None, None]:
+    """The (soft, hard) limits of tasks not named in ``TASK_LIMITS``.
+
+    A visibility timeout too short for any limit (below a minute) is refused when ``strict``
+    (production); otherwise such tasks run without a time limit, as a development or test
+    worker with a seconds-long visibility timeout needs."""
     hard = max(MINUTE, visibility_timeout - 15 * MINUTE)
+    if hard >= visibility_timeout:
+        if strict:
+            raise ValueError(
+                f"CELERY_VISIBILITY_TIMEOUT ({visibility_timeout}) leaves no room for a task "
+                f"time limit below it; at least {MINUTE + 1} seconds"
+            )
+        return None, None
     return hard - 5 * MINUTE if hard > 10 * MINUTE else hard // 2, hard
 
 
-def task_annotations(visibility_timeout: int) -> dict[str, dict]:
-    """``CELERY_TASK_ANNOTATIONS``; refuses a limit at or above the visibility timeout."""
+def task_annotations(visibility_timeout: int, *, strict: bool = True) -> dict[str, dict]:
+    """``CELERY_TASK_ANNOTATIONS``; a limit at or above the visibility timeout is refused when
+    ``strict`` (production), else that task runs without time limits."""
     annotations: dict[str, dict] = {}
     for name, (soft, hard) in TASK_LIMITS.items():
         if not soft < hard < visibility_timeout:
+            if not strict:
+                continue
             raise ValueError(
                 f"{name}: limits must be soft < hard < CELERY_VISIBILITY_TIMEOUT"
                 f" ({soft}, {hard}, {visibility_timeout})"

@@ -12,7 +12,13 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 
 from config.celery import app
-from ops.celery_policy import RETRIED_ON_TRANSIENT, TASK_LIMITS, transient_retry
+from ops.celery_policy import (
+    RETRIED_ON_TRANSIENT,
+    TASK_LIMITS,
+    default_limits,
+    task_annotations,
+    transient_retry,
+)
 from ops.models import TaskFailure
 from population.identity import build_citizen_id
 
@@ -27,6 +33,23 @@ def test_every_named_task_exists_with_limits_below_the_visibility_timeout():
         assert (task.soft_time_limit, task.time_limit) == (soft, hard)
         assert soft < hard < visibility
     assert settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT < visibility
+
+
+def test_a_visibility_timeout_too_short_for_the_limits_is_refused_in_production_only():
+    with pytest.raises(ValueError, match=r"population\.audit_seal"):
+        task_annotations(30, strict=True)
+    with pytest.raises(ValueError, match="CELERY_VISIBILITY_TIMEOUT"):
+        default_limits(30, strict=True)
+    # A test worker with a seconds-long timeout: the tasks that do not fit run without limits,
+    # and every retry rule is kept.
+    lenient = task_annotations(3, strict=False)
+    assert not any("time_limit" in options for options in lenient.values())
+    assert set(RETRIED_ON_TRANSIENT) <= set(lenient)
+    assert default_limits(3, strict=False) == (None, None)
+    # Limits that fit are kept either way.
+    fitting = task_annotations(6 * 3600, strict=False)
+    assert fitting["population.audit_seal"]["time_limit"] == TASK_LIMITS["population.audit_seal"][1]
+    assert default_limits(6 * 3600, strict=False) == default_limits(6 * 3600)
 
 
 def test_only_idempotent_tasks_retry_and_only_on_transient_errors():
