@@ -359,6 +359,31 @@ def test_create_demo_officer_makes_a_new_password_when_the_file_is_gone(db, data
     assert user.groups.count() == 1
 
 
+def test_create_demo_officer_prints_a_totp_secret_that_logs_in_and_keeps_it(db, data_dir):
+    """The quickstart's second factor: the printed secret gives codes the officer's device
+    accepts, and a rerun prints the same secret."""
+    import base64
+    import time
+
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _, text = create_officer()
+    secret = re.search(r"动态口令密钥 / TOTP secret: ([A-Z2-7]+)", text).group(1)
+    device = TOTPDevice.objects.get(user__username="demo_officer")
+    assert device.confirmed
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    assert key == device.bin_key
+    totp = TOTP(key, device.step, device.t0, device.digits)
+    totp.time = time.time()
+    assert device.verify_token(f"{totp.token():06d}")
+    assert "█" in text or "▀" in text  # the QR code for an authenticator app
+
+    _, again = create_officer()
+    assert f"动态口令密钥 / TOTP secret: {secret}" in again
+    assert TOTPDevice.objects.filter(user__username="demo_officer").count() == 1
+
+
 def test_create_demo_officer_works_in_the_demo_city(seeded_city, data_dir):
     from population.jurisdiction import persons_within
 
