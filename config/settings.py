@@ -204,6 +204,23 @@ DATABASE_ROUTERS = ["population.db_router.ReplicaRouter"] if REPLICA_DATABASES e
 REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
 REPLICA_LAG_CHECK_SECONDS = float(os.environ.get("REPLICA_LAG_CHECK_SECONDS", "1"))
 REPLICA_READ_PATHS = env_list("REPLICA_READ_PATHS", "/api/v1/,/admin/statistics/")
+# Least privilege (population/db_roles.py): DATABASE_URL is the runtime role of the web app and
+# the workers (rows only); DATABASE_OWNER_URL, when given, is the role that owns the tables:
+# `manage.py migrate` connects with its user, password, host and port (the same database, and
+# PostgreSQL itself even when DATABASE_URL is a pooler).
+DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "")
+DATABASE_OWNER = None
+DATABASE_RUNTIME_USER = DATABASES["default"].get("USER") or ""
+if DATABASE_OWNER_URL:
+    _owner = dj_database_url.parse(DATABASE_OWNER_URL)
+    if _owner.get("NAME") != DATABASES["default"].get("NAME"):
+        raise ImproperlyConfigured("DATABASE_OWNER_URL must name the same database as DATABASE_URL")
+    DATABASE_OWNER = {
+        "USER": _owner["USER"],
+        "PASSWORD": _owner.get("PASSWORD") or "",
+        "HOST": _owner.get("HOST") or "",
+        "PORT": _owner.get("PORT") or "",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
