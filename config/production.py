@@ -28,6 +28,8 @@ def weak_settings(
     session_cookie_secure: bool,
     csrf_cookie_secure: bool,
     otp_required: bool,
+    database_user: str,
+    database_owner_user: str,
     session_idle_minutes: int,
     audit_hmac_key: str,
     audit_signing_key_file: str,
@@ -53,6 +55,14 @@ def weak_settings(
         problems.append("SESSION_COOKIE_SECURE must be on (session cookie over HTTPS only)")
     if not csrf_cookie_secure:
         problems.append("CSRF_COOKIE_SECURE must be on (CSRF cookie over HTTPS only)")
+    if not database_owner_user:
+        problems.append(
+            "DATABASE_OWNER_URL must be set (the app connects as a runtime role, not the owner)"
+        )
+    elif database_owner_user == database_user:
+        problems.append(
+            "DATABASE_URL must name the runtime role, not the owner of DATABASE_OWNER_URL"
+        )
     if not otp_required:
         problems.append("OTP_REQUIRED must be on (staff log in with a second factor)")
     if not 0 < session_idle_minutes <= MAX_SESSION_IDLE_MINUTES:

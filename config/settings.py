@@ -58,6 +58,13 @@ AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
 AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE", "")
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 
+
+def _url_user(name: str) -> str:
+    """The user named in a database URL setting ('' when unset)."""
+    value = os.environ.get(name, "")
+    return (dj_database_url.parse(value).get("USER") or "") if value else ""
+
+
 if PRODUCTION:
     from config.production import weak_settings
 
@@ -68,6 +75,8 @@ if PRODUCTION:
         session_cookie_secure=SESSION_COOKIE_SECURE,
         csrf_cookie_secure=CSRF_COOKIE_SECURE,
         otp_required=OTP_REQUIRED,
+        database_user=_url_user("DATABASE_URL"),
+        database_owner_user=_url_user("DATABASE_OWNER_URL"),
         session_idle_minutes=SESSION_IDLE_MINUTES,
         audit_hmac_key=AUDIT_HMAC_KEY,
         audit_signing_key_file=AUDIT_SIGNING_KEY_FILE,

@@ -24,7 +24,8 @@ SOUND = {
     "AUDIT_HMAC_KEY": "h" * 20 + "-Zq8$x!w2@v#",  # 32 characters
     "AUDIT_SIGNING_KEY": "5e" * 32,  # an Ed25519 seed in hex
     # Parsed only; nothing connects at import.
-    "DATABASE_URL": "postgres://popbase@db.invalid:5432/popbase",
+    "DATABASE_URL": "postgres://popbase_app@db.invalid:5432/popbase",
+    "DATABASE_OWNER_URL": "postgres://popbase_owner@db.invalid:5432/popbase",
 }
 
 
@@ -67,6 +68,9 @@ def test_sound_production_settings_start():
         ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS must not be '*'"),
         ({"SESSION_COOKIE_SECURE": "0"}, "SESSION_COOKIE_SECURE must be on"),
         ({"CSRF_COOKIE_SECURE": "false"}, "CSRF_COOKIE_SECURE must be on"),
+        ({"DATABASE_OWNER_URL": None}, "DATABASE_OWNER_URL must be set"),
+        ({"DATABASE_OWNER_URL": "postgres://popbase_app@db.invalid:5432/popbase"},
+         "DATABASE_URL must name the runtime role"),
         ({"OTP_REQUIRED": "0"}, "OTP_REQUIRED must be on"),
         ({"SESSION_IDLE_MINUTES": "31"}, "SESSION_IDLE_MINUTES must be between 1 and 30"),
         ({"SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES must be between 1 and 30"),
@@ -82,7 +86,8 @@ def test_sound_production_settings_start():
     ],
     ids=[
         "no-key", "short-key", "49-char-key", "dev-key", "debug", "no-hosts", "blank-hosts",
-        "any-host", "session-cookie", "csrf-cookie", "no-otp", "long-idle", "zero-idle",
+        "any-host", "session-cookie", "csrf-cookie", "no-owner-url", "owner-as-runtime",
+        "no-otp", "long-idle", "zero-idle",
         "no-audit-hmac", "short-audit-hmac",
         "dev-audit-hmac", "no-signing-key", "short-signing-key", "non-hex-signing-key",
     ],
