@@ -10,8 +10,10 @@ class PopulationConfig(AppConfig):
     def ready(self) -> None:
         import population.checks  # system checks: admins of personal data are scoped
         import population.jurisdiction  # noqa: F401  (area rules of the base library's models)
-        from population import admin_links
-        from population import two_factor  # noqa: F401  (its login receiver: second factor owed?)
+        from population import (
+            admin_links,
+            two_factor,  # noqa: F401  (its login receiver: second factor owed?)
+        )
         from population.audit import truncate_guard_install
         from population.db_roles import runtime_grants_apply
         from population.demo import demo_loader_register

@@ -4,7 +4,6 @@ import secrets
 from dataclasses import dataclass
 
 import segno
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
