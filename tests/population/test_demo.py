@@ -476,6 +476,17 @@ def _printed_logins(text: str) -> dict[str, str]:
     return dict(re.findall(r"演示账号 / login: (\S+)\n密码 / password: (\S+)", text))
 
 
+def _totp_now(secret: str) -> str:
+    import base64
+    import time
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(base64.b32decode(secret + "=" * (-len(secret) % 8)), 30, 0, 6)
+    totp.time = time.time()
+    return f"{totp.token():06d}"
+
+
 def test_create_demo_officer_gives_every_desk_a_login_that_signs_in(db, data_dir, client):
     seed("--persons", "300", "--seed", "7", loaders=True)  # the whole demo, snapshots included
     _, text = create_officer()
@@ -495,10 +506,22 @@ def test_create_demo_officer_gives_every_desk_a_login_that_signs_in(db, data_dir
         assert (data_dir / f"demo-{username.removeprefix('demo_')}-password.txt").read_text(
             encoding="utf-8"
         ) == password + "\n"
-        # Signs in through the login form with the printed password and reaches the desk.
+        # Signs in through the login form with the printed password, then the code of an
+        # authenticator app holding the printed TOTP secret, and reaches the desk.
         client.logout()
         response = client.post(
             "/admin/login/?next=/admin/", {"username": username, "password": password}, follow=True
+        )
+        assert response.redirect_chain[-1][0].startswith("/admin/otp/verify/"), username
+        secret = re.search(
+            rf"演示账号 / login: {username}\n密码 / password: \S+\n"
+            r"动态口令密钥 / TOTP secret: ([A-Z2-7]+)",
+            text,
+        ).group(1)
+        response = client.post(
+            "/admin/otp/verify/",
+            {"otp_token": _totp_now(secret), "next": "/admin/"},
+            follow=True,
         )
         assert response.status_code == 200 and response.context["user"] == user, username
         index = response.content.decode()
