@@ -29,6 +29,8 @@ install: $(STAMP) ## Create .venv and install the pinned requirements
 
 run: install report-deps ## Migrate, load the demo city, create the demo logins (officer, supervisor, statistician), serve on 127.0.0.1:8000
 	$(PY) manage.py migrate --noinput
+	@# The embedded server's owner and runtime roles get their grants (docs/database-roles.md).
+	@if [ -z "$$DATABASE_URL" ]; then $(PY) manage.py db_roles --owner popbase_owner --runtime popbase_app; fi
 	$(PY) manage.py load_regions
 	$(PY) manage.py seed_demo --persons $(DEMO_PERSONS) --seed $(DEMO_SEED) --if-empty
 	$(PY) manage.py create_demo_officer

@@ -39,8 +39,28 @@ def embedded_database_url(data_dir: Path) -> str:
             server = pgserver.get_server(data_dir, cleanup_mode=None)
         # With cleanup_mode=None its exit hook only rewrites that list; nothing to stop.
         atexit.unregister(server._cleanup)
-    socket_dir = server.get_postmaster_info().socket_dir
+        socket_dir = server.get_postmaster_info().socket_dir
+        _roles_create(data_dir, socket_dir)
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/postgres"
+
+
+# The owner and runtime roles of population/db_roles.py, as a deployment has them; `make run`
+# grants them (manage.py db_roles). Login over the server's socket needs no password.
+EMBEDDED_ROLES = ("popbase_owner", "popbase_app")
+
+
+def _roles_create(data_dir: Path, socket_dir) -> None:
+    """Create the two roles once per data folder (a marker file skips the connection later)."""
+    marker = data_dir.parent / ".pg-roles"
+    if marker.exists():
+        return
+    import psycopg
+
+    with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres") as conn:
+        for role in EMBEDDED_ROLES:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    marker.write_text("\n".join(EMBEDDED_ROLES) + "\n")
 
 
 if __name__ == "__main__":

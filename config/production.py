@@ -14,6 +14,8 @@ DEV_AUDIT_HMAC_KEY = "dev-only-audit-hmac-key-never-use-in-production"
 MIN_SECRET_KEY_LENGTH = 50
 # As long as the HMAC-SHA-256 / HMAC-SM3 output: a shorter key weakens the chain.
 MIN_AUDIT_HMAC_KEY_LENGTH = 32
+# Idle admin sessions end within half an hour (等保 2.0: session timeout of administrators).
+MAX_SESSION_IDLE_MINUTES = 30
 # AUDIT_SIGNING_KEY is the 32-byte Ed25519 seed in hex.
 _ED25519_SEED_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -25,6 +27,10 @@ def weak_settings(
     allowed_hosts: list[str],
     session_cookie_secure: bool,
     csrf_cookie_secure: bool,
+    otp_required: bool,
+    database_user: str,
+    database_owner_user: str,
+    session_idle_minutes: int,
     audit_hmac_key: str,
     audit_signing_key_file: str,
     audit_signing_key: str,
@@ -49,6 +55,18 @@ def weak_settings(
         problems.append("SESSION_COOKIE_SECURE must be on (session cookie over HTTPS only)")
     if not csrf_cookie_secure:
         problems.append("CSRF_COOKIE_SECURE must be on (CSRF cookie over HTTPS only)")
+    if not database_owner_user:
+        problems.append(
+            "DATABASE_OWNER_URL must be set (the app connects as a runtime role, not the owner)"
+        )
+    elif database_owner_user == database_user:
+        problems.append(
+            "DATABASE_URL must name the runtime role, not the owner of DATABASE_OWNER_URL"
+        )
+    if not otp_required:
+        problems.append("OTP_REQUIRED must be on (staff log in with a second factor)")
+    if not 0 < session_idle_minutes <= MAX_SESSION_IDLE_MINUTES:
+        problems.append(f"SESSION_IDLE_MINUTES must be between 1 and {MAX_SESSION_IDLE_MINUTES}")
     if not audit_hmac_key:
         problems.append("AUDIT_HMAC_KEY must be set")
     elif audit_hmac_key == DEV_AUDIT_HMAC_KEY:

@@ -44,6 +44,12 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,local
 # Cookies over HTTPS only in production (it runs behind TLS); plain HTTP for the quickstart.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+# Second factor (django-otp, population/two_factor.py): every staff login asks for a TOTP code or
+# a recovery code; on by default in production (which refuses it off), optional in development,
+# where a user who has enrolled a device is still asked for it.
+OTP_REQUIRED = env_bool("OTP_REQUIRED", default=PRODUCTION)
+# A signed-in session ends after this many minutes without a request.
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
 
 # Read audit keys (population/audit.py): the HMAC key of the access-log chain, and the Ed25519
 # private key that signs checkpoints, as a PEM file (AUDIT_SIGNING_KEY_FILE) or the 32-byte seed
@@ -51,6 +57,13 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
 AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE", "")
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
+
+
+def _url_user(name: str) -> str:
+    """The user named in a database URL setting ('' when unset)."""
+    value = os.environ.get(name, "")
+    return (dj_database_url.parse(value).get("USER") or "") if value else ""
+
 
 if PRODUCTION:
     from config.production import weak_settings
@@ -61,6 +74,10 @@ if PRODUCTION:
         allowed_hosts=ALLOWED_HOSTS,
         session_cookie_secure=SESSION_COOKIE_SECURE,
         csrf_cookie_secure=CSRF_COOKIE_SECURE,
+        otp_required=OTP_REQUIRED,
+        database_user=_url_user("DATABASE_URL"),
+        database_owner_user=_url_user("DATABASE_OWNER_URL"),
+        session_idle_minutes=SESSION_IDLE_MINUTES,
         audit_hmac_key=AUDIT_HMAC_KEY,
         audit_signing_key_file=AUDIT_SIGNING_KEY_FILE,
         audit_signing_key=AUDIT_SIGNING_KEY,
@@ -95,6 +112,10 @@ INSTALLED_APPS = [
     # event table; each record's history is shown on its own admin page instead.
     "population.library_apps.PghistoryConfig",  # pghistory, named in Chinese
     "population.library_apps.AxesConfig",  # django-axes, named in Chinese
+    # Second factor of staff logins: TOTP devices and one-time recovery codes (static tokens).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_celery_beat",
     "population",
     "registry",
@@ -110,6 +131,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # Idle sessions end; staff without a passed second factor reach only its pages.
+    "population.two_factor.SessionIdleMiddleware",
+    "population.two_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Attaches the user and URL of every request to the history rows its writes produce.
@@ -187,6 +213,23 @@ DATABASE_ROUTERS = ["population.db_router.ReplicaRouter"] if REPLICA_DATABASES e
 REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
 REPLICA_LAG_CHECK_SECONDS = float(os.environ.get("REPLICA_LAG_CHECK_SECONDS", "1"))
 REPLICA_READ_PATHS = env_list("REPLICA_READ_PATHS", "/api/v1/,/admin/statistics/")
+# Least privilege (population/db_roles.py): DATABASE_URL is the runtime role of the web app and
+# the workers (rows only); DATABASE_OWNER_URL, when given, is the role that owns the tables:
+# `manage.py migrate` connects with its user, password, host and port (the same database, and
+# PostgreSQL itself even when DATABASE_URL is a pooler).
+DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "")
+DATABASE_OWNER = None
+DATABASE_RUNTIME_USER = DATABASES["default"].get("USER") or ""
+if DATABASE_OWNER_URL:
+    _owner = dj_database_url.parse(DATABASE_OWNER_URL)
+    if _owner.get("NAME") != DATABASES["default"].get("NAME"):
+        raise ImproperlyConfigured("DATABASE_OWNER_URL must name the same database as DATABASE_URL")
+    DATABASE_OWNER = {
+        "USER": _owner["USER"],
+        "PASSWORD": _owner.get("PASSWORD") or "",
+        "HOST": _owner.get("HOST") or "",
+        "PORT": _owner.get("PORT") or "",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -301,7 +344,11 @@ PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(hours=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# Failures (wrong passwords and wrong second-factor codes alike, population/two_factor.py) are
+# cleared only once both factors have passed, so a known password does not reset the count of
+# guessed codes.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
 AXES_VERBOSE = False
 
 # Department API: failed API-key attempts allowed per client address and window (then 429).
@@ -348,6 +395,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
+# The browser drops the cookie at the idle limit too (the server-side check is
+# population.two_factor.SessionIdleMiddleware); the admin's sessions are the only ones.
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+# TOTP: the issuer shown in authenticator apps; a wrong code delays the next try (1 s, 2 s, 4 s…)
+OTP_TOTP_ISSUER = "popbase"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

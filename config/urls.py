@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from population import two_factor
 from settlement.api import PrecheckView
 
 admin.site.site_header = "人口基础信息库 popbase"
@@ -21,6 +22,9 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Statistician dashboard and reports; before admin/ so the admin catch-all does not take it.
     path("admin/statistics/", include("population.stats.urls")),
+    # The second step of a staff login (population/two_factor.py), before the admin catch-all.
+    path("admin/otp/verify/", two_factor.otp_verify, name="otp_verify"),
+    path("admin/otp/setup/", two_factor.otp_setup, name="otp_setup"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("population.sharing.api.urls")),
     # Department API endpoints of higher apps, on the same base (population imports none of them).

@@ -40,7 +40,9 @@ def production_like() -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(60),
         "ALLOWED_HOSTS": "popbase.example.org",
         "CSRF_TRUSTED_ORIGINS": "https://popbase.example.org",
-        "DATABASE_URL": "postgres://popbase@127.0.0.1:5432/popbase",
+        # The runtime role; migrations connect as the owner (docs/database-roles.md).
+        "DATABASE_URL": "postgres://popbase_app@127.0.0.1:5432/popbase",
+        "DATABASE_OWNER_URL": "postgres://popbase_owner@127.0.0.1:5432/popbase",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "AUDIT_HMAC_KEY": secrets.token_urlsafe(48),
         "AUDIT_SIGNING_KEY": secrets.token_hex(32),

@@ -641,3 +641,17 @@ from population.beat_admin import beat_admins_restrict  # noqa: E402
 # django_celery_beat precedes population in INSTALLED_APPS, so its admins are registered here.
 beat_admins_restrict()
 import population.sync.admin  # noqa: E402, F401
+
+
+# django-otp's own device admins are English and list every user's devices to any superuser; a
+# lost phone is handled with `manage.py otp_reset USER` (population/two_factor.py) instead.
+def _unregister_otp_device_admins() -> None:
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for model in (TOTPDevice, StaticDevice):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_otp_device_admins()

@@ -10,8 +10,12 @@ class PopulationConfig(AppConfig):
     def ready(self) -> None:
         import population.checks  # system checks: admins of personal data are scoped
         import population.jurisdiction  # noqa: F401  (area rules of the base library's models)
-        from population import admin_links
+        from population import (
+            admin_links,
+            two_factor,  # noqa: F401  (its login receiver: second factor owed?)
+        )
         from population.audit import truncate_guard_install
+        from population.db_roles import runtime_grants_apply
         from population.demo import demo_loader_register
         from population.permission_names import permission_names_translate
         from population.replay import replay_on_flush
@@ -28,4 +32,8 @@ class PopulationConfig(AppConfig):
         # Every append-only table refuses TRUNCATE (which fires no DELETE trigger).
         post_migrate.connect(
             truncate_guard_install, sender=self, dispatch_uid="population.truncate_guard"
+        )
+        # Migrations run as the owner: the runtime role gets the new tables' grants.
+        post_migrate.connect(
+            runtime_grants_apply, sender=self, dispatch_uid="population.runtime_grants"
         )

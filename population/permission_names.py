@@ -23,6 +23,10 @@ MODEL_NAMES = {
     "pghistory.events": "变更事件（汇总）",
     "pghistory.middlewareevents": "请求变更事件",
     "settlement.permitcounter": "准迁证编号计数",
+    # django-otp: the second factor of staff logins (population/two_factor.py).
+    "otp_totp.totpdevice": "动态口令设备",
+    "otp_static.staticdevice": "恢复码设备",
+    "otp_static.statictoken": "恢复码",
 }
 
 

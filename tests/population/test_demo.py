@@ -359,6 +359,31 @@ def test_create_demo_officer_makes_a_new_password_when_the_file_is_gone(db, data
     assert user.groups.count() == 1
 
 
+def test_create_demo_officer_prints_a_totp_secret_that_logs_in_and_keeps_it(db, data_dir):
+    """The quickstart's second factor: the printed secret gives codes the officer's device
+    accepts, and a rerun prints the same secret."""
+    import base64
+    import time
+
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _, text = create_officer()
+    secret = re.search(r"动态口令密钥 / TOTP secret: ([A-Z2-7]+)", text).group(1)
+    device = TOTPDevice.objects.get(user__username="demo_officer")
+    assert device.confirmed
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    assert key == device.bin_key
+    totp = TOTP(key, device.step, device.t0, device.digits)
+    totp.time = time.time()
+    assert device.verify_token(f"{totp.token():06d}")
+    assert "█" in text or "▀" in text  # the QR code for an authenticator app
+
+    _, again = create_officer()
+    assert f"动态口令密钥 / TOTP secret: {secret}" in again
+    assert TOTPDevice.objects.filter(user__username="demo_officer").count() == 1
+
+
 def test_create_demo_officer_works_in_the_demo_city(seeded_city, data_dir):
     from population.jurisdiction import persons_within
 
@@ -451,6 +476,17 @@ def _printed_logins(text: str) -> dict[str, str]:
     return dict(re.findall(r"演示账号 / login: (\S+)\n密码 / password: (\S+)", text))
 
 
+def _totp_now(secret: str) -> str:
+    import base64
+    import time
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(base64.b32decode(secret + "=" * (-len(secret) % 8)), 30, 0, 6)
+    totp.time = time.time()
+    return f"{totp.token():06d}"
+
+
 def test_create_demo_officer_gives_every_desk_a_login_that_signs_in(db, data_dir, client):
     seed("--persons", "300", "--seed", "7", loaders=True)  # the whole demo, snapshots included
     _, text = create_officer()
@@ -470,10 +506,22 @@ def test_create_demo_officer_gives_every_desk_a_login_that_signs_in(db, data_dir
         assert (data_dir / f"demo-{username.removeprefix('demo_')}-password.txt").read_text(
             encoding="utf-8"
         ) == password + "\n"
-        # Signs in through the login form with the printed password and reaches the desk.
+        # Signs in through the login form with the printed password, then the code of an
+        # authenticator app holding the printed TOTP secret, and reaches the desk.
         client.logout()
         response = client.post(
             "/admin/login/?next=/admin/", {"username": username, "password": password}, follow=True
+        )
+        assert response.redirect_chain[-1][0].startswith("/admin/otp/verify/"), username
+        secret = re.search(
+            rf"演示账号 / login: {username}\n密码 / password: \S+\n"
+            r"动态口令密钥 / TOTP secret: ([A-Z2-7]+)",
+            text,
+        ).group(1)
+        response = client.post(
+            "/admin/otp/verify/",
+            {"otp_token": _totp_now(secret), "next": "/admin/"},
+            follow=True,
         )
         assert response.status_code == 200 and response.context["user"] == user, username
         index = response.content.decode()

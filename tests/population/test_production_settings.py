@@ -24,12 +24,13 @@ SOUND = {
     "AUDIT_HMAC_KEY": "h" * 20 + "-Zq8$x!w2@v#",  # 32 characters
     "AUDIT_SIGNING_KEY": "5e" * 32,  # an Ed25519 seed in hex
     # Parsed only; nothing connects at import.
-    "DATABASE_URL": "postgres://popbase@db.invalid:5432/popbase",
+    "DATABASE_URL": "postgres://popbase_app@db.invalid:5432/popbase",
+    "DATABASE_OWNER_URL": "postgres://popbase_owner@db.invalid:5432/popbase",
 }
 
 
 def _start(**changes: str | None) -> subprocess.CompletedProcess:
-    unset = {"DEBUG", "AUDIT_SIGNING_KEY_FILE", *SOUND}
+    unset = {"DEBUG", "AUDIT_SIGNING_KEY_FILE", "OTP_REQUIRED", "SESSION_IDLE_MINUTES", *SOUND}
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(SOUND)
     for name, value in changes.items():
@@ -67,6 +68,12 @@ def test_sound_production_settings_start():
         ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS must not be '*'"),
         ({"SESSION_COOKIE_SECURE": "0"}, "SESSION_COOKIE_SECURE must be on"),
         ({"CSRF_COOKIE_SECURE": "false"}, "CSRF_COOKIE_SECURE must be on"),
+        ({"DATABASE_OWNER_URL": None}, "DATABASE_OWNER_URL must be set"),
+        ({"DATABASE_OWNER_URL": "postgres://popbase_app@db.invalid:5432/popbase"},
+         "DATABASE_URL must name the runtime role"),
+        ({"OTP_REQUIRED": "0"}, "OTP_REQUIRED must be on"),
+        ({"SESSION_IDLE_MINUTES": "31"}, "SESSION_IDLE_MINUTES must be between 1 and 30"),
+        ({"SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES must be between 1 and 30"),
         ({"AUDIT_HMAC_KEY": None}, "AUDIT_HMAC_KEY must be set"),
         ({"AUDIT_HMAC_KEY": "h" * 31}, "AUDIT_HMAC_KEY is 31 characters; at least 32 needed"),
         ({"AUDIT_HMAC_KEY": DEV_AUDIT_HMAC_KEY}, "AUDIT_HMAC_KEY is the development key"),
@@ -79,7 +86,9 @@ def test_sound_production_settings_start():
     ],
     ids=[
         "no-key", "short-key", "49-char-key", "dev-key", "debug", "no-hosts", "blank-hosts",
-        "any-host", "session-cookie", "csrf-cookie", "no-audit-hmac", "short-audit-hmac",
+        "any-host", "session-cookie", "csrf-cookie", "no-owner-url", "owner-as-runtime",
+        "no-otp", "long-idle", "zero-idle",
+        "no-audit-hmac", "short-audit-hmac",
         "dev-audit-hmac", "no-signing-key", "short-signing-key", "non-hex-signing-key",
     ],
 )  # fmt: skip

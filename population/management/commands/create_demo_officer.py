@@ -1,11 +1,15 @@
+import base64
+import io
 import secrets
 from dataclasses import dataclass
 
+import segno
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from population import roles
 from population.models import OfficerRegion, Person, Region, RegionLevel
@@ -55,7 +59,9 @@ class Command(BaseCommand):
         "Create (or keep) the demo logins — registration officer demo_officer, supervisor "
         "demo_supervisor, statistician demo_statistician, working in the demo city — and print "
         "the admin URL and each login; passwords are random and kept in the data directory, "
-        "never in the repository."
+        "never in the repository. 每个账号的动态口令（TOTP）密钥一并打印（演示民警附二维码）。 "
+        "Each login's TOTP secret (second factor) is printed too, with a QR code for "
+        "demo_officer."
     )
 
     def add_arguments(self, parser):
@@ -74,14 +80,35 @@ class Command(BaseCommand):
             and Region.objects.filter(level=RegionLevel.CITY, code=placed[:4] + "00000000").first()
         )
         lines = [f"\n管理后台 / admin: {url}"]
+        devices = []
         for account in ACCOUNTS:
             password = self._account(account, data_dir / account.secret_file, city)
+            device = self._totp_device(account.username)
+            devices.append(device)
             lines += [
                 f"\n{account.desk}",
                 f"演示账号 / login: {account.username}",
                 f"密码 / password: {password}",
+                f"动态口令密钥 / TOTP secret: {_base32(device)}",
             ]
         self.stdout.write(self.style.SUCCESS("\n".join(lines) + "\n"))
+        self.stdout.write(
+            "登录时密码之后须输入动态口令：在手机动态口令应用中扫描下方二维码（demo_officer）或手动"
+            "输入上面的密钥，或在本机运行 `oathtool --totp -b 密钥`。\n"
+            "After the password the admin asks for a TOTP code: scan the QR code below "
+            "(demo_officer) with an authenticator app or enter a secret above by hand, or run "
+            "`oathtool --totp -b SECRET`.\n"
+        )
+        qr = io.StringIO()
+        segno.make(devices[0].config_url, error="m").terminal(out=qr, compact=True)
+        self.stdout.write(qr.getvalue())
+
+    @staticmethod
+    def _totp_device(username: str) -> TOTPDevice:
+        """The login's confirmed TOTP device, kept across runs."""
+        user = get_user_model().objects.get(username=username)
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+        return device or TOTPDevice.objects.create(user=user, name="动态口令", confirmed=True)
 
     @staticmethod
     def _account(account: DemoAccount, secret_file, city) -> str:
@@ -100,3 +127,7 @@ class Command(BaseCommand):
         if city:
             OfficerRegion.objects.get_or_create(user=user, region=city)
         return secret_file.read_text(encoding="utf-8").strip()
+
+
+def _base32(device: TOTPDevice) -> str:
+    return base64.b32encode(device.bin_key).decode().rstrip("=")
