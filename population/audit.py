@@ -38,6 +38,7 @@ from django.utils import timezone
 from population.models import (
     ACCESS_LOG_CONTENT,
     AccessLog,
+    AccessLogPerson,
     AuditCheckpoint,
     AuditFinding,
     AuditVerification,
@@ -216,6 +217,7 @@ def access_log_admin_read(request, *, channel: str, person_ids, fields) -> None:
 # --- 2. seal --------------------------------------------------------------------------------
 
 _TABLE = AccessLog._meta.db_table
+_PERSON_INDEX = AccessLogPerson._meta.db_table
 _CONTENT = ", ".join(ACCESS_LOG_CONTENT)
 
 
@@ -271,6 +273,7 @@ def _seal_batch(*, limit: int, wait: bool) -> int | None:
         )
         if cursor.rowcount != len(ids):  # cannot happen under the lock; never half-seal
             raise RuntimeError("audit seal: rows changed under the sealer")
+        _person_index_add(cursor, ids)
         cp = {
             "first_seq": seqs[0],
             "last_seq": seqs[-1],
@@ -285,6 +288,17 @@ def _seal_batch(*, limit: int, wait: bool) -> int | None:
             **{**cp, "sealed_at": dt.datetime.fromisoformat(cp["sealed_at"])}
         )
         return len(ids)
+
+
+def _person_index_add(cursor, ids: list[int]) -> None:
+    """Index the sealed rows by person (``AccessLogPerson``), in the sealing transaction."""
+    cursor.execute(
+        f"INSERT INTO {_PERSON_INDEX} (person_id, at, log_id)"  # noqa: S608
+        f" SELECT DISTINCT p.person_id, a.at, a.id FROM {_TABLE} AS a"
+        " CROSS JOIN LATERAL unnest(a.person_ids) AS p(person_id)"
+        " WHERE a.id = ANY(%s::bigint[]) ON CONFLICT DO NOTHING",
+        [ids],
+    )
 
 
 def access_log_seal(*, batch_size: int | None = None, wait: bool = True) -> SealResult:
@@ -586,6 +600,69 @@ def access_log_verify_record(
         checkpoints_checked=verdict.checkpoints_checked,
         source=source,
     )
+
+
+# --- 4. who read this person ----------------------------------------------------------------
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICRO = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class PersonRead:
+    """One sealed read of a person: when, by whom, through which channel, for what purpose."""
+
+    log_id: int
+    at: dt.datetime
+    user_id: int | None
+    username: str
+    channel: str
+    purpose: str
+    fields: list[str]
+    client: str
+
+    @property
+    def cursor(self) -> str:
+        """Opaque keyset position: the next page starts after this read."""
+        return f"{(self.at - _EPOCH) // _MICRO}_{self.log_id}"
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def read_cursor_parse(raw: str) -> tuple[dt.datetime, int]:
+    """``cursor`` of a ``PersonRead`` back to (time, log id); ``InvalidCursor`` otherwise."""
+    micros, sep, log_id = raw.partition("_")
+    if (
+        not sep
+        or not (micros.isascii() and micros.isdigit() and len(micros) <= 17)
+        or not (log_id.isascii() and log_id.isdigit() and len(log_id) <= 18)
+    ):
+        raise InvalidCursor(raw)
+    return _EPOCH + int(micros) * _MICRO, int(log_id)
+
+
+def person_reads(
+    person_id: int, *, after: tuple[dt.datetime, int] | None = None, limit: int = 50
+) -> list[PersonRead]:
+    """The sealed reads of one person, newest first, ``limit`` from the keyset position
+    ``after`` (exclusive): a range scan of ``AccessLogPerson``'s primary key (person, time, row)
+    and one primary-key lookup per row shown, whatever the size of the log."""
+    keyset, params = "", [person_id]
+    if after is not None:
+        keyset = " AND (i.at, i.log_id) < (%s, %s)"
+        params += [after[0], after[1]]
+    with connection.cursor() as cursor:
+        # Table names and fixed text only; the values are parameters.
+        sql = (
+            "SELECT a.id, a.at, a.user_id, a.username, a.channel, a.purpose, a.fields, a.client"  # noqa: S608
+            f" FROM {_PERSON_INDEX} AS i JOIN {_TABLE} AS a ON a.id = i.log_id"
+            f" WHERE i.person_id = %s{keyset}"
+            " ORDER BY i.at DESC, i.log_id DESC LIMIT %s"
+        )
+        cursor.execute(sql, [*params, limit])
+        return [PersonRead(*row) for row in cursor.fetchall()]
 
 
 # --- TRUNCATE refused on every append-only table --------------------------------------------

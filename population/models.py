@@ -330,7 +330,36 @@ class AccessLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {self.username} {self.channel}"
+        from population.audit_labels import channel_label
+
+        who = self.username or "系统"
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {who} {channel_label(self.channel)}"
+
+
+class AccessLogPerson(models.Model):
+    """Who read this person, newest first: one row per person named by a sealed access-log row.
+
+    The log keeps the persons of a read in an array (a list page names fifty); this narrow table
+    is the index the "who accessed me" page and API read, a primary key over (person, time, row)
+    so one person's reads are a range scan, keyset-paginated, however large the log grows. The
+    sealer writes it in the same transaction that seals the rows (off the request's path): a
+    read appears here once it is sealed, within seconds, and exactly once.
+    """
+
+    pk = models.CompositePrimaryKey("person_id", "at", "log_id")
+    person_id = models.BigIntegerField("人员ID")
+    at = models.DateTimeField("时间")
+    log_id = models.BigIntegerField("查阅日志ID")
+
+    class Meta:
+        verbose_name = "人员查阅索引"
+        verbose_name_plural = "人员查阅索引"
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.at:%Y-%m-%d %H:%M}"
 
 
 class AuditCheckpoint(models.Model):
