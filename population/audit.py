@@ -217,6 +217,8 @@ def access_log_admin_read(request, *, channel: str, person_ids, fields) -> None:
 # --- 2. seal --------------------------------------------------------------------------------
 
 _TABLE = AccessLog._meta.db_table
+# The sealer's queue: rows not yet in the chain (a partial index keeps it small).
+UNSEALED_SQL = "seq IS NULL"
 _PERSON_INDEX = AccessLogPerson._meta.db_table
 _CONTENT = ", ".join(ACCESS_LOG_CONTENT)
 
@@ -249,35 +251,35 @@ def _seal_batch(*, limit: int, wait: bool) -> int | None:
         )
         head = cursor.fetchone() or (0, GENESIS)
         cursor.execute(
-            f"SELECT {_CONTENT} FROM {_TABLE} WHERE seq IS NULL ORDER BY id LIMIT %s",  # noqa: S608
+            f"SELECT {_CONTENT} FROM {_TABLE} WHERE {UNSEALED_SQL} ORDER BY id LIMIT %s",  # noqa: S608
             [limit],
         )
         rows = cursor.fetchall()
         if not rows:
             return 0
-        seq, prev = head
-        ids, seqs, prevs, hashes = [], [], [], []
-        for row in rows:
-            seq += 1
-            row_hash = digest(_row_payload(seq, prev, row))
+        first_seq, prev = head[0] + 1, head[1]
+        ids, hashes = [], []
+        for seq, row in enumerate(rows, start=first_seq):
+            prev = digest(_row_payload(seq, prev, row))
             ids.append(row[0])
-            seqs.append(seq)
-            prevs.append(prev)
-            hashes.append(row_hash)
-            prev = row_hash
+            hashes.append(prev)
+        # Only the ids and hashes travel: each row's number is the batch's first plus its
+        # place, and its prev_hash the hash before it (the head's for the first).
         cursor.execute(
             f"UPDATE {_TABLE} AS a SET seq = v.seq, prev_hash = v.prev, row_hash = v.h"  # noqa: S608
-            " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])"
-            " AS v(id, seq, prev, h) WHERE a.id = v.id AND a.seq IS NULL",
-            [ids, seqs, prevs, hashes],
+            " FROM (SELECT u.id, u.h, %s::bigint + u.n - 1 AS seq,"
+            " lag(u.h, 1, %s::text) OVER (ORDER BY u.n) AS prev"
+            " FROM unnest(%s::bigint[], %s::text[]) WITH ORDINALITY AS u(id, h, n)) AS v"
+            " WHERE a.id = v.id AND a.seq IS NULL",
+            [first_seq, head[1], ids, hashes],
         )
         if cursor.rowcount != len(ids):  # cannot happen under the lock; never half-seal
             raise RuntimeError("audit seal: rows changed under the sealer")
         _person_index_add(cursor, ids)
         cp = {
-            "first_seq": seqs[0],
-            "last_seq": seqs[-1],
-            "count": len(seqs),
+            "first_seq": first_seq,
+            "last_seq": first_seq + len(ids) - 1,
+            "count": len(ids),
             "head_hash": prev,
             "sealed_at": _iso(timezone.now()),
             "algorithm": algorithm,
