@@ -32,6 +32,7 @@ from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen
 from population.jurisdiction import JurisdictionAdminMixin, area_of
 from population.models import (
     AccessLog,
+    AccessLogSeal,
     AuditCheckpoint,
     AuditVerification,
     BreakGlassGrant,
@@ -529,14 +530,25 @@ class AccessLogAdmin(LargeTableAdmin):
     def persons_shown(self, obj: AccessLog) -> str:
         return f"{len(obj.person_ids)}人"
 
+    def _link(self, obj: AccessLog) -> AccessLogSeal | None:
+        if not hasattr(obj, "_popbase_link"):
+            obj._popbase_link = AccessLogSeal.objects.filter(log_id=obj.pk).first()
+        return obj._popbase_link
+
     @admin.display(description="封存状态")
     def seal_state(self, obj: AccessLog) -> str:
-        return f"已封存（链序号{obj.seq}）" if obj.seq is not None else "待封存"
+        link = self._link(obj)
+        return f"已封存（链序号{link.seq}）" if link else "待封存"
+
+    @admin.display(description="本记录哈希")
+    def row_hash(self, obj: AccessLog) -> str:
+        link = self._link(obj)
+        return link.row_hash if link else "—"
 
     def get_fields(self, request, obj=None):
         return [
             "at", "username", "channel_label_shown", "purpose_shown", "fields_shown",
-            "persons_shown", "client", "seal_state", "prev_hash", "row_hash",
+            "persons_shown", "client", "seal_state", "row_hash",
         ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):

@@ -49,9 +49,15 @@ def test_auditor_sees_the_break_the_nightly_verification_found(
     access_log_verify_record(source="beat")  # an intact night
     # Someone with owner rights deletes the newest two reads behind the trigger's back.
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE population_accesslog DISABLE TRIGGER USER")
-        cursor.execute("DELETE FROM population_accesslog WHERE seq > 4")
-        cursor.execute("ALTER TABLE population_accesslog ENABLE TRIGGER USER")
+        for table in ("population_accesslog", "population_accesslogseal"):
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        cursor.execute(
+            "DELETE FROM population_accesslog WHERE id IN"
+            " (SELECT log_id FROM population_accesslogseal WHERE seq > 4)"
+        )
+        cursor.execute("DELETE FROM population_accesslogseal WHERE seq > 4")
+        for table in ("population_accesslog", "population_accesslogseal"):
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
     broken = access_log_verify_record(source="beat")
     assert (broken.intact, broken.finding, broken.seq) == (False, "truncated", 5)
 
