@@ -312,6 +312,11 @@ def _seal_batch(*, limit: int, wait: bool, after: int = 0) -> tuple[int, int] | 
         return len(ids), ids[-1]
 
 
+def unsealed_rows():
+    """The log rows still in the sealer's queue (for health checks and metrics)."""
+    return AccessLog.objects.filter(pk__in=AccessLogPending.objects.values("log_id"))
+
+
 def _person_index_add(cursor, ids: list[int]) -> None:
     """Index the sealed rows by person (``AccessLogPerson``), in the sealing transaction."""
     cursor.execute(
