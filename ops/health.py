@@ -156,9 +156,9 @@ class AuditSealing(InRequestThread, HealthCheck):
     """Age of the oldest access-log row not yet sealed into the chain."""
 
     def probe(self):
-        from population.models import AccessLog
+        from population.audit import unsealed_rows
 
-        oldest = AccessLog.objects.filter(seq=None).aggregate(at=Min("at"))["at"]
+        oldest = unsealed_rows().aggregate(at=Min("at"))["at"]
         if oldest is None:
             return
         lag = (timezone.now() - oldest).total_seconds()

@@ -107,12 +107,12 @@ class PopbaseCollector:
     """popbase's figures, read at scrape time."""
 
     def collect(self):
-        from population.models import AccessLog
+        from population.audit import unsealed_rows
         from population.stats.models import StatSnapshot
         from population.sync.models import Batch
 
         now = timezone.now()
-        unsealed = AccessLog.objects.filter(seq=None).aggregate(n=Count("id"), oldest=Min("at"))
+        unsealed = unsealed_rows().aggregate(n=Count("id"), oldest=Min("at"))
         yield GaugeMetricFamily(
             "popbase_audit_unsealed_rows",
             "Access-log rows written and not yet sealed into the chain",

@@ -13,14 +13,26 @@ from django.utils import timezone
 
 from population import jurisdiction, services
 from population.admin_story import person_sections
-from population.admin_utils import LargeTableAdmin, person_page_actions
-from population.audit import access_log_admin_read, access_log_record
-from population.audit_labels import KNOWN_CHANNELS, channel_label
+from population.admin_utils import (
+    LargeTableAdmin,
+    PageAction,
+    person_page_action_register,
+    person_page_actions,
+)
+from population.audit import (
+    InvalidCursor,
+    access_log_admin_read,
+    access_log_record,
+    person_reads,
+    read_cursor_parse,
+)
+from population.audit_labels import KNOWN_CHANNELS, channel_label, field_label, purpose_label
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin, area_of
 from population.models import (
     AccessLog,
+    AccessLogSeal,
     AuditCheckpoint,
     AuditVerification,
     BreakGlassGrant,
@@ -34,6 +46,7 @@ from population.models import (
     RegionUrbanRural,
 )
 from population.search import SearchError, looks_like_id, person_search
+from population.selectors import person_get_by_citizen_id
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
 
@@ -481,7 +494,7 @@ class AccessChannelFilter(admin.SimpleListFilter):
 class AccessLogAdmin(LargeTableAdmin):
     """查阅日志: read-only; who read whose data, which fields, for what purpose."""
 
-    list_display = ["at", "username", "channel_display", "purpose", "person_count", "client"]
+    list_display = ["at", "username", "channel_display", "purpose_shown", "person_count", "client"]
     list_filter = [AccessChannelFilter]
     search_fields = ["=username"]
     search_help_text = "输入用户名精确查找"
@@ -500,6 +513,168 @@ class AccessLogAdmin(LargeTableAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="渠道")
+    def channel_label_shown(self, obj: AccessLog) -> str:
+        return channel_label(obj.channel)
+
+    @admin.display(description="用途")
+    def purpose_shown(self, obj: AccessLog) -> str:
+        return purpose_label(obj.purpose)
+
+    @admin.display(description="读取字段")
+    def fields_shown(self, obj: AccessLog) -> str:
+        return "、".join(field_label(f) for f in obj.fields) or "无"
+
+    @admin.display(description="涉及人员")
+    def persons_shown(self, obj: AccessLog) -> str:
+        return f"{len(obj.person_ids)}人"
+
+    def _link(self, obj: AccessLog) -> AccessLogSeal | None:
+        if not hasattr(obj, "_popbase_link"):
+            obj._popbase_link = AccessLogSeal.objects.filter(log_id=obj.pk).first()
+        return obj._popbase_link
+
+    @admin.display(description="封存状态")
+    def seal_state(self, obj: AccessLog) -> str:
+        link = self._link(obj)
+        return f"已封存（链序号{link.seq}）" if link else "待封存"
+
+    @admin.display(description="本记录哈希")
+    def row_hash(self, obj: AccessLog) -> str:
+        link = self._link(obj)
+        return link.row_hash if link else "—"
+
+    def get_fields(self, request, obj=None):
+        return [
+            "at", "username", "channel_label_shown", "purpose_shown", "fields_shown",
+            "persons_shown", "client", "seal_state", "row_hash",
+        ]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "person/",
+                self.admin_site.admin_view(self.person_search_view),
+                name="population_accesslog_person_search",
+            ),
+            path(
+                "person/<int:person_id>/",
+                self.admin_site.admin_view(self.person_reads_view),
+                name="population_accesslog_person_reads",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "person_search_url": reverse("admin:population_accesslog_person_search"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def person_search_view(self, request):
+        """查询记录: an auditor types a citizen ID and gets that person's reads."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = PersonReadsSearchForm(request.GET or None)
+        if request.GET and form.is_valid():
+            number = form.cleaned_data["citizen_id"]
+            person = person_get_by_citizen_id(citizen_id=number)
+            if person is not None and jurisdiction.person_within(request.user, person):
+                return HttpResponseRedirect(
+                    reverse("admin:population_accesslog_person_reads", args=[person.pk])
+                )
+            # The same words for unknown and outside the area: a search does not tell where
+            # someone lives.
+            form.add_error(
+                "citizen_id", f"在您的辖区内未找到公民身份号码为{mask_citizen_id(number)}的人员"
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "按人员查询查阅记录",
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/population/accesslog/person_search.html", context)
+
+    def person_reads_view(self, request, person_id: int):
+        """Who read this person: newest first, from the per-person index, 50 a page."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        person = jurisdiction.persons_within(request.user).filter(pk=person_id).first()
+        if person is None:
+            messages.warning(request, "在您的辖区内未找到该人员")
+            return HttpResponseRedirect(reverse("admin:population_accesslog_person_search"))
+        after = None
+        raw = request.GET.get("after", "")
+        if raw:
+            try:
+                after = read_cursor_parse(raw)
+            except InvalidCursor:
+                messages.warning(request, "翻页位置无效，已回到第一页")
+        reads = person_reads(person.pk, after=after, limit=PERSON_READS_PAGE + 1)
+        more = len(reads) > PERSON_READS_PAGE
+        reads = reads[:PERSON_READS_PAGE]
+        shown = ["name", "masked_citizen_id", "reads"]
+        access_log_admin_read(
+            request, channel="admin.person_reads", person_ids=[person.pk], fields=shown
+        )
+        rows = [
+            {
+                "at": timezone.localtime(r.at),
+                "who": r.username or "（系统）",
+                "channel": channel_label(r.channel),
+                "purpose": purpose_label(r.purpose),
+                "fields": "、".join(field_label(f) for f in r.fields) or "无",
+                "client": r.client,
+                "url": reverse("admin:population_accesslog_change", args=[r.log_id]),
+            }
+            for r in reads
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"查询记录：{person.name}（{mask_citizen_id(person.citizen_id)}）",
+            "person": person,
+            "rows": rows,
+            "first_page": after is None,
+            "next_url": f"?after={reads[-1].cursor}" if more else "",
+            "opts": self.opts,
+            "person_url": reverse("admin:population_person_change", args=[person.pk])
+            if request.user.has_perm("population.view_person")
+            else "",
+        }
+        return TemplateResponse(request, "admin/population/accesslog/person_reads.html", context)
+
+
+PERSON_READS_PAGE = 50
+
+
+class PersonReadsSearchForm(forms.Form):
+    citizen_id = forms.CharField(
+        label="公民身份号码",
+        max_length=40,
+        help_text="18位或15位号码，可含空格；只查您辖区内的人员",
+    )
+
+    def clean_citizen_id(self) -> str:
+        try:
+            return str(parse_citizen_id("".join(self.cleaned_data["citizen_id"].split())))
+        except InvalidCitizenId as exc:
+            raise forms.ValidationError(exc.message_zh, code=exc.part) from exc
+
+
+person_page_action_register(
+    PageAction(
+        label="查询记录",
+        url_name="admin:population_accesslog_person_reads",
+        permission="population.view_accesslog",
+        active_only=False,
+    )
+)
 
 
 ALGORITHM_LABELS = {"hmac-sha256": "HMAC-SHA-256", "hmac-sm3": "HMAC-SM3（国密）"}

@@ -33,11 +33,15 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from population.models import (
     ACCESS_LOG_CONTENT,
     AccessLog,
+    AccessLogPending,
+    AccessLogPerson,
+    AccessLogSeal,
     AuditCheckpoint,
     AuditFinding,
     AuditVerification,
@@ -216,7 +220,12 @@ def access_log_admin_read(request, *, channel: str, person_ids, fields) -> None:
 # --- 2. seal --------------------------------------------------------------------------------
 
 _TABLE = AccessLog._meta.db_table
-_CONTENT = ", ".join(ACCESS_LOG_CONTENT)
+_CHAIN = AccessLogSeal._meta.db_table
+_PENDING = AccessLogPending._meta.db_table
+# The sealer's queue (filled by the log's insert trigger): rows not yet in the chain.
+UNSEALED_SQL = f"id IN (SELECT log_id FROM {_PENDING})"  # noqa: S608 (a table name)
+_PERSON_INDEX = AccessLogPerson._meta.db_table
+_CONTENT = ", ".join(f"a.{c}" for c in ACCESS_LOG_CONTENT)
 
 
 @dataclass
@@ -234,8 +243,11 @@ def _lock(cursor, *, wait: bool) -> bool:
     return bool(cursor.fetchone()[0])
 
 
-def _seal_batch(*, limit: int, wait: bool) -> int | None:
-    """Seal up to ``limit`` rows in one transaction; None when another sealer holds the lock."""
+def _seal_batch(*, limit: int, wait: bool, after: int = 0) -> tuple[int, int] | None:
+    """Seal up to ``limit`` queued rows with ids above ``after`` in one transaction; None when
+    another sealer holds the lock, else (rows sealed, last id sealed). Within one run each batch
+    starts after the previous one's last id, so the scan does not walk the queue entries the run
+    has just deleted; a row committed late with a lower id is sealed by the next run."""
     algorithm = current_algorithm()
     digest = _digest_fn(algorithm)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -246,35 +258,48 @@ def _seal_batch(*, limit: int, wait: bool) -> int | None:
             " ORDER BY last_seq DESC LIMIT 1"
         )
         head = cursor.fetchone() or (0, GENESIS)
+        # The queue first, then those rows by primary key: as one join the planner may merge
+        # the queue with the whole log's primary key from its start (measured: 1 s a batch).
         cursor.execute(
-            f"SELECT {_CONTENT} FROM {_TABLE} WHERE seq IS NULL ORDER BY id LIMIT %s",  # noqa: S608
-            [limit],
+            f"SELECT log_id FROM {_PENDING} WHERE log_id > %s ORDER BY log_id LIMIT %s",  # noqa: S608
+            [after, limit],
         )
-        rows = cursor.fetchall()
+        queued = [r[0] for r in cursor.fetchall()]
+        rows = []
+        if queued:
+            cursor.execute(
+                f"SELECT {_CONTENT} FROM {_TABLE} AS a"  # noqa: S608
+                " WHERE a.id = ANY(%s::bigint[]) ORDER BY a.id",
+                [queued],
+            )
+            rows = cursor.fetchall()
         if not rows:
-            return 0
-        seq, prev = head
-        ids, seqs, prevs, hashes = [], [], [], []
-        for row in rows:
-            seq += 1
-            row_hash = digest(_row_payload(seq, prev, row))
+            return 0, after
+        first_seq, prev = head[0] + 1, head[1]
+        ids, hashes = [], []
+        for seq, row in enumerate(rows, start=first_seq):
+            prev = digest(_row_payload(seq, prev, row))
             ids.append(row[0])
-            seqs.append(seq)
-            prevs.append(prev)
-            hashes.append(row_hash)
-            prev = row_hash
+            hashes.append(prev)
+        # Narrow links, not a rewrite of the wide log rows; each row's number is the batch's
+        # first plus its place. The queue entries go in the same transaction: sealed once.
         cursor.execute(
-            f"UPDATE {_TABLE} AS a SET seq = v.seq, prev_hash = v.prev, row_hash = v.h"  # noqa: S608
-            " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])"
-            " AS v(id, seq, prev, h) WHERE a.id = v.id AND a.seq IS NULL",
-            [ids, seqs, prevs, hashes],
+            f"INSERT INTO {_CHAIN} (seq, log_id, row_hash)"  # noqa: S608
+            " SELECT %s::bigint + u.n - 1, u.id, u.h"
+            " FROM unnest(%s::bigint[], %s::text[]) WITH ORDINALITY AS u(id, h, n)",
+            [first_seq, ids, hashes],
+        )
+        cursor.execute(
+            f"DELETE FROM {_PENDING} WHERE log_id = ANY(%s::bigint[])",  # noqa: S608
+            [ids],
         )
         if cursor.rowcount != len(ids):  # cannot happen under the lock; never half-seal
-            raise RuntimeError("audit seal: rows changed under the sealer")
+            raise RuntimeError("audit seal: the queue changed under the sealer")
+        _person_index_add(cursor, ids)
         cp = {
-            "first_seq": seqs[0],
-            "last_seq": seqs[-1],
-            "count": len(seqs),
+            "first_seq": first_seq,
+            "last_seq": first_seq + len(ids) - 1,
+            "count": len(ids),
             "head_hash": prev,
             "sealed_at": _iso(timezone.now()),
             "algorithm": algorithm,
@@ -284,18 +309,36 @@ def _seal_batch(*, limit: int, wait: bool) -> int | None:
         AuditCheckpoint.objects.create(
             **{**cp, "sealed_at": dt.datetime.fromisoformat(cp["sealed_at"])}
         )
-        return len(ids)
+        return len(ids), ids[-1]
+
+
+def unsealed_rows():
+    """The log rows still in the sealer's queue (for health checks and metrics)."""
+    return AccessLog.objects.filter(pk__in=AccessLogPending.objects.values("log_id"))
+
+
+def _person_index_add(cursor, ids: list[int]) -> None:
+    """Index the sealed rows by person (``AccessLogPerson``), in the sealing transaction."""
+    cursor.execute(
+        f"INSERT INTO {_PERSON_INDEX} (person_id, at, log_id)"  # noqa: S608
+        f" SELECT DISTINCT p.person_id, a.at, a.id FROM {_TABLE} AS a"
+        " CROSS JOIN LATERAL unnest(a.person_ids) AS p(person_id)"
+        " WHERE a.id = ANY(%s::bigint[]) ON CONFLICT DO NOTHING",
+        [ids],
+    )
 
 
 def access_log_seal(*, batch_size: int | None = None, wait: bool = True) -> SealResult:
     """Seal every row written so far, in batches; safe to run twice at once."""
     limit = batch_size or settings.AUDIT_SEAL_BATCH
     result = SealResult()
+    after = 0
     while True:
-        sealed = _seal_batch(limit=limit, wait=wait)
-        if sealed is None:
+        batch = _seal_batch(limit=limit, wait=wait, after=after)
+        if batch is None:
             result.busy = True
             break
+        sealed, after = batch
         if sealed:
             result.rows += sealed
             result.batches += 1
@@ -470,25 +513,25 @@ def access_log_verify(
         else (0, GENESIS)
     )
     # Up to the last checkpoint read: a sealer may commit more while this runs.
-    rows = AccessLog.objects.filter(seq__gt=seq, seq__lte=chosen[-1]["last_seq"] if chosen else seq)
-    rows = rows.order_by("seq")
-    walk = _walk(
-        rows.values_list("seq", *ACCESS_LOG_CONTENT, "prev_hash", "row_hash").iterator(
-            chunk_size=batch_size
-        ),
-        chosen,
-        seq,
-        prev,
-        verdict,
-    )
+    top = chosen[-1]["last_seq"] if chosen else seq
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.seq, {_CONTENT}, s.row_hash"  # noqa: S608
+            f" FROM {_CHAIN} AS s LEFT JOIN {_TABLE} AS a ON a.id = s.log_id"
+            " WHERE s.seq > %s AND s.seq <= %s ORDER BY s.seq",
+            [seq, top],
+        )
+        walk = _walk(_fetched(cursor, batch_size), chosen, seq, prev, verdict)
     if not walk.intact:
         return walk
     if not date_to:
         extra = _beyond_the_last_checkpoint(checkpoints[-1]["last_seq"] if checkpoints else 0)
         if extra is not None:
             return verdict.broken(AuditFinding.EXTRA, extra, f"序号 {extra} 不在任何已签名检查点内")
+    # Rows not in the chain, whether still queued or taken out of the queue behind its back.
     unsealed = AccessLog.objects.filter(
-        seq=None, at__lt=now - dt.timedelta(seconds=settings.AUDIT_SEAL_MAX_DELAY_SECONDS)
+        ~Exists(AccessLogSeal.objects.filter(log_id=OuterRef("pk"))),
+        at__lt=now - dt.timedelta(seconds=settings.AUDIT_SEAL_MAX_DELAY_SECONDS),
     )
     if date_from:
         unsealed = unsealed.filter(at__gte=_day_start(date_from))
@@ -513,11 +556,16 @@ def _beyond_the_last_checkpoint(known: int) -> int | None:
     and its checkpoint commit together, so a sealer running meanwhile never shows up here."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT min(seq) FROM {_TABLE} WHERE seq > GREATEST(%s,"  # noqa: S608
+            f"SELECT min(seq) FROM {_CHAIN} WHERE seq > GREATEST(%s,"  # noqa: S608
             f" (SELECT coalesce(max(last_seq), 0) FROM {AuditCheckpoint._meta.db_table}))",
             [known],
         )
         return cursor.fetchone()[0]
+
+
+def _fetched(cursor, size: int):
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
 def _walk(rows, checkpoints: list[dict], seq: int, prev: str, verdict: Verdict) -> Verdict:
@@ -525,7 +573,7 @@ def _walk(rows, checkpoints: list[dict], seq: int, prev: str, verdict: Verdict) 
     expected = seq + 1
     digests: dict[str, object] = {}
     for row in rows:
-        row_seq, content, prev_hash, row_hash = row[0], row[1:-2], row[-2], row[-1]
+        row_seq, content, row_hash = row[0], row[1:-1], row[-1]
         if row_seq < expected:
             return verdict.broken(AuditFinding.EXTRA, row_seq, f"序号 {row_seq} 出现两次")
         if row_seq > expected:
@@ -543,7 +591,9 @@ def _walk(rows, checkpoints: list[dict], seq: int, prev: str, verdict: Verdict) 
         cp = checkpoints[k]
         algorithm = cp["algorithm"]
         digest = digests.get(algorithm) or digests.setdefault(algorithm, _digest_fn(algorithm))
-        if prev_hash != prev or row_hash != digest(_row_payload(row_seq, prev, content)):
+        if content[0] is None:  # the link is there, the log row it seals is not
+            return verdict.broken(AuditFinding.MISSING, row_seq, f"序号 {row_seq} 的记录不存在")
+        if row_hash != digest(_row_payload(row_seq, prev, content)):
             return verdict.broken(
                 AuditFinding.ALTERED, row_seq, f"序号 {row_seq} 的内容或哈希与密钥计算结果不符"
             )
@@ -586,6 +636,69 @@ def access_log_verify_record(
         checkpoints_checked=verdict.checkpoints_checked,
         source=source,
     )
+
+
+# --- 4. who read this person ----------------------------------------------------------------
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICRO = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class PersonRead:
+    """One sealed read of a person: when, by whom, through which channel, for what purpose."""
+
+    log_id: int
+    at: dt.datetime
+    user_id: int | None
+    username: str
+    channel: str
+    purpose: str
+    fields: list[str]
+    client: str
+
+    @property
+    def cursor(self) -> str:
+        """Opaque keyset position: the next page starts after this read."""
+        return f"{(self.at - _EPOCH) // _MICRO}_{self.log_id}"
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def read_cursor_parse(raw: str) -> tuple[dt.datetime, int]:
+    """``cursor`` of a ``PersonRead`` back to (time, log id); ``InvalidCursor`` otherwise."""
+    micros, sep, log_id = raw.partition("_")
+    if (
+        not sep
+        or not (micros.isascii() and micros.isdigit() and len(micros) <= 17)
+        or not (log_id.isascii() and log_id.isdigit() and len(log_id) <= 18)
+    ):
+        raise InvalidCursor(raw)
+    return _EPOCH + int(micros) * _MICRO, int(log_id)
+
+
+def person_reads(
+    person_id: int, *, after: tuple[dt.datetime, int] | None = None, limit: int = 50
+) -> list[PersonRead]:
+    """The sealed reads of one person, newest first, ``limit`` from the keyset position
+    ``after`` (exclusive): a range scan of ``AccessLogPerson``'s primary key (person, time, row)
+    and one primary-key lookup per row shown, whatever the size of the log."""
+    keyset, params = "", [person_id]
+    if after is not None:
+        keyset = " AND (i.at, i.log_id) < (%s, %s)"
+        params += [after[0], after[1]]
+    with connection.cursor() as cursor:
+        # Table names and fixed text only; the values are parameters.
+        sql = (
+            "SELECT a.id, a.at, a.user_id, a.username, a.channel, a.purpose, a.fields, a.client"  # noqa: S608
+            f" FROM {_PERSON_INDEX} AS i JOIN {_TABLE} AS a ON a.id = i.log_id"
+            f" WHERE i.person_id = %s{keyset}"
+            " ORDER BY i.at DESC, i.log_id DESC LIMIT %s"
+        )
+        cursor.execute(sql, [*params, limit])
+        return [PersonRead(*row) for row in cursor.fetchall()]
 
 
 # --- TRUNCATE refused on every append-only table --------------------------------------------

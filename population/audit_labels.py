@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 PAGE_LABELS = {
     "person": "人员页面",
     "person_correct_id": "身份号码更正页面",
@@ -13,6 +15,7 @@ PAGE_LABELS = {
     "person_merge": "重复人员合并页面",
     "person_merge_decide": "重复人员合并审批页面",
     "quality_issue": "数据质量问题页面",
+    "person_reads": "查询记录页面",
     "residence_permit": "居住证页面",
     "residence_permit_print": "居住证打印",
     "residence_registration": "居住登记页面",
@@ -30,6 +33,7 @@ OTHER_LABELS = {
     "api.facts": "共享接口：事实核验",
     "api.feeds": "共享接口：数据推送",
     "api.persons": "共享接口：人员查询",
+    "api.person_reads": "共享接口：查阅记录查询",
     "api.settlement_precheck": "共享接口：落户预审",
     "api.statistics": "共享接口：统计数据",
     "api.verifications": "共享接口：身份核验",
@@ -68,3 +72,70 @@ KNOWN_CHANNELS = [
     "admin.sync_rejected_rows",
     *OTHER_LABELS,
 ]
+
+
+# Field codes the log stores that are not a model field's name (computed columns, API terms).
+FIELD_LABELS = {
+    "citizen_id": "公民身份号码",
+    "masked_id": "公民身份号码（掩码）",
+    "masked_citizen_id": "公民身份号码（掩码）",
+    "shown_citizen_id": "公民身份号码",
+    "hukou_region": "户籍地",
+    "hukou_region_name": "户籍地",
+    "residence_region": "实际居住地",
+    "change_kind": "变更类别",
+    "history": "变更历史",
+    "registration_events": "登记事项",
+    "record_changes": "记录变更",
+    "reads": "查阅记录",
+    "name": "姓名",
+    "sex": "性别",
+    "birth_date": "出生日期",
+    "ethnicity": "民族",
+    "status": "状态",
+}
+FACT_PREFIX = "fact:"
+
+
+@functools.cache
+def _known_field_labels() -> dict[str, str]:
+    """Chinese names of field codes, from the admins' column titles and the models' fields."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    found: dict[str, str] = {}
+    for model in apps.get_models():
+        for model_field in model._meta.get_fields():
+            verbose = getattr(model_field, "verbose_name", None)
+            if verbose and not str(verbose).isascii():
+                found.setdefault(model_field.name, str(verbose))
+    for model_admin in admin.site._registry.values():
+        for name in dir(type(model_admin)):
+            description = getattr(getattr(type(model_admin), name, None), "short_description", "")
+            if description and not str(description).isascii():
+                found.setdefault(name, str(description))
+    return found
+
+
+def field_label(code: str) -> str:
+    """'hukou_region_name' → '户籍地'; 'fact:…' → '事实核验：…'; unknown → '其他字段'."""
+    if code in FIELD_LABELS:
+        return FIELD_LABELS[code]
+    if code.startswith(FACT_PREFIX):
+        from population.sharing.facts import FACTS
+
+        fact = FACTS.get(code.removeprefix(FACT_PREFIX))
+        label = fact.label_zh if fact else ""
+        return f"事实核验：{label or '其他'}"
+    return _known_field_labels().get(code, "其他字段")
+
+
+def purpose_label(purpose: str) -> str:
+    """'social_insurance 社会保险经办' (how the API logs a purpose) → '社会保险经办'; other text
+    as written."""
+    from population.sharing.scopes import Purpose
+
+    code, _, rest = purpose.partition(" ")
+    if code in Purpose.values:
+        return rest or Purpose(code).label
+    return purpose

@@ -272,29 +272,24 @@ class CitizenIdCorrection(models.Model):
         return f"{mask_citizen_id(self.old_citizen_id)} → {mask_citizen_id(self.new_citizen_id)}"
 
 
-# The content a row's HMAC covers, in order (population.audit); the seal-once trigger keeps
-# these columns unchanged once written.
+# The content a row's HMAC covers, in order (population.audit); the log's rows never change.
 ACCESS_LOG_CONTENT = (
     "id", "at", "user_id", "username", "channel", "purpose", "person_ids", "fields", "client",
 )  # fmt: skip
 
-_SEAL_ONCE_SQL = """
-IF OLD.seq IS NOT NULL OR NEW.seq IS NULL
-   OR ({new}) IS DISTINCT FROM ({old}) THEN
-    RAISE EXCEPTION 'append_only: a row of % is sealed once and never changed', TG_TABLE_NAME;
-END IF;
-RETURN NEW;
-""".format(
-    new=", ".join(f"NEW.{c}" for c in ACCESS_LOG_CONTENT),
-    old=", ".join(f"OLD.{c}" for c in ACCESS_LOG_CONTENT),
-)
+# Every new log row joins the sealer's queue, in the inserting statement's transaction.
+_SEAL_QUEUE_SQL = """
+INSERT INTO population_accesslogpending (log_id) SELECT id FROM new_rows;
+RETURN NULL;
+"""
 
 
 class AccessLog(models.Model):
     """One read of personal data (a person page, a list, an API answer); append-only.
 
-    The request writes the row unsealed (``seq`` empty); the sealer (``population.audit``) gives
-    it its place in the chain (``seq``, ``prev_hash``, ``row_hash``) exactly once.
+    The request writes the row; a statement trigger queues it (``AccessLogPending``) and the
+    sealer (``population.audit``) gives it its place in the chain (``AccessLogSeal``) exactly
+    once. The row itself is never rewritten.
     """
 
     at = models.DateTimeField("时间", db_index=True)
@@ -305,32 +300,93 @@ class AccessLog(models.Model):
     person_ids = ArrayField(models.BigIntegerField(), verbose_name="涉及人员")
     fields = ArrayField(models.CharField(max_length=60), verbose_name="读取字段")
     client = models.CharField("来源地址", max_length=64, blank=True)
-    seq = models.BigIntegerField("链序号", null=True, blank=True, unique=True)
-    prev_hash = models.CharField("前一记录哈希", max_length=64, blank=True)
-    row_hash = models.CharField("本记录哈希", max_length=64, blank=True)
 
     class Meta:
         verbose_name = "查阅日志"
         verbose_name_plural = "查阅日志"
         indexes = [
             models.Index(fields=["user_id", "at"], name="accesslog_user_at_idx"),
-            # "Who looked at this person?": GIN over the array of person ids.
+            # Print history on the person page (registry): GIN over the array of person ids.
             GinIndex(fields=["person_ids"], name="accesslog_person_ids_gin"),
-            # The sealer's queue: only the rows not yet sealed, a handful at any time.
-            models.Index(fields=["id"], name="accesslog_unsealed_idx", condition=Q(seq=None)),
         ]
         triggers = [
-            pgtrigger.Protect(name="append_only", operation=pgtrigger.Delete),
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
             pgtrigger.Trigger(
-                name="seal_once",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Update,
-                func=_SEAL_ONCE_SQL,
+                name="seal_queue",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                level=pgtrigger.Statement,
+                referencing=pgtrigger.Referencing(new="new_rows"),
+                func=_SEAL_QUEUE_SQL,
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {self.username} {self.channel}"
+        from population.audit_labels import channel_label
+
+        who = self.username or "系统"
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {who} {channel_label(self.channel)}"
+
+
+class AccessLogPending(models.Model):
+    """The sealer's queue: log rows not yet in the chain (a handful at any time)."""
+
+    log_id = models.BigIntegerField("查阅日志ID", primary_key=True)
+
+    class Meta:
+        verbose_name = "待封存查阅日志"
+        verbose_name_plural = "待封存查阅日志"
+
+    def __str__(self) -> str:
+        return str(self.log_id)
+
+
+class AccessLogSeal(models.Model):
+    """A log row's place in the chain: ``row_hash = HMAC(key, seq, content, previous hash)``.
+
+    Narrow on purpose: sealing inserts these instead of rewriting the wide log rows. A row is
+    sealed once (``log_id`` unique); links are never changed or removed.
+    """
+
+    seq = models.BigIntegerField("链序号", primary_key=True)
+    log_id = models.BigIntegerField("查阅日志ID", unique=True)
+    row_hash = models.CharField("本记录哈希", max_length=64)
+
+    class Meta:
+        verbose_name = "查阅日志链"
+        verbose_name_plural = "查阅日志链"
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.seq)
+
+
+class AccessLogPerson(models.Model):
+    """Who read this person, newest first: one row per person named by a sealed access-log row.
+
+    The log keeps the persons of a read in an array (a list page names fifty); this narrow table
+    is the index the "who accessed me" page and API read, a primary key over (person, time, row)
+    so one person's reads are a range scan, keyset-paginated, however large the log grows. The
+    sealer writes it in the same transaction that seals the rows (off the request's path): a
+    read appears here once it is sealed, within seconds, and exactly once.
+    """
+
+    pk = models.CompositePrimaryKey("person_id", "at", "log_id")
+    person_id = models.BigIntegerField("人员ID")
+    at = models.DateTimeField("时间")
+    log_id = models.BigIntegerField("查阅日志ID")
+
+    class Meta:
+        verbose_name = "人员查阅索引"
+        verbose_name_plural = "人员查阅索引"
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.at:%Y-%m-%d %H:%M}"
 
 
 class AuditCheckpoint(models.Model):

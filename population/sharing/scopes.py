@@ -26,6 +26,7 @@ class Endpoint(models.TextChoices):
     FEEDS = "feeds", "部门数据报送"
     STATISTICS = "statistics", "统计数据（城镇化率）"
     SETTLEMENT_PRECHECK = "settlement_precheck", "落户条件预检"
+    PERSON_READS = "person_reads", "查阅记录（本人信息被谁查阅）"
 
 
 class PersonField(models.TextChoices):
@@ -50,6 +51,8 @@ class Purpose(models.TextChoices):
     MARRIAGE_REGISTRATION = "marriage_registration", "婚姻登记"
     TAX_ADMINISTRATION = "tax_administration", "税收征管"
     STATISTICS = "statistics", "统计调查"
+    # PIPL art. 45: a person asks who has read their data (政务服务平台 on the person's behalf).
+    DATA_SUBJECT_REQUEST = "data_subject_request", "个人信息查阅请求（本人申请）"
 
 
 class ChangeKind(models.TextChoices):

@@ -49,9 +49,15 @@ def test_auditor_sees_the_break_the_nightly_verification_found(
     access_log_verify_record(source="beat")  # an intact night
     # Someone with owner rights deletes the newest two reads behind the trigger's back.
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE population_accesslog DISABLE TRIGGER USER")
-        cursor.execute("DELETE FROM population_accesslog WHERE seq > 4")
-        cursor.execute("ALTER TABLE population_accesslog ENABLE TRIGGER USER")
+        for table in ("population_accesslog", "population_accesslogseal"):
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        cursor.execute(
+            "DELETE FROM population_accesslog WHERE id IN"
+            " (SELECT log_id FROM population_accesslogseal WHERE seq > 4)"
+        )
+        cursor.execute("DELETE FROM population_accesslogseal WHERE seq > 4")
+        for table in ("population_accesslog", "population_accesslogseal"):
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
     broken = access_log_verify_record(source="beat")
     assert (broken.intact, broken.finding, broken.seq) == (False, "truncated", 5)
 
@@ -98,3 +104,90 @@ def test_auditor_sees_the_break_the_nightly_verification_found(
         (False, 5),
     ]
     assert AuditCheckpoint.objects.count() == 2
+
+
+def test_auditor_searches_a_person_by_citizen_id_and_sees_who_read_them(
+    page, live_server, admin_login, settings, tmp_path, make_person, village, assign_area
+):
+    """谁查阅了我: an auditor of the county types a resident's number and reads the list."""
+    from django.contrib.auth.models import Group, User
+
+    from tests.e2e.conftest import assert_clean_page, watch_documents
+
+    shots = tmp_path / "screens"
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    resident = make_person(name="李四", hukou_region=village)
+    neighbour = make_person(name="王五", hukou_region=village)
+    officer = User.objects.create_user("民警甲", password="x", is_staff=True)
+    access_log_record(
+        user=officer, channel="admin.person", purpose="户籍业务办理（管理后台）",
+        person_ids=[resident.pk], fields=["name", "masked_id", "hukou_region"],
+    )  # fmt: skip
+    access_log_record(
+        user=None, channel="api.persons", purpose="social_insurance 社会保险经办",
+        person_ids=[resident.pk, neighbour.pk], fields=["citizen_id", "name"],
+    )  # fmt: skip
+    access_log_record(
+        user=officer, channel="admin.household", purpose="户籍业务办理（管理后台）",
+        person_ids=[neighbour.pk], fields=["name"],
+    )  # fmt: skip
+    access_log_seal()
+
+    user = User.objects.create_user(AUDITOR, password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.AUDITOR))
+    assign_area(user, village.parent.parent)  # the county
+    watch_documents(page)
+
+    admin_login(AUDITOR, PASSWORD)
+    page.get_by_role("link", name="查阅日志", exact=True).click()
+    page.wait_for_url(re.compile(r"/admin/population/accesslog/$"))
+    page.get_by_role("link", name="按人员查询").click()
+    page.wait_for_url(re.compile(r"/admin/population/accesslog/person/$"))
+    # A typo first: the page says what is wrong and stays.
+    page.fill("input[name=citizen_id]", resident.citizen_id[:-1])
+    page.get_by_role("button", name="查询").click()
+    expect(page.locator(".errorlist")).to_be_visible()
+    assert_clean_page(page)
+    page.fill("input[name=citizen_id]", resident.citizen_id)
+    page.get_by_role("button", name="查询").click()
+    page.wait_for_url(re.compile(rf"/admin/population/accesslog/person/{resident.pk}/$"))
+
+    rows = page.locator("#person-reads tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator("h1")).to_contain_text("李四")
+    expect(rows.first.locator(".read-channel")).to_have_text("共享接口：人员查询")
+    expect(rows.first.locator(".read-purpose")).to_have_text("社会保险经办")
+    expect(rows.nth(1).locator(".read-who")).to_have_text("民警甲")
+    expect(rows.nth(1).locator(".read-fields")).to_have_text("姓名、公民身份号码（掩码）、户籍地")
+    expect(page.locator("#person-reads")).not_to_contain_text("后台：户页面")  # the neighbour's
+    assert resident.citizen_id not in page.locator("body").inner_text()
+    page.screenshot(path=f"{shots}/person-reads.png", full_page=True)
+    assert_clean_page(page)
+
+    # One read opened: channel and fields in Chinese.
+    rows.nth(1).locator(".read-at a").click()
+    page.wait_for_url(re.compile(r"/admin/population/accesslog/\d+/change/$"))
+    expect(page.locator(".field-channel_label_shown .readonly")).to_have_text("后台：人员页面")
+    expect(page.locator(".field-fields_shown .readonly")).to_have_text(
+        "姓名、公民身份号码（掩码）、户籍地"
+    )
+    page.screenshot(path=f"{shots}/access-log-detail.png", full_page=True)
+    assert_clean_page(page)
+
+    # From the person's page, the same list through 查询记录.
+    page.goto(f"{live_server.url}/admin/population/person/?q={resident.citizen_id}")
+    page.get_by_role("link", name="查询记录").click()
+    page.wait_for_url(re.compile(rf"/admin/population/accesslog/person/{resident.pk}/$"))
+    # The auditor's own looks are on record too once sealed: the list twice and the person's
+    # page once, newest first.
+    access_log_seal()
+    page.reload()
+    expect(rows).to_have_count(5)
+    who = [AUDITOR, AUDITOR, AUDITOR, "（系统）", "民警甲"]
+    expect(rows.locator(".read-who")).to_have_text(who)
+    expect(rows.locator(".read-channel")).to_have_text(
+        ["后台：查询记录页面", "后台：人员页面", "后台：查询记录页面", "共享接口：人员查询",
+         "后台：人员页面"]
+    )  # fmt: skip
+    page.screenshot(path=f"{shots}/person-reads-after.png", full_page=True)
+    assert_clean_page(page)

@@ -37,11 +37,20 @@ def _free_port() -> int:
 
 
 def _audit_schema_sql() -> list[str]:
-    """The access log's and checkpoints' tables as this code defines them."""
-    from population.models import AccessLog, AuditCheckpoint, AuditVerification
+    """The access log's, its chain's and checkpoints' tables as this code defines them."""
+    from population.models import (
+        AccessLog,
+        AccessLogPending,
+        AccessLogPerson,
+        AccessLogSeal,
+        AuditCheckpoint,
+        AuditVerification,
+    )
 
+    models = (AccessLogPending, AccessLog, AccessLogSeal, AccessLogPerson, AuditCheckpoint,
+              AuditVerification)  # fmt: skip
     with connection.schema_editor(collect_sql=True) as editor:
-        for model in (AccessLog, AuditCheckpoint, AuditVerification):
+        for model in models:
             editor.create_model(model)
     return editor.collected_sql
 
@@ -112,10 +121,9 @@ def _write_reads(cluster: Scratch, n: int, tag: str) -> list[int]:
     with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
         rows = conn.execute(
             "INSERT INTO population_accesslog"
-            " (at, user_id, username, channel, purpose, person_ids, fields, client,"
-            "  prev_hash, row_hash)"
+            " (at, user_id, username, channel, purpose, person_ids, fields, client)"
             " SELECT now(), 1, 'drill', %s, 'restore drill', ARRAY[g::bigint], ARRAY['name'],"
-            "  '', '', '' FROM generate_series(1, %s) g RETURNING id",
+            "  '' FROM generate_series(1, %s) g RETURNING id",
             [tag, n],
         ).fetchall()
     return [r[0] for r in rows]
@@ -181,9 +189,7 @@ def test_point_in_time_restore_holds_exactly_the_rows_before_the_target(scratch)
     restored.append(copy)
     with psycopg.connect(backup._libpq(copy.url(DATABASE)), autocommit=True) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM population_accesslog ORDER BY id")]
-        seqs = conn.execute(
-            "SELECT count(seq), max(seq) FROM population_accesslog WHERE seq IS NOT NULL"
-        ).fetchone()
+        seqs = conn.execute("SELECT count(seq), max(seq) FROM population_accesslogseal").fetchone()
         checkpoints = conn.execute("SELECT last_seq FROM population_auditcheckpoint").fetchall()
     assert ids == before_backup + after_backup
     assert not set(ids) & set(later)
@@ -196,11 +202,14 @@ def test_point_in_time_restore_holds_exactly_the_rows_before_the_target(scratch)
     assert (result.checkpoints_copied, result.checkpoints_later) == (1, 1)
     assert result.counts["population_accesslog"] == 12
 
-    # The same check catches a row changed in the copy (past the seal-once trigger, as a
+    # The same check catches a row changed in the copy (past the append-only trigger, as a
     # superuser could).
     with psycopg.connect(backup._libpq(copy.url(DATABASE)), autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")
-        conn.execute("UPDATE population_accesslog SET purpose = 'changed' WHERE seq = 3")
+        conn.execute(
+            "UPDATE population_accesslog SET purpose = 'changed' WHERE id ="
+            " (SELECT log_id FROM population_accesslogseal WHERE seq = 3)"
+        )
     tampered = backup.verify_restored(copy, database=DATABASE, checkpoint_dir=cluster.checkpoints)
     assert not tampered.audit_ok
     assert "sequence 3" in tampered.audit_output and "altered" in tampered.audit_output

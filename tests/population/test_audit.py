@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection, transaction
 
-from population import roles
+from population import audit, roles
 from population.audit import GENESIS, access_log_record, access_log_seal, access_log_verify
 from population.models import AccessLog
 
@@ -60,36 +60,48 @@ def test_an_empty_list_logs_nothing(officer_client):
 
 
 def test_the_sealer_links_each_row_to_the_previous_one(settings, tmp_path):
+    from population.models import AccessLogPending, AccessLogSeal
+
     settings.AUDIT_CHECKPOINT_DIR = tmp_path
     a = access_log_record(user=None, channel="t", purpose="p", person_ids=[1], fields=["name"])
     b = access_log_record(user=None, channel="t", purpose="p", person_ids=[2, 1], fields=["x"])
-    assert (a.seq, a.prev_hash, a.row_hash) == (None, "", "")  # written unsealed
+    # Written unsealed: queued for the sealer, not in the chain.
+    assert set(AccessLogPending.objects.values_list("log_id", flat=True)) == {a.pk, b.pk}
+    assert not AccessLogSeal.objects.exists()
 
     access_log_seal()
 
+    links = list(AccessLogSeal.objects.order_by("seq").values_list("seq", "log_id", "row_hash"))
+    assert [(seq, log_id) for seq, log_id, _ in links] == [(1, a.pk), (2, b.pk)]
+    content = [getattr(a, c) for c in audit.ACCESS_LOG_CONTENT]
     a.refresh_from_db()
+    first = audit._digest_fn("hmac-sha256")(
+        audit._row_payload(1, GENESIS, [getattr(a, c) for c in audit.ACCESS_LOG_CONTENT])
+    )
+    assert links[0][2] == first  # chained from the genesis hash
+    assert content[0] == a.pk
+    assert not AccessLogPending.objects.exists()
     b.refresh_from_db()
-    assert (a.seq, b.seq) == (1, 2)
-    assert a.prev_hash == GENESIS
-    assert b.prev_hash == a.row_hash
     assert b.person_ids == [1, 2]
     assert access_log_verify().intact
 
 
-def test_the_database_refuses_to_alter_or_remove_log_rows(settings, tmp_path):
+def test_the_database_refuses_to_alter_or_remove_log_rows_or_links(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_DIR = tmp_path
     entry = access_log_record(user=None, channel="t", purpose="p", person_ids=[1], fields=["a"])
     access_log_seal()
     for sql in (
         "UPDATE population_accesslog SET purpose = 'x'",
-        "UPDATE population_accesslog SET seq = 7",
         "DELETE FROM population_accesslog",
+        "UPDATE population_accesslogseal SET row_hash = 'f'",
+        "DELETE FROM population_accesslogseal",
     ):
         with pytest.raises(DatabaseError, match="append_only"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(sql)
     entry.refresh_from_db()
-    assert (entry.purpose, entry.seq) == ("p", 1)
+    assert entry.purpose == "p"
+    assert access_log_verify().intact
 
 
 def test_opening_a_household_logs_its_members(officer_client, make_person, village):

@@ -22,7 +22,14 @@ from django.utils import timezone
 
 from population import audit
 from population.audit import access_log_record, access_log_seal, access_log_verify
-from population.models import AccessLog, AuditCheckpoint, AuditFinding, AuditVerification
+from population.models import (
+    AccessLog,
+    AccessLogPending,
+    AccessLogSeal,
+    AuditCheckpoint,
+    AuditFinding,
+    AuditVerification,
+)
 from tests.dburl import subprocess_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,10 +51,34 @@ def _write(n: int, start: int = 0) -> list[AccessLog]:
     ]
 
 
+def _chain() -> list[AccessLog]:
+    """The sealed rows in chain order, each with its link's ``seq``, ``row_hash`` and the
+    ``prev_hash`` it was chained from."""
+    links = list(AccessLogSeal.objects.order_by("seq"))
+    logs = AccessLog.objects.in_bulk([link.log_id for link in links])
+    rows, prev = [], audit.GENESIS
+    for link in links:
+        row = logs[link.log_id]
+        row.seq, row.row_hash, row.prev_hash = link.seq, link.row_hash, prev
+        rows.append(row)
+        prev = link.row_hash
+    return rows
+
+
 def _sealed(n: int, batch_size: int = 4) -> list[AccessLog]:
     _write(n)
     access_log_seal(batch_size=batch_size)
-    return list(AccessLog.objects.order_by("seq"))
+    return _chain()
+
+
+# An attacker deleting the rows from some sequence number on: the log rows and their links.
+DELETE_FROM_SEQ = [
+    (
+        "DELETE FROM population_accesslog WHERE id IN"
+        " (SELECT log_id FROM population_accesslogseal WHERE seq > %s)"
+    ),
+    "DELETE FROM population_accesslogseal WHERE seq > %s",
+]
 
 
 def _sql(sql: str, params=None) -> None:
@@ -57,10 +88,12 @@ def _sql(sql: str, params=None) -> None:
 
 def _behind_the_triggers(*statements: tuple[str, list]) -> None:
     """What an owner of the tables can do: switch the protection off and edit."""
-    _sql("ALTER TABLE population_accesslog DISABLE TRIGGER USER")
+    for table in ("population_accesslog", "population_accesslogseal"):
+        _sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     for sql, params in statements:
         _sql(sql, params)
-    _sql("ALTER TABLE population_accesslog ENABLE TRIGGER USER")
+    for table in ("population_accesslog", "population_accesslogseal"):
+        _sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
 def _file_lines(folder: Path) -> list[dict]:
@@ -81,7 +114,10 @@ def test_a_read_is_one_insert_with_no_lock_and_no_read_of_other_rows(django_asse
         )
     assert captured.captured_queries[0]["sql"].startswith('INSERT INTO "population_accesslog"')
     entry.refresh_from_db()
-    assert (entry.seq, entry.prev_hash, entry.row_hash, entry.person_ids) == (None, "", "", [1, 3])
+    assert entry.person_ids == [1, 3]
+    # Queued by the insert's own trigger, in its transaction; not in the chain yet.
+    assert list(AccessLogPending.objects.values_list("log_id", flat=True)) == [entry.pk]
+    assert not AccessLogSeal.objects.exists()
 
 
 # --- sealing -------------------------------------------------------------------------------
@@ -93,10 +129,14 @@ def test_the_sealer_chains_rows_in_id_order_and_signs_a_checkpoint_per_batch(che
     result = access_log_seal(batch_size=4)
 
     assert (result.rows, result.batches) == (10, 3)
-    rows = list(AccessLog.objects.order_by("seq"))
+    rows = _chain()
     assert [r.id for r in rows] == [w.id for w in written]
     assert [r.seq for r in rows] == list(range(1, 11))
-    assert all(b.prev_hash == a.row_hash for a, b in itertools.pairwise(rows))
+    digest = audit._digest_fn("hmac-sha256")
+    for before, row in itertools.pairwise([None, *rows]):
+        prev = before.row_hash if before else audit.GENESIS
+        content = [getattr(row, c) for c in audit.ACCESS_LOG_CONTENT]
+        assert row.row_hash == digest(audit._row_payload(row.seq, prev, content))
     expected = hmac.new(
         b"dev-only-audit-hmac-key-never-use-in-production",
         audit._row_payload(
@@ -121,6 +161,7 @@ def test_the_sealer_chains_rows_in_id_order_and_signs_a_checkpoint_per_batch(che
     assert access_log_seal().rows == 0
     assert AuditCheckpoint.objects.count() == 3
     assert len(_file_lines(checkpoint_dir)) == 3
+    assert not AccessLogPending.objects.exists()
 
 
 def test_a_forged_signature_is_not_valid():
@@ -137,7 +178,7 @@ def test_hmac_sm3_by_setting_and_a_chain_that_changes_algorithm_verifies(setting
     _write(3)
     access_log_seal()
 
-    last = AccessLog.objects.order_by("seq").last()
+    last = _chain()[-1]
     cp = AuditCheckpoint.objects.order_by("last_seq").last()
     assert cp.algorithm == "hmac-sm3"
     from cryptography.hazmat.primitives import hashes
@@ -160,6 +201,8 @@ def test_hmac_sm3_by_setting_and_a_chain_that_changes_algorithm_verifies(setting
     "table",
     [
         "population_accesslog",
+        "population_accesslogseal",
+        "population_accesslogperson",
         "population_auditcheckpoint",
         "population_personevent",  # pghistory event table
         "population_citizenidcorrection",
@@ -192,12 +235,10 @@ def test_every_append_only_table_has_the_truncate_guard():
 def test_an_unsealed_row_cannot_be_edited_on_its_way_to_the_seal():
     entry = _write(1)[0]
     with pytest.raises(DatabaseError, match="append_only"), transaction.atomic():
-        _sql(
-            "UPDATE population_accesslog SET purpose = 'x', seq = 1, row_hash = 'f' WHERE id = %s",
-            [entry.id],
-        )
+        _sql("UPDATE population_accesslog SET purpose = 'x' WHERE id = %s", [entry.id])
     entry.refresh_from_db()
-    assert (entry.purpose, entry.seq) == ("p", None)
+    assert entry.purpose == "p"
+    assert AccessLogPending.objects.filter(log_id=entry.id).exists()
 
 
 # --- verification: what an attacker with the tables' owner rights does ----------------------
@@ -218,10 +259,7 @@ def test_an_altered_row_with_the_chain_recomputed_without_the_key_is_named():
             content[6] = [999]
         forged = hmac.new(guess, audit._row_payload(row.seq, prev, content), "sha256").hexdigest()
         statements.append(
-            (
-                "UPDATE population_accesslog SET prev_hash = %s, row_hash = %s WHERE id = %s",
-                [prev, forged, row.id],
-            )
+            ("UPDATE population_accesslogseal SET row_hash = %s WHERE seq = %s", [forged, row.seq])
         )
         prev = forged
     _behind_the_triggers(*statements)
@@ -234,9 +272,7 @@ def test_an_altered_row_with_the_chain_recomputed_without_the_key_is_named():
 
 def test_the_newest_three_rows_deleted_are_named():
     rows = _sealed(10)
-    _behind_the_triggers(
-        ("DELETE FROM population_accesslog WHERE seq > %s", [7]),
-    )
+    _behind_the_triggers(*((sql, [7]) for sql in DELETE_FROM_SEQ))
 
     verdict = access_log_verify()
 
@@ -250,7 +286,7 @@ def test_the_tail_deleted_with_its_checkpoints_is_still_named_from_the_file():
     _sql("ALTER TABLE population_auditcheckpoint DISABLE TRIGGER USER")
     _sql("DELETE FROM population_auditcheckpoint WHERE last_seq > 8")
     _sql("ALTER TABLE population_auditcheckpoint ENABLE TRIGGER USER")
-    _behind_the_triggers(("DELETE FROM population_accesslog WHERE seq > %s", [8]))
+    _behind_the_triggers(*((sql, [8]) for sql in DELETE_FROM_SEQ))
 
     verdict = access_log_verify()
 
@@ -259,20 +295,25 @@ def test_the_tail_deleted_with_its_checkpoints_is_still_named_from_the_file():
 
 def test_a_table_emptied_behind_the_guard_is_named_from_the_file():
     _sealed(6)
-    _sql("ALTER TABLE population_accesslog DISABLE TRIGGER USER")
-    _sql("ALTER TABLE population_auditcheckpoint DISABLE TRIGGER USER")
-    _sql("TRUNCATE population_accesslog, population_auditcheckpoint")
-    _sql("ALTER TABLE population_accesslog ENABLE TRIGGER USER")
-    _sql("ALTER TABLE population_auditcheckpoint ENABLE TRIGGER USER")
+    tables = ("population_accesslog", "population_accesslogseal", "population_auditcheckpoint")
+    for table in tables:
+        _sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+    _sql(f"TRUNCATE {', '.join(tables)}")
+    for table in tables:
+        _sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
     verdict = access_log_verify()
 
     assert (verdict.finding, verdict.seq) == (AuditFinding.TRUNCATED, 1)
 
 
-def test_a_row_deleted_in_the_middle_is_named_missing():
-    _sealed(10)
-    _behind_the_triggers(("DELETE FROM population_accesslog WHERE seq = %s", [6]))
+@pytest.mark.parametrize("with_its_link", [True, False])
+def test_a_row_deleted_in_the_middle_is_named_missing(with_its_link):
+    rows = _sealed(10)
+    statements = [("DELETE FROM population_accesslog WHERE id = %s", [rows[5].id])]
+    if with_its_link:
+        statements.append(("DELETE FROM population_accesslogseal WHERE seq = %s", [6]))
+    _behind_the_triggers(*statements)
 
     verdict = access_log_verify()
 
@@ -287,13 +328,14 @@ def test_an_extra_row_inserted_into_the_chain_is_named():
     content = [None, at, None, "", "api.persons", "p", [5], ["name"], ""]
     _behind_the_triggers(
         (
-            "INSERT INTO population_accesslog (at, username, channel, purpose, person_ids,"
-            " fields, client, seq, prev_hash, row_hash) VALUES (%s, '', 'api.persons', 'p',"
-            " '{5}', '{name}', '', %s, %s, %s)",
+            "WITH a AS (INSERT INTO population_accesslog (at, username, channel, purpose,"
+            " person_ids, fields, client) VALUES (%s, '', 'api.persons', 'p', '{5}', '{name}',"
+            " '') RETURNING id)"
+            " INSERT INTO population_accesslogseal (seq, log_id, row_hash)"
+            " SELECT %s, id, %s FROM a",
             [
                 at,
                 11,
-                last.row_hash,
                 hmac.new(
                     b"guess", audit._row_payload(11, last.row_hash, content), "sha256"
                 ).hexdigest(),
@@ -326,6 +368,26 @@ def test_a_row_left_unsealed_past_the_limit_is_named(settings):
     assert "超过 60 秒仍未封存" in verdict.detail
     access_log_seal()
     assert access_log_verify().intact
+
+
+def test_a_row_taken_out_of_the_queue_behind_its_back_is_named_unsealed(settings):
+    _sealed(2)
+    settings.AUDIT_SEAL_MAX_DELAY_SECONDS = 60
+    hidden = AccessLog.objects.create(
+        at=timezone.now() - dt.timedelta(minutes=5),
+        username="counter7",
+        channel="admin.person",
+        purpose="p",
+        person_ids=[1],
+        fields=["name"],
+    )
+    _sql("DELETE FROM population_accesslogpending WHERE log_id = %s", [hidden.pk])
+    assert access_log_seal().rows == 0  # the sealer never sees it
+
+    verdict = access_log_verify()
+
+    assert (verdict.finding, verdict.seq) == (AuditFinding.UNSEALED, None)
+    assert "counter7" in verdict.detail
 
 
 def test_a_checkpoint_altered_in_the_database_is_named():
@@ -383,7 +445,7 @@ def test_audit_verify_command_reports_intact_and_keeps_the_result(capsys):
 
 def test_audit_verify_command_names_the_break_and_fails():
     _sealed(6)
-    _behind_the_triggers(("DELETE FROM population_accesslog WHERE seq > %s", [3]))
+    _behind_the_triggers(*((sql, [3]) for sql in DELETE_FROM_SEQ))
 
     with pytest.raises(CommandError, match="序号 4 / sequence 4: 末尾记录被删除 / truncated"):
         call_command("audit_verify")
@@ -412,7 +474,7 @@ def test_audit_seal_command_refuses_a_bad_batch_size(size):
     _write(1)
     with pytest.raises(CommandError, match="positive integer"):
         call_command("audit_seal", "--batch-size", size)
-    assert AccessLog.objects.get().seq is None
+    assert AccessLogPending.objects.count() == 1 and not AccessLogSeal.objects.exists()
 
 
 def test_production_refuses_missing_audit_keys():
@@ -477,8 +539,12 @@ def _wait_for(sql: str, params: list, timeout: float = 300, proc=None) -> None:
 
 
 def _assert_every_row_sealed_once(total: int, checkpoint_dir: Path) -> None:
-    seqs = list(AccessLog.objects.order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(1, total + 1))
+    links = list(AccessLogSeal.objects.order_by("seq").values_list("seq", "log_id"))
+    assert [seq for seq, _ in links] == list(range(1, total + 1))
+    assert sorted(log_id for _, log_id in links) == list(
+        AccessLog.objects.order_by("id").values_list("id", flat=True)
+    )
+    assert not AccessLogPending.objects.exists()
     checkpoints = list(
         AuditCheckpoint.objects.order_by("last_seq").values_list("first_seq", "last_seq")
     )
@@ -529,8 +595,12 @@ def test_a_sealer_killed_mid_batch_loses_nothing_and_the_rerun_seals_each_row_on
     )
     ids = list(AccessLog.objects.order_by("id").values_list("id", flat=True))
     with transaction.atomic():
-        # A reader holds row 551: the sealer's 6th batch (rows 501-600) stops on it mid-update.
-        _sql("SELECT id FROM population_accesslog WHERE id = %s FOR SHARE", [ids[550]])
+        # A reader holds row 551's queue entry: the sealer's 6th batch (rows 501-600) stops on
+        # it mid-batch, its links already inserted.
+        _sql(
+            "SELECT log_id FROM population_accesslogpending WHERE log_id = %s FOR SHARE",
+            [ids[550]],
+        )
         sealer = _sealer(checkpoint_dir, "--batch-size", "100", app="popbase-test-killed")
         _wait_for(
             "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = %s"
@@ -546,7 +616,8 @@ def test_a_sealer_killed_mid_batch_loses_nothing_and_the_rerun_seals_each_row_on
         ["popbase-test-killed"],
     )
     # The five committed batches stay; the killed one left nothing behind.
-    assert AccessLog.objects.exclude(seq=None).count() == 500
+    assert AccessLogSeal.objects.count() == 500
+    assert AccessLogPending.objects.count() == 500
     assert list(
         AuditCheckpoint.objects.values_list("last_seq", flat=True).order_by("last_seq")
     ) == [
@@ -581,8 +652,11 @@ def test_the_beat_task_skips_a_run_while_another_sealer_holds_the_lock():
     try:
         other.execute("SELECT pg_advisory_lock(%s)", [audit.SEAL_LOCK])
         assert audit_seal_task() == {"rows": 0, "batches": 0, "busy": 1}
-        assert AccessLog.objects.filter(seq=None).count() == 3
+        assert AccessLogPending.objects.count() == 3
     finally:
+        # Released here, not by close(): the server ends a closed session's backend (and its
+        # session locks) a moment after the client has gone, and the next run must not race it.
+        other.execute("SELECT pg_advisory_unlock(%s)", [audit.SEAL_LOCK])
         other.close()
 
     assert audit_seal_task() == {"rows": 3, "batches": 1, "busy": 0}

@@ -30,6 +30,7 @@ class Spec:
     wrong_method: str = "DELETE"
     content_type: str | None = None  # a raw body (a file) instead of JSON
     ok_status: int = 200
+    purpose: str = "social_insurance"  # a purpose the endpoint answers
 
 
 EMPLOYMENT_V1 = "record_no,citizen_id,name,employer,employer_credit_code,start_date,end_date\n"
@@ -63,6 +64,14 @@ def urbanization_path(cid: str) -> str:
 
 SPECS = [
     Spec("person", Endpoint.PERSONS, "GET", lambda cid: f"/api/v1/persons/{cid}"),
+    # Only on the person's own request (PIPL art. 45), so only with that purpose.
+    Spec(
+        "person_reads",
+        Endpoint.PERSON_READS,
+        "GET",
+        lambda cid: f"/api/v1/persons/{cid}/reads",
+        purpose="data_subject_request",
+    ),
     Spec(
         "fact",
         Endpoint.FACTS,
@@ -140,8 +149,10 @@ def _refused(spec, caller, cid, status, code, **extra):
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_allowed_call_answers_and_echoes_the_request_id(spec, make_client, person):
-    _client, key = make_client()
-    response = call(spec, Caller(key), person.citizen_id, HTTP_X_REQUEST_ID="req-123.abc")
+    _client, key = make_client(purposes=[spec.purpose])
+    response = call(
+        spec, Caller(key, spec.purpose), person.citizen_id, HTTP_X_REQUEST_ID="req-123.abc"
+    )
     assert response.status_code == spec.ok_status, response.content
     assert response["X-Request-ID"] == "req-123.abc"
     assert response["X-RateLimit-Limit"] == "600"
@@ -164,54 +175,62 @@ def test_no_key_is_401(spec, person):
     ],
 )
 def test_bad_or_unknown_key_is_401(spec, header, code, make_client, person):
-    make_client()
+    make_client(purposes=[spec.purpose])
     _refused(spec, Caller(None), person.citizen_id, 401, code, HTTP_AUTHORIZATION=header)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_right_prefix_wrong_secret_is_401(spec, make_client, person):
-    _client, key = make_client()
+    _client, key = make_client(purposes=[spec.purpose])
     prefix = key.split(".")[0]
-    _refused(spec, Caller(f"{prefix}.{'x' * 32}"), person.citizen_id, 401, "invalid_api_key")
+    _refused(
+        spec,
+        Caller(f"{prefix}.{'x' * 32}", spec.purpose),
+        person.citizen_id,
+        401,
+        "invalid_api_key",
+    )
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_revoked_key_is_401(spec, make_client, person):
     from population.sharing.services import api_key_revoke
 
-    _client, key = make_client()
+    _client, key = make_client(purposes=[spec.purpose])
     api_key_revoke(prefix=key.split(".")[0], actor=None)
-    _refused(spec, Caller(key), person.citizen_id, 401, "api_key_revoked")
+    _refused(spec, Caller(key, spec.purpose), person.citizen_id, 401, "api_key_revoked")
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_expired_key_is_401(spec, make_client, person):
-    client, key = make_client(expires_at=timezone.now() + dt.timedelta(days=1))
+    client, key = make_client(
+        purposes=[spec.purpose], expires_at=timezone.now() + dt.timedelta(days=1)
+    )
     ApiKey.objects.filter(client=client).update(
         expiry_date=timezone.now() - dt.timedelta(seconds=1)
     )
-    _refused(spec, Caller(key), person.citizen_id, 401, "api_key_expired")
+    _refused(spec, Caller(key, spec.purpose), person.citizen_id, 401, "api_key_expired")
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_disabled_client_is_401(spec, make_client, person):
     from population.sharing.services import api_client_update
 
-    client, key = make_client()
+    client, key = make_client(purposes=[spec.purpose])
     api_client_update(client=client, actor=None, is_active=False)
-    _refused(spec, Caller(key), person.citizen_id, 401, "client_disabled")
+    _refused(spec, Caller(key, spec.purpose), person.citizen_id, 401, "client_disabled")
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_department_without_this_endpoint_is_403(spec, make_client, person):
     others = [e for e in Endpoint.values if e != spec.endpoint]
-    _client, key = make_client(department="education", endpoints=others)
-    _refused(spec, Caller(key), person.citizen_id, 403, "endpoint_not_allowed")
+    _client, key = make_client(department="education", endpoints=others, purposes=[spec.purpose])
+    _refused(spec, Caller(key, spec.purpose), person.citizen_id, 403, "endpoint_not_allowed")
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_missing_purpose_is_400(spec, make_client, person):
-    _client, key = make_client()
+    _client, key = make_client(purposes=[spec.purpose])
     _refused(spec, Caller(key, purpose=None), person.citizen_id, 400, "purpose_required")
 
 
@@ -224,22 +243,22 @@ def test_purpose_outside_scope_is_403(spec, purpose, make_client, person):
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_wrong_method_is_405(spec, make_client, person):
-    _client, key = make_client()
-    response = call(spec, Caller(key), person.citizen_id, method=spec.wrong_method)
+    _client, key = make_client(purposes=[spec.purpose])
+    response = call(spec, Caller(key, spec.purpose), person.citizen_id, method=spec.wrong_method)
     assert_error(response, 405, "method_not_allowed")
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_over_the_rate_limit_is_429_with_retry_after(spec, make_client, person):
-    _client, key = make_client(rate_limit_per_minute=2)
-    caller = Caller(key)
+    _client, key = make_client(purposes=[spec.purpose], rate_limit_per_minute=2)
+    caller = Caller(key, spec.purpose)
     ok = spec.ok_status
     assert [call(spec, caller, person.citizen_id).status_code for _ in range(2)] == [ok, ok]
     response, _ = _refused(spec, caller, person.citizen_id, 429, "rate_limited")
     assert 1 <= int(response["Retry-After"]) <= 60
     # Another client's window is its own.
-    _other, other_key = make_client()
-    assert call(spec, Caller(other_key), person.citizen_id).status_code == ok
+    _other, other_key = make_client(purposes=[spec.purpose])
+    assert call(spec, Caller(other_key, spec.purpose), person.citizen_id).status_code == ok
 
 
 def test_field_outside_scope_is_403_and_unknown_field_400(make_client, person):

@@ -55,6 +55,7 @@ def test_schema_declares_the_key_scheme_and_every_endpoint(client):
     assert set(schema["paths"]) == {
         "/api/v1/persons/{citizen_id}",
         "/api/v1/persons/{citizen_id}/facts/{fact}",
+        "/api/v1/persons/{citizen_id}/reads",
         "/api/v1/verifications",
         "/api/v1/changes",
         "/api/v1/feeds/{department}/batches",

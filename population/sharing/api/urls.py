@@ -6,6 +6,7 @@ app_name = "sharing"
 
 urlpatterns = [
     path("persons/<str:citizen_id>", views.PersonView.as_view(), name="person"),
+    path("persons/<str:citizen_id>/reads", views.PersonReadsView.as_view(), name="person_reads"),
     path("persons/<str:citizen_id>/facts/<str:fact>", views.FactView.as_view(), name="fact"),
     path("verifications", views.VerificationView.as_view(), name="verifications"),
     path("changes", views.ChangesView.as_view(), name="changes"),

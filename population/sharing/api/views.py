@@ -17,7 +17,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
-from population.audit import access_log_record
+from population.audit import access_log_record, person_reads, read_cursor_parse
+from population.audit_labels import channel_label
 from population.errors import DomainError, NotFound
 from population.identity import mask_citizen_id
 from population.models import Person, Region
@@ -464,6 +465,114 @@ class ChangesView(_AuditMixin, SharingAPIView):
             )
         next_cursor = str(rows[-1].id) if rows else str(cursor)
         return Response({"results": results, "next_cursor": next_cursor, "has_more": has_more})
+
+
+# -- who read this person (PIPL art. 45: the person's right to know) ------------------------
+
+_READ_CURSOR = RegexValidator(r"^[0-9]{1,17}_[0-9]{1,18}$")
+READS_MAX_PAGE = 200
+READS_DEFAULT_PAGE = 50
+
+
+class _GivenTextField(TextField):
+    """Given but empty ("?cursor=") is refused, not taken as absent (DRF's form handling)."""
+
+    def get_value(self, dictionary):
+        if self.field_name in dictionary:
+            return dictionary[self.field_name]
+        return super().get_value(dictionary)
+
+
+class PersonReadsQuery(StrictSerializer):
+    cursor = _GivenTextField(
+        required=False,
+        max_length=40,
+        validators=[_READ_CURSOR],
+        help_text="上一页的 next_cursor；省略则从最新开始 / the previous page's next_cursor",
+    )
+    limit = DigitsField(
+        required=False,
+        min_value=1,
+        max_value=READS_MAX_PAGE,
+        default=READS_DEFAULT_PAGE,
+        help_text=f"每页条数，1至{READS_MAX_PAGE}，默认{READS_DEFAULT_PAGE}",
+    )
+
+
+class PersonReadSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="查阅时间 / when")
+    accessor = serializers.CharField(help_text="查阅人（工作人员或部门客户端） / who read")
+    channel = serializers.CharField(help_text="渠道代码 / channel code, e.g. api.persons")
+    channel_label = serializers.CharField(help_text="渠道中文名称")
+    purpose = serializers.CharField(help_text="所声明的用途 / the purpose stated")
+    fields = serializers.ListField(child=serializers.CharField(), help_text="读取的字段代码")
+
+
+class PersonReadsView(_AuditMixin, SharingAPIView):
+    """Who read this person's data, when, for what purpose and through which channel, newest
+    first, keyset-paginated. Only with the purpose ``data_subject_request`` (the person's own
+    request, made through the client) and for persons in the client's regions; unknown and
+    outside both give 404. A read appears once sealed (seconds after it happened)."""
+
+    endpoint = Endpoint.PERSON_READS
+    channel = "api.person_reads"
+
+    @extend_schema(
+        operation_id="person_reads_list",
+        summary="查阅记录：谁查阅了此人的信息（游标分页） / who read this person, paginated",
+        parameters=[_CITIZEN_ID_PARAM, PersonReadsQuery],
+        responses={
+            200: inline_serializer(
+                "PersonReadPage",
+                {
+                    "results": PersonReadSerializer(many=True),
+                    "next_cursor": serializers.CharField(
+                        allow_null=True, help_text="下一页的游标；没有更多时为 null"
+                    ),
+                    "has_more": serializers.BooleanField(),
+                },
+            ),
+            **ERROR_RESPONSES,
+        },
+    )
+    def get(self, request, citizen_id: str):
+        citizen_id = citizen_id_checked(citizen_id)
+        if self.purpose != Purpose.DATA_SUBJECT_REQUEST:
+            raise Forbidden(
+                "查阅记录仅可按本人申请查询（用途 data_subject_request）",
+                "reads are listed only on the person's own request (purpose data_subject_request)",
+                code="purpose_not_allowed",
+            )
+        query = query_validate(
+            PersonReadsQuery, request, {"cursor": "invalid_cursor", "limit": "invalid_limit"}
+        )
+        after = read_cursor_parse(query["cursor"]) if query.get("cursor") else None
+        person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
+        if person is None:
+            raise _person_not_found()
+        limit = query["limit"]
+        reads = person_reads(person.pk, after=after, limit=limit + 1)
+        has_more = len(reads) > limit
+        reads = reads[:limit]
+        self.audit(request, person_ids=[person.pk], fields=["citizen_id", "reads"])
+        results = [
+            {
+                "at": r.at,
+                "accessor": r.username,
+                "channel": r.channel,
+                "channel_label": channel_label(r.channel),
+                "purpose": r.purpose,
+                "fields": r.fields,
+            }
+            for r in reads
+        ]
+        return Response(
+            {
+                "results": results,
+                "next_cursor": reads[-1].cursor if has_more else None,
+                "has_more": has_more,
+            }
+        )
 
 
 # -- department feeds: a department pushes a file; the sync pipeline processes it -------------
