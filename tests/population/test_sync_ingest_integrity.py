@@ -178,6 +178,40 @@ def test_an_unchanged_reload_writes_nothing_but_still_reports_a_renamed_person(p
     )
 
 
+def test_an_unchanged_row_repeated_in_the_file_is_counted_once_and_its_repeat_rejected(people):
+    rows = si_rows(people, {0: 12, 1: 7})
+    ingest("hrss", "\n".join([SI_HEADER, *rows]), "social_insurance_1.csv")
+    changed = si_rows(people, {0: 13})[0]
+
+    # line 2 unchanged, line 3 the same record changed, line 4 the unchanged row again
+    again = ingest(
+        "hrss", "\n".join([SI_HEADER, rows[0], changed, rows[0], rows[1]]), "social_insurance_2.csv"
+    )
+
+    assert (again.received, again.applied, again.unchanged, again.rejected) == (4, 0, 2, 2)
+    assert list(
+        RejectedRow.objects.filter(batch=again)
+        .order_by("line_no")
+        .values_list("line_no", "reason_code", "raw")
+    ) == [(3, "duplicate_record", changed), (4, "duplicate_record", rows[0])]
+    assert Fact.objects.get(record_no="S0").months == 12
+    assert Fact.pgh_event_model.objects.count() == 2
+
+
+def test_a_padded_record_number_typed_in_python_repeats_an_unchanged_row(people):
+    rows = si_rows(people, {0: 12, 1: 7})
+    ingest("hrss", "\n".join([SI_HEADER, *rows]), "social_insurance_1.csv")
+    padded = " " + si_rows(people, {0: 20})[0]  # " S0,...": Python trims it to S0
+
+    again = ingest("hrss", "\n".join([SI_HEADER, padded, *rows]), "social_insurance_2.csv")
+
+    assert (again.applied, again.unchanged, again.rejected) == (1, 1, 1)
+    assert list(
+        RejectedRow.objects.filter(batch=again).values_list("line_no", "reason_code", "raw")
+    ) == [(3, "duplicate_record", rows[0])]
+    assert Fact.objects.get(record_no="S0").months == 20
+
+
 # --- plain CSV through COPY, the rest through the Python reader --------------------------------
 
 
