@@ -214,6 +214,25 @@ def test_a_padded_record_number_typed_in_python_repeats_an_unchanged_row(people)
     assert Fact.objects.get(record_no="S0").months == 20
 
 
+def test_a_file_sent_to_the_server_in_pieces_is_stored_byte_for_byte(people, monkeypatch):
+    from population.sync import pipeline
+
+    monkeypatch.setattr(pipeline, "CONTENT_PIECE_BYTES", 100)
+    rows = si_rows(people, {i: i + 1 for i in range(8)})
+    content = ("\ufeff" + "\r\n".join([SI_HEADER, *rows]) + "\r\n").encode()
+    assert len(content) > 600  # seven pieces
+
+    batch = services.batch_receive(
+        department="hrss", content=content, filename="social_insurance.csv", fmt="csv",
+        source="api", enqueue=False,
+    )  # fmt: skip
+    batch = services.batch_process(batch_id=batch.pk)
+
+    assert bytes(Batch.objects.get(pk=batch.pk).content) == content
+    assert (batch.received, batch.applied, batch.rejected) == (8, 8, 0)
+    assert Fact.objects.get(record_no="S7").months == 8
+
+
 # --- plain CSV through COPY, the rest through the Python reader --------------------------------
 
 
