@@ -90,7 +90,7 @@ def main() -> None:
 
     if not seeded or Person.objects.count() < args.persons:
         t = time.perf_counter()
-        call_command("seed_demo", persons=args.persons, seed=1, verbosity=0)
+        call_command("seed_demo", persons=args.persons, seed=1, city_only=True, verbosity=0)
         print(f"seeded {args.persons:,} persons in {time.perf_counter() - t:.0f} s")
     fresh_copy(seed_db, work_db)
     connections["default"].settings_dict["NAME"] = work_db

@@ -80,6 +80,46 @@ def decode(content: bytes) -> tuple[str, str]:
         ) from None
 
 
+_BLOCK = 1 << 20
+
+
+def decode_head(content: bytes) -> tuple[str, str, bool]:
+    """``decode`` without holding the text: (the first block of text, encoding, blank).
+
+    The file is decoded block by block to prove it is UTF-8 (with or without BOM) or GBK, as
+    ``decode`` would; only the first block's text is kept (for the CSV header) and whether the
+    whole text is whitespace. A worker receiving a large file thus holds its bytes once.
+    """
+    view = memoryview(content)
+    if content.startswith(codecs.BOM_UTF8):
+        candidates = (("utf-8", "utf-8-sig", len(codecs.BOM_UTF8)),)
+    else:
+        candidates = (("utf-8", "utf-8", 0), ("gb18030", "gbk", 0))
+    for codec, encoding, start in candidates:
+        decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+        head, blank = None, True
+        try:
+            for offset in range(start, len(content), _BLOCK):
+                piece = decoder.decode(view[offset : offset + _BLOCK])
+                head = piece if head is None else head
+                blank = blank and not piece.strip()
+            piece = decoder.decode(b"", final=True)
+            blank = blank and not piece.strip()
+        except UnicodeDecodeError as exc:
+            if encoding == "utf-8":
+                continue
+            if encoding == "gbk":
+                decode(content)  # raises the error naming the exact byte
+            position = offset + exc.start
+            raise DomainError(
+                f"无法识别文件编码（第{position}字节）：应为UTF-8或GBK",
+                f"cannot decode the file at byte {position}: expected UTF-8 or GBK",
+                code="undecodable",
+            ) from None
+        return head or "", encoding, blank
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def csv_header_version(text: str, feed: Feed) -> int:
     # The first physical line, whatever ends it: CR LF, LF, or CR alone (old Mac exports).
     first = _LINE_END.split(text, maxsplit=1)[0]

@@ -42,7 +42,7 @@ from population.sync.models import (
     FollowUp,
     FollowUpStatus,
 )
-from population.sync.parsing import csv_header_version, decode
+from population.sync.parsing import csv_header_version, decode_head
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def batch_receive(
         )
     timer = pipeline.PhaseTimer()
     with timer("receive.decode"):
-        text, encoding = decode(content)
-    if not text.strip():  # a byte-order mark and nothing else
+        text, encoding, blank = decode_head(content)
+    if blank:  # a byte-order mark and nothing else
         raise DomainError("文件为空", "the file is empty", code="empty_file")
     if fmt == FeedFormat.CSV:
         version = csv_header_version(text, spec)

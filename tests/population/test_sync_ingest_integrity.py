@@ -4,9 +4,11 @@ the plain-CSV COPY path, and chunk sequences that once made the history trigger 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from population import services as population_services
 from population.identity import build_citizen_id
@@ -178,6 +180,59 @@ def test_an_unchanged_reload_writes_nothing_but_still_reports_a_renamed_person(p
     )
 
 
+def test_an_unchanged_row_repeated_in_the_file_is_counted_once_and_its_repeat_rejected(people):
+    rows = si_rows(people, {0: 12, 1: 7})
+    ingest("hrss", "\n".join([SI_HEADER, *rows]), "social_insurance_1.csv")
+    changed = si_rows(people, {0: 13})[0]
+
+    # line 2 unchanged, line 3 the same record changed, line 4 the unchanged row again
+    again = ingest(
+        "hrss", "\n".join([SI_HEADER, rows[0], changed, rows[0], rows[1]]), "social_insurance_2.csv"
+    )
+
+    assert (again.received, again.applied, again.unchanged, again.rejected) == (4, 0, 2, 2)
+    assert list(
+        RejectedRow.objects.filter(batch=again)
+        .order_by("line_no")
+        .values_list("line_no", "reason_code", "raw")
+    ) == [(3, "duplicate_record", changed), (4, "duplicate_record", rows[0])]
+    assert Fact.objects.get(record_no="S0").months == 12
+    assert Fact.pgh_event_model.objects.count() == 2
+
+
+def test_a_padded_record_number_typed_in_python_repeats_an_unchanged_row(people):
+    rows = si_rows(people, {0: 12, 1: 7})
+    ingest("hrss", "\n".join([SI_HEADER, *rows]), "social_insurance_1.csv")
+    padded = " " + si_rows(people, {0: 20})[0]  # " S0,...": Python trims it to S0
+
+    again = ingest("hrss", "\n".join([SI_HEADER, padded, *rows]), "social_insurance_2.csv")
+
+    assert (again.applied, again.unchanged, again.rejected) == (1, 1, 1)
+    assert list(
+        RejectedRow.objects.filter(batch=again).values_list("line_no", "reason_code", "raw")
+    ) == [(3, "duplicate_record", rows[0])]
+    assert Fact.objects.get(record_no="S0").months == 20
+
+
+def test_a_file_sent_to_the_server_in_pieces_is_stored_byte_for_byte(people, monkeypatch):
+    from population.sync import pipeline
+
+    monkeypatch.setattr(pipeline, "CONTENT_PIECE_BYTES", 100)
+    rows = si_rows(people, {i: i + 1 for i in range(8)})
+    content = ("\ufeff" + "\r\n".join([SI_HEADER, *rows]) + "\r\n").encode()
+    assert len(content) > 600  # seven pieces
+
+    batch = services.batch_receive(
+        department="hrss", content=content, filename="social_insurance.csv", fmt="csv",
+        source="api", enqueue=False,
+    )  # fmt: skip
+    batch = services.batch_process(batch_id=batch.pk)
+
+    assert bytes(Batch.objects.get(pk=batch.pk).content) == content
+    assert (batch.received, batch.applied, batch.rejected) == (8, 8, 0)
+    assert Fact.objects.get(record_no="S7").months == 8
+
+
 # --- plain CSV through COPY, the rest through the Python reader --------------------------------
 
 
@@ -251,3 +306,63 @@ def test_a_changed_chunk_after_a_chunk_that_updated_nothing_records_every_change
         fact = Fact.objects.get(record_no=f"S{i}")
         expected = [("insert", 5)] + ([("update", 6)] if i >= 9 else [])
         assert (fact.months, events(fact)) == (6 if i >= 9 else 5, expected)
+
+
+# --- the SQL checks never pass what Python refuses, and type values as Python does -------------
+
+_VARIANTS = {
+    "record_no": ["S1", " S1", "S1\u3000", "\u2000S1", "S" * 65, ""],
+    "name": ["测试", "测试\x1f", "\xa0测试", "a b", "长" * 51],
+    "months": ["0", "007", "123456789", "1234567890", "+5", "5 ", "１２", "", "1e3"],
+    "as_of": ["2024-02-29", "2023-02-29", "1899-12-31", "2099-12-31", "2024-1-05", "2024-13-01",
+              "２０２４-01-01", "2024-01-01 ", "9999-12-31"],
+    "region_code": ["441802006001", "44180200600", "４41802006001", "", "4418020060011"],
+}  # fmt: skip
+
+
+def test_a_row_the_sql_checks_pass_is_one_python_passes_with_the_same_typed_values(people):
+    from population.sync import sqlchecks
+    from population.sync.feeds import feed_get
+    from population.sync.parsing import RowError, row_converter
+
+    columns = feed_get("social_insurance").columns(1)
+    base = {
+        "record_no": "S1", "citizen_id": people[0].citizen_id, "name": "测试",
+        "insurance_type": "基本养老保险", "months": "12", "as_of": "2024-06-30",
+        "region_code": "441802006001",
+    }  # fmt: skip
+    rows = [base] + [
+        {**base, column: value} for column, values in _VARIANTS.items() for value in values
+    ]
+    width = len(columns)
+    today = timezone.localdate().isoformat()
+    convert = row_converter(columns)
+    outcomes = {"sql": 0, "python only": 0}
+    with connection.cursor() as cursor:
+        for row in rows:
+            values = [row[c.name] for c in columns]
+            raw = ", ".join(f"%(v{i})s::text AS c{i}" for i in range(width))
+            params = {
+                **{f"v{i}": (v or None) for i, v in enumerate(values)},
+                "today": today,
+                "today_compact": today.replace("-", ""),
+            }
+            source = f"(SELECT 0 AS line_no, {raw}) r"
+            cursor.execute(f"SELECT {sqlchecks.row_ok(columns)} FROM {source}", params)
+            ok = cursor.fetchone()[0]
+            if ok:
+                cursor.execute(f"SELECT {sqlchecks.typed_select(columns)} FROM {source}", params)
+                _line_no, *typed = cursor.fetchone()
+            try:
+                python = convert(values)
+            except RowError:
+                python = None
+            if ok:
+                outcomes["sql"] += 1
+                assert python is not None, values
+                as_text = [None if v is None else str(v) for v in typed[:-1]]
+                assert as_text == [None if v is None else str(v) for v in python[:-1]], values
+                assert json.loads(typed[-1]) == json.loads(python[-1]), values
+            elif python is not None:
+                outcomes["python only"] += 1
+    assert outcomes["sql"] >= 8 and outcomes["python only"] >= 5, outcomes
