@@ -5,9 +5,11 @@
 - The **runtime** role (``DATABASE_URL``) that the web app and the workers use reads and writes
   rows and nothing more: no DDL (it owns nothing), no ``TRUNCATE`` anywhere, and on the
   append-only tables (every table with a ``pgtrigger.Protect`` on DELETE: the access log, its
-  checkpoints, history event tables, corrections …) no ``DELETE`` and no ``UPDATE``, except
-  the columns the access-log sealer fills once (``RUNTIME_UPDATE_COLUMNS``). The triggers
-  refuse those writes too; the grants make the refusal hold even if a trigger is dropped.
+  checkpoints, its chain links, history event tables, corrections …) no ``DELETE`` and no
+  ``UPDATE`` (``RUNTIME_UPDATE_COLUMNS`` would name columns the app must still fill later;
+  none today: the sealer writes the chain as new rows of its own table and only deletes from
+  the seal queue). The triggers refuse those writes too; the grants make the refusal hold even
+  if a trigger is dropped.
 
 ``runtime_grants_sql`` is the whole grant set, idempotent. It runs after every migration (a
 post_migrate receiver, so new tables get their grants and revocations) when the owner and
@@ -23,9 +25,9 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import connections, transaction
 
-# Columns of append-only tables the runtime role may still UPDATE: the sealer gives each
-# access-log row its place in the chain once (the seal_once trigger refuses any other change).
-RUNTIME_UPDATE_COLUMNS = {"population_accesslog": ("seq", "prev_hash", "row_hash")}
+# Columns of append-only tables the runtime role may still UPDATE (table -> columns). Empty:
+# the access log's chain lives in its own append-only table, written by INSERT.
+RUNTIME_UPDATE_COLUMNS: dict[str, tuple[str, ...]] = {}
 
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 

@@ -20,7 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from population import audit, db_roles
-from population.models import AccessLog, OfficerRegion, Person
+from population.models import AccessLog, AccessLogSeal, OfficerRegion, Person
 
 pytestmark = pytest.mark.django_db
 
@@ -115,24 +115,20 @@ def test_the_runtime_role_does_the_app_s_normal_writes(
             cursor.execute("SELECT current_user")
             assert cursor.fetchone()[0] == runtime
     assert Person.objects.get(pk=person.pk).name == "王六"
-    assert sorted(AccessLog.objects.values_list("seq", flat=True)) == [1, 2, 3]
+    assert sorted(AccessLogSeal.objects.values_list("seq", flat=True)) == [1, 2, 3]
     assert not OfficerRegion.objects.filter(user=officer).exists()
 
 
-def test_the_sealer_s_columns_are_the_only_update_on_the_access_log(runtime, checkpoint_dir):
+def test_the_access_log_and_its_chain_take_no_update_or_delete(runtime, checkpoint_dir):
     entry = _log_rows(1)[0]
-    assert "permission denied" in refused(
-        runtime, "UPDATE population_accesslog SET username = 'x' WHERE id = %s", [entry.id]
-    )
-    # the columns the sealer fills are granted; the seal-once trigger still guards them
-    with as_role(runtime), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE population_accesslog SET seq = 1, prev_hash = '', row_hash = 'f' WHERE id = %s",
-            [entry.id],
-        )
-    assert "append_only" in refused(
-        runtime, "UPDATE population_accesslog SET seq = 2 WHERE id = %s", [entry.id]
-    )
+    audit.access_log_seal(batch_size=10)
+    for sql in (
+        "UPDATE population_accesslog SET username = 'x' WHERE id = %s",
+        "DELETE FROM population_accesslog WHERE id = %s",
+        f"UPDATE {AccessLogSeal._meta.db_table} SET row_hash = 'f' WHERE log_id = %s",
+        f"DELETE FROM {AccessLogSeal._meta.db_table} WHERE log_id = %s",
+    ):
+        assert "permission denied" in refused(runtime, sql, [entry.id])
 
 
 def test_every_append_only_table_is_covered():
@@ -140,7 +136,8 @@ def test_every_append_only_table_is_covered():
     assert set(tables) == set(audit.protected_tables())
     assert set(APPEND_ONLY) <= set(tables)
     assert tables["population_personevent"] is True  # UPDATE refused too
-    assert tables["population_accesslog"] is True  # only the sealer's columns
+    assert tables["population_accesslog"] is True
+    assert tables[AccessLogSeal._meta.db_table] is True
 
 
 def test_the_command_is_idempotent_and_refuses_bad_input(runtime):

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     """
 
     dependencies = [
-        ("population", "0020_statistics_desk"),
+        ("population", "0023_access_log_narrow_chain"),
     ]
 
     operations = [
