@@ -53,7 +53,8 @@ class PrecheckInput(StrictSerializer):
     facts = FactsField(
         required=False, help_text="申请人事实，名称与类型见 docs/settlement.md；null 即未知"
     )
-    channel = serializers.CharField(
+    channel = serializers.RegexField(
+        r"^[a-z][a-z0-9_]{0,63}\Z",
         required=False,
         help_text="只问一个落户渠道（渠道代码，见 docs/settlement.md）/ ask about one channel only",
     )
