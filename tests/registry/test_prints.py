@@ -209,6 +209,10 @@ def test_each_registry_print_downloads_as_a_pdf_with_the_chinese_font_and_is_log
         assert_print_pdf(client.get(f"{url}?format=pdf"), filename=filename, shown=shown)
         assert AccessLog.objects.filter(channel=f"{channel}.pdf").count() == before + 1, url
     assert AccessLog.objects.get(channel="admin.print.register_form.pdf").person_ids == [head.pk]
+    # the person page lists the PDF copies beside the printed pages
+    story = client.get(f"/admin/population/person/{head.pk}/change/").content.decode()
+    prints = story.split('id="hukou-prints"')[1]
+    assert "常住人口登记表（电子版）" in prints and "户口簿（电子版）" in prints
     # an unknown format is the page itself, not a download
     other = client.get(f"/admin/registry/household/{home.pk}/print/?format=docx")
     assert other["Content-Type"].startswith("text/html")
