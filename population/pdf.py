@@ -24,7 +24,11 @@ PDF_FORMAT = "pdf"
 # The print pages ask for a Song (serif) face first; whichever CJK face is installed follows, so
 # Chinese text is never drawn as boxes.
 _FONTS = ", ".join(f'"{name}"' for name in ("Noto Serif CJK SC", *CJK_FONTS))
-_PDF_CSS = f"body {{ font-family: {_FONTS}, sans-serif !important; }}"
+_PDF_CSS = (
+    f"body {{ font-family: {_FONTS}, sans-serif !important; }}"
+    # The admin's skip link is hidden by the admin stylesheet, which a PDF does not load.
+    ".skip-to-content-link { display: none !important; }"
+)
 
 
 def wants_pdf(request) -> bool:

@@ -442,7 +442,7 @@ def test_the_permit_downloads_as_a_pdf_through_the_same_rules(
         response,
         filename=f"居住证_{permit.number}.pdf",
         shown=["居住证", "李四", permit.number, mask_citizen_id(permit.person.citizen_id)],
-        hidden=[permit.person.citizen_id, "首页"],  # masked; the admin chrome is not printed
+        hidden=[permit.person.citizen_id, "首页", "跳到主要内容"],  # no admin chrome
     )
     log = AccessLog.objects.get(channel="admin.residence_permit_print.pdf")
     assert log.person_ids == [permit.person_id]
