@@ -27,6 +27,11 @@ PAGE_LABELS = {
     "sync_followup": "待办事项（部门数据）",
     "sync_rejected_rows": "部门数据拒收行",
 }
+PRINT_LABELS = {
+    "register_form": "常住人口登记表打印",
+    "transfer_permit": "户口迁移证打印",
+    "admission_certificate": "准予迁入证明打印",
+}
 OTHER_LABELS = {
     "break_glass": "跨辖区查询",
     "api.changes": "共享接口：变更订阅",
@@ -45,6 +50,8 @@ def channel_label(channel: str) -> str:
     """'admin.person_list' → '后台：人员页面（列表）'; unknown codes get a plain Chinese name."""
     if channel in OTHER_LABELS:
         return OTHER_LABELS[channel]
+    if channel.startswith("admin.") and channel.endswith(".pdf"):  # a print's PDF copy
+        return f"{channel_label(channel.removesuffix('.pdf'))}（电子版）"
     if channel.startswith("admin."):
         name = channel.removeprefix("admin.")
         listing = name.endswith("_list")
@@ -53,6 +60,8 @@ def channel_label(channel: str) -> str:
         label = PAGE_LABELS.get(base, "其他页面")
         if base == "event" and detail:
             label = "登记事项表单"
+        if base == "print":
+            label = PRINT_LABELS.get(detail, "文书打印")
         return f"后台：{label}{'（列表）' if listing else ''}"
     if channel.startswith("api."):
         return "共享接口：其他"
@@ -61,6 +70,14 @@ def channel_label(channel: str) -> str:
 
 KNOWN_CHANNELS = [
     *(f"admin.{page}" for page in PAGE_LABELS if not page.startswith("sync_")),
+    "admin.household_print.pdf",
+    "admin.print.register_form",
+    "admin.print.register_form.pdf",
+    "admin.print.transfer_permit",
+    "admin.print.transfer_permit.pdf",
+    "admin.print.admission_certificate",
+    "admin.print.admission_certificate.pdf",
+    "admin.residence_permit_print.pdf",
     "admin.person_list",
     "admin.event_list",
     "admin.settlement_list",

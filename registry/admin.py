@@ -23,6 +23,7 @@ from population.jurisdiction import (
     region_required_within,
 )
 from population.models import Person, RegionLevel
+from population.pdf import print_channel, printable
 from population.search import SearchError, person_search
 from registry import services
 from registry.admin_events import (
@@ -270,7 +271,7 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         if members:
             access_log_admin_read(
                 request,
-                channel="admin.household_print",
+                channel=print_channel(request, "admin.household_print"),
                 person_ids=[m["person_id"] for m in members],
                 fields=[
                     "name",
@@ -286,7 +287,8 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                 ],
             )
         context = {"household": household, "members": members, "full_id": full}
-        return TemplateResponse(request, "admin/registry/household/print.html", context)
+        response = TemplateResponse(request, "admin/registry/household/print.html", context)
+        return printable(request, response, f"户口簿_{household.number}.pdf")
 
     def audit_fields(self, request, obj):
         return ["name", "masked_citizen_id", "relation", "start_date", "end_date"]
@@ -406,7 +408,10 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         )
         fields = ["name", "citizen_id" if full else "masked_citizen_id", "card"]
         access_log_admin_read(
-            request, channel="admin.print.register_form", person_ids=[person.pk], fields=fields
+            request,
+            channel=print_channel(request, "admin.print.register_form"),
+            person_ids=[person.pk],
+            fields=fields,
         )
         break_glass_accesses(request, person_ids=[person.pk], fields=fields)
         context = {
@@ -416,7 +421,8 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             "person": person,
             "full_id": full,
         }
-        return TemplateResponse(request, "admin/registry/print/register_form.html", context)
+        response = TemplateResponse(request, "admin/registry/print/register_form.html", context)
+        return printable(request, response, f"常住人口登记表_{person.pk}.pdf")
 
     def transfer_permit_view(self, request, object_id: int):
         """户口迁移证 of a move out, printable; logged."""
@@ -434,7 +440,10 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         person = event.person
         fields = ["name", "citizen_id" if full else "masked_citizen_id", "transfer_permit"]
         access_log_admin_read(
-            request, channel="admin.print.transfer_permit", person_ids=[person.pk], fields=fields
+            request,
+            channel=print_channel(request, "admin.print.transfer_permit"),
+            person_ids=[person.pk],
+            fields=fields,
         )
         context = {
             "title": "户口迁移证",
@@ -451,7 +460,8 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         }
         if context["relation"]:
             context["relation"] = Relation(context["relation"]).label
-        return TemplateResponse(request, "admin/registry/print/transfer_permit.html", context)
+        response = TemplateResponse(request, "admin/registry/print/transfer_permit.html", context)
+        return printable(request, response, f"户口迁移证_{event.document_number or event.pk}.pdf")
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)

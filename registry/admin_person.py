@@ -28,12 +28,18 @@ from registry.models import (
     RegistrationEvent,
 )
 
-# Access-log channels of the print pages, and what each printed.
-PRINT_CHANNELS = {
+# Access-log channels of the print pages, and what each printed (a PDF copy is logged on the
+# page's channel with ".pdf", see population/pdf.py).
+_PRINTS = {
     "admin.household_print": "户口簿",
     "admin.print.register_form": "常住人口登记表",
     "admin.print.transfer_permit": "户口迁移证",
     "admin.print.admission_certificate": "准予迁入证明",
+    "admin.residence_permit_print": "居住证",
+}
+PRINT_CHANNELS = {
+    **_PRINTS,
+    **{f"{channel}.pdf": f"{document}（电子版）" for channel, document in _PRINTS.items()},
 }
 
 

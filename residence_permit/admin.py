@@ -23,6 +23,7 @@ from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin
+from population.pdf import print_channel, printable
 from residence_permit import points, rules, selectors, services
 from residence_permit.models import (
     ApplicationQueue,
@@ -541,11 +542,11 @@ class ResidencePermitAdmin(ReadAuditMixin, LargeTableAdmin):
             .first()
         )
         if permit is None:
-            raise Http404
+            raise Http404("不存在或不在您的辖区内")
         full = request.user.has_perm(FULL_ID_PERMISSION)
         access_log_admin_read(
             request,
-            channel="admin.residence_permit_print",
+            channel=print_channel(request, "admin.residence_permit_print"),
             person_ids=[permit.person_id],
             fields=["name", "citizen_id" if full else "masked_citizen_id", "address", "number"],
         )
@@ -559,7 +560,8 @@ class ResidencePermitAdmin(ReadAuditMixin, LargeTableAdmin):
             "endorsements": permit.log.filter(kind__in=["endorse", "endorse_late"]).order_by("on"),
             "opts": self.opts,
         }
-        return TemplateResponse(request, "admin/residence_permit/print.html", context)
+        response = TemplateResponse(request, "admin/residence_permit/print.html", context)
+        return printable(request, response, f"居住证_{permit.number}.pdf")
 
     @admin.action(description="签注（今日）", permissions=["change"])
     def endorse(self, request, queryset):

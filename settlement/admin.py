@@ -21,6 +21,7 @@ from population.errors import DomainError
 from population.identity import mask_citizen_id, parse_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin, records_within
 from population.models import Person, Sex
+from population.pdf import print_channel, printable
 from registry.models import Household
 from settlement import selectors, services
 from settlement.admin_window import (
@@ -652,7 +653,7 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         fields = ["name", "citizen_id" if full else "masked_citizen_id", "admission_certificate"]
         access_log_admin_read(
             request,
-            channel="admin.print.admission_certificate",
+            channel=print_channel(request, "admin.print.admission_certificate"),
             person_ids=_person_ids([obj.citizen_id, *(m.citizen_id for m in members)]),
             fields=fields,
         )
@@ -695,9 +696,10 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             "demo": obj.rule_set.is_demo,
             "full_id": full,
         }
-        return TemplateResponse(
+        response = TemplateResponse(
             request, "admin/settlement/print/admission_certificate.html", context
         )
+        return printable(request, response, f"准予迁入证明_{obj.permit_number}.pdf")
 
     def targets_view(self, request):
         if not request.user.has_perm("settlement.view_ruleset"):

@@ -103,7 +103,7 @@ def shot(page, name: str):
     page.screenshot(path=str(IMG / name), full_page=True)
 
 
-def test_birth_with_the_new_number_on_the_printed_household_book(officer_page, desk):
+def test_birth_with_the_new_number_on_the_printed_household_book(officer_page, desk, tmp_path):
     from population.models import Person
     from registry.models import Membership
 
@@ -137,6 +137,21 @@ def test_birth_with_the_new_number_on_the_printed_household_book(officer_page, d
     expect(book.locator("body")).to_contain_text(baby.citizen_id)
     expect(book.locator("body")).to_contain_text("王宝宝")
     shot(book, "registry-birth.png")
+
+    # the same book as a PDF: downloaded with a Chinese name, the CJK font embedded, logged
+    from population.models import AccessLog
+    from tests.pdf_checks import pdf_fonts_and_text
+
+    with book.expect_download() as download:
+        book.get_by_role("link", name="下载 PDF").click()
+    assert download.value.suggested_filename == f"户口簿_{desk.home.number}.pdf"
+    pdf = tmp_path / "book.pdf"
+    download.value.save_as(pdf)
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    fonts, text = pdf_fonts_and_text(pdf.read_bytes())
+    assert "WenQuanYi" in fonts or "CJK" in fonts
+    assert "王宝宝" in text and baby.citizen_id in text
+    assert AccessLog.objects.filter(channel="admin.household_print.pdf").count() == 1
 
 
 def test_move_within_the_city(officer_page, desk):

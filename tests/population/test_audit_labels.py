@@ -28,3 +28,10 @@ def test_the_access_log_list_shows_labels_not_codes(client, django_user_model):
     assert "admin.person_list" not in body.replace('value="admin.person_list"', "").replace(
         "channel=admin.person_list", ""
     )
+
+
+def test_prints_and_their_pdf_copies_are_named():
+    assert channel_label("admin.household_print") == "后台：户口簿打印"
+    assert channel_label("admin.household_print.pdf") == "后台：户口簿打印（电子版）"
+    assert channel_label("admin.print.transfer_permit.pdf") == "后台：户口迁移证打印（电子版）"
+    assert channel_label("admin.residence_permit_print.pdf") == "后台：居住证打印（电子版）"

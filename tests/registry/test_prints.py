@@ -166,3 +166,105 @@ def test_the_household_history_lists_its_events(client, officer, family):
     assert events.index("迁入") < events.index("出生登记")
     assert "王宝" in events and "户口迁移证 QY77" in events and "赵警官" in events
     assert AccessLog.objects.filter(channel="admin.household_history").exists()
+
+
+# -- PDF copies ------------------------------------------------------------------------------
+
+
+def test_each_registry_print_downloads_as_a_pdf_with_the_chinese_font_and_is_logged(
+    client, officer, family
+):
+    from tests.pdf_checks import assert_print_pdf
+
+    home, head, baby = family
+    services.move_out(
+        person=baby, from_household=home, destination="湖南省长沙市", on=TODAY, actor=officer
+    )
+    event = RegistrationEvent.objects.get(kind=EventKind.MOVE_OUT)
+    client.force_login(officer)
+    prints = [
+        (
+            f"/admin/registry/household/{home.pk}/print/",
+            f"户口簿_{home.number}.pdf",
+            ["户口簿", home.number, "王大", head.citizen_id, "凤城路1号"],
+            "admin.household_print",
+        ),
+        (
+            f"/admin/registry/registrationevent/person/{head.pk}/register-form/",
+            f"常住人口登记表_{head.pk}.pdf",
+            ["常住人口登记表", "王大", head.citizen_id],
+            "admin.print.register_form",
+        ),
+        (
+            f"/admin/registry/registrationevent/{event.pk}/transfer-permit/",
+            f"户口迁移证_{event.document_number}.pdf",
+            ["户口迁移证", "王宝", event.document_number, "湖南省长沙市"],
+            "admin.print.transfer_permit",
+        ),
+    ]
+    for url, filename, shown, channel in prints:
+        page = client.get(url).content.decode()
+        assert 'href="?format=pdf"' in page and "下载 PDF" in page, url  # the button
+        before = AccessLog.objects.filter(channel=f"{channel}.pdf").count()
+        assert_print_pdf(client.get(f"{url}?format=pdf"), filename=filename, shown=shown)
+        assert AccessLog.objects.filter(channel=f"{channel}.pdf").count() == before + 1, url
+    assert AccessLog.objects.get(channel="admin.print.register_form.pdf").person_ids == [head.pk]
+    # the person page lists the PDF copies beside the printed pages
+    story = client.get(f"/admin/population/person/{head.pk}/change/").content.decode()
+    prints = story.split('id="hukou-prints"')[1]
+    assert "常住人口登记表（电子版）" in prints and "户口簿（电子版）" in prints
+    # an unknown format is the page itself, not a download
+    other = client.get(f"/admin/registry/household/{home.pk}/print/?format=docx")
+    assert other["Content-Type"].startswith("text/html")
+
+
+def test_the_pdf_masks_the_number_without_the_full_id_permission(
+    client, django_user_model, village, assign_area, family
+):
+    from django.contrib.auth.models import Permission
+
+    from tests.pdf_checks import assert_print_pdf
+
+    _, head, _ = family
+    user = django_user_model.objects.create_user("stat", password="x-Pass-1", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_person"))
+    assign_area(user, village.parent)
+    client.force_login(user)
+    response = client.get(
+        f"/admin/registry/registrationevent/person/{head.pk}/register-form/?format=pdf"
+    )
+    assert_print_pdf(
+        response,
+        filename=f"常住人口登记表_{head.pk}.pdf",
+        shown=["王大", mask_citizen_id(head.citizen_id), "公民身份号码已部分隐去"],
+        hidden=[head.citizen_id],
+    )
+
+
+def test_pdfs_of_another_area_are_not_found_and_not_logged(
+    client, django_user_model, village, assign_area, family
+):
+    home, head, baby = family
+    services.move_out(person=baby, from_household=home, destination="长沙", on=TODAY, actor=None)
+    event = RegistrationEvent.objects.get(kind=EventKind.MOVE_OUT)
+    town = Region.objects.create(
+        code="441802007000",
+        name="东城街道",
+        level=RegionLevel.TOWNSHIP,
+        parent=village.parent.parent,
+    )
+    other = django_user_model.objects.create_user("east", password="x-Pass-1", is_staff=True)
+    other.groups.add(Group.objects.get(name=roles.REGISTRATION_OFFICER))
+    assign_area(other, town)
+    client.force_login(other)
+    before = AccessLog.objects.count()
+    for url in (
+        f"/admin/registry/registrationevent/person/{head.pk}/register-form/?format=pdf",
+        f"/admin/registry/registrationevent/{event.pk}/transfer-permit/?format=pdf",
+        f"/admin/registry/household/{home.pk}/print/?format=pdf",
+    ):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert "页面不存在" in response.content.decode(), url
+        assert not response.content.startswith(b"%PDF")
+    assert AccessLog.objects.count() == before

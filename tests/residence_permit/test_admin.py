@@ -423,3 +423,44 @@ def test_a_deduction_for_someone_without_a_permit_is_refused_on_the_person_field
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"person": ["此人未持有居住证"]}
     assert not PointsEntry.objects.filter(person=person).exists()
+
+
+def test_the_permit_downloads_as_a_pdf_through_the_same_rules(
+    officer_client, holder, django_user_model, city, assign_area
+):
+    from population.models import Region, RegionLevel
+    from tests.pdf_checks import assert_print_pdf
+
+    permit = holder()
+    url = f"/admin/residence_permit/residencepermit/{permit.pk}/print/"
+    client = officer_client()
+    page = client.get(url).content.decode()
+    assert 'href="?format=pdf"' in page and "下载 PDF" in page
+
+    response = client.get(f"{url}?format=pdf")
+    assert_print_pdf(
+        response,
+        filename=f"居住证_{permit.number}.pdf",
+        shown=["居住证", "李四", permit.number, mask_citizen_id(permit.person.citizen_id)],
+        hidden=[permit.person.citizen_id, "首页", "跳到主要内容"],  # no admin chrome
+    )
+    log = AccessLog.objects.get(channel="admin.residence_permit_print.pdf")
+    assert log.person_ids == [permit.person_id]
+    assert officer_client(printing=False).get(f"{url}?format=pdf").status_code == 403
+
+    # An officer of another county: the Chinese not-found, no PDF, nothing logged.
+    county = Region.objects.create(
+        code="441803000000", name="清新区", level=RegionLevel.COUNTY, parent=city
+    )
+    outsider = django_user_model.objects.create_user("outsider", is_staff=True)
+    outsider.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="residence_permit",
+            codename__in=[*OFFICER_PERMS, "print_residencepermit"],
+        )
+    )
+    client.force_login(assign_area(outsider, county))
+    before = AccessLog.objects.count()
+    refused = client.get(f"{url}?format=pdf")
+    assert refused.status_code == 404 and "页面不存在" in refused.content.decode()
+    assert AccessLog.objects.count() == before

@@ -524,6 +524,27 @@ def test_the_admission_certificate_is_printed_from_the_application_once_signed(
     assert mask_citizen_id(APPLICANT_ID) in html and APPLICANT_ID not in html
 
 
+def test_the_admission_certificate_downloads_as_a_pdf(
+    client, qy_current, officers, headed, city, assign_area
+):
+    from population.models import AccessLog
+    from tests.pdf_checks import assert_print_pdf
+
+    app = _to_permit(_window(officers, headed), officers)
+    client.force_login(assign_area(officers["officer"], city))
+    url = reverse("admin:settlement_application_admission_certificate", args=[app.pk])
+    page = client.get(url).content.decode()
+    assert 'href="?format=pdf"' in page and "下载 PDF" in page
+    assert_print_pdf(
+        client.get(f"{url}?format=pdf"),
+        filename=f"准予迁入证明_{app.permit_number}.pdf",
+        shown=["准予迁入证明", app.permit_number, "李四", APPLICANT_ID, "李小", "张大"],
+    )
+    entry = AccessLog.objects.order_by("-pk").first()
+    assert entry.channel == "admin.print.admission_certificate.pdf"
+    assert entry.user_id == officers["officer"].pk
+
+
 def test_the_admission_certificate_follows_the_area_rule(
     client, qy_current, officers, headed, village, assign_area
 ):
@@ -544,3 +565,9 @@ def test_the_admission_certificate_follows_the_area_rule(
     client.force_login(assign_area(outsider, elsewhere))
     url = reverse("admin:settlement_application_admission_certificate", args=[app.pk])
     assert client.get(url).status_code == 404
+    from population.models import AccessLog
+
+    before = AccessLog.objects.count()
+    refused = client.get(f"{url}?format=pdf")
+    assert refused.status_code == 404 and "页面不存在" in refused.content.decode()
+    assert AccessLog.objects.count() == before
