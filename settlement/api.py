@@ -31,7 +31,7 @@ def _facts_schema() -> dict:
         schema = {**spec.json_schema(), "nullable": True}
         if "enum" in schema:  # OpenAPI 3.0: null must be one of the listed values too
             schema["enum"] = [*schema["enum"], None]
-        if spec.type == "string":
+        if spec.type == "string" and "pattern" not in schema:
             schema["pattern"] = NON_BLANK_PATTERN
         properties[name] = schema
     return {"type": "object", "additionalProperties": False, "properties": properties}

@@ -10,6 +10,7 @@ implement ``FactSource`` and be merged in front of the recorded evidence later.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,12 +45,15 @@ class FactSpec:
     type: str  # bool | int | number | enum | string
     zh: str
     choices: tuple[str, ...] = ()
+    pattern: str = ""  # a string's published form (the service checks the same)
 
     def json_schema(self) -> dict:
         if self.type == "enum":
             return {"enum": list(self.choices), "description": self.zh}
         kind = {"bool": "boolean", "int": "integer", "number": "number", "string": "string"}
         schema: dict[str, Any] = {"type": kind[self.type], "description": self.zh}
+        if self.pattern:
+            schema["pattern"] = self.pattern
         if self.type in ("int", "number"):
             schema["minimum"] = 0
         return schema
@@ -287,18 +291,31 @@ def facts_validate(facts: Any) -> dict[str, Any]:
 # an urban-rural code from the register, a region code); the categories the rules read are
 # derived from them here, never typed as legal conclusions where an observation exists.
 
+URBAN_RURAL = {"111", "112", "121", "122", "123", "210", "220"}
+# Published patterns, checked by the service with the same expressions (ASCII digits only).
+_URBAN_RURAL_PATTERN = "^(" + "|".join(sorted(URBAN_RURAL)) + r")\Z"
+RELATION_CODE_PATTERN = r"^[0-9]{2}\Z"
+REGION_CODE_PATTERN = r"^[0-9]{6,12}\Z"
 OBSERVATIONS: dict[str, FactSpec] = {
     "sponsor_relation_code": FactSpec(
         "string",
         "被投靠人（或房主）是申请人的何种亲属：GB/T 4761 家庭关系代码（如 10 配偶、70 兄弟姐妹）",
+        pattern=RELATION_CODE_PATTERN,
     ),
-    "hukou_urban_rural_code": FactSpec("string", "申请人户口所在地的城乡划分代码（111…220）"),
-    "sponsor_hukou_urban_rural_code": FactSpec("string", "被投靠人户口所在地的城乡划分代码"),
-    "destination_urban_rural_code": FactSpec("string", "迁入户所在地的城乡划分代码"),
-    "residence_region_code": FactSpec("string", "住所所在地的区划代码（6–12位）"),
+    "hukou_urban_rural_code": FactSpec(
+        "string", "申请人户口所在地的城乡划分代码（111…220）", pattern=_URBAN_RURAL_PATTERN
+    ),
+    "sponsor_hukou_urban_rural_code": FactSpec(
+        "string", "被投靠人户口所在地的城乡划分代码", pattern=_URBAN_RURAL_PATTERN
+    ),
+    "destination_urban_rural_code": FactSpec(
+        "string", "迁入户所在地的城乡划分代码", pattern=_URBAN_RURAL_PATTERN
+    ),
+    "residence_region_code": FactSpec(
+        "string", "住所所在地的区划代码（6–12位）", pattern=REGION_CODE_PATTERN
+    ),
 }
 FACTS.update(OBSERVATIONS)
-URBAN_RURAL = {"111", "112", "121", "122", "123", "210", "220"}
 # which fact each observation establishes (shown beside a needed fact in every answer)
 ESTABLISHES = {
     "sponsor_relation_code": "sponsor_relation",
@@ -361,7 +378,7 @@ def facts_derive(facts: dict[str, Any], content: dict) -> dict[str, Any]:
 
     code = facts.get("sponsor_relation_code")
     if code is not None:
-        valid = len(code) == 2 and code.isdigit()
+        valid = isinstance(code, str) and re.match(RELATION_CODE_PATTERN, code) is not None
         if not valid:
             problems.append("sponsor_relation_code: 须为2位 GB/T 4761 代码 / a 2-digit code")
         settle("sponsor_relation_code", relation_category(code))
@@ -377,7 +394,7 @@ def facts_derive(facts: dict[str, Any], content: dict) -> dict[str, Any]:
         settle(obs, (not urban) if obs == "destination_urban_rural_code" else urban)
     region = facts.get("residence_region_code")
     if region is not None:
-        if not (region.isdigit() and 6 <= len(region) <= 12):
+        if re.match(REGION_CODE_PATTERN, region) is None:
             problems.append("residence_region_code: 须为6–12位区划代码 / 6–12 digits")
         elif content.get("zone_regions"):
             settle("residence_region_code", _zone_of(region, content) or "outside_zones")

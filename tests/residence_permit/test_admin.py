@@ -271,7 +271,9 @@ def test_titles_and_messages_name_the_person_not_an_internal_number(officer_clie
         person=person, actor=None, on=dt.date(2024, 8, 1)
     )
     text = str(application)
-    assert person.name in text and str(application.pk) not in text.split("）")[0]
+    # the person as officers see them (name and masked ID), then the date: no internal number
+    masked = mask_citizen_id(person.citizen_id)
+    assert text == f"{person.name}（{masked}）{application.submitted_on.isoformat()}申领", text
     assert "#" not in text
     page = officer_client().get(
         f"/admin/residence_permit/permitapplication/{application.pk}/change/"

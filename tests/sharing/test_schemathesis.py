@@ -111,6 +111,19 @@ def _case_report():
             json.dump({" ".join(k): v for k, v in _COUNTS.items()}, out)
 
 
+def _refused_by_the_city_s_rule_set(response) -> bool:
+    """A pre-check refused for what only the city's rule set decides, which OpenAPI cannot
+    state: a zone missing from that city's zone table, or a category that contradicts the
+    observation it derives from (both tested in tests/settlement)."""
+    if response.status_code != 400:
+        return False
+    body = response.json()
+    message = body.get("message_en", "")
+    return body.get("code") == "bad_facts" and (
+        "not a zone of this rule set" in message or "contradicts" in message
+    )
+
+
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_requests_get_no_server_error(case, api_key):
@@ -122,13 +135,19 @@ def test_generated_requests_get_no_server_error(case, api_key):
         # would rightly be 422 idempotency_key_reused (tested in test_contract.py).
         case.headers["Idempotency-Key"] = f"{key[:200]}-{uuid.uuid4().hex}"
     # A channel code is only meaningful within its city's rule set (422 unknown_channel
-    # otherwise, tested in test_settlement_precheck_api.py): a generated one is dropped.
+    # otherwise, tested in test_settlement_precheck_api.py): a generated, well-formed code that
+    # no rule set has is dropped; a malformed one stays, to be refused as schema-violating.
+    channel = case.body.get("channel") if isinstance(case.body, dict) else None
     if (
         case.operation.label == PRECHECK
-        and isinstance(case.body, dict)
-        and case.body.get("channel") not in SHIPPED_CHANNELS
+        and isinstance(channel, str)
+        and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", channel)
+        and channel not in SHIPPED_CHANNELS
     ):
-        case.body.pop("channel", None)
+        del case.body["channel"]
     excluded = [positive_data_acceptance] if case.operation.label in NOT_DESCRIBABLE else []
-    response = case.call_and_validate(excluded_checks=excluded)
+    response = case.call()
+    if case.operation.label == PRECHECK and _refused_by_the_city_s_rule_set(response):
+        excluded = [positive_data_acceptance]
+    case.validate_response(response, excluded_checks=excluded)
     _COUNTS[(case.operation.label, f"{response.status_code // 100}xx")] += 1
