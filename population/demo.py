@@ -293,7 +293,7 @@ def seed_demo_city(
 
     with (
         transaction.atomic(),
-        pghistory.context(reason="生成演示城市（seed_demo）", seed=seed),
+        pghistory.context(reason="生成演示城市", seed=seed),
     ):
         with connection.cursor() as cursor:
             # Reserve id ranges: one writer at a time, ids assigned here for the membership rows.

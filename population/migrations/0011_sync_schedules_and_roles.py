@@ -9,6 +9,15 @@ from population import roles
 from population.replay import replay_after_flush
 
 DEPARTMENTS = ("hrss", "edu", "housing", "health", "civil", "tax")
+# The schedules are named for officers (the admin shows the name): the department in Chinese.
+DEPARTMENT_ZH = {
+    "hrss": "人社",
+    "edu": "教育",
+    "housing": "住建",
+    "health": "卫健",
+    "civil": "民政",
+    "tax": "税务",
+}
 # 卫健 deaths and births matter within minutes; the others arrive as daily files.
 EVERY_MINUTES = {"health": 5}
 
@@ -21,12 +30,12 @@ def schedules(apps, schema_editor):
         every = EVERY_MINUTES.get(department, 60)
         interval, _ = interval_model.objects.get_or_create(every=every, period="minutes")
         task_model.objects.get_or_create(
-            name=f"部门数据交换目录扫描：{department}",
+            name=f"部门数据交换目录扫描：{DEPARTMENT_ZH[department]}",
             defaults={
                 "task": "population.sync.inbox_scan",
                 "interval": interval,
                 "kwargs": json.dumps({"department": department}),
-                "description": "扫描该部门交换目录中的新文件并接收为批次 / scan the inbox folder",
+                "description": "扫描该部门交换目录中的新文件并接收为批次",
             },
         )
 

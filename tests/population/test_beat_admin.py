@@ -55,3 +55,27 @@ def test_a_superuser_may_change_them(client, django_user_model, task):
     change = client.get(f"/admin/django_celery_beat/periodictask/{task.pk}/change/")
     assert change.status_code == 200
     assert 'name="_save"' in change.content.decode()
+
+
+def test_the_department_inbox_schedules_are_named_in_chinese(client, django_user_model):
+    """The supervisor's list names each inbox scan by its department in Chinese, no codes."""
+    import importlib
+
+    rename = importlib.import_module("population.migrations.0025_inbox_schedule_names_in_chinese")
+    scans = PeriodicTask.objects.filter(task="population.sync.inbox_scan")
+    assert sorted(scans.values_list("name", flat=True)) == sorted(
+        f"部门数据交换目录扫描：{zh}" for zh in rename.DEPARTMENT_ZH.values()
+    )
+    # A database migrated before the rename gets its schedules renamed.
+    tax = scans.get(name="部门数据交换目录扫描：税务")
+    PeriodicTask.objects.filter(pk=tax.pk).update(name="部门数据交换目录扫描：tax")
+    from django.apps import apps as django_apps
+
+    rename.rename(django_apps, None)
+    assert PeriodicTask.objects.get(pk=tax.pk).name == "部门数据交换目录扫描：税务"
+    user = django_user_model.objects.create_user("sup2", is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    client.force_login(user)
+    body = client.get("/admin/django_celery_beat/periodictask/").content.decode()
+    assert "部门数据交换目录扫描：卫健" in body
+    assert "目录扫描：tax" not in body and "scan the inbox folder" not in body

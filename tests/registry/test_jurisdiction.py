@@ -420,12 +420,15 @@ def test_break_glass_grants_time_limited_access_and_logs_it(officer_client, offi
     assert officer_client.get(f"{HOUSEHOLDS}{world.hh_there.pk}/change/").status_code == 302
 
 
-def test_break_glass_expires(officer_client, officer, world, monkeypatch):
+def test_break_glass_expires(officer_client, officer, world, monkeypatch, settings):
+    # A grant shorter than the idle-session limit, so the officer is still signed in when it
+    # has lapsed (a 2-hour jump would end the session itself).
+    settings.BREAK_GLASS_HOURS = 0.25
     officer_client.post(
         BREAK_GLASS, {"citizen_id": world.there.citizen_id, "reason": "窗口办理迁入核对户籍"}
     )
     assert officer_client.get(f"{PERSONS}{world.there.pk}/change/").status_code == 200
-    later = timezone.now() + dt.timedelta(hours=2, seconds=1)
+    later = timezone.now() + dt.timedelta(minutes=15, seconds=1)
     monkeypatch.setattr(timezone, "now", lambda: later)
     response = officer_client.get(f"{PERSONS}{world.there.pk}/change/")
     assert (response.status_code, response["Location"]) == (302, "/admin/")
