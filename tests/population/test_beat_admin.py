@@ -77,5 +77,11 @@ def test_the_department_inbox_schedules_are_named_in_chinese(client, django_user
     user.groups.add(Group.objects.get(name=roles.SUPERVISOR))
     client.force_login(user)
     body = client.get("/admin/django_celery_beat/periodictask/").content.decode()
-    assert "部门数据交换目录扫描：卫健" in body
-    assert "目录扫描：tax" not in body and "scan the inbox folder" not in body
+    assert "部门数据交换目录扫描：卫健" in body and "扫描部门交换目录，接收新文件" in body
+    for english in ("目录扫描：tax", "scan the inbox folder", "Scheduler", "population.sync"):
+        assert english not in body
+    page = client.get(f"/admin/django_celery_beat/periodictask/{tax.pk}/change/")
+    text = page.content.decode()
+    assert page.status_code == 200 and "每 60 分钟" in text
+    for english in ("Regtask", "Task Name", "population.sync", "department"):
+        assert english not in text
