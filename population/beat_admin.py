@@ -24,14 +24,36 @@ TASK_LABELS = {
 }
 
 
+def _moment(value, empty: str) -> str:
+    from django.utils import timezone
+
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else empty
+
+
 class ReadableScheduleMixin:
     """For readers who are not superusers: the task, its schedule and arguments in Chinese words
     (django-celery-beat's own labels and the task's code name are English)."""
 
     READER_FIELDSETS = (
-        (None, {"fields": ("name", "task_label", "enabled", "description")}),
-        ("计划", {"fields": ("schedule_label", "start_time", "last_run_at", "one_off")}),
+        (None, {"fields": ("name", "task_label", "enabled_label", "description")}),
+        ("计划", {"fields": ("schedule_label", "start_label", "last_run_label", "one_off_label")}),
     )
+
+    @admin.display(description="启用")
+    def enabled_label(self, obj) -> str:
+        return "是" if obj.enabled else "否（已停用）"
+
+    @admin.display(description="开始时间")
+    def start_label(self, obj) -> str:
+        return _moment(obj.start_time, "立即")
+
+    @admin.display(description="上次运行")
+    def last_run_label(self, obj) -> str:
+        return _moment(obj.last_run_at, "尚未运行")
+
+    @admin.display(description="只运行一次")
+    def one_off_label(self, obj) -> str:
+        return "是" if obj.one_off else "否"
 
     @admin.display(description="任务")
     def task_label(self, obj) -> str:

@@ -83,5 +83,6 @@ def test_the_department_inbox_schedules_are_named_in_chinese(client, django_user
     page = client.get(f"/admin/django_celery_beat/periodictask/{tax.pk}/change/")
     text = page.content.decode()
     assert page.status_code == 200 and "每 60 分钟" in text
-    for english in ("Regtask", "Task Name", "population.sync", "department"):
+    for english in ("Regtask", "Task Name", "population.sync", "department", "False", "None"):
         assert english not in text
+    assert "尚未运行" in text
