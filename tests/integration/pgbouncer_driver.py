@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import uuid
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -20,36 +19,22 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from population import services  # noqa: E402
 from population.errors import Conflict  # noqa: E402
 from population.identity import build_citizen_id  # noqa: E402
 from population.locks import SessionLock  # noqa: E402
 from population.models import Person  # noqa: E402
-from population.sharing.scopes import Endpoint, PersonField  # noqa: E402
-from population.sharing.services import api_client_create  # noqa: E402
 from registry.quality.services import RUN_LOCK, quality_detect  # noqa: E402
 from residence_permit.jobs import permits_daily_job  # noqa: E402
+from tests.integration.driver_records import person_and_key  # noqa: E402
 
 
 def main() -> dict:
     out: dict = {"port": int(connection.settings_dict["PORT"])}
     out["server_side_cursors_disabled"] = connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
-    person = services.person_create(
+    person, key = person_and_key(
         citizen_id=build_citizen_id("441802", dt.date(1985, 5, 5), 77),
         name="连接池测试",
-        actor=None,
-        reason="测试",
-    )
-    _client, key = api_client_create(
-        code=f"pool-{uuid.uuid4().hex[:8]}",
-        name="连接池测试客户端",
-        department="hrss",
-        actor=None,
-        endpoints=list(Endpoint.values),
-        person_fields=list(PersonField.values),
-        purposes=["social_insurance"],
-        change_kinds=[],
-        facts=[],
+        client_prefix="pool",
     )
     # Many requests, so each runs its transactions on whichever server session is free.
     for _ in range(5):

@@ -23,13 +23,11 @@ django.setup()
 from django.db import DEFAULT_DB_ALIAS, connection, connections  # noqa: E402
 from django.test import Client, RequestFactory  # noqa: E402
 
-from population import services  # noqa: E402
 from population.audit import access_log_record  # noqa: E402
 from population.db_router import ReplicaReadsMiddleware, replica_lag_forget  # noqa: E402
 from population.identity import build_citizen_id  # noqa: E402
 from population.models import AccessLog, Person, Region  # noqa: E402
-from population.sharing.scopes import Endpoint, PersonField  # noqa: E402
-from population.sharing.services import api_client_create  # noqa: E402
+from tests.integration.driver_records import person_and_key  # noqa: E402
 
 REPLICA = "replica1"
 ALIASES = (DEFAULT_DB_ALIAS, REPLICA)
@@ -90,30 +88,17 @@ def standby_catch_up(timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def person_and_key() -> tuple[Person, str]:
+def new_person_and_key() -> tuple[Person, str]:
     n = uuid.uuid4().int % 400 + 1
-    person = services.person_create(
+    return person_and_key(
         citizen_id=build_citizen_id("441802", dt.date(1980, 1, 1) + dt.timedelta(days=n), n * 2),
         name="副本测试",
-        actor=None,
-        reason="测试",
+        client_prefix="replica",
     )
-    _client, key = api_client_create(
-        code=f"replica-{uuid.uuid4().hex[:8]}",
-        name="副本测试客户端",
-        department="hrss",
-        actor=None,
-        endpoints=list(Endpoint.values),
-        person_fields=list(PersonField.values),
-        purposes=["social_insurance"],
-        change_kinds=[],
-        facts=[],
-    )
-    return person, key
 
 
 def lookup(wait: bool) -> dict:
-    person, key = person_and_key()
+    person, key = new_person_and_key()
     if wait:
         standby_catch_up()
     recorder = Recorder()
@@ -138,7 +123,7 @@ def lookup(wait: bool) -> dict:
 
 def pin() -> dict:
     """Reads before and after a write within one request, through the middleware."""
-    person, _key = person_and_key()
+    person, _key = new_person_and_key()
     standby_catch_up()
     out: dict = {}
 
