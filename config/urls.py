@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from population import two_factor
+from population.sharing.api.schema_view import SchemaView
 from settlement.api import PrecheckView
 
 admin.site.site_header = "人口基础信息库 popbase"
@@ -29,7 +30,7 @@ urlpatterns = [
     path("api/v1/", include("population.sharing.api.urls")),
     # Department API endpoints of higher apps, on the same base (population imports none of them).
     path("api/v1/settlement/precheck", PrecheckView.as_view(), name="settlement_precheck"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path(
         "api/redoc/",
