@@ -416,8 +416,11 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         form.is_valid()  # what is valid so far is used; the rest is not known yet
         citizen_id, _ = form.applicant_id_name()
         on = form.cleaned_data.get("on") or timezone.localdate()
+        observed = form.observed()
         evidence = {
-            k: v for k, v in form.evidence().items() if FACT_PREFIX + k in form.cleaned_data
+            k: v
+            for k, v in form.evidence().items()
+            if FACT_PREFIX + k in form.cleaned_data or k in observed
         }
         on_file, verdicts = services.window_precheck(
             rule_set=rule_set, citizen_id=citizen_id, on=on, evidence=evidence
@@ -434,7 +437,10 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         known = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td></tr>",
-            ((fact_label(k), fact_value_label(k, v, zones=zones)) for k, v in on_file.items()),
+            (
+                (fact_label(k), fact_value_label(k, v, zones=zones))
+                for k, v in {**on_file, **observed}.items()
+            ),
         )
         on_file_html = (
             format_html(
@@ -442,7 +448,7 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                 "<tbody>{}</tbody></table>",
                 known,
             )
-            if on_file
+            if on_file or observed
             else format_html(
                 "<p>{}</p>",
                 "档案中没有此人的事实，按填写的证明事实评估"

@@ -26,10 +26,18 @@ from population.codes import Relation
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.jurisdiction import area_of, persons_within, records_within, region_required_within
-from population.models import Person, Region, RegionLevel
+from population.models import Person, Region, RegionLevel, UrbanRuralCode
 from registry.models import Household, HouseholdKind, Membership
 from settlement.conditions import MET, leaves
-from settlement.facts import FACTS, VALUE_LABELS, fact_label, fact_value_label
+from settlement.facts import (
+    FACTS,
+    OBSERVED_BY,
+    VALUE_LABELS,
+    fact_label,
+    fact_value_label,
+    region_urban_rural_code,
+    relation_category,
+)
 from settlement.models import Application, ApplicationMember, RuleSet, Target
 from settlement.rules import MEMBER_KINDS
 
@@ -39,6 +47,18 @@ RELATIONS = [("", "请选择")] + [(v, label) for v, label in Relation.choices i
 MEMBER_RELATIONS = [(v, label) for v, label in RELATIONS if v != Relation.HEAD]
 BOOL_CHOICES = [("", "未知"), ("yes", "是"), ("no", "否")]
 FACT_PREFIX = "fact_"
+# Observations the window takes from the register, never typed: the destination household's
+# urban-rural code, and (for a person registered in the city) that of the hukou region.
+FROM_REGISTER = ("destination_urban_rural_code", "hukou_urban_rural_code")
+# Categories an observation establishes are not asked (the observation is, or is derived);
+# the zone stays a choice of the rule set's zone table.
+ESTABLISHED = {fact for fact in OBSERVED_BY if fact != "residence_zone"}
+WINDOW_FACTS = [n for n in FACTS if n not in ESTABLISHED and n != "destination_urban_rural_code"]
+# 被投靠人是申请人的…: the GB/T 4761 codes that name kin the documents speak of.
+SPONSOR_RELATIONS = [("", "未知")] + [
+    (v, f"{v} {label}") for v, label in Relation.choices if relation_category(v) is not None
+]
+URBAN_RURAL_CHOICES = [("", "未知"), *list(UrbanRuralCode.choices)]
 
 # A service refusal's code → the form field it concerns (others go above the form).
 FIELD_OF_CODE = {
@@ -124,6 +144,20 @@ def rule_sets_for(user, *, on: dt.date) -> list[RuleSet]:
 def _fact_field(name: str, rule_set: RuleSet) -> forms.Field:
     spec = FACTS[name]
     label = spec.zh
+    if name == "sponsor_relation_code":
+        return forms.ChoiceField(
+            label="被投靠人（或房主）是申请人的",
+            choices=SPONSOR_RELATIONS,
+            required=False,
+            help_text="按户口簿、结婚证、出生证明等所载关系选择（GB/T 4761 家庭关系代码）",
+        )
+    if name in ("hukou_urban_rural_code", "sponsor_hukou_urban_rural_code"):
+        help_text = "按户口簿所载户口所在地的城乡划分代码选择"
+        if name == "hukou_urban_rural_code":
+            help_text += "；申请人已在本市登记户口的，按其户口所在地自动确定，无需选择"
+        return forms.ChoiceField(
+            label=label, choices=URBAN_RURAL_CHOICES, required=False, help_text=help_text
+        )
     if spec.type == "bool":
         return forms.ChoiceField(label=label, choices=BOOL_CHOICES, required=False)
     if spec.type == "int":
@@ -146,12 +180,19 @@ def _fact_field(name: str, rule_set: RuleSet) -> forms.Field:
 
 
 def channel_facts(rule_set: RuleSet) -> dict[str, list[str]]:
-    """Which facts each channel's conditions read (the form shows only those)."""
+    """Which form facts each channel's conditions read (the form shows only those): a
+    category an observation establishes is asked as that observation, and the destination's
+    urban-rural code is never asked (it is the chosen household's)."""
     out = {}
     for channel in rule_set.content["channels"]:
         names: list[str] = []
         _collect(channel["condition"], names)
-        out[channel["code"]] = names
+        asked: list[str] = []
+        for name in names:
+            name = OBSERVED_BY[name] if name in ESTABLISHED else name
+            if name in WINDOW_FACTS and name not in asked:
+                asked.append(name)
+        out[channel["code"]] = asked
     return out
 
 
@@ -256,13 +297,13 @@ class WindowForm(forms.Form):
         self.fields["channel"].choices = [("", "请选择")] + [
             (c["code"], f"{c['name']}（{c['source']}）") for c in rule_set.content["channels"]
         ]
-        for name in FACTS:
+        for name in WINDOW_FACTS:
             self.fields[FACT_PREFIX + name] = _fact_field(name, rule_set)
         if not self.is_bound:
             self.initial.setdefault("on", timezone.localdate())
 
     def fact_fields(self):
-        return [self[FACT_PREFIX + name] for name in FACTS]
+        return [self[FACT_PREFIX + name] for name in WINDOW_FACTS]
 
     def applicant_fields(self):
         return [self[n] for n in ("applicant", "citizen_id", "name", "on")]
@@ -331,10 +372,34 @@ class WindowForm(forms.Form):
             return person.citizen_id, person.name
         return self.cleaned_data.get("citizen_id", ""), self.cleaned_data.get("name", "")
 
-    def evidence(self) -> dict:
-        """The typed facts as the fact catalogue's types (blank = not known)."""
+    def observed(self) -> dict:
+        """What the register says of the choices made: the urban-rural code of the chosen (or
+        new) destination household's region and, for an applicant whose hukou is in the
+        city, of the hukou region (on the application date)."""
+        data = self.cleaned_data
+        on = data.get("on") or timezone.localdate()
         out = {}
-        for name, spec in FACTS.items():
+        household = data.get("household")
+        region = household.region_id if household is not None else None
+        if region is None and data.get("new_region") is not None:
+            region = data["new_region"].pk
+        code = region_urban_rural_code(region, on=on)
+        if code:
+            out["destination_urban_rural_code"] = code
+        person = data.get("applicant")
+        hukou = person.hukou_region_id if person is not None else None
+        if hukou and hukou.startswith(self.rule_set.city_code[:4]):
+            code = region_urban_rural_code(hukou, on=on)
+            if code:
+                out["hukou_urban_rural_code"] = code
+        return out
+
+    def evidence(self) -> dict:
+        """The typed facts as the fact catalogue's types (blank = not known), with what the
+        register says of the destination and the hukou in place of anything typed."""
+        out = {}
+        for name in WINDOW_FACTS:
+            spec = FACTS[name]
             value = self.cleaned_data.get(FACT_PREFIX + name)
             if value in (None, ""):
                 continue
@@ -345,6 +410,7 @@ class WindowForm(forms.Form):
             elif isinstance(value, Decimal):
                 value = float(value)
             out[name] = value
+        out.update(self.observed())
         return out
 
 

@@ -183,6 +183,21 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
 }
 
 
+# 国家统计局 城乡划分代码 (population.models.UrbanRuralCode), as the observations show them.
+_URBAN_RURAL_ZH = {
+    "111": "111 主城区",
+    "112": "112 城乡结合区",
+    "121": "121 镇中心区",
+    "122": "122 镇乡结合区",
+    "123": "123 特殊区域",
+    "210": "210 乡中心区",
+    "220": "220 村庄",
+}
+for _name in ("hukou_urban_rural_code", "sponsor_hukou_urban_rural_code",
+              "destination_urban_rural_code"):  # fmt: skip
+    VALUE_LABELS[_name] = _URBAN_RURAL_ZH
+
+
 def fact_label(name: str) -> str:
     """The Chinese name of a fact (the code name if the catalogue lacks it)."""
     spec = FACTS.get(name)
@@ -348,6 +363,19 @@ def relation_category(code: str) -> str | None:
     if 70 <= n <= 79:
         return "sibling"
     return None
+
+
+def region_urban_rural_code(region_id: str | None, *, on: Any) -> str | None:
+    """The register's urban-rural code (城乡划分代码) of a village-level unit on a day: the
+    latest classification year not after ``on``, else the earliest one on file; None when the
+    unit has none."""
+    if not region_id:
+        return None
+    from population.models import RegionUrbanRural
+
+    rows = RegionUrbanRural.objects.filter(region_id=region_id)
+    code = rows.filter(year__lte=on.year).order_by("-year").values_list("code", flat=True).first()
+    return code or rows.order_by("year").values_list("code", flat=True).first()
 
 
 def _zone_of(region: str, content: dict) -> str | None:

@@ -4,6 +4,7 @@ completion into a household that already has a head (never stuck)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -571,3 +572,120 @@ def test_the_admission_certificate_follows_the_area_rule(
     refused = client.get(f"{url}?format=pdf")
     assert refused.status_code == 404 and "页面不存在" in refused.content.decode()
     assert AccessLog.objects.count() == before
+
+
+# -- the destination's and the hukou's urban-rural codes come from the register ---------------
+SPOUSE_ID = build_citizen_id("441802", dt.date(1985, 5, 5), 21)
+TO_SPOUSE = {
+    "channel": "rural_spouse",
+    "fact_sponsor_relation_code": "10",
+    "fact_sponsor_hukou_in_city": "yes",
+    "fact_lives_with_sponsor": "yes",
+    "fact_urban_side_stable_job": "yes",
+    "fact_village_two_thirds_consent": "yes",
+    "fact_village_committee_consent": "yes",
+    "fact_residence_zone": "",
+    "fact_owns_residential_home": "",
+    "fact_property_certificate": "",
+}
+
+
+@pytest.fixture
+def rural_home(village):
+    """``village`` classified 111 主城区, a second unit 220 村庄 with a family household whose
+    head (the applicant's wife) is registered."""
+    from population.models import Region, RegionLevel, RegionUrbanRural
+
+    RegionUrbanRural.objects.create(region=village, year=2023, code="111")
+    hamlet = Region.objects.create(
+        code="441802006201", name="新村村委会", level=RegionLevel.VILLAGE, parent=village.parent
+    )
+    RegionUrbanRural.objects.create(region=hamlet, year=2022, code="121")  # since reclassified
+    RegionUrbanRural.objects.create(region=hamlet, year=2023, code="220")
+    household = registry.household_create(
+        kind=HouseholdKind.FAMILY, address="新村3号", region=hamlet, actor=None
+    )
+    registry.move_in(
+        citizen_id=SPOUSE_ID,
+        name="王芳",
+        household=household,
+        relation="02",
+        transfer_permit_number="Q-7",
+        on=dt.date(2010, 1, 1),
+        actor=None,
+    )
+    return household
+
+
+def _check(client, data):
+    url = reverse("admin:settlement_application_window_check")
+    return client.post(url, data).content.decode()
+
+
+def test_the_destination_household_decides_rural_and_an_urban_hukou_gets_only_chapter_five(
+    client, clerk, qy_current, village, headed, rural_home, make_person
+):
+    """清远 五: an urban hukou moving into a rural household is offered only the channels of
+    chapter 五; into a town household the general kinship channel. Nobody types rural."""
+    applicant = make_person(name="李四", born=dt.date(1988, 8, 8), hukou_region=village)
+    client.force_login(clerk)
+    data = _form(applicant, rural_home, TO_SPOUSE)
+    html = _check(client, data)
+    assert "迁入户所在地的城乡划分代码" in html and "220 村庄" in html
+    assert "申请人户口所在地的城乡划分代码" in html and "111 主城区" in html
+    assert "城镇迁往农村：夫妻投靠（五（一））：✘ 不符合" in html
+    assert "不满足：城镇方（申请人）无合法稳定就业" in html
+    assert "直系亲属投靠（夫妻、未婚子女、父母）：✘ 不符合" in html
+    assert "条件全部满足的渠道：暂无" in html
+    data["fact_urban_side_stable_job"] = "no"
+    html = _check(client, data)
+    assert "条件全部满足的渠道：城镇迁往农村：夫妻投靠<" in html
+    # the same applicant into the town household: the general channel, not chapter 五
+    html = _check(client, _form(applicant, headed, TO_SPOUSE | {"channel": "kinship"}))
+    assert "111 主城区" in html and "220 村庄" not in html
+    assert "直系亲属投靠（夫妻、未婚子女、父母）：✔ 符合" in html
+    assert "城镇迁往农村：夫妻投靠：✘ 不符合" in html
+    # a typed category is not a field of the window: it changes nothing
+    html = _check(client, data | {"fact_destination_rural": "no", "fact_hukou_urban": "no"})
+    assert "条件全部满足的渠道：城镇迁往农村：夫妻投靠<" in html
+
+
+def test_the_window_stores_the_registers_urban_rural_codes_with_the_application(
+    client, clerk, qy_current, village, rural_home, make_person
+):
+    applicant = make_person(name="李四", born=dt.date(1988, 8, 8), hukou_region=village)
+    client.force_login(clerk)
+    changes = TO_SPOUSE | {"fact_urban_side_stable_job": "no", "relation": "10"}
+    changes |= {"fact_hukou_urban_rural_code": "220"}  # typed: the register outranks it
+    response = client.post(
+        reverse("admin:settlement_application_add"), _form(applicant, rural_home, changes)
+    )
+    assert response.status_code == 302, _field_error(response.content.decode(), "relation")
+    app = Application.objects.get()
+    assert app.evidence["destination_urban_rural_code"] == "220"
+    assert app.evidence["hukou_urban_rural_code"] == "111"
+    assert app.evidence["sponsor_relation_code"] == "10"
+    assert "destination_rural" not in app.evidence and "sponsor_relation" not in app.evidence
+    assert services.application_eligibility(application=app)["status"] == "met"
+
+
+def test_the_window_asks_the_relation_code_in_words_and_never_the_destination(
+    client, clerk, qy_current
+):
+    client.force_login(clerk)
+    html = client.get(reverse("admin:settlement_application_add")).content.decode()
+    form = html[html.index('id="window-form"') : html.index('id="channel-facts"')]
+    assert 'name="fact_sponsor_relation_code"' in form
+    assert '<option value="70">70 兄弟姐妹</option>' in form
+    assert '<option value="55">55 岳父</option>' in form
+    relations = form.split('name="fact_sponsor_relation_code"')[1].split("</select>")[0]
+    assert 'value="99"' not in relations and 'value="01"' not in relations
+    for asked_no_more in ("destination_urban_rural_code", "destination_rural", "sponsor_relation\"",
+                          "fact_hukou_urban\""):  # fmt: skip
+        assert f'name="fact_{asked_no_more}' not in form
+    facts = json.loads(re.search(r'id="channel-facts"[^>]*>(.*?)</script>', html, re.S).group(1))
+    assert "sponsor_relation_code" in facts["kinship"]
+    assert "hukou_urban_rural_code" in facts["rural_spouse"]
+    assert not {"destination_rural", "destination_urban_rural_code", "sponsor_relation"} & set(
+        facts["kinship"]
+    )
