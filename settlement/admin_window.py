@@ -149,7 +149,7 @@ def _fact_field(name: str, rule_set: RuleSet) -> forms.Field:
             label="被投靠人（或房主）是申请人的",
             choices=SPONSOR_RELATIONS,
             required=False,
-            help_text="按户口簿、结婚证、出生证明等所载关系选择（GB/T 4761 家庭关系代码）",
+            help_text="按户口簿、结婚证、出生证明等所载关系选择（国家标准家庭关系代码）",
         )
     if name in ("hukou_urban_rural_code", "sponsor_hukou_urban_rural_code"):
         help_text = "按户口簿所载户口所在地的城乡划分代码选择"

@@ -143,7 +143,24 @@ def test_settlement_from_window_to_completion_into_a_household_with_a_head(
     pages.check("窗口受理")
 
     _autocomplete(page, "applicant", APPLICANT_ID, "李四")
+    # kinship asks what the sponsor is to the applicant in GB/T 4761 words; whether the
+    # destination is rural is never asked (it is the chosen household's urban-rural code)
+    page.select_option(
+        "select[name=channel]", label="直系亲属投靠（夫妻、未婚子女、父母）（四（一））"
+    )
+    relation = page.locator("select[name=fact_sponsor_relation_code]")
+    expect(relation).to_be_visible()
+    expect(relation.locator("option", has_text="70 兄弟姐妹")).to_have_count(1)
+    expect(page.locator("[name=fact_destination_rural]")).to_have_count(0)
+    expect(page.locator("[name=fact_destination_urban_rural_code]")).to_have_count(0)
+    expect(page.locator("#eligibility strong").first).to_contain_text("直系亲属投靠")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#window-form fieldset").nth(1).screenshot(
+        path=str(SHOTS / "settlement-window-kinship.png")
+    )
+    pages.check("窗口受理（直系亲属投靠）")
     page.select_option("select[name=channel]", label="购房和自建房入户（四（五））")
+    expect(relation).to_be_hidden()
     expect(page.locator(".field-fact_owns_residential_home")).to_be_visible()
     expect(page.locator(".field-fact_degree")).to_be_hidden()
     expect(page.locator("#eligibility")).to_contain_text("？ 缺少证明")

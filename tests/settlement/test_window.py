@@ -327,6 +327,9 @@ def test_the_window_registers_a_submitted_application(
         ),
         ({"applicant": ""}, "applicant", "请选择申请人"),
         ({"household": ""}, "household", "请选择迁入户"),
+        ({"fact_sponsor_relation_code": "99"}, "fact_sponsor_relation_code", "有效"),
+        ({"fact_sponsor_relation_code": "spouse"}, "fact_sponsor_relation_code", "有效"),
+        ({"fact_hukou_urban_rural_code": "999"}, "fact_hukou_urban_rural_code", "有效"),
         ({"target": "public_collective"}, "target", "落户去向只能是合法稳定住所"),
         (
             {
