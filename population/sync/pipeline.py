@@ -357,17 +357,18 @@ def _split_in_server(
     )
     received, last_line, bad_lines, bad_texts = cursor.fetchone()
     for line_no, line in zip(bad_lines or (), bad_texts or (), strict=True):
-        values = line.split(",")
-        rejections.append(
-            Rejection(
-                line_no,
-                "wrong_column_count",
-                f"列数应为{width}，实际为{len(values)} / "
-                f"expected {width} columns, got {len(values)}",
-                raw_csv(values),
-            )
-        )
+        rejections.append(_wrong_column_count(line_no, line, width))
     return received, last_line or 0
+
+
+def _wrong_column_count(line_no: int, line: str, width: int) -> Rejection:
+    values = line.split(",")
+    return Rejection(
+        line_no,
+        "wrong_column_count",
+        f"列数应为{width}，实际为{len(values)} / expected {width} columns, got {len(values)}",
+        raw_csv(values),
+    )
 
 
 def _raw_lines(text: str | None, raw_table: str) -> Callable[[object, list[int]], dict[int, str]]:
@@ -425,16 +426,7 @@ def _copy_plain_csv(copy, text: str, width: int, rejections: list[Rejection]) ->
         received += 1
         last_line = line_no
         if line.count(",") != width - 1:
-            values = line.split(",")
-            rejections.append(
-                Rejection(
-                    line_no,
-                    "wrong_column_count",
-                    f"列数应为{width}，实际为{len(values)} / "
-                    f"expected {width} columns, got {len(values)}",
-                    raw_csv(values),
-                )
-            )
+            rejections.append(_wrong_column_count(line_no, line, width))
             continue
         block.append(f"{line_no},{line}\n")
         if len(block) >= 8192:
