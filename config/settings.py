@@ -116,6 +116,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # WebAuthn security keys as a second factor (population/security_keys.py).
+    "population.library_apps.WebauthnConfig",  # django_otp_webauthn, named in Chinese
     "django_celery_beat",
     "population",
     "registry",
@@ -400,6 +402,22 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
 # TOTP: the issuer shown in authenticator apps; a wrong code delays the next try (1 s, 2 s, 4 s…)
 OTP_TOTP_ISSUER = "popbase"
+# WebAuthn security keys (django-otp-webauthn, population/security_keys.py): a second factor
+# only, never a login without the password. The relying party ID is the site's domain (keys
+# are bound to it: changing it means enrolling the keys again) and the origins are the exact
+# addresses the browser shows (https://name[:port]). Unset, both come from the request's host,
+# which ALLOWED_HOSTS has already checked (the quickstart on localhost, the tests' live server).
+WEBAUTHN_RP_ID = os.environ.get("WEBAUTHN_RP_ID", "").strip()
+WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS", "")
+OTP_WEBAUTHN_RP_NAME = "popbase 人口基础信息库"
+OTP_WEBAUTHN_RP_ID_CALLABLE = "population.security_keys.relying_party_id"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = WEBAUTHN_ORIGINS
+OTP_WEBAUTHN_HELPER_CLASS = "population.security_keys.SecurityKeyHelper"
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_TIMEOUT_SECONDS = 120
+# The library asks for a fixed origin list; without WEBAUTHN_ORIGINS the helper uses the
+# request's own origin instead.
+SILENCED_SYSTEM_CHECKS = [] if WEBAUTHN_ORIGINS else ["otp_webauthn.E030"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
-from population import two_factor
+from population import security_keys, two_factor
 from population.sharing.api.schema_view import SchemaView
 from settlement.api import PrecheckView
 
@@ -26,6 +26,15 @@ urlpatterns = [
     # The second step of a staff login (population/two_factor.py), before the admin catch-all.
     path("admin/otp/verify/", two_factor.otp_verify, name="otp_verify"),
     path("admin/otp/setup/", two_factor.otp_setup, name="otp_setup"),
+    # Security keys (population/security_keys.py): the account page, the page after a key was
+    # added, and the WebAuthn ceremonies the library's scripts call.
+    path("admin/otp/devices/", security_keys.otp_devices, name="otp_devices"),
+    path(
+        "admin/otp/security-key/enrolled/",
+        security_keys.otp_key_enrolled,
+        name="otp_key_enrolled",
+    ),
+    path("admin/otp/webauthn/", include((security_keys.urlpatterns, "otp_webauthn"))),
     path("admin/", admin.site.urls),
     path("api/v1/", include("population.sharing.api.urls")),
     # Department API endpoints of higher apps, on the same base (population imports none of them).

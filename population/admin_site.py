@@ -45,6 +45,9 @@ class AccessLoggedAutocompleteJsonView(AutocompleteJsonView):
 
 
 class PopbaseAdminSite(AdminSite):
+    # Django's index with a link to the signed-in user's second factors (两步验证与安全密钥).
+    index_template = "admin/popbase_index.html"
+
     def autocomplete_view(self, request):
         return AccessLoggedAutocompleteJsonView.as_view(admin_site=self)(request)
 

@@ -3,6 +3,7 @@ permission lists). Each is the library's own ``AppConfig`` with only ``verbose_n
 installed in ``INSTALLED_APPS`` in place of the library's name; app labels stay the same."""
 
 from axes.apps import AppConfig as AxesAppConfig
+from django_otp_webauthn.apps import OtpWebauthnConfig
 from pghistory.apps import PGHistoryConfig
 from rest_framework_api_key.apps import RestFrameworkApiKeyConfig
 
@@ -17,3 +18,7 @@ class PghistoryConfig(PGHistoryConfig):
 
 class ApiKeyConfig(RestFrameworkApiKeyConfig):
     verbose_name = "接口密钥（库自带，未使用）"
+
+
+class WebauthnConfig(OtpWebauthnConfig):
+    verbose_name = "安全密钥"

@@ -27,6 +27,10 @@ MODEL_NAMES = {
     "otp_totp.totpdevice": "动态口令设备",
     "otp_static.staticdevice": "恢复码设备",
     "otp_static.statictoken": "恢复码",
+    # django-otp-webauthn: security keys (population/security_keys.py).
+    "django_otp_webauthn.webauthncredential": "安全密钥",
+    "django_otp_webauthn.webauthnattestation": "安全密钥证明",
+    "django_otp_webauthn.webauthnuserhandle": "安全密钥用户标识",
 }
 
 

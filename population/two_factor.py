@@ -16,6 +16,10 @@ guessed codes and guessed passwords fill the same lockout count; the count is cl
 both factors have passed (``AXES_RESET_ON_SUCCESS`` is off). django-otp's own throttle delays
 the next try of a device after each wrong code as well.
 
+Security keys (WebAuthn) are a second factor of the same standing, enrolled on
+``otp_setup`` instead of TOTP or later on the account page ``otp_devices``; their ceremonies
+and lockout are in ``population/security_keys.py``.
+
 Libraries: django-otp (TOTP per RFC 6238, static recovery tokens, the session's verified
 device) and segno (the QR code as inline SVG, no image library and no external service).
 """
@@ -23,6 +27,7 @@ device) and segno (the QR code as inline SVG, no image library and no external s
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from urllib.parse import urlencode
 
@@ -44,6 +49,7 @@ from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 RECOVERY_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "动态口令"
@@ -54,6 +60,26 @@ NEEDS_SECOND_FACTOR = "popbase_otp_needed"
 LAST_SEEN = "popbase_last_seen"
 # The last-seen time is rewritten at most this often, not on every request.
 LAST_SEEN_RESOLUTION_SECONDS = 60
+# The second-factor pages run the WebAuthn library's scripts: only files of our own origin, no
+# inline script, no plugin, no framing, forms posted to this site only. (The JSON data block
+# holding the scripts' configuration is not a script and needs no exception.)
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def strict_csp(view):
+    """Sends ``STRICT_CSP`` with every answer of ``view``."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response.headers["Content-Security-Policy"] = STRICT_CSP
+        return response
+
+    return wrapped
 
 
 def needs_second_factor(user) -> bool:
@@ -122,7 +148,16 @@ class SecondFactorMiddleware:
 
     @staticmethod
     def _exempt(path: str) -> bool:
-        allowed = (reverse("otp_verify"), reverse("otp_setup"), reverse("admin:logout"))
+        allowed = (
+            reverse("otp_verify"),
+            reverse("otp_setup"),
+            reverse("admin:logout"),
+            # The security-key ceremonies (they check what the session may do themselves).
+            reverse("otp_webauthn:credential-registration-begin"),
+            reverse("otp_webauthn:credential-registration-complete"),
+            reverse("otp_webauthn:credential-authentication-begin"),
+            reverse("otp_webauthn:credential-authentication-complete"),
+        )
         static = settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/static/"
         return path in allowed or path.startswith(static)
 
@@ -205,7 +240,18 @@ def _secret_text(device: TOTPDevice) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
+def _with_next(url: str, target: str) -> str:
+    return f"{url}?{urlencode({'next': target})}"
+
+
+def _key_context(request) -> dict:
+    from population.security_keys import key_context
+
+    return key_context(request)
+
+
 @never_cache
+@strict_csp
 def otp_verify(request):
     """动态口令验证: the second step of a login, for a user with a confirmed device."""
     user = request.user
@@ -227,10 +273,20 @@ def otp_verify(request):
         if locked is not None:
             return locked
         error = WRONG_CODE
+    has_keys = WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
+    has_totp = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
     return render(
         request,
         "otp/verify.html",
-        _context(request, form=form, error=error, title="动态口令验证"),
+        _context(
+            request,
+            form=form,
+            error=error,
+            title="安全密钥或动态口令验证" if has_keys else "动态口令验证",
+            has_keys=has_keys,
+            has_totp=has_totp,
+            **(_key_context(request) if has_keys else {}),
+        ),
     )
 
 
@@ -254,6 +310,7 @@ def _confirm(device: TOTPDevice) -> list[str]:
 
 
 @never_cache
+@strict_csp
 def otp_setup(request):
     """绑定动态口令: enrolment on the first login, then the recovery codes once."""
     user = request.user
@@ -291,8 +348,10 @@ def otp_setup(request):
             request,
             form=form,
             error=error,
-            title="绑定动态口令",
+            title="开通两步验证",
             qr_svg=mark_safe(qr.svg_inline(scale=5, title="动态口令二维码")),  # noqa: S308
             secret=_secret_text(device),
+            key_done_url=_with_next(reverse("otp_key_enrolled"), _safe_next(request)),
+            **_key_context(request),
         ),
     )
