@@ -58,6 +58,16 @@ MESSAGES = {
     "malformed_request": "请求格式不正确，请刷新页面后重试。",
     "invalid_state": "本次验证已过期或已使用，请重新点击按钮。",
     "unprocessable_request": "安全密钥的应答未通过验证，请重试，或改用动态口令。",
+    "invalid_registration_response": "安全密钥的应答未通过验证，请重试，或换一个安全密钥。",
+    "invalid_authentication_response": "安全密钥的应答未通过验证，请重试，或改用动态口令。",
+    "invalid_cbor": "安全密钥的应答格式不正确，请重试，或改用动态口令。",
+    "invalid_json_structure": "安全密钥的应答格式不正确，请重试，或改用动态口令。",
+    "invalid_authenticator_data_structure": "安全密钥的应答格式不正确，请重试，或改用动态口令。",
+    "unsupported_algorithm": "不支持这个安全密钥的签名算法，请换一个安全密钥或改用动态口令。",
+    "unsupported_public_key": "不支持这个安全密钥的公钥类型，请换一个安全密钥或改用动态口令。",
+    "unsupported_ec2_curve": "不支持这个安全密钥的椭圆曲线，请换一个安全密钥或改用动态口令。",
+    "invalid_certificate_chain": "安全密钥的证书链未通过验证，请换一个安全密钥。",
+    "invalid_backup_flags": "安全密钥的应答标志不一致，请重试，或改用动态口令。",
     "passwordless_login_disabled": "请先输入用户名和密码登录。",
     "not_authenticated": "请先输入用户名和密码登录。",
     "user_disabled": "该账号已停用。",
@@ -190,6 +200,9 @@ class AuthenticationComplete(ChineseAnswers, CompleteCredentialAuthenticationVie
             )
             if getattr(self.request, "axes_locked_out", False):
                 logout(self.request)
+                # The failure is recorded and the lockout holds from the next request on; this
+                # answer stays the scripts' JSON (axes' middleware would put its HTML page here).
+                self.request.axes_locked_out = False
                 raise LockedOut() from None
             raise
         two_factor._clear_failures(self.request, user)
@@ -251,7 +264,12 @@ def otp_devices(request):
     if not user.is_staff:
         return HttpResponseRedirect(reverse("admin:login"))
     if request.method == "POST":
-        key = WebAuthnCredential.objects.filter(user=user, pk=request.POST.get("remove")).first()
+        chosen = request.POST.get("remove", "")
+        key = (
+            WebAuthnCredential.objects.filter(user=user, pk=int(chosen)).first()
+            if chosen.isdigit()
+            else None
+        )
         if key is None:
             messages.error(request, "没有找到这个安全密钥，可能已被删除。")
         elif not _remaining_factors(user, key.pk):

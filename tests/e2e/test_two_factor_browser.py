@@ -49,7 +49,7 @@ def test_officer_enrols_totp_then_logs_in_with_a_code(
     # First login: the password, then the enrolment page with a QR code and the secret.
     admin_login(officer.username, officer.raw_password)
     expect(page).to_have_url(re.compile(r"/admin/otp/setup/\?next=%2Fadmin%2F$"))
-    expect(page.locator("h1")).to_have_text("绑定动态口令")
+    expect(page.locator("h1")).to_have_text("开通两步验证")
     expect(page.locator("#otp-qr svg")).to_be_visible()
     secret = page.locator("#otp-secret").inner_text()
     assert re.fullmatch(r"[A-Z2-7]{4}( [A-Z2-7]{1,4})+", secret), secret

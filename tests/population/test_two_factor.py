@@ -123,7 +123,7 @@ def test_enrolment_shows_a_qr_code_and_a_stable_secret_then_recovery_codes(clien
     page = client.get("/admin/otp/setup/?next=/admin/population/person/", REMOTE_ADDR=ADDRESS)
     html = page.content.decode()
     assert page.status_code == 200
-    assert "绑定动态口令" in html and "<svg" in html
+    assert "开通两步验证" in html and "<svg" in html
     secret = re.search(r'<code id="otp-secret">([A-Z2-7 ]+)</code>', html).group(1)
     # a reload keeps the same secret (one pending device)
     again = client.get("/admin/otp/setup/", REMOTE_ADDR=ADDRESS).content.decode()

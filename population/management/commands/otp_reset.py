@@ -25,7 +25,8 @@ class Command(BaseCommand):
             raise CommandError(f"没有用户 {username} / no user {username}")
         totp, _ = TOTPDevice.objects.filter(user=user).delete()
         static, _ = StaticDevice.objects.filter(user=user).delete()
-        keys, _ = WebAuthnCredential.objects.filter(user=user).delete()
+        _, deleted = WebAuthnCredential.objects.filter(user=user).delete()
+        keys = deleted.get(WebAuthnCredential._meta.label, 0)
         self.stdout.write(
             f"已重置 {username} 的两步验证，下次登录时重新绑定 / second factor of {username} "
             f"reset ({totp} TOTP, {keys} security-key, {static} recovery rows removed); the next "
