@@ -166,7 +166,9 @@ class RegistrationComplete(ChineseAnswers, CompleteCredentialRegistrationView):
         if not StaticDevice.objects.filter(user=user).exists():
             self.request.session[ISSUE_RECOVERY] = True
         if first_factor:
-            # The key is the second factor of this login (the library marks the session).
+            # The key is the second factor of this login (the library marks the session); the
+            # TOTP secret the enrolment page offered instead is dropped.
+            TOTPDevice.objects.filter(user=user, confirmed=False).delete()
             two_factor._clear_failures(self.request, user)
         return response
 

@@ -285,6 +285,7 @@ def otp_verify(request):
             title="安全密钥或动态口令验证" if has_keys else "动态口令验证",
             has_keys=has_keys,
             has_totp=has_totp,
+            code_help=None if has_totp else "输入开通时保存的一个恢复码（每个只能用一次）。",
             **(_key_context(request) if has_keys else {}),
         ),
     )

@@ -355,7 +355,8 @@ def test_recovery_codes_still_pass_for_a_key_user(client, staff):
     token = StaticToken.objects.filter(device__user=staff).first().token
     login(client)
     page = client.get("/admin/otp/verify/", REMOTE_ADDR=ADDRESS).content.decode()
-    assert "恢复码" in page and 'name="otp_token"' in page
+    assert 'name="otp_token"' in page and "输入开通时保存的一个恢复码" in page
+    assert "动态口令应用中显示的 6 位数字" not in page  # no TOTP to ask for
     client.post("/admin/otp/verify/", {"otp_token": token}, REMOTE_ADDR=ADDRESS)
     assert client.get("/admin/", REMOTE_ADDR=ADDRESS).status_code == 200
     assert not StaticToken.objects.filter(token=token).exists()
@@ -425,7 +426,10 @@ def test_second_factor_pages_send_a_strict_policy_and_run_no_inline_script(clien
     settings.OTP_REQUIRED = True
     login(client)
     pages = [client.get("/admin/otp/setup/", REMOTE_ADDR=ADDRESS)]
+    assert TOTPDevice.objects.filter(user=staff, confirmed=False).exists()
     enrol(client, SoftKey())
+    # the key was chosen: the TOTP secret offered beside it is dropped
+    assert not TOTPDevice.objects.filter(user=staff).exists()
     client.get("/admin/otp/security-key/enrolled/", REMOTE_ADDR=ADDRESS)
     pages.append(client.get("/admin/otp/devices/", REMOTE_ADDR=ADDRESS))
     client.post("/admin/logout/", REMOTE_ADDR=ADDRESS)
