@@ -389,9 +389,9 @@ class WindowForm(forms.Form):
         """Each fact's fields with the fact they state (a record's rows share its name)."""
         return [(self.fact_of[key], self[key]) for key in self.fact_of]
 
-    def _records(self, name: str) -> list[dict] | None:
+    def _records(self, name: str, *, report: bool = False) -> list[dict] | None:
         """A record fact as typed: None when not known, [] for none, else the complete rows
-        (an incomplete row is an error on its first blank field)."""
+        (``report``: an incomplete row is an error on its first blank field)."""
         data = self.cleaned_data
         known = data.get(FACT_PREFIX + name)
         if not known:
@@ -419,11 +419,11 @@ class WindowForm(forms.Form):
             blank = [f for f, _ in INPUTS[name].fields if f not in row]
             if blank:
                 key = f"{FACT_PREFIX}{name}_{i}_{blank[0]}"
-                if key not in self.errors:
+                if report and key not in self.errors:
                     self.add_error(key, "请填写此项（或清空该条记录）")
                 continue
             out.append(row)
-        if not out and not records:
+        if report and not records:
             self.add_error(FACT_PREFIX + name, "选择“有”时请至少填写一条记录")
         return out
 
@@ -486,6 +486,9 @@ class WindowForm(forms.Form):
         )
         if family and not data.get("relation"):
             self.add_error("relation", "请选择申请人与户主的关系")
+        for name in WINDOW_FACTS:
+            if INPUTS[name].type == "records":
+                self._records(name, report=True)
         return data
 
     def applicant_id_name(self) -> tuple[str, str]:

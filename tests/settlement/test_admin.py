@@ -28,7 +28,11 @@ def accepted(qy_current, officers):
         target="residence",
         citizen_id=CID,
         name="李四",
-        evidence={"owns_residential_home": True},
+        evidence={
+            "properties": [
+                {"owner": "applicant", "use": "residential", "area_m2": 90, "registered": True}
+            ]
+        },
         actor=None,
     )
     app = services.application_submit(application=app, actor=None, on=ON)
