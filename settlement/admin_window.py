@@ -672,7 +672,8 @@ def verdict_explained(verdict: dict) -> str:
     if verdict.get("unmet"):
         parts.append(format_html('<p class="unmet">不满足：{}</p>', "；".join(verdict["unmet"])))
     if verdict.get("missing"):
-        labels = verdict.get("missing_zh") or [fact_label(n) for n in verdict["missing"]]
+        # what to find out: the facts to state (a derived category as its records or codes)
+        labels = verdict.get("ask_zh") or [fact_label(n) for n in verdict["missing"]]
         parts.append(format_html('<p class="needed">还需查明：{}</p>', "；".join(labels)))
     for c in verdict.get("placeholders", []):
         parts.append(

@@ -310,7 +310,7 @@ def test_the_window_registers_a_submitted_application(
     assert response["Location"] == reverse("admin:settlement_application_change", args=[app.pk])
     assert app.status == Status.SUBMITTED and app.citizen_id == applicant.citizen_id
     assert app.relation == "10" and app.household == headed
-    assert app.evidence == HOME
+    assert app.evidence == HOME | {"residence_region_code": "441802006001"}
     assert list(app.members.values_list("citizen_id", "kind", "relation")) == [
         (CHILD_ID, "unmarried_child", "20")
     ]
