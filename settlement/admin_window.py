@@ -188,7 +188,7 @@ def _record_fields(name: str) -> dict[str, forms.Field]:
                     label=label, min_value=0, required=False, decimal_places=2
                 )
             else:
-                fields[key] = _region_field(label, "输入乡镇街道或村（居）名称查找")
+                fields[key] = _region_field(f"第{i}条：参保地", "输入乡镇街道或村（居）名称查找")
     return fields
 
 
