@@ -42,6 +42,12 @@ class FactsField(serializers.DictField):
     pass
 
 
+@extend_schema_field({"type": "integer", "enum": [FACTS_VERSION]})
+class FactsVersionField(serializers.IntegerField):
+    """Published as the one current version; another number reaches the service, whose
+    refusal names the new fields (bad_facts_version)."""
+
+
 class PrecheckInput(StrictSerializer):
     """The request as published and as checked (the service checks the facts' names and types
     against docs/settlement.md, the same for the command)."""
@@ -50,7 +56,7 @@ class PrecheckInput(StrictSerializer):
         r"^[0-9]{6}\Z", help_text="6位城市区划代码，如 440700 / 6-digit city code"
     )
     date = StrictDateField(help_text="按该日生效的落户政策判断 / YYYY-MM-DD")
-    facts_version = serializers.IntegerField(
+    facts_version = FactsVersionField(
         required=False,
         help_text=f"事实格式版本，当前为 {FACTS_VERSION}（旧格式的请求被拒绝并指明新字段）"
         " / the facts schema version; the old shape is refused naming the new field",
