@@ -203,6 +203,10 @@ CASES = [
             {"has_town_residence": True},
             {"parent_is_head_or_has_homestead": False},
             {"hukou_urban_rural_code": RURAL},
+            {"destination_urban_rural_code": "121"},
+            {"urban_side_stable_job": True},
+            {"village_two_thirds_consent": False},
+            {"village_committee_consent": False},
         ],
     ),
     (
@@ -222,6 +226,10 @@ CASES = [
             {"has_homestead_and_land": False},
             {"lives_in_village": False},
             {"destination_urban_rural_code": "121"},
+            {"hukou_urban_rural_code": "210"},
+            {"urban_side_stable_job": True},
+            {"has_town_residence": True},
+            {"village_two_thirds_consent": False},
         ],
     ),
     (
@@ -294,6 +302,8 @@ CASES = [
             {"sponsor_is_minor": True},
             {"sponsor_hukou_in_city": False},
             {"sponsor_rents_home": False},
+            {"sponsor_relation_code": FATHER},
+            {"destination_urban_rural_code": RURAL, "lives_in_village": False},
         ],
     ),
     (
@@ -311,6 +321,8 @@ CASES = [
             {"sponsor_hukou_in_city": False},
             {"married": True},
             {"properties": [home(owner="applicant")]},
+            {"sponsor_relation_code": SON},
+            {"destination_urban_rural_code": RURAL, "lives_in_village": False},
         ],
     ),
     (
@@ -331,6 +343,8 @@ CASES = [
             {"married": False},
             {"properties": []},
             {"lives_in_village": False},
+            {"sponsor_relation_code": GRANDFATHER},
+            {"sponsor_hukou_in_city": False},
         ],
     ),
     (JM, "2019-03-01", "job_transfer", {"job_transfer": True}, [{"job_transfer": False}]),
@@ -806,3 +820,21 @@ def test_a_bad_rule_file_is_refused_on_load_with_where(tmp_path, mutate, fragmen
     assert exc.value.code == "bad_rules"
     assert fragment in str(exc.value)
     assert RuleSet.objects.count() == count
+
+
+def test_every_condition_of_every_channel_just_fails_in_the_table():
+    """Across the table's changes, each condition of a channel's top-level all-group fails
+    at least once (an any-group counts as one condition)."""
+    failed: dict[tuple[str, str], set[int]] = {}
+    parts_of: dict[tuple[str, str], int] = {}
+    for city, date, channel, facts, changes in CASES:
+        key = (city, channel)
+        seen = failed.setdefault(key, set())
+        for one in changes:
+            verdict, _ = _verdict(city, date, channel, facts | one)
+            top = verdict["conditions"]
+            parts = top.get("all", [top])
+            parts_of[key] = len(parts)
+            seen.update(i for i, part in enumerate(parts) if part["status"] == "unmet")
+    uncovered = {k: sorted(set(range(parts_of[k])) - v) for k, v in failed.items()}
+    assert {k: v for k, v in uncovered.items() if v} == {}
