@@ -136,7 +136,7 @@ def facts_table() -> str:
         "|---|---|---|",
     ]
     for name, spec in INPUTS.items():
-        out.append(f"| `{name}` | {_kind(spec)} | {_cell(spec.zh)} |")
+        out.append(f"| `{name}` | {_cell(_kind(spec))} | {_cell(spec.zh)} |")
     out += [
         "",
         "What the rules read that is derived from those, never stated (stating one is refused, "
@@ -147,7 +147,7 @@ def facts_table() -> str:
     ]
     for name, (spec, inputs) in DERIVED_FROM.items():
         src = ", ".join(f"`{i}`" for i in inputs)
-        out.append(f"| `{name}` | {_kind(spec)} | {_cell(spec.zh)} | {src} |")
+        out.append(f"| `{name}` | {_cell(_kind(spec))} | {_cell(spec.zh)} | {src} |")
     return "\n".join(out)
 
 
