@@ -30,8 +30,8 @@ from population.models import Person, Region, RegionLevel, UrbanRuralCode
 from registry.models import Household, HouseholdKind, Membership
 from settlement.conditions import MET, leaves
 from settlement.facts import (
-    FACTS,
-    OBSERVED_BY,
+    DERIVED_FROM,
+    INPUTS,
     VALUE_LABELS,
     fact_label,
     fact_value_label,
@@ -50,14 +50,16 @@ FACT_PREFIX = "fact_"
 # Observations the window takes from the register, never typed: the destination household's
 # urban-rural code, and (for a person registered in the city) that of the hukou region.
 FROM_REGISTER = ("destination_urban_rural_code", "hukou_urban_rural_code")
-# Categories an observation establishes are not asked (the observation is, or is derived);
-# the zone stays a choice of the rule set's zone table.
-ESTABLISHED = {fact for fact in OBSERVED_BY if fact != "residence_zone"}
-WINDOW_FACTS = [n for n in FACTS if n not in ESTABLISHED and n != "destination_urban_rural_code"]
+# The window asks the facts a request states (never a derived category); the destination's
+# urban-rural code is the chosen household's. Records (properties, insurance) are asked as a
+# few rows of fields each, places as a region chosen by name.
+WINDOW_FACTS = [n for n in INPUTS if n != "destination_urban_rural_code"]
+RECORD_ROWS = 2
 # 被投靠人是申请人的…: the GB/T 4761 codes that name kin the documents speak of.
 SPONSOR_RELATIONS = [("", "未知")] + [
-    (v, f"{v} {label}") for v, label in Relation.choices if relation_category(v) is not None
+    (v, f"{v} {label}") for v, label in Relation.choices if relation_category(v) != "none"
 ]
+RECORDS_KNOWN = [("", "未知"), ("none", "无"), ("listed", "有，见下列记录")]
 URBAN_RURAL_CHOICES = [("", "未知"), *list(UrbanRuralCode.choices)]
 
 # A service refusal's code → the form field it concerns (others go above the form).
@@ -141,20 +143,81 @@ def rule_sets_for(user, *, on: dt.date) -> list[RuleSet]:
     return list(found.values())
 
 
+def _region_field(label: str, help_text: str) -> forms.ModelChoiceField:
+    field = forms.ModelChoiceField(
+        label=label, queryset=Region.objects.all(), required=False, help_text=help_text
+    )
+    field.widget = AutocompleteSelect(
+        Household._meta.get_field("region"), admin.site, attrs={"data-placeholder": "地名"}
+    )
+    field.widget.choices = field.choices
+    return field
+
+
+def _record_fields(name: str) -> dict[str, forms.Field]:
+    """The rows of a record fact: whether there are any, then each record's fields."""
+    spec = INPUTS[name]
+    what = "本市房产记录" if name == "properties" else "社会保险参保记录"
+    fields: dict[str, forms.Field] = {
+        name: forms.ChoiceField(
+            label=what,
+            choices=RECORDS_KNOWN,
+            required=False,
+            help_text="按不动产登记或购房合同填写，每套一行"
+            if name == "properties"
+            else "按社保部门的参保证明填写，每个险种一行",
+        )
+    }
+    for i in range(1, RECORD_ROWS + 1):
+        for field, fspec in spec.fields:
+            key = f"{name}_{i}_{field}"
+            label = f"第{i}条：{fspec.zh}"
+            if fspec.type == "enum":
+                labels = VALUE_LABELS.get(field, {})
+                fields[key] = forms.ChoiceField(
+                    label=label,
+                    choices=[("", "请选择")] + [(c, labels.get(c, c)) for c in fspec.choices],
+                    required=False,
+                )
+            elif fspec.type == "bool":
+                fields[key] = forms.ChoiceField(label=label, choices=BOOL_CHOICES, required=False)
+            elif fspec.type == "int":
+                fields[key] = forms.IntegerField(label=label, min_value=0, required=False)
+            elif fspec.type == "number":
+                fields[key] = forms.DecimalField(
+                    label=label, min_value=0, required=False, decimal_places=2
+                )
+            else:
+                fields[key] = _region_field(f"第{i}条：参保地", "输入乡镇街道或村（居）名称查找")
+    return fields
+
+
 def _fact_field(name: str, rule_set: RuleSet) -> forms.Field:
-    spec = FACTS[name]
+    spec = INPUTS[name]
     label = spec.zh
-    if name == "sponsor_relation_code":
+    if name in ("sponsor_relation_code", "serviceman_relation_code"):
         return forms.ChoiceField(
-            label="被投靠人（或房主）是申请人的",
+            label="被投靠人（或房主）是申请人的"
+            if name == "sponsor_relation_code"
+            else "现役军人是申请人的",
             choices=SPONSOR_RELATIONS,
             required=False,
             help_text="按户口簿、结婚证、出生证明等所载关系选择（国家标准家庭关系代码）",
         )
+    if name == "residence_region_code":
+        return _region_field(
+            "实际居住地",
+            "输入居住地所在的乡镇街道或村（居）名称查找；所在区域（如中心城区）按本市政策的"
+            "区域表由区划自动得出，无需填写",
+        )
+    if name == "employment_region_code":
+        return _region_field("就业地", "输入就业单位或经营场所所在的乡镇街道或村（居）名称查找")
     if name in ("hukou_urban_rural_code", "sponsor_hukou_urban_rural_code"):
         help_text = "按户口簿所载户口所在地的城乡划分代码选择"
         if name == "hukou_urban_rural_code":
             help_text += "；申请人已在本市登记户口的，按其户口所在地自动确定，无需选择"
+        else:
+            help_text += "；被投靠人已在本系统登记的，请在上栏选择此人，按其户口所在地自动确定"
         return forms.ChoiceField(
             label=label, choices=URBAN_RURAL_CHOICES, required=False, help_text=help_text
         )
@@ -171,27 +234,25 @@ def _fact_field(name: str, rule_set: RuleSet) -> forms.Field:
             choices=[("", "未知")] + [(c, labels.get(c, c)) for c in spec.choices],
             required=False,
         )
-    zones = rule_set.content.get("zones", {})
-    if name == "residence_zone" and zones:
-        return forms.ChoiceField(
-            label=label, choices=[("", "未知"), *list(zones.items())], required=False
-        )
     return forms.CharField(label=label, required=False, max_length=60)
 
 
 def channel_facts(rule_set: RuleSet) -> dict[str, list[str]]:
     """Which form facts each channel's conditions read (the form shows only those): a
-    category an observation establishes is asked as that observation, and the destination's
-    urban-rural code is never asked (it is the chosen household's)."""
+    derived category is asked as the facts it comes from, the destination's urban-rural code
+    is never asked (it is the chosen household's), and a channel about a sponsor asks who the
+    sponsor is (``sponsor``: a person on file, whose hukou the register tells)."""
     out = {}
     for channel in rule_set.content["channels"]:
         names: list[str] = []
         _collect(channel["condition"], names)
         asked: list[str] = []
-        for name in names:
-            name = OBSERVED_BY[name] if name in ESTABLISHED else name
-            if name in WINDOW_FACTS and name not in asked:
-                asked.append(name)
+        for read in names:
+            for name in DERIVED_FROM[read][1] if read in DERIVED_FROM else (read,):
+                if name == "sponsor_hukou_urban_rural_code" and "sponsor" not in asked:
+                    asked.append("sponsor")
+                if name in WINDOW_FACTS and name not in asked:
+                    asked.append(name)
         out[channel["code"]] = asked
     return out
 
@@ -297,13 +358,74 @@ class WindowForm(forms.Form):
         self.fields["channel"].choices = [("", "请选择")] + [
             (c["code"], f"{c['name']}（{c['source']}）") for c in rule_set.content["channels"]
         ]
+        self.fields[FACT_PREFIX + "sponsor"] = forms.ModelChoiceField(
+            label="被投靠人（已在本系统登记的）",
+            queryset=persons_within(user),
+            required=False,
+            help_text="输入公民身份号码或姓名查找；其户口所在地的城乡划分代码和是否本市户口按登记"
+            "自动确定，无需选择",
+        )
+        self.fields[FACT_PREFIX + "sponsor"].widget = AutocompleteSelect(
+            ApplicationMember._meta.get_field("person"),
+            site,
+            attrs={"data-placeholder": "身份号码或姓名"},
+        )
+        self.fields[FACT_PREFIX + "sponsor"].widget.choices = self.fields[
+            FACT_PREFIX + "sponsor"
+        ].choices
+        self.fact_of = {FACT_PREFIX + "sponsor": "sponsor"}
         for name in WINDOW_FACTS:
-            self.fields[FACT_PREFIX + name] = _fact_field(name, rule_set)
+            if INPUTS[name].type == "records":
+                for key, field in _record_fields(name).items():
+                    self.fields[FACT_PREFIX + key] = field
+                    self.fact_of[FACT_PREFIX + key] = name
+            else:
+                self.fields[FACT_PREFIX + name] = _fact_field(name, rule_set)
+                self.fact_of[FACT_PREFIX + name] = name
         if not self.is_bound:
             self.initial.setdefault("on", timezone.localdate())
 
     def fact_fields(self):
-        return [self[FACT_PREFIX + name] for name in WINDOW_FACTS]
+        """Each fact's fields with the fact they state (a record's rows share its name)."""
+        return [(self.fact_of[key], self[key]) for key in self.fact_of]
+
+    def _records(self, name: str, *, report: bool = False) -> list[dict] | None:
+        """A record fact as typed: None when not known, [] for none, else the complete rows
+        (``report``: an incomplete row is an error on its first blank field)."""
+        data = self.cleaned_data
+        known = data.get(FACT_PREFIX + name)
+        if not known:
+            return None
+        if known == "none":
+            return []
+        records = []
+        for i in range(1, RECORD_ROWS + 1):
+            row = {}
+            for field, fspec in INPUTS[name].fields:
+                value = data.get(f"{FACT_PREFIX}{name}_{i}_{field}")
+                if value in (None, ""):
+                    continue
+                if fspec.type == "bool":
+                    value = value == "yes"
+                elif fspec.type == "number":
+                    value = int(value) if value == value.to_integral_value() else float(value)
+                elif isinstance(value, Region):
+                    value = value.pk
+                row[field] = value
+            if row:
+                records.append((i, row))
+        out = []
+        for i, row in records:
+            blank = [f for f, _ in INPUTS[name].fields if f not in row]
+            if blank:
+                key = f"{FACT_PREFIX}{name}_{i}_{blank[0]}"
+                if report and key not in self.errors:
+                    self.add_error(key, "请填写此项（或清空该条记录）")
+                continue
+            out.append(row)
+        if report and not records:
+            self.add_error(FACT_PREFIX + name, "选择“有”时请至少填写一条记录")
+        return out
 
     def applicant_fields(self):
         return [self[n] for n in ("applicant", "citizen_id", "name", "on")]
@@ -364,6 +486,9 @@ class WindowForm(forms.Form):
         )
         if family and not data.get("relation"):
             self.add_error("relation", "请选择申请人与户主的关系")
+        for name in WINDOW_FACTS:
+            if INPUTS[name].type == "records":
+                self._records(name, report=True)
         return data
 
     def applicant_id_name(self) -> tuple[str, str]:
@@ -392,6 +517,14 @@ class WindowForm(forms.Form):
             code = region_urban_rural_code(hukou, on=on)
             if code:
                 out["hukou_urban_rural_code"] = code
+        sponsor = data.get(FACT_PREFIX + "sponsor")
+        if sponsor is not None and sponsor.is_registered:
+            out["sponsor_hukou_in_city"] = sponsor.hukou_region_id.startswith(
+                self.rule_set.city_code[:4]
+            )
+            code = region_urban_rural_code(sponsor.hukou_region_id, on=on)
+            if code:
+                out["sponsor_hukou_urban_rural_code"] = code
         return out
 
     def evidence(self) -> dict:
@@ -399,11 +532,18 @@ class WindowForm(forms.Form):
         register says of the destination and the hukou in place of anything typed."""
         out = {}
         for name in WINDOW_FACTS:
-            spec = FACTS[name]
+            spec = INPUTS[name]
+            if spec.type == "records":
+                records = self._records(name)
+                if records is not None:
+                    out[name] = records
+                continue
             value = self.cleaned_data.get(FACT_PREFIX + name)
             if value in (None, ""):
                 continue
-            if spec.type == "bool":
+            if isinstance(value, Region):
+                value = value.pk
+            elif spec.type == "bool":
                 value = value == "yes"
             elif spec.type == "number":
                 value = int(value) if value == value.to_integral_value() else float(value)
@@ -532,7 +672,8 @@ def verdict_explained(verdict: dict) -> str:
     if verdict.get("unmet"):
         parts.append(format_html('<p class="unmet">不满足：{}</p>', "；".join(verdict["unmet"])))
     if verdict.get("missing"):
-        labels = verdict.get("missing_zh") or [fact_label(n) for n in verdict["missing"]]
+        # what to find out: the facts to state (a derived category as its records or codes)
+        labels = verdict.get("ask_zh") or [fact_label(n) for n in verdict["missing"]]
         parts.append(format_html('<p class="needed">还需查明：{}</p>', "；".join(labels)))
     for c in verdict.get("placeholders", []):
         parts.append(

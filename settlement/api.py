@@ -20,14 +20,14 @@ from population.inputcheck import InvalidInput
 from population.sharing.api.base import ERROR_RESPONSES, WRITE_ERROR_RESPONSES, SharingAPIView
 from population.sharing.api.inputs import NON_BLANK_PATTERN, StrictDateField, StrictSerializer
 from population.sharing.scopes import Endpoint
-from settlement.facts import FACTS
+from settlement.facts import FACTS_VERSION, INPUTS
 from settlement.services import settlement_precheck
 
 
 def _facts_schema() -> dict:
     """The facts object as the service checks it: known names, typed values, null = unknown."""
     properties = {}
-    for name, spec in FACTS.items():
+    for name, spec in INPUTS.items():
         schema = {**spec.json_schema(), "nullable": True}
         if "enum" in schema:  # OpenAPI 3.0: null must be one of the listed values too
             schema["enum"] = [*schema["enum"], None]
@@ -42,6 +42,12 @@ class FactsField(serializers.DictField):
     pass
 
 
+@extend_schema_field({"type": "integer", "enum": [FACTS_VERSION]})
+class FactsVersionField(serializers.IntegerField):
+    """Published as the one current version; another number reaches the service, whose
+    refusal names the new fields (bad_facts_version)."""
+
+
 class PrecheckInput(StrictSerializer):
     """The request as published and as checked (the service checks the facts' names and types
     against docs/settlement.md, the same for the command)."""
@@ -50,8 +56,15 @@ class PrecheckInput(StrictSerializer):
         r"^[0-9]{6}\Z", help_text="6位城市区划代码，如 440700 / 6-digit city code"
     )
     date = StrictDateField(help_text="按该日生效的落户政策判断 / YYYY-MM-DD")
+    facts_version = FactsVersionField(
+        required=False,
+        help_text=f"事实格式版本，当前为 {FACTS_VERSION}（旧格式的请求被拒绝并指明新字段）"
+        " / the facts schema version; the old shape is refused naming the new field",
+    )
     facts = FactsField(
-        required=False, help_text="申请人事实，名称与类型见 docs/settlement.md；null 即未知"
+        required=False,
+        help_text="申请人事实（可观察、可证明的记录：房产、租赁、参保、住址区划代码等），"
+        "名称与类型见 docs/settlement.md；null 即未知",
     )
     channel = serializers.RegexField(
         r"^[a-z][a-z0-9_]{0,63}\Z",
@@ -86,7 +99,8 @@ PrecheckOutput = inline_serializer(
                 "每个渠道：code, name, source（条款）, clause_text（文件原文）, status"
                 "（met 符合 / unmet 不符合 / missing 需补充事实）, verdict_zh, conditions,"
                 " unmet（仅不满足的条件；“之一”组为一行）, failing（同上，结构化）,"
-                " missing（仅可能改变结论的未知事实）, missing_zh, notes（by=popbase）,"
+                " missing（仅可能改变结论的未知事实）, missing_zh, ask（为此须填写的事实）,"
+                " ask_zh, observe, notes（by=popbase）,"
                 " constants, placeholders（popbase 占位取值）,"
                 " decided_by（修订文件文号；空为基础文件）"
             ),
@@ -114,7 +128,22 @@ class PrecheckView(SharingAPIView):
                 value={
                     "city_code": "440700",
                     "date": "2019-03-01",
-                    "facts": {"residence_zone": "core_district", "employment_months": 7},
+                    "facts_version": FACTS_VERSION,
+                    "facts": {
+                        "residence_region_code": "440703",
+                        "employment_region_code": "440704",
+                        "employment_months": 7,
+                        "rents_home": True,
+                        "rental_registered": False,
+                        "insurance": [
+                            {
+                                "kind": "pension",
+                                "type": "urban_employee",
+                                "region_code": "440703",
+                                "months": 7,
+                            }
+                        ],
+                    },
                 },
             )
         ],

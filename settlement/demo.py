@@ -31,10 +31,10 @@ DEMO_STAFF = (
     ("demo_chief", "演示审批主管", roles.SUPERVISOR),
 )
 KINSHIP = {
-    "sponsor_relation": "spouse",
+    "sponsor_relation_code": "10",  # GB/T 4761 配偶
     "sponsor_hukou_in_city": True,
     "lives_with_sponsor": True,
-    "destination_rural": False,
+    "destination_urban_rural_code": "111",
 }
 # The state each demo application is brought to, in order (a few per state).
 PLAN = (

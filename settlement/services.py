@@ -39,13 +39,15 @@ from settlement.conditions import (
     needed,
 )
 from settlement.facts import (
-    OBSERVED_BY,
+    DERIVED_FROM,
+    FACTS_VERSION,
     PersonRecordFacts,
     RecordedEvidence,
     ResidencePermitFacts,
     fact_label,
     facts_derive,
     facts_gather,
+    facts_to_state,
     facts_validate,
 )
 from settlement.models import (
@@ -99,13 +101,16 @@ def channel_evaluate(
     """One channel's answer: the verdict, the clause and its words, and what to act on.
 
     ``unmet`` (labels) and ``failing`` (structured) list only what fails on an unmet channel, an
-    unmet any-group as one list of alternatives; ``missing`` lists only the unknown facts that
-    could still change an undecided channel. A met channel lists neither.
+    unmet any-group as one list of alternatives; ``missing`` lists only the unknown facts the
+    rules read that could still change an undecided channel, and ``ask`` the facts to state for
+    them (a derived category is asked as the records or codes it comes from). A met channel
+    lists neither.
     """
     tree = evaluate(channel["condition"], facts, constants)
     fails = failing(tree)
     used = [leaf["constant"] for leaf in leaves(tree) if "constant" in leaf]
     needs = needed(tree)
+    ask = facts_to_state(needs, facts)
     return {
         "code": channel["code"],
         "name": channel["name"],
@@ -127,7 +132,9 @@ def channel_evaluate(
         "failing": fails,
         "missing": needs,
         "missing_zh": [fact_label(name) for name in needs],
-        "observe": {name: OBSERVED_BY[name] for name in needs if name in OBSERVED_BY},
+        "ask": ask,
+        "ask_zh": [fact_label(name) for name in ask],
+        "observe": {name: list(DERIVED_FROM[name][1]) for name in needs if name in DERIVED_FROM},
         "constants": used,
         "placeholders": [c for c in used if c.get("placeholder")],
     }
@@ -189,10 +196,21 @@ def settlement_precheck(payload: Any) -> dict:
     """
     if not isinstance(payload, dict):
         raise _bad("请求须为 JSON 对象", "the request must be a JSON object")
-    extra = set(payload) - {"city_code", "date", "facts", "channel"}
+    extra = set(payload) - {"city_code", "date", "facts", "channel", "facts_version"}
     if extra:
         names = echo(sorted(map(str, extra)))
         raise _bad(f"未知字段 {names}", f"unknown fields {names}")
+    version = payload.get("facts_version", FACTS_VERSION)
+    if version != FACTS_VERSION or isinstance(version, bool):
+        raise DomainError(
+            f"facts_version {echo([str(version)])} 已停用：当前事实格式为第{FACTS_VERSION}版"
+            "（房产 properties、租赁 rents_home/rental_registered、参保 insurance、"
+            "住址 residence_region_code 等），见 docs/settlement.md",
+            f"facts_version {echo([str(version)])} is retired: facts are version {FACTS_VERSION}"
+            " (properties, rents_home/rental_registered, insurance, residence_region_code, …);"
+            " see docs/settlement.md",
+            code="bad_facts_version",
+        )
     city_code = payload.get("city_code")
     if not isinstance(city_code, str) or not re.fullmatch(r"[0-9]{6}", city_code):
         raise _bad("city_code 须为6位城市区划代码", "city_code must be a 6-digit city code")
@@ -219,6 +237,7 @@ def settlement_precheck(payload: Any) -> dict:
         )
     return {
         "date": on.isoformat(),
+        "facts_version": FACTS_VERSION,
         **ruleset_evaluate(rule_set=rule_set, facts=facts, channel=channel),
     }
 

@@ -161,15 +161,27 @@ def test_settlement_from_window_to_completion_into_a_household_with_a_head(
     pages.check("窗口受理（直系亲属投靠）")
     page.select_option("select[name=channel]", label="购房和自建房入户（四（五））")
     expect(relation).to_be_hidden()
-    expect(page.locator(".field-fact_owns_residential_home")).to_be_visible()
+    # the property is asked as a record in words (owner, use, area, registered), the place
+    # as a region by name; the zone is derived from it, never chosen
+    expect(page.locator(".field-fact_properties")).to_be_visible()
+    expect(page.locator(".field-fact_residence_region_code")).to_be_visible()
     expect(page.locator(".field-fact_degree")).to_be_hidden()
+    for retired in ("residence_zone", "owns_residential_home", "property_certificate"):
+        expect(page.locator(f"[name=fact_{retired}]")).to_have_count(0)
     expect(page.locator("#eligibility")).to_contain_text("？ 缺少证明")
-    expect(page.locator("#eligibility .needed")).to_contain_text("住所所在区域")
+    expect(page.locator("#eligibility .needed")).to_contain_text("实际居住地址所在的区划代码")
     expect(page.locator("#eligibility .clause-text")).to_contain_text("购买合法的商品房")
-    page.select_option("select[name=fact_residence_zone]", label="其他建制镇")
-    page.select_option("select[name=fact_owns_residential_home]", label="是")
-    page.select_option("select[name=fact_property_certificate]", label="是")
+    _autocomplete(page, "fact_residence_region_code", "凤城街道第一", "凤城街道第一社区")
+    page.select_option("select[name=fact_properties]", label="有，见下列记录")
+    page.select_option("select[name=fact_properties_1_owner]", label="申请人本人")
+    page.select_option("select[name=fact_properties_1_use]", label="商铺")
+    page.fill("input[name=fact_properties_1_area_m2]", "95")
+    page.select_option("select[name=fact_properties_1_registered]", label="是")
+    expect(page.locator("#eligibility")).to_contain_text("购房和自建房入户（四（五））：✘ 不符合")
+    expect(page.locator("#eligibility .unmet")).to_contain_text("本人购买的商品住房或合法自建住宅")
+    page.select_option("select[name=fact_properties_1_use]", label="住宅")
     expect(page.locator("#eligibility")).to_contain_text("购房和自建房入户（四（五））：✔ 符合")
+    expect(page.locator("#eligibility-table")).to_contain_text("中心城区")  # derived zone
     expect(page.locator("#facts-on-file")).to_contain_text("申请人年龄（周岁）")
     page.select_option("select[name=target]", label="合法稳定住所（家庭户）")
     expect(page.locator("#member-kinds")).to_contain_text("未婚子女")
@@ -271,4 +283,73 @@ def test_settlement_from_window_to_completion_into_a_household_with_a_head(
     events = RegistrationEvent.objects.filter(document_number=app.permit_number)
     assert sorted(events.values_list("person__citizen_id", flat=True)) == sorted(
         [APPLICANT_ID, CHILD_ID]
+    )
+
+
+def test_the_window_asks_rental_and_insurance_in_words_and_shows_the_answer(
+    page, live_server, admin_login, village, city
+):
+    """江门 二（三）1 at the window: residence and workplace chosen by name, a rental without
+    备案, an insurance record (type, place, months); the answer follows each change."""
+    from population import roles
+    from population.models import OfficerRegion, Region, RegionLevel
+    from settlement.rules import rulesets_load_shipped
+
+    rulesets_load_shipped()
+    jiangmen = Region.objects.create(
+        code="440700000000", name="江门市", level=RegionLevel.CITY, parent=city.parent
+    )
+    district = Region.objects.create(
+        code="440703000000", name="蓬江区", level=RegionLevel.COUNTY, parent=jiangmen
+    )
+    street = Region.objects.create(
+        code="440703001000", name="环市街道", level=RegionLevel.TOWNSHIP, parent=district
+    )
+    Region.objects.create(
+        code="440703001001",
+        name="环市街道第一社区",
+        level=RegionLevel.VILLAGE,
+        parent=street,
+        is_synthetic=True,
+    )
+    clerk = _user("clerk_jm", "黄警官", roles.REGISTRATION_OFFICER, jiangmen)
+    assert OfficerRegion.objects.filter(user=clerk).count() == 1
+    pages = Pages(page)
+    admin_login("clerk_jm", PASSWORD)
+    pages.check("首页")
+    page.locator("tr.model-application a.addlink").click()
+    expect(page.locator("#rule-set")).to_contain_text("江门")
+    pages.check("窗口受理（江门）")
+    page.fill("input[name=citizen_id]", build_citizen_id("440703", dt.date(1992, 2, 2), 15))
+    page.fill("input[name=name]", "周五")
+    page.select_option(
+        "select[name=channel]", label="稳定居住就业入户（蓬江、江海、新会）（二（三）1）"
+    )
+    for shown in ("fact_residence_region_code", "fact_employment_region_code",
+                  "fact_employment_months", "fact_properties", "fact_rents_home",
+                  "fact_insurance"):  # fmt: skip
+        expect(page.locator(f".field-{shown}")).to_be_visible()
+    expect(page.locator("#eligibility .needed")).to_contain_text("社会保险参保记录")
+    _autocomplete(page, "fact_residence_region_code", "环市街道第一", "环市街道第一社区")
+    _autocomplete(page, "fact_employment_region_code", "环市街道第一", "环市街道第一社区")
+    page.fill("input[name=fact_employment_months]", "8")
+    page.select_option("select[name=fact_properties]", label="无")
+    page.select_option("select[name=fact_rents_home]", label="是")
+    # whether the rental is filed (备案) is not asked: 江门 accepts a lawful rental either way
+    expect(page.locator(".field-fact_rental_registered")).to_be_hidden()
+    page.select_option("select[name=fact_insurance]", label="有，见下列记录")
+    page.select_option("select[name=fact_insurance_1_kind]", label="养老保险")
+    page.select_option("select[name=fact_insurance_1_type]", label="城镇职工")
+    _autocomplete(page, "fact_insurance_1_region_code", "环市街道第一", "环市街道第一社区")
+    page.fill("input[name=fact_insurance_1_months]", "5")
+    panel = page.locator("#eligibility")
+    expect(panel).to_contain_text("稳定居住就业入户（蓬江、江海、新会）（二（三）1）：✘ 不符合")
+    expect(panel.locator(".unmet")).to_have_text("不满足：参加社会保险满半年")
+    page.fill("input[name=fact_insurance_1_months]", "6")
+    expect(panel).to_contain_text("稳定居住就业入户（蓬江、江海、新会）（二（三）1）：✔ 符合")
+    expect(page.locator("#eligibility-table")).to_contain_text("蓬江、江海、新会三区")
+    pages.check("窗口受理（租赁与参保）")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#window-form fieldset").nth(1).screenshot(
+        path=str(SHOTS / "settlement-window-records.png")
     )

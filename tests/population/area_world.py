@@ -188,7 +188,8 @@ def world(village, tmp_path):
     application = settlement.application_create(
         city_code="441800", on=today, channel="home_purchase", target="residence",
         citizen_id=lapsing.citizen_id, name=lapsing.name,
-        evidence={"owns_residential_home": True}, actor=None,
+        evidence={"properties": [{"owner": "applicant", "use": "residential", "area_m2": 90,
+                                  "registered": True}]}, actor=None,
     )  # fmt: skip
     application = settlement.application_submit(application=application, actor=None, on=today)
 

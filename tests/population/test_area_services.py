@@ -182,7 +182,11 @@ SERVICE_CALLS = {
         name="窗口申请人",
         relation=Relation.SON,
         materials=["购房合同"],
-        evidence={"owns_residential_home": True},
+        evidence={
+            "properties": [
+                {"owner": "applicant", "use": "residential", "area_m2": 90, "registered": True}
+            ]
+        },
         household=w.household,
     ),
     "settlement.services.application_submit": lambda w: dict(application=w.application),

@@ -28,7 +28,11 @@ def accepted(qy_current, officers):
         target="residence",
         citizen_id=CID,
         name="李四",
-        evidence={"owns_residential_home": True},
+        evidence={
+            "properties": [
+                {"owner": "applicant", "use": "residential", "area_m2": 90, "registered": True}
+            ]
+        },
         actor=None,
     )
     app = services.application_submit(application=app, actor=None, on=ON)
@@ -71,9 +75,11 @@ def test_only_allowed_buttons_and_the_eligibility_panel(client, officers, accept
     assert "开始审核调查" in html and "不予落户" in html and "撤回" in html
     assert "审批通过" not in html and "签发准迁证" not in html and "受理</a>" not in html
     # facts and values by their Chinese names, never code names or Python values
-    assert "？ 缺少证明" in html and "持房屋产权证或经房管部门认证的购房合同" in html
+    assert "？ 缺少证明" in html and "住所所在区域" in html
+    assert "还需查明：实际居住地址所在的区划代码" in html  # the fact to state, not the zone
     assert "✔ 符合" in html and "<td>是</td>" in html
-    for shown in ("property_certificate", "home_purchase", "True", "None", "#"):
+    for shown in ("residence_zone", "residence_region_code", "home_purchase", "True", "None",
+                  "#"):  # fmt: skip
         assert shown not in _visible(html), shown
     assert "购房和自建房入户" in html and "未提供" in html
     assert AccessLog.objects.last().channel == "admin.settlement"

@@ -85,7 +85,7 @@ def test_a_later_document_replaces_a_channel_and_the_answer_says_which_document_
     assert created and rule_set.version == "2021-修订"
     assert ruleset_in_force(city_code=JM, on=dt.date(2020, 12, 31)).version == "2018"
     assert ruleset_in_force(city_code=JM, on=dt.date(2021, 1, 1)) == rule_set
-    facts = {"sponsor_relation": "spouse", "destination_rural": False}
+    facts = {"sponsor_relation_code": "10", "destination_urban_rural_code": "111"}
     before = settlement_precheck({"city_code": JM, "date": "2020-06-01", "facts": facts})
     after = settlement_precheck({"city_code": JM, "date": "2021-06-01", "facts": facts})
     spouse_before = next(c for c in before["channels"] if c["code"] == "spouse")

@@ -30,7 +30,11 @@ def test_precheck_from_stdin_lists_the_channels_that_qualify():
     payload = {
         "city_code": "440200",
         "date": "2018-06-01",
-        "facts": {"social_insurance_months": 12},
+        "facts": {
+            "insurance": [
+                {"kind": "pension", "type": "urban_employee", "region_code": "440203", "months": 12}
+            ]
+        },
     }
     result = _run(stdin=json.dumps(payload))
     assert result["qualifies"] == ["insured_one_year"]
@@ -111,9 +115,10 @@ def test_apply_registers_a_submitted_application_and_refusals_change_nothing(
         "relation": "02",
         "materials": ["居民身份证", "房产证"],
         "evidence": {
-            "residence_zone": "town",
-            "owns_residential_home": True,
-            "property_certificate": True,
+            "residence_region_code": "441803104",
+            "properties": [
+                {"owner": "applicant", "use": "residential", "area_m2": 90, "registered": True}
+            ],
         },
         "household_number": family_household.number,
     }

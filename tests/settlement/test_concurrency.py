@@ -30,9 +30,10 @@ def _under_review(officers):
         citizen_id=build_citizen_id("441802", dt.date(1990, 1, 1), 3),
         name="李四",
         evidence={
-            "residence_zone": "town",
-            "owns_residential_home": True,
-            "property_certificate": True,
+            "residence_region_code": "441803104",
+            "properties": [
+                {"owner": "applicant", "use": "residential", "area_m2": 90, "registered": True}
+            ],
         },
         actor=None,
     )

@@ -46,9 +46,10 @@ def test_the_answer_carries_the_clause_and_its_text():
 # Found 1: 江门 二（三）2 — a relative living in the owner's second home does not live with the
 # owner; the document asks that one of two homes is lent to the collateral relative.
 def test_jiangmen_sibling_in_the_owners_second_home_qualifies_without_living_with_the_owner():
+    owners_home = {"owner": "sponsor", "use": "residential", "area_m2": 80, "registered": True}
     facts = {
-        "sponsor_relation": "sibling",
-        "sponsor_homes_owned": 2,
+        "sponsor_relation_code": "71",  # 兄
+        "properties": [owners_home, owners_home | {"area_m2": 60}],
         "lives_in_sponsor_home": True,
         "lives_with_sponsor": False,
     }
@@ -57,12 +58,16 @@ def test_jiangmen_sibling_in_the_owners_second_home_qualifies_without_living_wit
     assert "collateral_in_second_home" in result["qualifies"]
     # a child of the owner is lineal, not collateral: the channel is not theirs
     verdict, _ = _channel(
-        JM, "2019-03-01", facts | {"sponsor_relation": "parent"}, "collateral_in_second_home"
+        JM, "2019-03-01", facts | {"sponsor_relation_code": "51"}, "collateral_in_second_home"
     )
     assert verdict["status"] == "unmet"
     # the owner's homes, not the applicant's, are counted
+    mine = owners_home | {"owner": "applicant"}
     verdict, _ = _channel(
-        JM, "2019-03-01", facts | {"sponsor_homes_owned": 1}, "collateral_in_second_home"
+        JM,
+        "2019-03-01",
+        facts | {"properties": [owners_home, mine]},
+        "collateral_in_second_home",
     )
     assert verdict["status"] == "unmet"
 
@@ -71,11 +76,11 @@ def test_jiangmen_sibling_in_the_owners_second_home_qualifies_without_living_wit
 @pytest.mark.parametrize(("married", "status"), [(False, "met"), (True, "unmet")])
 def test_qingyuan_only_an_unmarried_child_joins_the_parents(married, status):
     facts = {
-        "sponsor_relation": "parent",
+        "sponsor_relation_code": "52",  # 母亲
         "married": married,
         "sponsor_hukou_in_city": True,
         "lives_with_sponsor": True,
-        "destination_rural": False,
+        "destination_urban_rural_code": "121",
     }
     verdict, _ = _channel(QY, "2016-05-01", facts, "kinship")
     assert verdict["status"] == status, verdict
@@ -83,10 +88,10 @@ def test_qingyuan_only_an_unmarried_child_joins_the_parents(married, status):
 
 # Found 3: an urban spouse with a stable job moving to a rural spouse: 五（一）is the rule.
 URBAN_SPOUSE_TO_VILLAGE = {
-    "sponsor_relation": "spouse",
+    "sponsor_relation_code": "10",
     "sponsor_hukou_in_city": True,
     "lives_with_sponsor": True,
-    "hukou_urban": True,
+    "hukou_urban_rural_code": "111",
     "urban_side_stable_job": True,
     "village_two_thirds_consent": True,
     "village_committee_consent": True,
@@ -94,7 +99,7 @@ URBAN_SPOUSE_TO_VILLAGE = {
 
 
 def test_urban_spouse_with_a_job_moving_to_a_village_qualifies_on_no_channel():
-    facts = URBAN_SPOUSE_TO_VILLAGE | {"destination_rural": True}
+    facts = URBAN_SPOUSE_TO_VILLAGE | {"destination_urban_rural_code": "220"}
     rural, result = _channel(QY, "2016-05-01", facts, "rural_spouse")
     assert rural["status"] == "unmet"
     kinship = next(c for c in result["channels"] if c["code"] == "kinship")
@@ -108,13 +113,19 @@ def test_without_the_destination_kinship_cannot_be_decided():
     assert "kinship" not in result["qualifies"]
     # into a town household the general kinship channel applies
     kinship, _ = _channel(
-        QY, "2016-05-01", URBAN_SPOUSE_TO_VILLAGE | {"destination_rural": False}, "kinship"
+        QY,
+        "2016-05-01",
+        URBAN_SPOUSE_TO_VILLAGE | {"destination_urban_rural_code": "121"},
+        "kinship",
     )
     assert kinship["status"] == "met"
 
 
 def test_urban_spouse_without_a_job_moving_to_a_village_takes_the_rural_channel():
-    facts = URBAN_SPOUSE_TO_VILLAGE | {"destination_rural": True, "urban_side_stable_job": False}
+    facts = URBAN_SPOUSE_TO_VILLAGE | {
+        "destination_urban_rural_code": "220",
+        "urban_side_stable_job": False,
+    }
     _, result = _channel(QY, "2016-05-01", facts, "rural_spouse")
     assert result["qualifies"] == ["rural_spouse"]
 

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.django_db
 HEAD_ID = build_citizen_id("441802", dt.date(1960, 2, 2), 11)
 APPLICANT_ID = build_citizen_id("441802", dt.date(1988, 8, 8), 13)
 CHILD_ID = build_citizen_id("441802", dt.date(2016, 6, 1), 32)
-HOME = {"residence_zone": "town", "owns_residential_home": True, "property_certificate": True}
+# 清远 四（五）: a registered home of the applicant's own in 清新区太平镇 (其他建制镇)
+PROPERTY = {"owner": "applicant", "use": "residential", "area_m2": 90, "registered": True}
+HOME = {"residence_region_code": "441803104", "properties": [PROPERTY]}
 
 
 @pytest.fixture
@@ -240,9 +242,12 @@ def _form(applicant, household, changes=None):
         "on": timezone.localdate().isoformat(),
         "channel": "home_purchase",
         "target": "residence",
-        "fact_residence_zone": "town",
-        "fact_owns_residential_home": "yes",
-        "fact_property_certificate": "yes",
+        "fact_residence_region_code": "441802006001",
+        "fact_properties": "listed",
+        "fact_properties_1_owner": "applicant",
+        "fact_properties_1_use": "residential",
+        "fact_properties_1_area_m2": "90",
+        "fact_properties_1_registered": "yes",
         "household": str(household.pk),
         "new_kind": "",
         "new_address": "",
@@ -305,7 +310,7 @@ def test_the_window_registers_a_submitted_application(
     assert response["Location"] == reverse("admin:settlement_application_change", args=[app.pk])
     assert app.status == Status.SUBMITTED and app.citizen_id == applicant.citizen_id
     assert app.relation == "10" and app.household == headed
-    assert app.evidence == HOME
+    assert app.evidence == HOME | {"residence_region_code": "441802006001"}
     assert list(app.members.values_list("citizen_id", "kind", "relation")) == [
         (CHILD_ID, "unmarried_child", "20")
     ]
@@ -376,19 +381,24 @@ def test_the_live_panel_shows_facts_on_file_and_the_verdict_in_chinese(
         "applicant": str(applicant.pk),
         "channel": "graduate_college",
         "fact_degree": "bachelor",
-        "fact_residence_zone": "county_seat",
-        "fact_residence_kind": "owned",
-        "fact_employed_locally": "yes",
+        "fact_residence_region_code": "441802006001",
+        "fact_properties": "listed",
+        "fact_properties_1_owner": "spouse",
+        "fact_properties_1_use": "residential",
+        "fact_properties_1_area_m2": "88.5",
+        "fact_properties_1_registered": "no",
+        "fact_employment_region_code": "441802006001",
+        "fact_employment_months": "8",
         "on": timezone.localdate().isoformat(),
     }
     html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
     assert "档案中的事实" in html and "申请人年龄（周岁）" in html
     assert "大专以上学历毕业生（四（二））：✔ 符合" in html
     assert "文件原文：“（二）放宽大专以上学历毕业生入户条件。" in html
-    assert "本科" in html and "自有住房" in html and "是" in html
-    for word in ("bachelor", "owned", "True", "graduate_college", "degree"):
+    assert "本科" in html and "中心城区" in html and "是" in html
+    for word in ("bachelor", "central", "True", "graduate_college", "degree", "spouse"):
         assert word not in html
-    data["fact_employed_locally"] = "no"
+    data["fact_employment_months"] = "0"
     html = client.post(reverse("admin:settlement_application_window_check"), data).content.decode()
     assert "大专以上学历毕业生（四（二））：✘ 不符合" in html
     assert "不满足：在当地就业" in html and "还需查明" not in html
@@ -587,9 +597,12 @@ TO_SPOUSE = {
     "fact_urban_side_stable_job": "yes",
     "fact_village_two_thirds_consent": "yes",
     "fact_village_committee_consent": "yes",
-    "fact_residence_zone": "",
-    "fact_owns_residential_home": "",
-    "fact_property_certificate": "",
+    "fact_residence_region_code": "",
+    "fact_properties": "",
+    "fact_properties_1_owner": "",
+    "fact_properties_1_use": "",
+    "fact_properties_1_area_m2": "",
+    "fact_properties_1_registered": "",
 }
 
 
@@ -672,6 +685,51 @@ def test_the_window_stores_the_registers_urban_rural_codes_with_the_application(
     assert services.application_eligibility(application=app)["status"] == "met"
 
 
+def test_a_registered_sponsor_s_hukou_comes_from_the_register_not_the_choice(
+    client, clerk, qy_current, village, rural_home, make_person
+):
+    """The sponsor picked from the register: whether their hukou is in the city and its
+    urban-rural code are the register's (a code chosen in the form is overruled)."""
+    from population.models import Person
+
+    applicant = make_person(name="李四", born=dt.date(1988, 8, 8), hukou_region=village)
+    wife = Person.objects.get(citizen_id=SPOUSE_ID)
+    client.force_login(clerk)
+    changes = TO_SPOUSE | {"fact_urban_side_stable_job": "no", "relation": "10"}
+    changes |= {
+        "fact_sponsor": str(wife.pk),
+        "fact_sponsor_hukou_urban_rural_code": "111",
+        "fact_sponsor_hukou_in_city": "no",
+    }
+    html = _check(client, _form(applicant, rural_home, changes))
+    assert "被投靠人户口所在地的城乡划分代码" in html and "220 村庄" in html
+    response = client.post(
+        reverse("admin:settlement_application_add"), _form(applicant, rural_home, changes)
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    app = Application.objects.get()
+    assert app.evidence["sponsor_hukou_urban_rural_code"] == "220"
+    assert app.evidence["sponsor_hukou_in_city"] is True
+
+
+def test_a_property_row_left_half_filled_is_refused_on_its_field(
+    client, clerk, qy_current, headed, make_person
+):
+    applicant = make_person(name="李四", born=dt.date(1988, 8, 8))
+    client.force_login(clerk)
+    data = _form(applicant, headed, {"fact_properties_1_area_m2": ""})
+    response = client.post(reverse("admin:settlement_application_add"), data)
+    html = response.content.decode()
+    assert response.status_code == 200 and not Application.objects.exists()
+    assert _field_error(html, "fact_properties_1_area_m2") == "请填写此项（或清空该条记录）"
+    data = _form(applicant, headed, {"fact_properties_1_use": "", "fact_properties_1_owner": "",
+                                     "fact_properties_1_area_m2": "",
+                                     "fact_properties_1_registered": ""})  # fmt: skip
+    html = client.post(reverse("admin:settlement_application_add"), data).content.decode()
+    assert _field_error(html, "fact_properties") == "选择“有”时请至少填写一条记录"
+    assert not Application.objects.exists()
+
+
 def test_the_window_asks_the_relation_code_in_words_and_never_the_destination(
     client, clerk, qy_current
 ):
@@ -684,7 +742,8 @@ def test_the_window_asks_the_relation_code_in_words_and_never_the_destination(
     relations = form.split('name="fact_sponsor_relation_code"')[1].split("</select>")[0]
     assert 'value="99"' not in relations and 'value="01"' not in relations
     for asked_no_more in ("destination_urban_rural_code", "destination_rural", "sponsor_relation\"",
-                          "fact_hukou_urban\""):  # fmt: skip
+                          "fact_hukou_urban\"", "residence_zone", "residence_kind",
+                          "owns_residential_home", "social_insurance_months"):  # fmt: skip
         assert f'name="fact_{asked_no_more}' not in form
     facts = json.loads(re.search(r'id="channel-facts"[^>]*>(.*?)</script>', html, re.S).group(1))
     assert "sponsor_relation_code" in facts["kinship"]

@@ -22,7 +22,9 @@ from .conftest import ON
 
 pytestmark = pytest.mark.django_db
 
-HOME = {"residence_zone": "town", "owns_residential_home": True, "property_certificate": True}
+# 清远 四（五）: a registered home of the applicant's own in 清新区太平镇 (其他建制镇)
+PROPERTY = {"owner": "applicant", "use": "residential", "area_m2": 90, "registered": True}
+HOME = {"residence_region_code": "441803104", "properties": [PROPERTY]}
 SPOUSE_ID = build_citizen_id("441802", dt.date(1991, 5, 5), 22)
 CHILD_ID = build_citizen_id("441802", dt.date(2015, 6, 1), 31)
 
@@ -180,7 +182,7 @@ def test_unmet_or_missing_conditions_block_approval_with_the_reasons(qy_current,
     app = _create(
         qy_current,
         build_citizen_id("441802", dt.date(1990, 1, 1), 3),
-        evidence={"residence_zone": "town", "owns_residential_home": False},
+        evidence={"properties": [PROPERTY | {"use": "shop"}]},
     )
     app = _to_review(app, officers)
     assert app.eligibility["status"] == "unmet"
@@ -188,8 +190,8 @@ def test_unmet_or_missing_conditions_block_approval_with_the_reasons(qy_current,
         services.application_approve(application=app, actor=officers["chief"], on=ON)
     assert exc.value.code == "not_eligible"
     assert (
-        "购买合法商品房" in exc.value.message_zh
-        and "property_certificate" not in exc.value.message_zh  # cannot change the verdict
+        "本人购买的商品住房" in exc.value.message_zh
+        and "residence_zone" not in exc.value.message_zh  # cannot change the verdict
     )
     app.refresh_from_db()
     assert app.status == Status.UNDER_REVIEW
@@ -199,10 +201,11 @@ def test_returned_lists_what_is_missing_and_resubmission_reevaluates(qy_current,
     app = _create(
         qy_current,
         build_citizen_id("441802", dt.date(1990, 1, 1), 3),
-        evidence={"residence_zone": "town", "owns_residential_home": True},
+        evidence={"properties": [PROPERTY]},
     )
     app = _to_review(app, officers)
-    assert app.eligibility["missing"] == ["property_certificate"]
+    assert app.eligibility["missing"] == ["residence_zone"]
+    assert app.eligibility["ask"] == ["residence_region_code"]
     with pytest.raises(DomainError) as exc:
         services.application_return(application=app, actor=officers["officer"], missing=[" ", ""])
     assert exc.value.code == "missing_required"
@@ -275,7 +278,8 @@ def test_a_step_out_of_order_is_refused_and_changes_nothing(qy_current, officers
         ({"target": "public_collective"}, "bad_target"),
         ({"citizen_id": "441802199001010000"}, "invalid_citizen_id"),
         ({"name": " "}, "invalid_name"),
-        ({"evidence": {"owns_residential_home": "yes"}}, "bad_facts"),
+        ({"evidence": {"rents_home": "yes"}}, "bad_facts"),
+        ({"evidence": {"owns_residential_home": True}}, "bad_facts"),
         (
             {
                 "members": [

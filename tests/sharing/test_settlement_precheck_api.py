@@ -15,11 +15,17 @@ PATH = "/api/v1/settlement/precheck"
 JM_2019 = {
     "city_code": "440700",
     "date": "2019-03-01",
+    "facts_version": 2,
     "facts": {
-        "residence_zone": "core_district",
+        "residence_region_code": "440703",  # 蓬江区
+        "employment_region_code": "440704001",
         "employment_months": 7,
-        "residence_kind": "rented_registered",
-        "social_insurance_months": 6,
+        "properties": [],
+        "rents_home": True,
+        "rental_registered": False,  # 江门 accepts a lawful rental without 备案
+        "insurance": [
+            {"kind": "pension", "type": "urban_employee", "region_code": "440703", "months": 6}
+        ],
     },
 }
 
@@ -49,11 +55,43 @@ def test_the_answer_is_the_pre_check_of_the_given_facts(caller):
 
 
 def test_a_fact_short_of_the_rule_is_reported_unmet(caller):
-    facts = JM_2019["facts"] | {"social_insurance_months": 5}
+    five = [{"kind": "pension", "type": "urban_employee", "region_code": "440703", "months": 5}]
+    facts = JM_2019["facts"] | {"insurance": five}
     body = caller.post(PATH, JM_2019 | {"facts": facts}).json()
     job = next(c for c in body["channels"] if c["code"] == "stable_job_core")
     assert (job["status"], job["unmet"]) == ("unmet", ["参加社会保险满半年"])
     assert "stable_job_core" not in body["qualifies"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "new_field"),
+    [
+        (JM_2019 | {"facts": {"residence_zone": "core_district"}}, "bad_facts",
+         "residence_region_code"),
+        (JM_2019 | {"facts": {"residence_kind": "rented"}}, "bad_facts", "rental_registered"),
+        (JM_2019 | {"facts": {"social_insurance_months": 6}}, "bad_facts", "insurance"),
+        (JM_2019 | {"facts_version": 1}, "bad_facts_version", "properties"),
+    ],
+)  # fmt: skip
+def test_a_request_of_the_old_shape_is_refused_naming_the_new_field(
+    caller, payload, code, new_field
+):
+    body = assert_error(caller.post(PATH, payload), 400, code)
+    assert new_field in body["message_zh"] and new_field in body["message_en"]
+
+
+def test_one_channel_may_be_asked_alone(caller):
+    body = caller.post(PATH, {"city_code": "440700", "date": "2019-03-01",
+                              "channel": "stable_job_core"}).json()  # fmt: skip
+    assert [c["code"] for c in body["channels"]] == ["stable_job_core"]
+    assert body["channels"][0]["ask"] == [
+        "residence_region_code",
+        "employment_region_code",
+        "employment_months",
+        "properties",
+        "rents_home",
+        "insurance",
+    ]
 
 
 def test_a_repeated_idempotency_key_replays_the_answer(caller):
