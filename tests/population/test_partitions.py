@@ -101,7 +101,11 @@ def test_two_runs_at_once_create_each_month_exactly_once():
     def run():
         try:
             barrier.wait()
-            results.append(partitions.partitions_ensure(today=dt.date(2033, 1, 5), ahead=3))
+            results.append(
+                partitions.partitions_ensure(
+                    today=dt.date(2033, 1, 5), ahead=3, tables=[LOG, INDEX]
+                )
+            )
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -190,3 +194,52 @@ def test_who_read_me_reads_the_right_month_for_each_row():
     reads = audit.person_reads(77)
     assert [r.log_id for r in reads] == [new.id, old.id]
     assert [r.log_id for r in audit.person_reads(77, after=(new.at, new.id))] == [old.id]
+
+
+HISTORY = [
+    "population_personevent",
+    "population_factevent",
+    "registry_householdevent",
+    "registry_membershipevent",
+    "residence_permit_personfactevent",
+    "settlement_applicationevent",
+]
+
+
+def test_the_history_tables_are_partitioned_by_month_and_guarded():
+    with connection.cursor() as cursor:
+        found = partitions.partitioned_tables(cursor)
+    assert {t: found.get(t) for t in HISTORY} == dict.fromkeys(HISTORY, "pgh_created_at")
+    for table in HISTORY:
+        assert f"{table}_pdefault" in _names(table)
+        with pytest.raises(DatabaseError, match="append_only"), transaction.atomic():
+            _sql(f"TRUNCATE {table}_pdefault")
+
+
+def test_a_person_s_history_lands_in_this_month_and_the_newest_history_prunes(make_person, village):
+    person = make_person(hukou_region=village)
+    Person = type(person)
+    Person.objects.filter(pk=person.pk).update(name="李四")
+    month = dt.datetime.now(UTC).date().replace(day=1)
+    table = "population_personevent"
+    this_month = partitions.partition_name(table, month)
+    assert _sql(f"SELECT pgh_label FROM {this_month} WHERE pgh_obj_id = %s ORDER BY pgh_id",
+                [person.pk]) == [("insert",), ("update",)]  # fmt: skip
+    since = dt.datetime.combine(month, dt.time.min, tzinfo=UTC)
+    plan = _plan(
+        f"SELECT pgh_obj_id, name FROM {table} WHERE pgh_created_at >= %s AND pgh_created_at < %s",
+        [since, since + dt.timedelta(days=1)],
+    )
+    assert this_month in plan
+    assert f"{table}_p" not in plan.replace(this_month, "")
+    # The statistics' "as of a cutoff" query skips every month after the cutoff.
+    from population.stats.compute import HISTORY_SOURCE
+
+    plan = _plan(HISTORY_SOURCE, {"cutoff": since})
+    assert (
+        this_month not in plan and partitions.partition_name(table, month_add(month, 1)) not in plan
+    )
+
+
+def month_add(month, n):
+    return partitions.month_add(month, n)
