@@ -575,7 +575,9 @@ def _archived():
 
     from population.audit_archive import archived_ranges
 
-    ranges = archived_ranges()
+    with connection.cursor() as cursor:  # absent while migrating from before it (0027)
+        cursor.execute("SELECT to_regclass('population_auditarchive') IS NOT NULL")
+        ranges = archived_ranges() if cursor.fetchone()[0] else []
     lows = [r[0] for r in ranges]
 
     def archived(seq: int) -> bool:
@@ -715,9 +717,8 @@ def person_reads(
         # Table names and fixed text only; the values are parameters.
         sql = (
             "SELECT a.id, a.at, a.user_id, a.username, a.channel, a.purpose, a.fields, a.client"  # noqa: S608
-            # ``a.at = i.at``: the log is partitioned by time, so each row is looked up in
-            # its own month's partition only.
-            f" FROM {_PERSON_INDEX} AS i JOIN {_TABLE} AS a ON a.id = i.log_id AND a.at = i.at"
+            # By id: one primary-key probe per month partition for each row shown.
+            f" FROM {_PERSON_INDEX} AS i JOIN {_TABLE} AS a ON a.id = i.log_id"
             f" WHERE i.person_id = %s{keyset}"
             " ORDER BY i.at DESC, i.log_id DESC LIMIT %s"
         )
