@@ -14,8 +14,8 @@ time), so an insert never fails for want of a partition.
 - ``partitions_ensure`` creates the current month and ``PARTITIONS_AHEAD_MONTHS`` ahead for every
   range-partitioned table of the schema (Celery beat ``population.partitions_ensure`` daily,
   ``manage.py partitions_ensure``). Idempotent and safe to run twice at once (a transaction-scoped
-  advisory lock). Rows of a new month already caught by the default partition are moved into it
-  in the same transaction.
+  advisory lock). Rows the default partition caught (a month not created in time, or a row
+  written with an old time) are moved into their month's new partition in the same transaction.
 - Each new partition gets what a partition does not inherit: the ``BEFORE TRUNCATE`` guard
   (statement triggers are not cloned, and a partition can be truncated directly) and its parent's
   grants (a partition is reachable by its own name, so the runtime role must have no more rights
@@ -240,12 +240,23 @@ def _pg_array(cursor) -> str:
     return "{" + ",".join(names) + "}"
 
 
+def _months_in(cursor, table: str, column: str, kind: str) -> set[dt.date]:
+    month = (
+        f"date_trunc('month', {_q(column)})::date"
+        if kind == "date"
+        else f"date_trunc('month', {_q(column)} AT TIME ZONE 'UTC')::date"
+    )
+    cursor.execute(f"SELECT DISTINCT {month} FROM {_q(table)}")  # noqa: S608 (checked names)
+    return {row[0] for row in cursor.fetchall()}
+
+
 def partitions_ensure(
     *, ahead: int | None = None, today: dt.date | None = None, tables: list[str] | None = None
 ) -> dict[str, list[str]]:
     """Create the current month and ``ahead`` months after it (default
-    ``PARTITIONS_AHEAD_MONTHS``), and the default partition, for every range-partitioned table;
-    returns the partitions created per table. Idempotent; two runs at once take turns."""
+    ``PARTITIONS_AHEAD_MONTHS``), the default partition, and the month of any row the default
+    partition holds (moving the rows), for every range-partitioned table; returns the partitions
+    created per table. Idempotent; two runs at once take turns."""
     ahead = settings.PARTITIONS_AHEAD_MONTHS if ahead is None else ahead
     if ahead < 0:
         raise ValueError("ahead must be 0 or more")
@@ -258,9 +269,12 @@ def partitions_ensure(
             if tables is not None and table not in tables:
                 continue
             kind = _column_kind(cursor, table, column)
-            _default_create(cursor, table)
-            for n in range(ahead + 1):
-                month = month_add(first, n)
+            default = _default_create(cursor, table)
+            # The months ahead, and any month whose rows the default partition holds (written
+            # with an old time, or while the job did not run): the default stays empty.
+            months = {month_add(first, n) for n in range(ahead + 1)}
+            months |= _months_in(cursor, default, column, kind)
+            for month in sorted(months):
                 if _month_create(cursor, table, column, kind, month):
                     created.setdefault(table, []).append(partition_name(table, month))
     return created

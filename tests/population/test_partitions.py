@@ -130,20 +130,22 @@ def test_two_runs_at_once_create_each_month_exactly_once():
 def test_rows_the_default_partition_caught_move_into_their_new_month_and_still_seal():
     at = dt.datetime(2034, 5, 10, 8, tzinfo=UTC)
     row = _row(at)
-    assert _sql(f"SELECT count(*) FROM {LOG}_pdefault")[0][0] == 1
+    past = _row(dt.datetime(2019, 7, 31, 23, 59, tzinfo=UTC))  # written with an old time
+    assert _sql(f"SELECT count(*) FROM {LOG}_pdefault")[0][0] == 2
     assert AccessLogPending.objects.filter(log_id=row.id).exists()
 
     created = partitions.partitions_ensure(today=dt.date(2034, 5, 1), ahead=0)
 
-    assert created[LOG] == [f"{LOG}_p203405"]
+    assert created[LOG] == [f"{LOG}_p201907", f"{LOG}_p203405"]
     assert _sql(f"SELECT count(*) FROM {LOG}_pdefault")[0][0] == 0
     assert _sql(f"SELECT id FROM {LOG}_p203405") == [(row.id,)]
+    assert _sql(f"SELECT id FROM {LOG}_p201907") == [(past.id,)]
     # Still append-only after the move, and the default partition is attached again.
     with pytest.raises(DatabaseError, match="append_only"), transaction.atomic():
         _sql(f"DELETE FROM {LOG}_p203405")
     assert f"{LOG}_pdefault" in _names(LOG)
-    assert audit.access_log_seal().rows == 1
-    assert list(AccessLogPerson.objects.values_list("log_id", flat=True)) == [row.id]
+    assert audit.access_log_seal().rows == 2
+    assert sorted(AccessLogPerson.objects.values_list("log_id", flat=True)) == [row.id, past.id]
     assert audit.access_log_verify().intact
 
 
