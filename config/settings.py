@@ -472,6 +472,16 @@ AUDIT_SEAL_BATCH = int(os.environ.get("AUDIT_SEAL_BATCH", "5000"))
 AUDIT_SEAL_INTERVAL_SECONDS = float(os.environ.get("AUDIT_SEAL_INTERVAL_SECONDS", "5"))
 # A row still unsealed this long after it was written is reported by audit_verify.
 AUDIT_SEAL_MAX_DELAY_SECONDS = int(os.environ.get("AUDIT_SEAL_MAX_DELAY_SECONDS", "300"))
+# Monthly partitions (population/partitions.py): the current month and this many ahead are
+# created for every range-partitioned table by a daily job and `manage.py partitions_ensure`.
+PARTITIONS_AHEAD_MONTHS = int(os.environ.get("PARTITIONS_AHEAD_MONTHS", "3"))
+# Months of access log kept in the database; older months are exported with their checkpoints
+# to AUDIT_ARCHIVE_DIR (gzip JSON lines, verified) and then dropped (`manage.py audit_archive`).
+# 等保 2.0 asks for at least 6 months, PIPL records are kept 3 years.
+AUDIT_RETENTION_MONTHS = int(os.environ.get("AUDIT_RETENTION_MONTHS", "36"))
+if AUDIT_RETENTION_MONTHS < 6:
+    raise ImproperlyConfigured("AUDIT_RETENTION_MONTHS must be at least 6 (等保 2.0).")
+AUDIT_ARCHIVE_DIR = Path(os.environ.get("AUDIT_ARCHIVE_DIR", POPBASE_DATA_DIR / "audit-archive"))
 CELERY_BEAT_SCHEDULE |= {
     "population.audit_seal": {
         "task": "population.audit_seal",
@@ -481,6 +491,15 @@ CELERY_BEAT_SCHEDULE |= {
     "population.audit_verify": {
         "task": "population.audit_verify",
         "schedule": crontab(hour=3, minute=30),
+    },
+    # Next months' partitions, daily (idempotent), and the access log's monthly retention.
+    "population.partitions_ensure": {
+        "task": "population.partitions_ensure",
+        "schedule": crontab(hour=0, minute=20),
+    },
+    "population.audit_archive": {
+        "task": "population.audit_archive",
+        "schedule": crontab(hour=4, minute=10, day_of_month=2),
     },
 }
 

@@ -83,11 +83,23 @@ def runtime_grants_sql(runtime: str, *, owner: str | None = None) -> list[str]:
         if table not in existing:
             continue
         revoked = "UPDATE, DELETE" if no_update else "DELETE"
-        statements.append(f'REVOKE {revoked} ON "{table}" FROM {role}')
+        # A partition is reachable by its own name: the same refusal on each one.
+        for name in (table, *_partitions_of(table)):
+            statements.append(f'REVOKE {revoked} ON "{name}" FROM {role}')
         columns = RUNTIME_UPDATE_COLUMNS.get(table)
         if columns:
             statements.append(f'GRANT UPDATE ({", ".join(columns)}) ON "{table}" TO {role}')
     return statements
+
+
+def _partitions_of(table: str) -> list[str]:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass ORDER BY c.relname",
+            [table],
+        )
+        return [r[0] for r in cursor.fetchall()]
 
 
 def _current_database() -> str:

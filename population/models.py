@@ -459,6 +459,34 @@ class AuditVerification(models.Model):
         return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
 
 
+class AuditArchive(models.Model):
+    """One month of access log exported and dropped by retention (审计归档).
+
+    The rows, their chain links and the checkpoints that cover them are in ``file`` (gzip JSON
+    lines with a signed manifest, ``audit_verify --file``); the links stay in the database, so
+    verifying the database accepts exactly the sequence numbers in ``seq_ranges`` as archived.
+    """
+
+    month = models.DateField("月份", unique=True, help_text="该月第一天（UTC）")
+    rows = models.BigIntegerField("记录数")
+    first_seq = models.BigIntegerField("起始序号", null=True, blank=True)
+    last_seq = models.BigIntegerField("截止序号", null=True, blank=True)
+    seq_ranges = models.JSONField("序号区间", default=list, help_text="[[起, 止], …]")
+    file = models.CharField("归档文件", max_length=500)
+    sha256 = models.CharField("文件SHA-256", max_length=64)
+    archived_at = models.DateTimeField("归档时间")
+
+    class Meta:
+        verbose_name = "审计归档"
+        verbose_name_plural = "审计归档"
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+
 class ChangeEvent(models.Model):
     """Outbox of person changes for the department change feed; append-only.
 

@@ -56,3 +56,31 @@ def audit_verify_task() -> dict[str, object]:
 
     result = access_log_verify_record(source="beat")
     return {"intact": result.intact, "finding": result.finding, "seq": result.seq}
+
+
+@shared_task(name="population.partitions_ensure")
+def partitions_ensure_task() -> dict[str, list[str]]:
+    """Create this month's and the next months' partitions of every partitioned table
+    (idempotent; as the tables' owner when ``DATABASE_OWNER_URL`` is set)."""
+    from population.db_roles import connected_as_owner
+    from population.partitions import partitions_ensure
+
+    with connected_as_owner():
+        return partitions_ensure()
+
+
+@shared_task(name="population.audit_archive")
+def audit_archive_task() -> dict[str, object]:
+    """Export, verify and drop the access-log months past ``AUDIT_RETENTION_MONTHS``
+    (idempotent; as the tables' owner when ``DATABASE_OWNER_URL`` is set)."""
+    from population.audit_archive import access_log_archive
+    from population.db_roles import connected_as_owner
+
+    with connected_as_owner():
+        run = access_log_archive()
+    return {
+        "months": [
+            {"month": f"{m.month:%Y-%m}", "status": m.status, "rows": m.rows, "detail": m.detail}
+            for m in run.months
+        ]
+    }

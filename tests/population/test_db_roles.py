@@ -7,6 +7,7 @@ runtime role with ``SET LOCAL ROLE``: the ORM and raw SQL then run with exactly 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
@@ -225,3 +226,30 @@ def test_after_a_migration_as_the_owner_the_runtime_role_is_granted_again(runtim
 def test_without_an_owner_url_migrations_grant_nothing(settings):
     settings.DATABASE_OWNER = None
     assert db_roles.runtime_role() is None
+
+
+def test_a_partition_by_its_own_name_is_as_closed_as_its_table(runtime, checkpoint_dir):
+    from population import partitions
+
+    # Created after the grants, as the daily job does: it takes its table's rights.
+    partitions.partitions_ensure(today=dt.date(2038, 1, 1), ahead=0)
+    with as_role(runtime):
+        AccessLog.objects.create(
+            at=dt.datetime(2038, 1, 2, tzinfo=dt.UTC), channel="api.persons", purpose="p",
+            person_ids=[1], fields=["name"],
+        )  # fmt: skip
+    for name in ("population_accesslog_p203801", "population_accesslog_pdefault"):
+        for sql in (f"DELETE FROM {name}", f"UPDATE {name} SET purpose = 'x'", f"TRUNCATE {name}"):
+            assert "permission denied" in refused(runtime, sql)
+    # Creating or dropping months is the owner's (partitions_ensure and audit_archive connect
+    # as the owner when DATABASE_OWNER_URL is set).
+    assert "permission denied" in refused(
+        runtime,
+        "CREATE TABLE population_accesslog_p203802 PARTITION OF population_accesslog"
+        " FOR VALUES FROM ('2038-02-01') TO ('2038-03-01')",
+    )
+    assert (
+        "must be owner"
+        in refused(runtime, "ALTER TABLE population_accesslog DETACH PARTITION"
+                   " population_accesslog_p203801")
+    )  # fmt: skip
