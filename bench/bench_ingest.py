@@ -1,8 +1,9 @@
 """Department feed ingest: the sync pipeline against the plain COPY + upsert baseline.
 
 One run on a scratch database with the demo city. A social-insurance feed of --rows rows goes
-through (p) the pipeline, bytes in (receive and store the file, decode, row checks, COPY to
-staging, SQL checks, chunked upsert with history, effects and checkpoints), and through (b) the
+through (p) the pipeline, bytes in (receive and store the file, the one judgement statement that
+splits the stored file into rows, checks them and stages the good ones, chunked upsert with
+history, effects and checkpoints), and through (b) the
 strongest plain way: COPY of the same bytes (FORMAT csv) into a temporary table, then one
 ``INSERT ... ON CONFLICT (kind, record_no) DO UPDATE ... WHERE (...) IS DISTINCT FROM (...)``
 into a table of the fact table's shape (``LIKE population_fact INCLUDING ALL``: same columns,

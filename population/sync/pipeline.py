@@ -171,6 +171,9 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
     with connection.cursor() as cursor:
         # Room to hash the batch's record numbers and the persons it names in memory.
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        # The judgement is planned with the file's real size (see _file_lines_function), which
+        # passes the JIT threshold: compiling its expressions costs more than it saves.
+        cursor.execute("SET LOCAL jit = off")
         # Fresh statistics of the facts the judgement joins, when a big load left them stale.
         with timer("stage.analyze"):
             cursor.execute(
@@ -181,24 +184,26 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                 cursor.execute("ANALYZE population_fact")
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(_STAGE_DDL.format(table=table))
-        cursor.execute(
-            f"CREATE TEMP TABLE {raw_table} (line_no integer NOT NULL, "
-            + ", ".join(f"{sqlchecks.raw_column(i)} text" for i in range(len(columns)))
-            + ") ON COMMIT DROP"
-        )
-        with timer("stage.split"):
+        params = {"today": today, "today_compact": today.replace("-", ""), "kind": batch.feed}
+        judged = None
+        with timer("stage.plain_check"):
             in_server = batch.fmt == "csv" and _plain_csv_in_server(cursor, batch)
-            if in_server:
+        if in_server:
+            # A plain UTF-8 CSV is judged straight from its stored lines, split into fields by
+            # the server inside the judgement: the file is never fetched by this process and
+            # its rows are never written to an intermediate table.
+            with timer("stage.judge"):
                 try:
                     with transaction.atomic():
-                        received, last_line = _split_in_server(
-                            cursor, batch.pk, raw_table, len(columns), rejections
-                        )
+                        _file_lines_function(cursor, batch.size_bytes // _LINE_BYTES)
+                        cursor.execute(_judge_sql(columns, table, batch_id=batch.pk), params)
+                        judged = cursor.fetchall()
                 except DataError:
                     # Not UTF-8 after all (a stored file changed since): decoded below, where
                     # it is refused with its reason.
                     in_server = False
-        if not in_server:
+        if judged is None:
+            _raw_table_create(cursor, raw_table, len(columns))
             with timer("stage.decode"):
                 content = Batch.objects.values_list("content", flat=True).get(pk=batch.pk)
                 text, _ = decode(bytes(content))
@@ -221,20 +226,15 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                             rejections.append(row)
                         else:
                             copy.write_row((line_no, *row))
-        # One pass judges every row: a row whose digest and person match the fact it would
-        # write is unchanged and needs no checks (it passed them when it was first applied)
-        # and is only counted; the other good rows are typed into the staging table with
-        # their person, and the rest come back to Python.
-        with timer("stage.judge"):
-            cursor.execute(
-                _judge_sql(columns, raw_table, table),
-                {
-                    "today": today,
-                    "today_compact": today.replace("-", ""),
-                    "kind": batch.feed,
-                },
-            )
-            judged = cursor.fetchall()
+            # One pass judges every row (see _judge_sql).
+            with timer("stage.judge"):
+                cursor.execute(_judge_sql(columns, table, raw_table=raw_table), params)
+                judged = cursor.fetchall()
+        for row in judged:
+            if row[0] == _BAD_COLUMNS:
+                rejections.append(_wrong_column_count(row[1], row[2], len(columns)))
+            elif row[0] == _RECEIVED:
+                received, last_line = row[1], int(row[2] or 0)
         suspects = [row[1:] for row in judged if row[0] == _SUSPECT]
         unknown = [(row[1], row[2]) for row in judged if row[0] == _UNKNOWN]
         unchanged = sum(row[1] for row in judged if row[0] == _UNCHANGED)
@@ -250,6 +250,10 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
             # A row Python typed (a padded record number, say) may repeat an unchanged row's
             # record number: the unchanged rows are staged after all, for the full checks.
             with timer("stage.unchanged_staged"):
+                if in_server:
+                    _raw_table_create(cursor, raw_table, len(columns))
+                    _file_lines_function(cursor, batch.size_bytes // _LINE_BYTES)
+                    _raw_table_fill(cursor, batch.pk, raw_table, len(columns))
                 _stage_unchanged(cursor, columns, raw_table, table, [s[0] for s in suspects])
             unchanged = 0
         with timer("stage.index"):
@@ -265,7 +269,7 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                     columns,
                     converted=converted,
                     unknown=unknown,
-                    raw=_raw_lines(text, raw_table),
+                    raw=_raw_lines(text, batch.pk),
                 )
             )
     # Rejected rows are append-only: a batch staged again (its unlogged staging table lost in a
@@ -319,46 +323,72 @@ def _plain_csv_in_server(cursor, batch: Batch) -> bool:
     return bool(cursor.fetchone()[0])
 
 
-def _split_in_server(
-    cursor, batch_id: int, raw_table: str, width: int, rejections: list[Rejection]
-) -> tuple[int, int]:
-    """Split a plain CSV where it is stored: lines, then fields at commas, into the raw table.
+def _split_sql(batch_id: int, width: int) -> str:
+    """The rows of a plain CSV where it is stored: its lines, split into fields at commas.
 
-    The same rows as ``_copy_plain_csv`` (blank lines skipped, an empty field NULL as COPY
-    reads it, a line with the wrong number of fields rejected) without the file ever being
-    fetched, decoded or held by this process; (received, last line).
+    Columns ``line_no``, ``bad_line`` (the line, without its CR, when it has the wrong number
+    of fields; NULL otherwise) and ``c0..cN`` (an empty field NULL, as COPY reads it); blank
+    lines are skipped, as ``_copy_plain_csv`` and ``parsing.iter_rows`` skip them. The file is
+    never fetched, decoded or held by this process.
     """
-    raw = ", ".join(sqlchecks.raw_column(i) for i in range(width))
     # One split_part per field, and each expression over the line once: the planner inlines a
     # subquery's expression at every reference (an array indexed per field, or a trimmed line,
     # would be rebuilt for every field, several times the work). A CR LF line's CR stays on
     # the last field until it is trimmed there.
-    fields = [f"split_part(line, ',', {i + 1})" for i in range(width)]
+    fields = [f"split_part(l.line, ',', {i + 1})" for i in range(width)]
     fields[-1] = f"rtrim({fields[-1]}, E'\\r')"
-    fields = ", ".join(f"NULLIF({f}, '')" for f in fields)
-    lines = f"""
-        SELECT l.n::integer AS line_no, l.line,
-            octet_length(l.line) - octet_length(replace(l.line, ',', '')) AS commas
-        FROM population_batch b,
-            string_to_table(convert_from(b.content, 'UTF8'), E'\\n') WITH ORDINALITY AS l(line, n)
-        WHERE b.id = {int(batch_id)} AND l.n > 1 AND l.line NOT IN ('', E'\\r')"""  # noqa: S608
-    # Two passes over the text (the good lines, then the counts and the few bad lines) cost
-    # less than one that keeps every line for both.
+    fields = ", ".join(
+        f"NULLIF({f}, '') AS {sqlchecks.raw_column(i)}" for i, f in enumerate(fields)
+    )
+    return f"""
+        SELECT l.n::integer AS line_no,
+            CASE WHEN octet_length(l.line) - octet_length(replace(l.line, ',', '')) <> {width - 1}
+                THEN rtrim(l.line, E'\\r') END AS bad_line,
+            {fields}
+        FROM pg_temp.sync_file_lines({int(batch_id)}) l
+        WHERE l.n > 1 AND l.line NOT IN ('', E'\\r')"""  # noqa: S608
+
+
+def _file_lines_function(cursor, estimate: int) -> None:
+    """``pg_temp.sync_file_lines(batch)``: a stored file's lines (UTF-8) with their numbers.
+
+    A function only to tell the planner how many lines to expect (``string_to_table`` alone
+    counts as 1,000 rows, which plans the judgement's joins as nested loops and its person
+    join the wrong way round, losing the line order the staging's block-range index needs).
+    """
+    cursor.execute(
+        f"""CREATE OR REPLACE FUNCTION pg_temp.sync_file_lines(batch bigint)
+            RETURNS TABLE (n bigint, line text) LANGUAGE plpgsql STABLE
+            ROWS {max(int(estimate), 1)} AS $fn$
+            BEGIN
+                RETURN QUERY SELECT l.num, l.txt FROM population_batch b,
+                    string_to_table(convert_from(b.content, 'UTF8'), E'\\n')
+                        WITH ORDINALITY AS l(txt, num)
+                WHERE b.id = batch;
+            END $fn$"""  # noqa: S608 (a number)
+    )
+
+
+# Bytes per line assumed to estimate a file's lines for the planner (feed rows are 40-200).
+_LINE_BYTES = 64
+
+
+def _raw_table_create(cursor, raw_table: str, width: int) -> None:
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {raw_table} (line_no integer NOT NULL, "
+        + ", ".join(f"{sqlchecks.raw_column(i)} text" for i in range(width))
+        + ") ON COMMIT DROP"
+    )
+
+
+def _raw_table_fill(cursor, batch_id: int, raw_table: str, width: int) -> None:
+    """The raw rows of a file judged in the server, for the rare step that needs them again."""
+    raw = ", ".join(sqlchecks.raw_column(i) for i in range(width))
     cursor.execute(
         f"""INSERT INTO {raw_table} (line_no, {raw})
-            SELECT line_no, {fields} FROM ({lines}) l WHERE commas = {width - 1}"""  # noqa: S608
+            SELECT line_no, {raw} FROM ({_split_sql(batch_id, width)}) l
+            WHERE bad_line IS NULL"""  # noqa: S608
     )
-    cursor.execute(
-        f"""SELECT count(*), max(line_no),
-                array_agg(line_no ORDER BY line_no) FILTER (WHERE commas <> {width - 1}),
-                array_agg(rtrim(line, E'\\r') ORDER BY line_no)
-                    FILTER (WHERE commas <> {width - 1})
-            FROM ({lines}) l"""  # noqa: S608
-    )
-    received, last_line, bad_lines, bad_texts = cursor.fetchone()
-    for line_no, line in zip(bad_lines or (), bad_texts or (), strict=True):
-        rejections.append(_wrong_column_count(line_no, line, width))
-    return received, last_line or 0
 
 
 def _wrong_column_count(line_no: int, line: str, width: int) -> Rejection:
@@ -371,11 +401,11 @@ def _wrong_column_count(line_no: int, line: str, width: int) -> Rejection:
     )
 
 
-def _raw_lines(text: str | None, raw_table: str) -> Callable[[object, list[int]], dict[int, str]]:
+def _raw_lines(text: str | None, batch_id: int) -> Callable[[object, list[int]], dict[int, str]]:
     """The file's lines by number, for the reasons of rejected rows.
 
-    From the text when this process decoded it, else (split in the server) rebuilt from the
-    raw fields of a plain CSV line, which gives the line back as it was.
+    From the text when this process decoded it, else (judged in the server) read from the
+    stored file by the server, only when some row was rejected.
     """
     if text is not None:
 
@@ -385,14 +415,17 @@ def _raw_lines(text: str | None, raw_table: str) -> Callable[[object, list[int]]
 
         return from_text
 
-    def from_raw(cursor, line_nos: list[int]) -> dict[int, str]:
-        cursor.execute(f"SELECT * FROM {raw_table} WHERE line_no = ANY(%s)", [line_nos])  # noqa: S608
-        return {
-            line_no: raw_csv(["" if v is None else v for v in values])
-            for line_no, *values in cursor.fetchall()
-        }
+    def from_file(cursor, line_nos: list[int]) -> dict[int, str]:
+        cursor.execute(
+            """SELECT l.n::integer, rtrim(l.line, E'\\r')
+               FROM population_batch b, string_to_table(convert_from(b.content, 'UTF8'), E'\\n')
+                   WITH ORDINALITY AS l(line, n)
+               WHERE b.id = %s AND l.n = ANY(%s)""",
+            [batch_id, line_nos],
+        )
+        return dict(cursor.fetchall())
 
-    return from_raw
+    return from_file
 
 
 def _plain_csv(text: str) -> bool:
@@ -437,20 +470,28 @@ def _copy_plain_csv(copy, text: str, width: int, rejections: list[Rejection]) ->
     return received, last_line
 
 
-_SUSPECT, _UNKNOWN, _UNCHANGED = 0, 1, 2
+_SUSPECT, _UNKNOWN, _UNCHANGED, _BAD_COLUMNS, _RECEIVED = 0, 1, 2, 3, 4
 
 
-def _judge_sql(columns, raw_table: str, table: str) -> str:
+def _judge_sql(
+    columns, table: str, *, raw_table: str | None = None, batch_id: int | None = None
+) -> str:
     """The one statement judging the raw rows (see ``stage``).
+
+    The raw rows come from ``raw_table`` (a file this process parsed) or, with ``batch_id``,
+    straight from the stored file split by the server (``_split_sql``), materialized once in
+    the statement's memory and never written to a table.
 
     A row is ``same`` when the fact of its record number already holds exactly what the row
     would write (``sqlchecks.same_as_fact``) for the person its citizen ID names: it passed the
     checks when it was written, so it is only counted as unchanged, not staged, unless it has
     something left to do (a name that disagrees with the library's) or its record number
     occurs more than once in the file (``repeated``: the duplicate check needs every such
-    row). It returns rows of three kinds: ``_SUSPECT`` (line and raw values of a row the SQL
+    row). It returns rows of these kinds: ``_SUSPECT`` (line and raw values of a row the SQL
     checks refused, for Python), ``_UNKNOWN`` (line and citizen ID of a good row whose person
-    the library does not hold) and one ``_UNCHANGED`` (the number of unstaged same rows).
+    the library does not hold), one ``_UNCHANGED`` (the number of unstaged same rows) and,
+    from a stored file, ``_BAD_COLUMNS`` (line and text of a line with the wrong number of
+    fields) and one ``_RECEIVED`` (the number of data lines and the last line's number).
     """
     raw = [sqlchecks.raw_column(i) for i in range(len(columns))]
     by_field = {c.field: raw[i] for i, c in enumerate(columns) if c.field != "detail"}
@@ -468,23 +509,38 @@ def _judge_sql(columns, raw_table: str, table: str) -> str:
     )
     record_no = by_field["record_no"]
     nulls = ", ".join("NULL" for _ in raw[1:])
+    if batch_id is not None:
+        # Lines with the wrong number of fields are kept out by ``bad_line IS NULL`` in the
+        # judgement rather than by a filter here, which the planner would guess to keep 0.5%
+        # of the lines (a CTE has no statistics) and plan the joins for a handful of rows.
+        source = f"""raw AS MATERIALIZED ({_split_sql(batch_id, len(columns))}
+        ), """
+        file_rows = f"""
+        UNION ALL
+        SELECT {_BAD_COLUMNS}, line_no, bad_line, {nulls}
+        FROM raw WHERE bad_line IS NOT NULL
+        UNION ALL
+        SELECT {_RECEIVED}, count(*)::integer, max(line_no)::text, {nulls} FROM raw"""  # noqa: S608
+    else:
+        source = f"raw AS NOT MATERIALIZED (SELECT *, NULL::text AS bad_line FROM {raw_table}), "  # noqa: S608
+        file_rows = ""
     return f"""
-        WITH repeats AS (
-            SELECT {record_no} AS record_no FROM {raw_table}
-            GROUP BY {record_no} HAVING count(*) > 1
+        WITH {source}repeats AS (
+            SELECT {record_no} AS record_no FROM raw
+            GROUP BY {record_no} HAVING count(*) FILTER (WHERE bad_line IS NULL) > 1
         ), known AS (
             SELECT r.*, p.id AS person_id, NULLIF(p.name, r.{by_field["name"]}) AS library_name,
                 {counterpart_id} AS counterpart_id,
                 {sqlchecks.same_as_fact(columns, counterpart_id=counterpart_id)} AS same,
                 rp.record_no IS NOT NULL AS repeated
-            FROM {raw_table} r
+            FROM raw r
             LEFT JOIN population_person p ON p.citizen_id = r.{by_field["citizen_id"]}
             {counterpart_join}
             LEFT JOIN population_fact f
                 ON f.kind = %(kind)s AND f.record_no = r.{record_no}
             LEFT JOIN repeats rp ON rp.record_no = r.{record_no}
         ), checked AS (
-            SELECT k.*, same OR {row_ok} AS ok,
+            SELECT k.*, bad_line IS NULL AND (same OR {row_ok}) AS ok,
                 same AND library_name IS NULL AND NOT repeated AS skipped
             FROM known k
         ), good AS (
@@ -493,13 +549,14 @@ def _judge_sql(columns, raw_table: str, table: str) -> str:
             SELECT {sqlchecks.typed_select(columns)}, person_id, library_name, counterpart_id,
                 same, repeated
             FROM checked WHERE ok AND NOT skipped)
-        SELECT {_SUSPECT}, line_no, {", ".join(raw)} FROM checked WHERE NOT ok
+        SELECT {_SUSPECT}, line_no, {", ".join(raw)} FROM checked
+        WHERE NOT ok AND bad_line IS NULL
         UNION ALL
         SELECT {_UNKNOWN}, line_no, {by_field["citizen_id"]}, {nulls}
         FROM checked WHERE ok AND person_id IS NULL
         UNION ALL
         SELECT {_UNCHANGED}, count(*)::integer, {", ".join("NULL" for _ in raw)}
-        FROM checked WHERE ok AND skipped"""  # noqa: S608
+        FROM checked WHERE ok AND skipped{file_rows}"""  # noqa: S608
 
 
 def _stage_unchanged(cursor, columns, raw_table: str, table: str, suspects: list[int]) -> None:
@@ -692,6 +749,10 @@ def apply_chunk(
             # A chunk lost in a server crash is lost with its checkpoint and redone on resume;
             # the batch's final commit (services.batch_process) is synchronous and flushes all.
             cursor.execute("SET LOCAL synchronous_commit = off")
+            # The chunk's lines through the staging's block-range index: without statistics the
+            # planner prices it like a scan of the whole staging table, which every chunk of a
+            # 1M-line batch would then read (20 times the table for 20 chunks).
+            cursor.execute("SET LOCAL enable_seqscan = off")
             upsert_started = time.perf_counter()
             cursor.execute(
                 _UPSERT.format(table=stage_table(batch.pk)),

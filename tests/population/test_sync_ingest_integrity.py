@@ -180,6 +180,48 @@ def test_an_unchanged_reload_writes_nothing_but_still_reports_a_renamed_person(p
     )
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("months", "99"),
+        ("event_date", "'2024-12-31'"),
+        ("region_code", "'441802006002'"),
+        ("reported_name", "'别名'"),
+        ("detail", """'{"insurance_type": "失业保险"}'"""),
+        ("amount", "1.50"),
+    ],
+)
+def test_a_fact_changed_since_by_anyone_is_written_again_by_an_identical_row(people, column, value):
+    rows = si_rows(people, {0: 12, 1: 7})
+    ingest("hrss", "\n".join([SI_HEADER, *rows]), "social_insurance_1.csv")
+    before = Fact.objects.get(record_no="S0")
+    with connection.cursor() as cursor:  # an edit outside the feeds: the digest follows it
+        cursor.execute(f"UPDATE population_fact SET {column} = {value} WHERE record_no = 'S0'")
+
+    again = ingest("hrss", "\n".join([SI_HEADER, *reversed(rows)]), "social_insurance_2.csv")
+
+    assert (again.applied, again.unchanged, again.rejected) == (1, 1, 0)
+    fact = Fact.objects.get(record_no="S0")
+    assert (fact.months, fact.event_date, fact.region_code, fact.reported_name) == (
+        before.months, before.event_date, before.region_code, before.reported_name,
+    )  # fmt: skip
+    assert (fact.detail, fact.amount) == (before.detail, None)
+    # the edit and the feed that put the value back, both in the history
+    assert [label for label, _ in events(fact)] == ["insert", "update", "update"]
+
+
+def test_an_identical_row_with_json_escaped_detail_is_unchanged(people):
+    # The digest writes the row's detail out as jsonb prints it: escapes and Chinese included.
+    row = f"S9,{people[0].citizen_id},测试0,基本\\养老\t保险,12,2025-01-31,"
+    ingest("hrss", f"{SI_HEADER}\n{row}\n", "social_insurance_1.csv")
+    assert Fact.objects.get().detail == {"insurance_type": "基本\\养老\t保险"}
+
+    again = ingest("hrss", f"{SI_HEADER}\r\n{row}\r\n", "social_insurance_2.csv")
+
+    assert (again.applied, again.unchanged, again.rejected) == (0, 1, 0)
+    assert Fact.pgh_event_model.objects.count() == 1
+
+
 def test_an_unchanged_row_repeated_in_the_file_is_counted_once_and_its_repeat_rejected(people):
     rows = si_rows(people, {0: 12, 1: 7})
     ingest("hrss", "\n".join([SI_HEADER, *rows]), "social_insurance_1.csv")
