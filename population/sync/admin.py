@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -178,7 +179,7 @@ class BatchAdmin(admin.ModelAdmin):
             "form": form,
             "batches": batches,
             "finished": [b for b in batches if b.status == BatchStatus.DONE],
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/population/batch/requeue.html", context)
 

@@ -48,7 +48,8 @@ class Claim:
 
 
 def lease_claim(*, batch_id: int, owner: str) -> Claim | None:
-    """Take the batch if it is unfinished and its lease free or lapsed; None otherwise.
+    """Take the batch if it is unfinished and its lease free, lapsed or ``owner``'s already;
+    None otherwise.
 
     One statement: of two processes claiming at once, exactly one gets the row. A row locked
     by a step in progress is skipped (its holder is alive and will renew the lease).
@@ -58,7 +59,7 @@ def lease_claim(*, batch_id: int, owner: str) -> Claim | None:
             """WITH free AS (
                    SELECT id, lease_owner AS previous FROM population_batch
                    WHERE id = %(id)s AND status = ANY(%(unfinished)s)
-                     AND (lease_owner = '' OR lease_expires_at < clock_timestamp())
+                     AND (lease_owner IN ('', %(owner)s) OR lease_expires_at < clock_timestamp())
                    FOR UPDATE SKIP LOCKED)
                UPDATE population_batch b
                SET lease_owner = %(owner)s,
