@@ -128,6 +128,9 @@ class BatchAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_requeue_permission(self, request):
+        return request.user.has_perm("population.requeue_batch")
+
     @admin.display(description="进度")
     def progress(self, obj):
         return format_html(
@@ -143,7 +146,7 @@ class BatchAdmin(admin.ModelAdmin):
 
     @admin.action(
         description="重新处理所选批次（须填写原因）",
-        permissions=["view"],
+        permissions=["requeue"],
     )
     def requeue(self, request, queryset):
         """Requeue unfinished batches (quarantined, or stuck in processing) with a reason.

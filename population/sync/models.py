@@ -103,6 +103,7 @@ class Batch(models.Model):
     class Meta:
         verbose_name = "部门数据批次"
         verbose_name_plural = "部门数据批次"
+        permissions = [("requeue_batch", "可重新处理未完成的部门数据批次")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department", "feed", "content_sha256"], name="sync_batch_content_once"

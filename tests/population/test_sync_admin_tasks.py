@@ -201,3 +201,18 @@ def test_an_officer_closes_follow_ups_and_an_auditor_may_not(batch, login, clien
     item.refresh_from_db()
     assert (item.status, item.closed_by.username) == ("closed", roles.REGISTRATION_OFFICER)
     assert FollowUp.objects.filter(status="open").count() == 17
+
+
+def test_an_auditor_may_read_batches_but_not_requeue_them(batch, login):
+    Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.QUARANTINED)
+    client = login(roles.AUDITOR)
+    page = client.get("/admin/population/batch/")
+    assert page.status_code == 200
+    assert "requeue" not in page.content.decode()  # the action is not offered
+    client.post(
+        "/admin/population/batch/",
+        {"action": "requeue", "apply": "1", "_selected_action": [batch.pk], "reason": "试试"},
+    )
+    batch.refresh_from_db()
+    assert (batch.status, batch.requeues) == (BatchStatus.QUARANTINED, 0)
+    assert not BatchEvent.objects.filter(kind=BatchEventKind.REQUEUED).exists()
