@@ -56,6 +56,10 @@ class BatchEventInline(admin.TabularInline):
     can_delete = False
     verbose_name_plural = "批次事件日志（领取、租约过期、人工重新处理）"
 
+    def has_view_permission(self, request, obj=None):
+        # Part of the batch's page: whoever may view the batch reads its events.
+        return request.user.has_perm("population.view_batch")
+
     def has_add_permission(self, request, obj=None):
         return False
 
