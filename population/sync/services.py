@@ -294,7 +294,7 @@ def batch_record_failure(
 REQUEUE_REASON_MAX = 500
 
 
-def actor_id(actor: Any) -> int | None:
+def _actor_id(actor: Any) -> int | None:
     return getattr(actor, "pk", None)
 
 
@@ -358,7 +358,7 @@ def batch_requeue(*, batch: Batch, actor: Any, reason: str) -> Batch:
             reason=reason,
             committed_line=batch.committed_line,
         )
-        logger.info("sync batch %s requeued by user %s: %s", batch.pk, actor_id(actor), reason)
+        logger.info("sync batch %s requeued by user %s: %s", batch.pk, _actor_id(actor), reason)
         transaction.on_commit(lambda: _enqueue(batch.pk))
     return batch
 

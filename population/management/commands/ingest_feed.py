@@ -17,8 +17,9 @@ from population.sync.models import Batch, BatchSource, BatchStatus
 class Command(BaseCommand):
     help = (
         "导入一个部门数据文件（CSV或JSON Lines）：暂存、校验、写入并显示进度；同一文件重复导入"
-        "不会改变任何数据。/ Ingest one department feed file (CSV or JSON Lines): stage, "
-        "validate, apply with a progress bar; the same file twice changes nothing."
+        "不会改变任何数据；中断后再次运行同一命令，从最后提交的分块继续。/ Ingest one department "
+        "feed file (CSV or JSON Lines): stage, validate, apply with a progress bar; the same "
+        "file twice changes nothing; after a crash, the same command resumes the batch."
     )
 
     def add_arguments(self, parser):
