@@ -47,9 +47,30 @@ class Claim:
     previous_owner: str
 
 
-def lease_claim(*, batch_id: int, owner: str) -> Claim | None:
-    """Take the batch if it is unfinished and its lease free, lapsed or ``owner``'s already;
-    None otherwise.
+def holder_gone(holder: str) -> bool:
+    """Whether ``holder`` was a process of this host that no longer exists.
+
+    A worker whose pool child died (its parent lives on and runs the task again at once), or
+    a rerun of a killed ``ingest_feed``, then need not wait for the lease to lapse. Only a
+    missing process counts: a pid that is alive (or reused) waits for the lease, and a wrong
+    verdict would cost only work, as the holder is fenced.
+    """
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:120] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def lease_claim(*, batch_id: int, owner: str, gone_holder: str = "") -> Claim | None:
+    """Take the batch if it is unfinished and its lease free, lapsed or ``owner``'s already
+    (or still ``gone_holder``'s, a process found gone by ``holder_gone``); None otherwise.
 
     One statement: of two processes claiming at once, exactly one gets the row. A row locked
     by a step in progress is skipped (its holder is alive and will renew the lease).
@@ -59,7 +80,8 @@ def lease_claim(*, batch_id: int, owner: str) -> Claim | None:
             """WITH free AS (
                    SELECT id, lease_owner AS previous FROM population_batch
                    WHERE id = %(id)s AND status = ANY(%(unfinished)s)
-                     AND (lease_owner IN ('', %(owner)s) OR lease_expires_at < clock_timestamp())
+                     AND (lease_owner IN ('', %(owner)s) OR lease_expires_at < clock_timestamp()
+                          OR (%(gone)s <> '' AND lease_owner = %(gone)s))
                    FOR UPDATE SKIP LOCKED)
                UPDATE population_batch b
                SET lease_owner = %(owner)s,
@@ -70,6 +92,7 @@ def lease_claim(*, batch_id: int, owner: str) -> Claim | None:
                 "id": batch_id,
                 "unfinished": list(UNFINISHED),
                 "owner": owner,
+                "gone": gone_holder,
                 "seconds": settings.SYNC_LEASE_SECONDS,
             },
         )

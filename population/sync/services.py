@@ -179,8 +179,9 @@ def batch_process(
     """Run (or resume) a batch to the end: stage and validate once, then commit chunk by chunk.
 
     Safe to call again at any time: a finished or quarantined batch is returned as it is, a
-    batch whose lease another process holds raises ``BatchBusy``, an interrupted one resumes
-    after its last committed chunk. Each step commits only while this run still holds the
+    batch whose lease another live process holds raises ``BatchBusy`` (a holder of this host
+    that no longer exists is taken over at once), an interrupted one resumes after its last
+    committed chunk. Each step commits only while this run still holds the
     batch's lease (``population/sync/leases.py``); a run whose lease passed to another process
     stops with ``LeaseLost`` before its next commit. Each call counts as an attempt; past
     ``SYNC_MAX_ATTEMPTS`` (a batch that keeps killing its worker, say) the batch is
@@ -191,7 +192,13 @@ def batch_process(
         batch = Batch.objects.defer("content").get(pk=batch_id)
         if batch.status in (BatchStatus.DONE, BatchStatus.QUARANTINED):
             return batch
-        raise BatchBusy(batch_id)
+        holder = batch.lease_owner
+        if not (
+            holder
+            and leases.holder_gone(holder)
+            and leases.lease_claim(batch_id=batch_id, owner=owner, gone_holder=holder)
+        ):
+            raise BatchBusy(batch_id)
     try:
         with leases.lease_held(batch_id=batch_id, owner=owner):
             batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)

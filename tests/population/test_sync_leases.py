@@ -3,6 +3,10 @@ its lease commits nothing more, the sweep re-dispatches, an officer requeues wit
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 
 import psycopg
@@ -298,3 +302,30 @@ def test_a_batch_in_the_middle_of_a_commit_is_neither_claimed_nor_swept_nor_requ
         assert busy.value.code == "batch_busy"
         other.rollback()
     assert leases.lease_claim(batch_id=batch.pk, owner="b:2:y") is not None
+
+
+@pytest.mark.django_db
+def test_a_live_lease_of_a_process_of_this_host_that_is_gone_is_taken_over_at_once(feed):
+    batch = receive(feed)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    dead, alive = f"{host}:{gone.pid}:x", f"{host}:{os.getpid()}:x"
+    assert leases.holder_gone(dead)
+    assert not leases.holder_gone(alive)
+    assert not leases.holder_gone(f"another-{host}:{gone.pid}:x")
+    assert not leases.holder_gone("garbage")
+
+    leases.lease_claim(batch_id=batch.pk, owner=alive)
+    with pytest.raises(services.BatchBusy):
+        services.batch_process(batch_id=batch.pk)
+    assert leases.lease_claim(batch_id=batch.pk, owner="b:1:y", gone_holder=dead) is None
+
+    with connection.cursor() as cursor:  # the live lease now names the dead process
+        cursor.execute(
+            "UPDATE population_batch SET lease_owner = %s WHERE id = %s", [dead, batch.pk]
+        )
+    done = services.batch_process(batch_id=batch.pk)
+    assert (done.status, done.applied) == ("done", 56)
+    claims = BatchEvent.objects.filter(kind=BatchEventKind.CLAIMED)
+    assert list(claims.values_list("previous_worker", flat=True)) == ["", dead]
