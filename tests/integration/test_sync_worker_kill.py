@@ -161,3 +161,39 @@ def test_a_whole_worker_killed_mid_batch_is_replaced_within_two_minutes_with_a_c
     assert not interrupted["stage_table_left"]
     assert len(interrupted["history"]) == len(interrupted["followups"]) == 228
     print(f"\nkill -9 of {len(killed)} processes; batch finished {took:.1f} s after the kill")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_pool_child_is_replaced_by_its_parent_at_once(make_person, tmp_path, celery_env):
+    """Only the child dies: the parent hands the task to a new child, which finds the lease's
+    holder gone from this host and takes over without waiting for the lease to lapse."""
+    make_people(make_person, 30)
+    feed = sample_feed(kind="death", persons=sample_persons(), rows=240, seed=14)
+    log = tmp_path / "celery.log"
+    batch = receive(feed)
+    parent = worker(celery_env, log, pause=0.4, name="parent")
+    try:
+        dispatch(celery_env, batch.pk, log)
+        wait_for(lambda: batch_row(batch.pk).committed_line >= 60, 120, "chunks", log)
+        children = group_members(parent)[1:]
+        holder = batch_row(batch.pk).lease_owner
+        (child,) = [c for c in children if str(c.pid) == holder.split(":")[1]]
+        child.kill()
+        killed_at = time.monotonic()
+        done = wait_for(
+            lambda: (b := batch_row(batch.pk)).status == BatchStatus.DONE and b,
+            60,
+            "the new child to finish the batch",
+            log,
+        )
+        took = time.monotonic() - killed_at
+        assert parent.poll() is None  # the parent lived on
+    finally:
+        stop(parent)
+    # Well inside a lease (60 s): no lapse, no sweep was needed.
+    assert took < 45
+    events = list(
+        BatchEvent.objects.filter(batch_id=batch.pk).values_list("kind", "previous_worker")
+    )
+    assert events == [(BatchEventKind.CLAIMED, ""), (BatchEventKind.CLAIMED, holder)]
+    assert (done.attempts, done.received, done.applied) == (2, 240, 240)
