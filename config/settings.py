@@ -269,12 +269,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(6 * 3600)))
 }
+# Deployments (or test runs) that share one Redis database keep their queues apart by a prefix
+# on every key Celery writes there.
+if os.environ.get("CELERY_REDIS_KEY_PREFIX"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_REDIS_KEY_PREFIX"]
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "global_keyprefix": os.environ["CELERY_REDIS_KEY_PREFIX"]
+    }
 # One queue per workload, so a flood of one (a province's feed files) cannot starve another
 # (the nightly permit and settlement jobs, the audit sealer): workers take the queues given to
 # them (`make worker QUEUES=ingest`); a worker given none takes them all. Tasks not named here
 # go to "default". See docs/scaling.md.
 POPBASE_TASK_QUEUES = {
-    "ingest": ["population.sync.batch_process", "population.sync.inbox_scan"],
+    "ingest": [
+        "population.sync.batch_process",
+        "population.sync.inbox_scan",
+        "population.sync.leases_sweep",
+    ],
     "statistics": [
         "population.stats_snapshot_month",
         "population.stats_recount_check",
@@ -319,6 +330,15 @@ SYNC_CHUNK_ROWS = int(os.environ.get("SYNC_CHUNK_ROWS", "50000"))
 SYNC_MAX_ATTEMPTS = int(os.environ.get("SYNC_MAX_ATTEMPTS", "5"))
 SYNC_CHUNK_PAUSE_SECONDS = float(os.environ.get("SYNC_CHUNK_PAUSE_SECONDS", "0"))
 SYNC_MAX_BATCH_BYTES = int(os.environ.get("SYNC_MAX_BATCH_BYTES", str(512 * 1024 * 1024)))
+# The lease a process holds on the batch it works on (population/sync/leases.py), renewed with
+# every committed step; the sweep re-dispatches a batch whose lease lapsed. A batch whose whole
+# worker died is taken over within SYNC_LEASE_SECONDS + SYNC_LEASE_SWEEP_SECONDS (90 s).
+SYNC_LEASE_SECONDS = int(os.environ.get("SYNC_LEASE_SECONDS", "60"))
+SYNC_LEASE_SWEEP_SECONDS = float(os.environ.get("SYNC_LEASE_SWEEP_SECONDS", "30"))
+CELERY_BEAT_SCHEDULE["population.sync.leases_sweep"] = {
+    "task": "population.sync.leases_sweep",
+    "schedule": timedelta(seconds=SYNC_LEASE_SWEEP_SECONDS),
+}
 # Department API request bodies (413 too_large beyond): JSON requests, and a pushed feed file
 # (larger files go through the inbox folder). The same limit with or without Idempotency-Key.
 SHARING_MAX_JSON_BYTES = int(os.environ.get("SHARING_MAX_JSON_BYTES", str(1024 * 1024)))

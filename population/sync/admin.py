@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -14,9 +17,54 @@ from population.errors import DomainError
 from population.identity import mask_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin
 from population.sync import selectors, services
-from population.sync.models import Batch, BatchStatus, Fact, FollowUp, FollowUpStatus
+from population.sync.models import (
+    Batch,
+    BatchEvent,
+    BatchStatus,
+    Fact,
+    FollowUp,
+    FollowUpStatus,
+)
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
+
+
+class RequeueForm(forms.Form):
+    reason = forms.CharField(
+        label="重新处理原因",
+        max_length=services.REQUEUE_REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=(
+            "必填，记入批次事件日志和变更历史。例如：工作进程所在服务器宕机，批次停在处理中。"
+            "批次从最后提交的分块之后继续，已写入的数据不会重复。"
+        ),
+        error_messages={"required": "请填写重新处理的原因", "max_length": "原因不能超过500个字"},
+    )
+
+    def clean_reason(self):
+        reason = " ".join(self.cleaned_data["reason"].split())
+        if not reason:
+            raise forms.ValidationError("请填写重新处理的原因")
+        return reason
+
+
+class BatchEventInline(admin.TabularInline):
+    model = BatchEvent
+    fields = ("at", "kind", "worker", "previous_worker", "actor", "reason", "committed_line")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "批次事件日志（领取、租约过期、人工重新处理）"
+
+    def has_view_permission(self, request, obj=None):
+        # Part of the batch's page: whoever may view the batch reads its events.
+        return request.user.has_perm("population.view_batch")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Batch)
@@ -39,6 +87,7 @@ class BatchAdmin(admin.ModelAdmin):
     list_filter = ("status", "department", "feed", "source")
     search_fields = ("filename", "content_sha256")
     actions = ["requeue"]
+    inlines = [BatchEventInline]
     exclude = ("content",)
     readonly_fields = (
         "department",
@@ -54,6 +103,9 @@ class BatchAdmin(admin.ModelAdmin):
         "status",
         "progress",
         "attempts",
+        "requeues",
+        "lease_owner",
+        "lease_expires_at",
         "last_error",
         "last_line",
         "committed_line",
@@ -80,6 +132,9 @@ class BatchAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_requeue_permission(self, request):
+        return request.user.has_perm("population.requeue_batch")
+
     @admin.display(description="进度")
     def progress(self, obj):
         return format_html(
@@ -93,16 +148,47 @@ class BatchAdmin(admin.ModelAdmin):
         url = reverse("admin:population_batch_rejected_csv", args=[obj.pk])
         return format_html('<a href="{}">下载拒收行（CSV，{}行）</a>', url, obj.rejected)
 
-    @admin.action(description="重新处理所选的已隔离批次", permissions=["view"])
+    @admin.action(
+        description="重新处理所选批次（须填写原因）",
+        permissions=["requeue"],
+    )
     def requeue(self, request, queryset):
-        done = 0
-        for batch in queryset.filter(status=BatchStatus.QUARANTINED):
-            try:
-                services.batch_requeue(batch=batch, actor=request.user)
-                done += 1
-            except DomainError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-        self.message_user(request, f"已重新排队{done}个批次")
+        """Requeue unfinished batches (quarantined, or stuck in processing) with a reason.
+
+        The first submission shows a page asking for the reason; the second (``apply``)
+        requeues. Finished batches are refused by name; the reason goes to each batch's event
+        log and history.
+        """
+        batches = list(queryset.defer("content").order_by("pk"))
+        form = RequeueForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            done = []
+            for batch in batches:
+                try:
+                    services.batch_requeue(
+                        batch=batch, actor=request.user, reason=form.cleaned_data["reason"]
+                    )
+                    done.append(str(batch.pk))
+                except DomainError as exc:
+                    self.message_user(request, exc.message_zh, messages.ERROR)
+            if done:
+                self.message_user(
+                    request,
+                    f"已重新处理{len(done)}个批次（批次{'、'.join(done)}），"
+                    f"原因：{form.cleaned_data['reason']}",
+                    messages.SUCCESS,
+                )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "重新处理部门数据批次",
+            "opts": self.model._meta,
+            "form": form,
+            "batches": batches,
+            "finished": [b for b in batches if b.status == BatchStatus.DONE],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/population/batch/requeue.html", context)
 
     def get_urls(self):
         return [

@@ -38,8 +38,19 @@ class BatchStatus(models.TextChoices):
     QUARANTINED = "quarantined", "已隔离"
 
 
+@pghistory.track(
+    pghistory.UpdateEvent(condition=pghistory.AnyChange("status", "attempts", "requeues")),
+    fields=["status", "attempts", "requeues", "committed_line", "last_error", "lease_owner"],
+    model_name="BatchHistory",
+    # Row level with a WHEN clause: the chunk commits, which change neither, cost nothing.
+    level=pgtrigger.Row,
+)
 class Batch(models.Model):
-    """One file a department delivered; the same content twice is the same batch."""
+    """One file a department delivered; the same content twice is the same batch.
+
+    Its status changes are kept in ``BatchHistory`` with who and why (an officer's requeue
+    reason), its worker hand-overs in ``BatchEvent``.
+    """
 
     department = models.CharField("部门", max_length=10, choices=Department.choices)
     feed = models.CharField("数据项", max_length=20, choices=FactKind.choices)
@@ -63,6 +74,7 @@ class Batch(models.Model):
         "状态", max_length=12, choices=BatchStatus.choices, default=BatchStatus.RECEIVED
     )
     attempts = models.PositiveSmallIntegerField("处理次数", default=0)
+    requeues = models.PositiveSmallIntegerField("人工重新处理次数", default=0)
     last_error = models.TextField("最近错误", blank=True)
     # Checkpoint: rows up to this line are committed; a resumed run starts after it.
     last_line = models.PositiveIntegerField("末行行号", default=0)
@@ -75,10 +87,23 @@ class Batch(models.Model):
     received_at = models.DateTimeField("接收时间", auto_now_add=True)
     started_at = models.DateTimeField("开始时间", null=True, blank=True)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    # The lease (population/sync/leases.py): the process working on the batch renews it with
+    # every committed step; once it lapses, another worker may take the batch over. An empty
+    # owner with a time is a retry that must be claimed by then, or it is dispatched again.
+    lease_owner = models.CharField(
+        "租约持有者", max_length=200, blank=True, help_text="处理此批次的进程（主机:进程号:标识）"
+    )
+    lease_expires_at = models.DateTimeField(
+        "租约到期时间",
+        null=True,
+        blank=True,
+        help_text="持有者每提交一个分块续租一次；过期后由其他工作进程接管",
+    )
 
     class Meta:
         verbose_name = "部门数据批次"
         verbose_name_plural = "部门数据批次"
+        permissions = [("requeue_batch", "可重新处理未完成的部门数据批次")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department", "feed", "content_sha256"], name="sync_batch_content_once"
@@ -87,8 +112,21 @@ class Batch(models.Model):
                 condition=Q(committed_line__lte=models.F("last_line")),
                 name="sync_batch_checkpoint_in_range",
             ),
+            models.CheckConstraint(
+                condition=Q(lease_owner="") | Q(lease_expires_at__isnull=False),
+                name="sync_batch_lease_has_expiry",
+            ),
         ]
-        indexes = [models.Index(fields=["status", "received_at"], name="sync_batch_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="sync_batch_status_idx"),
+            # The sweep's search for lapsed leases of unfinished batches.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(lease_expires_at__isnull=False)
+                & ~Q(status__in=["done", "quarantined"]),
+                name="sync_batch_lease_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_department_display()} {self.filename}"
@@ -101,6 +139,51 @@ class Batch(models.Model):
         if not self.last_line:
             return 0
         return int(100 * self.committed_line / self.last_line)
+
+
+class BatchEventKind(models.TextChoices):
+    CLAIMED = "claimed", "领取处理"
+    LEASE_LAPSED = "lease_lapsed", "租约过期，重新派发"
+    LEASE_LOST = "lease_lost", "失去租约，停止处理"
+    REQUEUED = "requeued", "人工重新处理"
+
+
+class BatchEvent(models.Model):
+    """The event log of a batch: who took it, when a lease lapsed, who requeued it and why."""
+
+    batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, related_name="events", verbose_name="批次"
+    )
+    at = models.DateTimeField("时间", auto_now_add=True)
+    kind = models.CharField("事件", max_length=20, choices=BatchEventKind.choices)
+    worker = models.CharField("处理进程", max_length=200, blank=True)
+    previous_worker = models.CharField("原处理进程", max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="操作人",
+    )
+    reason = models.CharField("原因", max_length=500, blank=True)
+    committed_line = models.PositiveIntegerField("当时已提交至行", default=0)
+
+    class Meta:
+        verbose_name = "批次事件"
+        verbose_name_plural = "批次事件"
+        ordering = ["batch", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="requeued") | ~Q(reason=""), name="sync_batch_requeue_reason"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.batch_id} {self.get_kind_display()}"
 
 
 class RejectedRow(models.Model):

@@ -16,26 +16,29 @@ Contract of ``batch_receive`` (shared with ``POST /api/v1/feeds/{department}/bat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from population.errors import Conflict, DomainError
 from population.jurisdiction import actor_require_within
-from population.locks import SessionLock
 from population.services import history_context
-from population.sync import pipeline
+from population.sync import leases, pipeline
 from population.sync.departments import Department, is_authoritative
 from population.sync.feeds import FEEDS, feed_get
 from population.sync.models import (
     Batch,
+    BatchEvent,
+    BatchEventKind,
     BatchSource,
     BatchStatus,
     FeedFormat,
@@ -161,31 +164,44 @@ def _enqueue(batch_id: int) -> None:
 
 
 class BatchBusy(Exception):
-    """Another worker holds the batch (a redelivered task while the first still runs)."""
+    """Another process holds the batch's lease (a redelivered task while the first still runs)."""
 
 
-def _try_lock(batch_id: int) -> SessionLock | None:
-    # Held across the batch's chunk transactions (population/locks.py: safe behind PgBouncer).
-    lock = SessionLock("popbase.sync.batch", batch_id)
-    return lock if lock.acquire() else None
+LeaseLost = leases.LeaseLost
 
 
-def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> Batch:
+def batch_process(
+    *,
+    batch_id: int,
+    progress: Callable[[Batch], None] | None = None,
+    owner: str | None = None,
+) -> Batch:
     """Run (or resume) a batch to the end: stage and validate once, then commit chunk by chunk.
 
     Safe to call again at any time: a finished or quarantined batch is returned as it is, a
-    batch another worker is processing raises ``BatchBusy``, an interrupted one resumes after
-    its last committed chunk. Each call counts as an attempt; past ``SYNC_MAX_ATTEMPTS`` (a
-    batch that keeps killing its worker, say) the batch is quarantined instead.
+    batch whose lease another live process holds raises ``BatchBusy`` (a holder of this host
+    that no longer exists is taken over at once), an interrupted one resumes after its last
+    committed chunk. Each step commits only while this run still holds the
+    batch's lease (``population/sync/leases.py``); a run whose lease passed to another process
+    stops with ``LeaseLost`` before its next commit. Each call counts as an attempt; past
+    ``SYNC_MAX_ATTEMPTS`` (a batch that keeps killing its worker, say) the batch is
+    quarantined instead.
     """
-    lock = _try_lock(batch_id)
-    if lock is None:
-        raise BatchBusy(batch_id)
+    owner = owner or leases.lease_owner_new()
+    if leases.lease_claim(batch_id=batch_id, owner=owner) is None:
+        batch = Batch.objects.defer("content").get(pk=batch_id)
+        if batch.status in (BatchStatus.DONE, BatchStatus.QUARANTINED):
+            return batch
+        holder = batch.lease_owner
+        if not (
+            holder
+            and leases.holder_gone(holder)
+            and leases.lease_claim(batch_id=batch_id, owner=owner, gone_holder=holder)
+        ):
+            raise BatchBusy(batch_id)
     try:
-        with transaction.atomic():
+        with leases.lease_held(batch_id=batch_id, owner=owner):
             batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
-            if batch.status in (BatchStatus.DONE, BatchStatus.QUARANTINED):
-                return batch
             if batch.attempts >= settings.SYNC_MAX_ATTEMPTS:
                 return _quarantine(batch, "处理次数已达上限 / too many attempts")
             batch.attempts += 1
@@ -193,40 +209,82 @@ def batch_process(*, batch_id: int, progress: Callable[[Batch], None] | None = N
             batch.started_at = batch.started_at or timezone.now()
             batch.save(update_fields=["attempts", "status", "started_at"])
         if batch.staged_at is None or not pipeline.stage_table_exists(batch.pk):
-            batch = pipeline.stage(batch)
+            with leases.lease_held(batch_id=batch_id, owner=owner):
+                batch = pipeline.stage(batch)
             if progress:
                 progress(batch)
-        batch = pipeline.apply_all(
-            batch.pk,
-            chunk_rows=settings.SYNC_CHUNK_ROWS,
-            pause=settings.SYNC_CHUNK_PAUSE_SECONDS,
-            progress=progress,
-        )
-        with transaction.atomic():
+        timer = pipeline.PhaseTimer()
+        while True:
+            # The chunk's commit is the lease's heartbeat, and fenced by it.
+            with leases.lease_held(batch_id=batch_id, owner=owner):
+                batch, finished = pipeline.apply_chunk(
+                    batch_id, chunk_rows=settings.SYNC_CHUNK_ROWS, timer=timer
+                )
+                commit_started = time.perf_counter()
+            # The chunk's real commit is this transaction's (apply_chunk's is a savepoint).
+            timer.seconds["apply.commit"] = (
+                timer.seconds.get("apply.commit", 0.0) + time.perf_counter() - commit_started
+            )
+            if progress:
+                progress(batch)
+            if finished:
+                break
+            if settings.SYNC_CHUNK_PAUSE_SECONDS:
+                time.sleep(settings.SYNC_CHUNK_PAUSE_SECONDS)
+        timer.log("applied", batch_id)
+        with leases.lease_held(batch_id=batch_id, owner=owner):
             batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
             batch.status = BatchStatus.DONE
             batch.finished_at = timezone.now()
             batch.last_error = ""
-            batch.save(update_fields=["status", "finished_at", "last_error"])
+            batch.lease_owner = ""
+            batch.lease_expires_at = None
+            batch.save(
+                update_fields=[
+                    "status",
+                    "finished_at",
+                    "last_error",
+                    "lease_owner",
+                    "lease_expires_at",
+                ]
+            )
             pipeline.stage_drop(batch.pk)
         return batch
-    finally:
-        lock.release()
+    except leases.LeaseLost:
+        logger.warning("sync batch %s: lease lost by %s, stopping", batch_id, owner)
+        leases.lease_lost_note(batch_id=batch_id, owner=owner)
+        raise
+    except BaseException:
+        # A failed attempt frees the batch at once for its retry (a lost connection cannot,
+        # and need not: the lease then lapses).
+        with contextlib.suppress(DatabaseError):
+            leases.lease_release(batch_id=batch_id, owner=owner)
+        raise
 
 
 def _quarantine(batch: Batch, error: str) -> Batch:
     batch.status = BatchStatus.QUARANTINED
     batch.last_error = error[:2000]
     batch.finished_at = timezone.now()
-    batch.save(update_fields=["status", "last_error", "finished_at"])
+    batch.lease_owner = ""
+    batch.lease_expires_at = None
+    batch.save(
+        update_fields=["status", "last_error", "finished_at", "lease_owner", "lease_expires_at"]
+    )
     pipeline.stage_drop(batch.pk)
     logger.warning("sync batch %s quarantined: %s", batch.pk, error)
     return batch
 
 
 @transaction.atomic
-def batch_record_failure(*, batch_id: int, error: str, final: bool) -> Batch:
-    """Note a failed attempt; ``final`` (no retry left, or a fault no retry can fix) quarantines."""
+def batch_record_failure(
+    *, batch_id: int, error: str, final: bool, retry_in: float | None = None
+) -> Batch:
+    """Note a failed attempt; ``final`` (no retry left, or a fault no retry can fix) quarantines.
+
+    ``retry_in``: the retry's delay; if no process claims the batch by then (plus a lease), the
+    lease sweep dispatches it again (a worker that died holding the retry).
+    """
     batch = Batch.objects.select_for_update().defer("content").get(pk=batch_id)
     if batch.status in (BatchStatus.DONE, BatchStatus.QUARANTINED):
         return batch
@@ -235,24 +293,80 @@ def batch_record_failure(*, batch_id: int, error: str, final: bool) -> Batch:
     batch.status = BatchStatus.RETRYING
     batch.last_error = error[:2000]
     batch.save(update_fields=["status", "last_error"])
+    if retry_in is not None:
+        leases.lease_release(batch_id=batch_id, owner="", retry_in=retry_in)
     return batch
 
 
-@transaction.atomic
-def batch_requeue(*, batch: Batch, actor: Any) -> Batch:
-    """Send a quarantined batch through the pipeline again (after its cause was fixed)."""
-    batch = Batch.objects.select_for_update().get(pk=batch.pk)
-    if batch.status != BatchStatus.QUARANTINED:
-        raise Conflict(
-            "只有已隔离的批次可以重新处理",
-            "only a quarantined batch can be requeued",
-            code="not_quarantined",
+REQUEUE_REASON_MAX = 500
+
+
+def _actor_id(actor: Any) -> int | None:
+    return getattr(actor, "pk", None)
+
+
+def batch_requeue(*, batch: Batch, actor: Any, reason: str) -> Batch:
+    """Send an unfinished batch through the pipeline again, from its last committed chunk.
+
+    Any batch not done may be requeued: a quarantined one (after its cause was fixed), or one
+    stuck in processing. The process holding its lease, if any, loses it and stops before its
+    next commit. ``reason`` is required; it is kept in the batch's event log and, with the
+    officer, in its history (``BatchHistory``).
+    """
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise DomainError(
+            "请填写重新处理的原因", "a reason for the requeue is required", code="reason_required"
         )
-    batch.status = BatchStatus.RECEIVED
-    batch.attempts = 0
-    batch.finished_at = None
-    batch.save(update_fields=["status", "attempts", "finished_at"])
-    transaction.on_commit(lambda: _enqueue(batch.pk))
+    if len(reason) > REQUEUE_REASON_MAX:
+        raise DomainError(
+            f"原因不能超过{REQUEUE_REASON_MAX}个字",
+            f"the reason must be at most {REQUEUE_REASON_MAX} characters",
+            code="reason_too_long",
+        )
+    with transaction.atomic():
+        try:
+            batch = Batch.objects.select_for_update(nowait=True).defer("content").get(pk=batch.pk)
+        except OperationalError:
+            raise Conflict(
+                f"批次{batch.pk}正在提交一个分块，请稍后再试",
+                f"batch {batch.pk} is committing a chunk; try again in a moment",
+                code="batch_busy",
+            ) from None
+        if batch.status == BatchStatus.DONE:
+            raise Conflict(
+                f"批次{batch.pk}已处理完成，不能重新处理",
+                f"batch {batch.pk} is finished and cannot be requeued",
+                code="batch_finished",
+            )
+        previous = batch.lease_owner
+        with history_context(actor=actor, reason=f"重新处理部门数据批次：{reason}"):
+            batch.status = BatchStatus.RECEIVED
+            batch.attempts = 0
+            batch.requeues += 1
+            batch.finished_at = None
+            batch.lease_owner = ""
+            batch.lease_expires_at = None
+            batch.save(
+                update_fields=[
+                    "status",
+                    "attempts",
+                    "requeues",
+                    "finished_at",
+                    "lease_owner",
+                    "lease_expires_at",
+                ]
+            )
+        BatchEvent.objects.create(
+            batch=batch,
+            kind=BatchEventKind.REQUEUED,
+            previous_worker=previous,
+            actor=actor if getattr(actor, "pk", None) else None,
+            reason=reason,
+            committed_line=batch.committed_line,
+        )
+        logger.info("sync batch %s requeued by user %s: %s", batch.pk, _actor_id(actor), reason)
+        transaction.on_commit(lambda: _enqueue(batch.pk))
     return batch
 
 

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError, connection
 
 from population.errors import DomainError
-from population.sync import services
+from population.sync import leases, services
 from population.sync.departments import Department
 
 
@@ -22,22 +22,38 @@ def _backoff(retries: int) -> int:
     max_retries=None,  # attempts are counted on the batch (SYNC_MAX_ATTEMPTS), not here
 )
 def batch_process_task(self, batch_id: int) -> str:
-    """Process a batch; retried with backoff, quarantined when it keeps failing."""
+    """Process a batch; retried with backoff, quarantined when it keeps failing.
+
+    A batch whose lease another process holds is left to it ("busy"): if that process dies,
+    its lease lapses and the lease sweep dispatches the batch again.
+    """
     try:
         return services.batch_process(batch_id=batch_id).status
-    except services.BatchBusy as exc:
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    except services.BatchBusy:
+        return "busy"
+    except services.LeaseLost:
+        return "lease_lost"
     except DomainError as exc:  # the file itself is wrong: no retry can fix it
         return services.batch_record_failure(batch_id=batch_id, error=str(exc), final=True).status
     except Exception as exc:
         if isinstance(exc, OperationalError | InterfaceError) and not connection.is_usable():
             connection.close()  # a lost connection is reopened for the note below
+        countdown = _backoff(self.request.retries)
         batch = services.batch_record_failure(
-            batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", final=False
+            batch_id=batch_id,
+            error=f"{type(exc).__name__}: {exc}",
+            final=False,
+            retry_in=countdown,
         )
         if batch.status == "quarantined":
             return batch.status
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(name="population.sync.leases_sweep")
+def leases_sweep_task() -> list[int]:
+    """Dispatch again every unfinished batch whose lease lapsed (Celery beat, every 30 s)."""
+    return leases.leases_sweep()
 
 
 @shared_task(name="population.sync.inbox_scan")

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "population.sync.batch_process": "ingest",
     "population.sync.inbox_scan": "ingest",
+    "population.sync.leases_sweep": "ingest",
     "population.stats_snapshot_month": "statistics",
     "population.stats_recount_check": "statistics",
     "registry.quality_detect": "statistics",

@@ -1,196 +1,199 @@
-"""A Celery worker killed in the middle of a batch: another worker finishes it, and the end
-state equals an uninterrupted run. Real worker processes, real Redis, real PostgreSQL.
+"""A whole Celery worker (the prefork parent and its pool child) killed with ``kill -9`` in the
+middle of a batch: its lease lapses, the beat's lease sweep dispatches the batch again, a new
+worker finishes it within two minutes, and the end state equals an uninterrupted run.
+
+Real processes throughout: `celery worker --pool prefork`, `celery beat` (the database
+scheduler with the project's schedule), `celery call`, Redis and PostgreSQL. The lease and the
+sweep keep their production defaults (60 s and 30 s), and Redis keeps its 6 h visibility
+timeout, so nothing but the lease can bring the batch back in time. Every Redis key of the run
+carries a prefix of its own (CELERY_REDIS_KEY_PREFIX): parallel runs never take each other's
+tasks, and the keys are removed at the end.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
-from django.db import connection, transaction
 
 from population.sync import services
-from population.sync.models import Batch, BatchStatus, Fact, FollowUp, RejectedRow
+from population.sync.models import BatchEvent, BatchEventKind, BatchStatus
 from population.sync.samples import sample_feed, sample_persons
-from population.sync.tasks import batch_process_task
 from tests.dburl import subprocess_database_url
+from tests.integration.sync_runs import (
+    batch_row,
+    end_state,
+    group_members,
+    kill_group,
+    spawn,
+    stop,
+    wait_for,
+    wipe_sync_tables,
+)
 from tests.population.sync_helpers import make_people
 
-ROOT = Path(__file__).resolve().parents[2]
-VISIBILITY_TIMEOUT = 3  # seconds; the workers of this test only
+TAKEOVER_LIMIT = 120  # seconds from the kill to the batch finished by another worker
 
 
-def start_worker(queue: str, *, pause: float, log: Path) -> subprocess.Popen:
-    """A separate `celery worker --pool solo` process on the test database and a unique queue."""
+@pytest.fixture
+def celery_env(tmp_path):
+    prefix = f"test-lease-{uuid.uuid4().hex[:12]}:"
     env = {
-        **os.environ,
         "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": settings.REDIS_URL,
+        "CELERY_REDIS_KEY_PREFIX": prefix,
         "SYNC_CHUNK_ROWS": "20",
-        "SYNC_CHUNK_PAUSE_SECONDS": str(pause),
-        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
     }
-    return subprocess.Popen(  # noqa: S603 - fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "-Q",
-            queue,
-            "-n",
-            f"{queue}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "info",
-        ],
-        cwd=ROOT,
+    yield env
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def worker(env: dict, log, *, pause: float, name: str):
+    return spawn(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork",
+         "--concurrency", "1", "-Q", "ingest", "-n", f"{name}@%h", "--without-gossip",
+         "--without-mingle", "-l", "info"],
+        env={**env, "SYNC_CHUNK_PAUSE_SECONDS": str(pause)},
+        log=log,
+    )  # fmt: skip
+
+
+def beat(env: dict, log, tmp_path):
+    return spawn(
+        [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info",
+         "--pidfile", str(tmp_path / "beat.pid")],
         env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+        log=log,
+    )  # fmt: skip
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def dispatch(env: dict, batch_id: int, log) -> None:
+    """Send the task as any client would (`celery call`), under this run's key prefix."""
+    call = spawn(
+        [sys.executable, "-m", "celery", "-A", "config", "call",
+         "population.sync.batch_process", "--args", f"[{batch_id}]"],
+        env=env,
+        log=log,
+    )  # fmt: skip
+    assert call.wait(timeout=60) == 0
 
 
-def batch_row(pk: int) -> Batch:
-    return Batch.objects.defer("content").get(pk=pk)
-
-
-def stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-
-
-def end_state(batch_id: int) -> dict:
-    """Everything a run leaves behind, without surrogate keys or times."""
-    b = batch_row(batch_id)
-    return {
-        "batch": (b.status, b.received, b.applied, b.unchanged, b.rejected, b.last_line),
-        "facts": sorted(
-            Fact.objects.values_list(
-                "kind",
-                "record_no",
-                "person__citizen_id",
-                "reported_name",
-                "org",
-                "event_date",
-                "counterpart_citizen_id",
-                "detail",
-            )
-        ),
-        "history": sorted(
-            Fact.pgh_event_model.objects.values_list("pgh_label", "record_no", "event_date")
-        ),
-        "followups": sorted(
-            FollowUp.objects.values_list("kind", "status", "person__citizen_id", "fact__record_no")
-        ),
-        "rejected": sorted(
-            RejectedRow.objects.filter(batch_id=batch_id).values_list("line_no", "reason_code")
-        ),
-    }
-
-
-def wipe_sync_tables() -> None:
-    # The history tables refuse TRUNCATE (population.audit.truncate_guard_install); this reset
-    # between the two runs passes the guard for its own transaction, as the test flush does.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(
-            "TRUNCATE population_followupevent, population_followup, population_factevent,"
-            " population_fact, population_rejectedrow, population_batch"
-        )
+def receive(feed):
+    return services.batch_receive(
+        department="health", content=feed.content, filename="death_kill.csv", fmt="csv",
+        source="api", enqueue=False,
+    )  # fmt: skip
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_batch_is_replaced_and_the_end_state_equals_an_uninterrupted_run(
-    make_person, tmp_path
+def test_a_whole_worker_killed_mid_batch_is_replaced_within_two_minutes_with_a_clean_end_state(
+    make_person, tmp_path, celery_env
 ):
     make_people(make_person, 30)
     faults = {"bad_check_digit": 3, "unknown_id": 3, "duplicate": 3, "malformed_date": 3}
     feed = sample_feed(kind="death", persons=sample_persons(), rows=240, seed=11, faults=faults)
-    log = tmp_path / "workers.log"
-    queue = f"test-kill-{uuid.uuid4().hex}"
+    log = tmp_path / "celery.log"
 
-    # Interrupted run: the first worker dies (SIGKILL) after some chunks were committed.
-    batch = services.batch_receive(
-        department="health",
-        content=feed.content,
-        filename="death_kill.csv",
-        fmt="csv",
-        source="api",
-        enqueue=False,
-    )
-    first = start_worker(queue, pause=0.4, log=log)
-    second = None
+    batch = receive(feed)
+    first = spawn_beat = second = None
     try:
-        batch_process_task.apply_async(args=[batch.pk], queue=queue)
+        spawn_beat = beat(celery_env, log, tmp_path)
+        first = worker(celery_env, log, pause=0.4, name="first")
+        dispatch(celery_env, batch.pk, log)
         at_kill = wait_for(
-            lambda: (b := batch_row(batch.pk)).committed_line >= 60 and b, 90, "first chunks"
+            lambda: (b := batch_row(batch.pk)).committed_line >= 60 and b, 120, "chunks", log
         )
-        first.send_signal(signal.SIGKILL)
-        assert first.wait(timeout=10) == -signal.SIGKILL
-        killed_at = batch_row(batch.pk)
-        assert 0 < killed_at.committed_line < killed_at.last_line
-        assert killed_at.status == BatchStatus.PROCESSING
-        # Redis hands the unacknowledged task out again once the visibility timeout has passed.
-        time.sleep(VISIBILITY_TIMEOUT + 1)
-        second = start_worker(queue, pause=0, log=log)
+        members = group_members(first)
+        assert len(members) >= 2, "a prefork worker is a parent and its pool child"
+        killed = kill_group(first)
+        killed_at = time.monotonic()
+        stuck = batch_row(batch.pk)
+        assert stuck.status == BatchStatus.PROCESSING
+        assert 0 < stuck.committed_line < stuck.last_line
+        assert stuck.lease_owner.split(":")[1] in {str(p) for p in killed}
+
+        second = worker(celery_env, log, pause=0, name="second")
         done = wait_for(
-            lambda: (b := batch_row(batch.pk)).status == BatchStatus.DONE and b, 90, "the rerun"
+            lambda: (b := batch_row(batch.pk)).status == BatchStatus.DONE and b,
+            TAKEOVER_LIMIT,
+            "another worker to finish the batch",
+            log,
         )
+        took = time.monotonic() - killed_at
     finally:
-        stop(first)
-        if second is not None:
-            stop(second)
+        for proc in (first, second, spawn_beat):
+            stop(proc)
+    assert took < TAKEOVER_LIMIT
     assert at_kill.applied > 0
     assert done.attempts == 2  # the killed attempt and the one that finished
+    events = list(
+        BatchEvent.objects.filter(batch_id=batch.pk).values_list("kind", "previous_worker")
+    )
+    assert events == [
+        (BatchEventKind.CLAIMED, ""),
+        (BatchEventKind.LEASE_LAPSED, stuck.lease_owner),
+        (BatchEventKind.CLAIMED, ""),
+    ]
     interrupted = end_state(batch.pk)
 
     # Uninterrupted run of the same file on empty sync tables.
     wipe_sync_tables()
-    batch = services.batch_receive(
-        department="health",
-        content=feed.content,
-        filename="death_kill.csv",
-        fmt="csv",
-        source="api",
-        enqueue=False,
-    )
-    worker = start_worker(queue, pause=0, log=log)
+    batch = receive(feed)
+    clean = worker(celery_env, log, pause=0, name="clean")
     try:
-        batch_process_task.apply_async(args=[batch.pk], queue=queue).get(timeout=90)
+        dispatch(celery_env, batch.pk, log)
+        wait_for(lambda: batch_row(batch.pk).status == BatchStatus.DONE, 120, "clean run", log)
     finally:
-        stop(worker)
+        stop(clean)
     assert batch_row(batch.pk).attempts == 1
     uninterrupted = end_state(batch.pk)
 
     assert interrupted == uninterrupted
     assert interrupted["batch"] == ("done", 240, 228, 0, 12, 241)
+    assert interrupted["lease"] == ("", None)
+    assert not interrupted["stage_table_left"]
     assert len(interrupted["history"]) == len(interrupted["followups"]) == 228
+    print(f"\nkill -9 of {len(killed)} processes; batch finished {took:.1f} s after the kill")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_pool_child_is_replaced_by_its_parent_at_once(make_person, tmp_path, celery_env):
+    """Only the child dies: the parent hands the task to a new child, which finds the lease's
+    holder gone from this host and takes over without waiting for the lease to lapse."""
+    make_people(make_person, 30)
+    feed = sample_feed(kind="death", persons=sample_persons(), rows=240, seed=14)
+    log = tmp_path / "celery.log"
+    batch = receive(feed)
+    parent = worker(celery_env, log, pause=0.4, name="parent")
+    try:
+        dispatch(celery_env, batch.pk, log)
+        wait_for(lambda: batch_row(batch.pk).committed_line >= 60, 120, "chunks", log)
+        children = group_members(parent)[1:]
+        holder = batch_row(batch.pk).lease_owner
+        (child,) = [c for c in children if str(c.pid) == holder.split(":")[1]]
+        child.kill()
+        killed_at = time.monotonic()
+        done = wait_for(
+            lambda: (b := batch_row(batch.pk)).status == BatchStatus.DONE and b,
+            60,
+            "the new child to finish the batch",
+            log,
+        )
+        took = time.monotonic() - killed_at
+        assert parent.poll() is None  # the parent lived on
+    finally:
+        stop(parent)
+    # Well inside a lease (60 s): no lapse, no sweep was needed.
+    assert took < 45
+    events = list(
+        BatchEvent.objects.filter(batch_id=batch.pk).values_list("kind", "previous_worker")
+    )
+    assert events == [(BatchEventKind.CLAIMED, ""), (BatchEventKind.CLAIMED, holder)]
+    assert (done.attempts, done.received, done.applied) == (2, 240, 240)

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from population import roles
 from population.models import AccessLog
 from population.sync import services
-from population.sync.models import Batch, BatchStatus, Fact, FollowUp
+from population.sync.models import Batch, BatchEvent, BatchEventKind, BatchStatus, Fact, FollowUp
 from population.sync.samples import sample_feed, sample_persons
 from population.sync.tasks import batch_process_task
 from tests.population.sync_helpers import make_people
@@ -79,17 +79,70 @@ def test_officers_list_follow_ups_and_the_list_read_is_audited(batch, login):
     assert sorted(log.person_ids) == sorted(set(FollowUp.objects.values_list("person_id", flat=1)))
 
 
-def test_a_quarantined_batch_is_requeued_from_the_admin(batch, login):
+def test_a_quarantined_batch_is_requeued_from_the_admin_with_a_reason(batch, login):
+    Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.QUARANTINED)
+    client = login(roles.SUPERVISOR)
+    asked = client.post(
+        "/admin/population/batch/", {"action": "requeue", "_selected_action": [batch.pk]}
+    )
+    # The first submission only asks for the reason.
+    assert asked.status_code == 200
+    assert "重新处理原因" in asked.content.decode()
+    assert Batch.objects.get(pk=batch.pk).status == BatchStatus.QUARANTINED
+
+    response = client.post(
+        "/admin/population/batch/",
+        {
+            "action": "requeue",
+            "apply": "1",
+            "_selected_action": [batch.pk],
+            "reason": "部门已更正文件编码",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert f"已重新处理1个批次（批次{batch.pk}），原因：部门已更正文件编码" in (
+        response.content.decode()
+    )
+    batch.refresh_from_db()
+    assert (batch.status, batch.attempts, batch.requeues) == (BatchStatus.RECEIVED, 0, 1)
+    event = BatchEvent.objects.get(batch=batch, kind=BatchEventKind.REQUEUED)
+    assert (event.reason, event.actor.username) == ("部门已更正文件编码", roles.SUPERVISOR)
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "长" * 501])
+def test_a_requeue_without_a_valid_reason_is_refused_on_its_field(batch, login, reason):
     Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.QUARANTINED)
     client = login(roles.SUPERVISOR)
     response = client.post(
         "/admin/population/batch/",
-        {"action": "requeue", "_selected_action": [batch.pk]},
-        follow=True,
+        {"action": "requeue", "apply": "1", "_selected_action": [batch.pk], "reason": reason},
     )
     assert response.status_code == 200
+    page = response.content.decode()
+    assert ("原因不能超过500个字" if reason.strip() else "请填写重新处理的原因") in page
     batch.refresh_from_db()
-    assert (batch.status, batch.attempts) == (BatchStatus.RECEIVED, 0)
+    assert (batch.status, batch.requeues) == (BatchStatus.QUARANTINED, 0)
+    assert not BatchEvent.objects.filter(kind=BatchEventKind.REQUEUED).exists()
+
+
+def test_a_finished_batch_is_refused_by_name_and_left_as_it_was(batch, login):
+    client = login(roles.SUPERVISOR)
+    before = Batch.objects.filter(pk=batch.pk).values().get()
+    asked = client.post(
+        "/admin/population/batch/", {"action": "requeue", "_selected_action": [batch.pk]}
+    )
+    assert "已处理完成，将不会重新处理" in asked.content.decode()
+    response = client.post(
+        "/admin/population/batch/",
+        {"action": "requeue", "apply": "1", "_selected_action": [batch.pk], "reason": "误操作"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert f"批次{batch.pk}已处理完成，不能重新处理" in page
+    assert "已重新处理" not in page
+    assert Batch.objects.filter(pk=batch.pk).values().get() == before
+    assert not BatchEvent.objects.filter(kind=BatchEventKind.REQUEUED).exists()
 
 
 def test_a_task_whose_batch_keeps_failing_retries_then_quarantines(make_person, settings):
@@ -148,3 +201,18 @@ def test_an_officer_closes_follow_ups_and_an_auditor_may_not(batch, login, clien
     item.refresh_from_db()
     assert (item.status, item.closed_by.username) == ("closed", roles.REGISTRATION_OFFICER)
     assert FollowUp.objects.filter(status="open").count() == 17
+
+
+def test_an_auditor_may_read_batches_but_not_requeue_them(batch, login):
+    Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.QUARANTINED)
+    client = login(roles.AUDITOR)
+    page = client.get("/admin/population/batch/")
+    assert page.status_code == 200
+    assert "requeue" not in page.content.decode()  # the action is not offered
+    client.post(
+        "/admin/population/batch/",
+        {"action": "requeue", "apply": "1", "_selected_action": [batch.pk], "reason": "试试"},
+    )
+    batch.refresh_from_db()
+    assert (batch.status, batch.requeues) == (BatchStatus.QUARANTINED, 0)
+    assert not BatchEvent.objects.filter(kind=BatchEventKind.REQUEUED).exists()

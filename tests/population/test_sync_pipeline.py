@@ -350,7 +350,7 @@ def test_a_batch_that_keeps_failing_is_quarantined_and_can_be_requeued(people, s
 
     assert batch.status == BatchStatus.QUARANTINED
     assert not Fact.objects.exists()
-    batch = services.batch_requeue(batch=batch, actor=None)
+    batch = services.batch_requeue(batch=batch, actor=None, reason="文件已由部门更正")
     assert (batch.status, batch.attempts) == (BatchStatus.RECEIVED, 0)
     assert services.batch_process(batch_id=batch.pk).applied == 5
 
