@@ -19,7 +19,7 @@ def grant(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("pghistory", "0007_auto_20250421_0444"),
-        ("population", "0025_inbox_schedule_names_in_chinese"),
+        ("population", "0028_history_monthly_partitions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
