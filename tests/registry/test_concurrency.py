@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -40,6 +41,29 @@ def run_at_once(n: int, work: Callable[[int], object]) -> list[object]:
         t.join(timeout=60)
     close_old_connections()
     return results
+
+
+def backend_pid() -> int:
+    """This thread's PostgreSQL backend (its connection is opened if need be)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def wait_until_blocked(pid: int, timeout: float = 20.0) -> bool:
+    """Poll until backend ``pid`` waits for a lock another backend holds; False after timeout.
+
+    ``pg_blocking_pids`` reads the lock manager as it is now (no per-transaction snapshot), so
+    this may be called from inside the transaction that holds the lock.
+    """
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", [pid])
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
 
 
 def test_twenty_simultaneous_births_for_one_place_and_date_get_twenty_distinct_valid_ids(
