@@ -21,7 +21,11 @@ from registry.models import Household
 def lock_persons_then_households(
     person_ids: Iterable[int | None] = (), household_ids: Iterable[int | None] = ()
 ) -> tuple[dict[int, Person], dict[int, Household]]:
-    """``SELECT … FOR UPDATE`` the persons, then the households, each in id order.
+    """``SELECT … FOR NO KEY UPDATE`` the persons, then the households, each in id order.
+
+    ``NO KEY``: no service changes an id, and a row elsewhere that refers to a locked one (a
+    registration event naming the household, a membership) is then written without waiting
+    for it; a plain ``FOR UPDATE`` made that foreign-key check wait, one more way to deadlock.
 
     Returns the locked rows by id (households with their region, which is read and not
     locked). ``None`` ids are skipped, repeats taken once; a row that does not exist is simply
@@ -33,9 +37,11 @@ def lock_persons_then_households(
     households: dict[int, Household] = {}
     # ORDER BY under FOR UPDATE: PostgreSQL locks the rows as the sort hands them out.
     if pids:
-        rows = Person.objects.select_for_update(of=("self",)).filter(pk__in=pids)
+        rows = Person.objects.select_for_update(of=("self",), no_key=True).filter(pk__in=pids)
         persons = {p.pk: p for p in rows.order_by("pk")}
     if hids:
-        rows = Household.objects.select_for_update(of=("self",)).select_related("region")
+        rows = Household.objects.select_for_update(of=("self",), no_key=True).select_related(
+            "region"
+        )
         households = {h.pk: h for h in rows.filter(pk__in=hids).order_by("pk")}
     return persons, households

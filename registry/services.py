@@ -103,8 +103,10 @@ def _lock_household(household: Household) -> Household:
 
 
 def _open_membership(person: Person) -> Membership | None:
+    """The person's open membership, locked after the person and any household the event took
+    (its own household is read, not locked: a membership lock never reaches back to one)."""
     return (
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(of=("self",))
         .select_related("household")
         .filter(person=person, end_date__isnull=True)
         .first()
