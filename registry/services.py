@@ -9,6 +9,7 @@ first's lock, then fails its guard with a clear error instead of acting on stale
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -30,6 +31,7 @@ from population.services import (
     person_correct_citizen_id,
     person_update,
 )
+from registry.locks import lock_persons_then_households
 from registry.models import (
     IDENTITY_FIELDS,
     Correction,
@@ -57,31 +59,54 @@ COLLECTIVE_KINDS = frozenset(
 # -- guards ------------------------------------------------------------------------------------
 
 
+def _lock(
+    persons: Sequence[Person] = (), households: Sequence[Household] = ()
+) -> tuple[list[Person], list[Household]]:
+    """Lock the persons, then the households (each in id order: ``registry.locks``), and refuse
+    an inactive person or a closed household. The rows come back in the order asked."""
+    locked_persons, locked_households = lock_persons_then_households(
+        [p.pk for p in persons], [h.pk for h in households]
+    )
+    out_persons = []
+    for person in persons:
+        locked = locked_persons.get(person.pk)
+        if locked is None:
+            raise Person.DoesNotExist(f"person {person.pk} does not exist")
+        if locked.status != PersonStatus.ACTIVE:
+            raise Conflict(
+                "人员已死亡或注销，不能办理户籍事项",
+                "the person is deceased or cancelled; no registration event is possible",
+                code="person_inactive",
+            )
+        out_persons.append(locked)
+    out_households = []
+    for household in households:
+        locked = locked_households.get(household.pk)
+        if locked is None:
+            raise Household.DoesNotExist(f"household {household.pk} does not exist")
+        if locked.closed_on is not None:
+            raise Conflict(
+                f"户{locked.number}已销户",
+                f"household {locked.number} is closed",
+                code="household_closed",
+            )
+        out_households.append(locked)
+    return out_persons, out_households
+
+
 def _lock_person(person: Person) -> Person:
-    locked = Person.objects.select_for_update().get(pk=person.pk)
-    if locked.status != PersonStatus.ACTIVE:
-        raise Conflict(
-            "人员已死亡或注销，不能办理户籍事项",
-            "the person is deceased or cancelled; no registration event is possible",
-            code="person_inactive",
-        )
-    return locked
+    return _lock([person])[0][0]
 
 
 def _lock_household(household: Household) -> Household:
-    locked = Household.objects.select_for_update().select_related("region").get(pk=household.pk)
-    if locked.closed_on is not None:
-        raise Conflict(
-            f"户{locked.number}已销户",
-            f"household {locked.number} is closed",
-            code="household_closed",
-        )
-    return locked
+    return _lock(households=[household])[1][0]
 
 
 def _open_membership(person: Person) -> Membership | None:
+    """The person's open membership, locked after the person and any household the event took
+    (its own household is read, not locked: a membership lock never reaches back to one)."""
     return (
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(of=("self",))
         .select_related("household")
         .filter(person=person, end_date__isnull=True)
         .first()
@@ -409,8 +434,8 @@ def move_in(
     _check_relation(relation)
     # Persons before households, as every service locks them, so no two events deadlock.
     existing = Person.objects.filter(citizen_id=str(parsed)).first()
-    person = _lock_person(existing) if existing is not None else None
-    household = _lock_household(household)
+    locked, (household,) = _lock([existing] if existing is not None else [], [household])
+    person = locked[0] if locked else None
     # The destination decides: whoever moves in comes from outside the area.
     actor_require_within(actor, household)
     with history_context(actor=actor, reason=reason):
@@ -481,12 +506,8 @@ def _move(
         "the target household is the current one",
         "same_household",
     )
-    person = _lock_person(person)
-    # Lock both households in id order, so two moves between them cannot deadlock.
-    for household in sorted((from_household, to_household), key=lambda h: h.pk):
-        locked = _lock_household(household)
-        if household.pk == to_household.pk:
-            to_household = locked
+    # The person, then both households in id order, so two moves between them cannot deadlock.
+    (person,), (_, to_household) = _lock([person], [from_household, to_household])
     actor_require_within(actor, person, to_household)
     membership = _open_membership(person)
     _expect_in(membership, from_household)
@@ -617,8 +638,7 @@ def settle_into_collective(
             actor=actor,
             reason=reason,
         )
-    person = _lock_person(person)
-    to_household = _lock_household(to_household)
+    (person,), (to_household,) = _lock([person], [to_household])
     actor_require_within(actor, to_household)
     _expect_in(_open_membership(person), None)
     check_date(on, not_before=person.birth_date)
@@ -650,8 +670,7 @@ def head_change(
     on = on or _today()
     check_date(on)
     _check_relation(former_head_relation)
-    new_head = _lock_person(new_head)  # persons before households, as everywhere
-    household = _lock_household(household)
+    (new_head,), (household,) = _lock([new_head], [household])  # persons, then households
     actor_require_within(actor, household)
     require(
         household.kind == HouseholdKind.FAMILY,
@@ -771,9 +790,7 @@ def household_split(
     )
     for relation in {r for _, r in members}:
         _check_relation(relation)
-    for person in sorted((p for p, _ in members), key=lambda p: p.pk):
-        _lock_person(person)  # persons before households, as everywhere
-    household = _lock_household(household)
+    _, (household,) = _lock([p for p, _ in members], [household])  # persons, then households
     actor_require_within(actor, household)
     staying = Membership.objects.filter(household=household, end_date__isnull=True).exclude(
         person_id__in=[p.pk for p, _ in members]
@@ -1045,8 +1062,8 @@ def relation_correct(
         "the head changes through a head change",
         "bad_relation",
     )
-    person = _lock_person(person)
-    household = _lock_household(household) if household is not None else None
+    (person,), households = _lock([person], [household] if household is not None else [])
+    household = households[0] if households else None
     actor_require_within(actor, person, household)
     membership = _open_membership(person)
     _expect_in(membership, household)

@@ -21,6 +21,7 @@ from population.errors import Conflict, DomainError, NotFound, check_date, requi
 from population.jurisdiction import actor_require_within
 from population.models import Person, PersonStatus, Region, RegionLevel
 from population.services import history_context
+from registry.locks import lock_persons_then_households
 from residence_permit import rules, selectors
 from residence_permit.models import (
     ApplicationStatus,
@@ -63,8 +64,22 @@ def _lock_person(person: Person | None, *, actor: Any, scoped: bool = True) -> P
     return locked
 
 
+def _lock_holder_first(model, pk: int | None) -> None:
+    """Persons first (``registry.locks``): lock the person a permit, registration or application
+    belongs to before that row, as the registry and the settlement completion do, so a
+    completion holding the person and cancelling the permit never meets a permit service
+    holding the permit and waiting for the person. The holder of a row never changes."""
+    person_id = model.objects.filter(pk=pk).values_list("person_id", flat=True).first()
+    lock_persons_then_households([person_id])
+
+
 def _lock_permit(permit: ResidencePermit, *, actor: Any) -> ResidencePermit:
-    locked = ResidencePermit.objects.select_for_update().select_related("person").get(pk=permit.pk)
+    _lock_holder_first(ResidencePermit, permit.pk)
+    locked = (
+        ResidencePermit.objects.select_for_update(of=("self",))
+        .select_related("person")
+        .get(pk=permit.pk)
+    )
     actor_require_within(actor, locked)
     return locked
 
@@ -215,6 +230,7 @@ def residence_registration_end(
     require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
+    _lock_holder_first(ResidenceRegistration, registration.pk)
     reg = ResidenceRegistration.objects.select_for_update().get(pk=registration.pk)
     require(
         reg.end_date is None, "居住登记已终止", "the registration has ended", "registration_ended"
@@ -384,8 +400,9 @@ def permit_application_submit(
 
 
 def _lock_application(application: PermitApplication, *, actor: Any) -> PermitApplication:
+    _lock_holder_first(PermitApplication, application.pk)
     locked = (
-        PermitApplication.objects.select_for_update()
+        PermitApplication.objects.select_for_update(of=("self",))
         .select_related("person", "registration")
         .get(pk=application.pk)
     )

@@ -24,6 +24,7 @@ from population.jurisdiction import actor_require_within
 from population.models import Person
 from population.services import history_context
 from registry import services as registry
+from registry.locks import lock_persons_then_households
 from registry.models import Household, HouseholdKind, Membership
 from residence_permit.services import permit_cancel_on_settlement
 from settlement.amendments import basis_of
@@ -871,9 +872,20 @@ def application_complete(
             f"the transfer permit expired on {app.permit_valid_until}",
             "permit_expired",
         )
-        app.household = Household.objects.get(pk=app.household_id)
         _relations_apply(app, relations)
-        _relations_check(household=app.household, people=_people(app))
+        people = _people(app)
+        # Everyone already on record, then the household, before anyone moves: the registry's
+        # order (registry.locks). Settling one by one would hold the household from the first
+        # move-in on while locking the next person, and a registry event holding that person
+        # and waiting for the household would deadlock with it.
+        _, households = lock_persons_then_households(
+            Person.objects.filter(citizen_id__in=[cid for cid, _ in people]).values_list(
+                "pk", flat=True
+            ),
+            [app.household_id],
+        )
+        app.household = households[app.household_id]
+        _relations_check(household=app.household, people=people)
         app.person = _settle_one(
             app=app,
             citizen_id=app.citizen_id,

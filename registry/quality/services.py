@@ -15,7 +15,8 @@ from population.jurisdiction import actor_require_within
 from population.locks import SessionLock
 from population.models import Person, PersonStatus
 from population.services import change_record, history_context
-from registry.models import EventKind, Household, Membership, RegistrationEvent
+from registry.locks import lock_persons_then_households
+from registry.models import EventKind, Membership, RegistrationEvent
 from registry.quality.detectors import DETECTORS, Detector, DetectorContext
 from registry.quality.models import (
     IssueKind,
@@ -266,8 +267,7 @@ def _reference_name(field) -> str:
 
 def _lock_persons(*persons: Person) -> dict[int, Person]:
     """Lock the rows in id order, so crossing merges cannot deadlock."""
-    ids = sorted({p.pk for p in persons})
-    return {p.pk: p for p in Person.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    return lock_persons_then_households([p.pk for p in persons])[0]
 
 
 def _check_pair(survivor: Person, duplicate: Person) -> None:
@@ -372,8 +372,9 @@ def person_merge_reject(*, merge: PersonMerge, actor: Any, note: str) -> PersonM
 
 
 def _open_membership(person: Person) -> Membership | None:
+    """The person's open membership, locked (its household is not: that comes before)."""
     return (
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(of=("self",))
         .filter(person=person, end_date__isnull=True)
         .select_related("household")
         .first()
@@ -402,10 +403,15 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     today = timezone.localdate()
     reason = f"重复户口合并：{merge.reason}"
 
+    # Persons, households, memberships (registry.locks): with both persons locked their open
+    # memberships stay where they are, so the households can be found first and locked next.
+    lock_persons_then_households(
+        household_ids=Membership.objects.filter(
+            person__in=(survivor, duplicate), end_date__isnull=True
+        ).values_list("household_id", flat=True)
+    )
     dup_m = _open_membership(duplicate)
     surv_m = _open_membership(survivor)
-    for household_id in sorted({m.household_id for m in (dup_m, surv_m) if m}):
-        Household.objects.select_for_update().filter(pk=household_id).first()
     outcome = "none"
     if dup_m is not None:
         others = (

@@ -1696,26 +1696,22 @@ def test_household_create_and_close_leave_household_history_with_the_reason(vill
 # -- lock order ---------------------------------------------------------------------------------
 
 
-def _run_interleaved(first_locks: dict[str, str], work: dict[str, Callable[[], object]]) -> dict:
-    """Run each named job in its own thread; after each thread's first lock of the named kind
-    it waits (up to 5 s) for the other thread to take its own first lock."""
+def _run_interleaved(work: dict[str, Callable[[], object]]) -> dict:
+    """Run each named job in its own thread; once a thread holds the rows of its first lock
+    (``services._lock``: its persons, then its households) it waits (up to 5 s) for the other
+    thread to take its own."""
     barrier = threading.Barrier(len(work))
     results: dict[str, object] = {}
     local = threading.local()
-    real = {"person": services._lock_person, "household": services._lock_household}
+    real = services._lock
 
-    def wrap(kind):
-        def locked(obj):
-            out = real[kind](obj)
-            if first_locks.get(threading.current_thread().name) == kind and not getattr(
-                local, "waited", False
-            ):
-                local.waited = True
-                with contextlib.suppress(threading.BrokenBarrierError):
-                    barrier.wait(timeout=5)
-            return out
-
-        return locked
+    def locked(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if not getattr(local, "waited", False):
+            local.waited = True
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5)
+        return out
 
     def target(name):
         try:
@@ -1725,7 +1721,7 @@ def _run_interleaved(first_locks: dict[str, str], work: dict[str, Callable[[], o
         finally:
             connection.close()
 
-    services._lock_person, services._lock_household = wrap("person"), wrap("household")
+    services._lock = locked
     try:
         threads = [threading.Thread(target=target, args=(n,), name=n) for n in work]
         for t in threads:
@@ -1733,7 +1729,7 @@ def _run_interleaved(first_locks: dict[str, str], work: dict[str, Callable[[], o
         for t in threads:
             t.join(timeout=60)
     finally:
-        services._lock_person, services._lock_household = real["person"], real["household"]
+        services._lock = real
         close_old_connections()
     return results
 
@@ -1741,7 +1737,6 @@ def _run_interleaved(first_locks: dict[str, str], work: dict[str, Callable[[], o
 @pytest.mark.django_db(transaction=True)
 def test_a_head_change_and_a_move_of_the_same_member_at_once_do_not_deadlock(ns):
     results = _run_interleaved(
-        {"head_change": "household", "move": "person"},
         {
             "head_change": lambda: services.head_change(
                 household=ns.home,
