@@ -23,7 +23,8 @@ from .conftest import ON
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-HOME = {"residence_zone": "town", "owns_residential_home": True, "property_certificate": True}
+PROPERTY = {"owner": "applicant", "use": "residential", "area_m2": 90, "registered": True}
+HOME = {"residence_region_code": "441803104", "properties": [PROPERTY]}
 SETTLED_ON = dt.date(2024, 3, 8)
 CHILD_ID = build_citizen_id("441802", dt.date(2015, 6, 1), 31)
 
