@@ -8,7 +8,6 @@ resumes after the last committed chunk and ends in the state of an uninterrupted
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,18 @@ from population.identity import mask_citizen_id
 from population.sync import sqlchecks
 from population.sync.feeds import TYPED_FIELDS, FactKind, feed_get
 from population.sync.models import Batch, FollowUpKind, RejectedRow
-from population.sync.parsing import Rejection, RowError, decode, iter_rows, raw_csv, row_converter
+from population.sync.parsing import (
+    MAX_LINE_BYTES,
+    MAX_RAW_CHARS,
+    Rejection,
+    RowError,
+    blocks_of,
+    detect_encoding,
+    iter_rows,
+    line_too_long,
+    raw_csv,
+    row_converter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,21 +97,25 @@ class PhaseTimer:
 
 # A file larger than this goes to the server in pieces of this size (see batch_content_store).
 CONTENT_PIECE_BYTES = 8 << 20
+# The stored file is read back in blocks of this size.
+CONTENT_READ_BYTES = 4 << 20
 
 
-def batch_content_store(batch_id: int, content: bytes) -> None:
+def batch_content_store(batch_id: int, content) -> None:
     """Write a batch's file: one binary parameter, or binary COPY pieces joined by the server.
 
     Django's client-side binding would send the bytes as a hex literal twice their size for the
     server to parse back (1.2 s for 17 MB under load, against 0.3 s). A parameter is copied whole
     into the client library's send buffer, so a large file is sent in pieces instead (binary
     COPY into a temporary table, joined in order by the server): the worker then holds the file
-    once, whatever its size. The column is compressed with lz4 where the server has it
+    once, whatever its size, or never whole when ``content`` gives its blocks (see
+    ``parsing.blocks_of``). The column is compressed with lz4 where the server has it
     (migration 0017).
     """
-    view = memoryview(content)
     with psycopg.Cursor(connection.connection) as cursor:
-        if len(view) <= CONTENT_PIECE_BYTES:
+        if isinstance(content, bytes | bytearray | memoryview) and (
+            len(content) <= CONTENT_PIECE_BYTES
+        ):
             cursor.execute(
                 "UPDATE population_batch SET content = %b WHERE id = %s", [content, batch_id]
             )
@@ -111,8 +125,8 @@ def batch_content_store(batch_id: int, content: bytes) -> None:
         cursor.execute("ALTER TABLE sync_content_pieces ALTER piece SET STORAGE EXTERNAL")
         with cursor.copy("COPY sync_content_pieces (n, piece) FROM STDIN (FORMAT binary)") as copy:
             copy.set_types(["int4", "bytea"])
-            for n, start in enumerate(range(0, len(view), CONTENT_PIECE_BYTES)):
-                copy.write_row((n, view[start : start + CONTENT_PIECE_BYTES]))
+            for n, piece in enumerate(_pieces(content)):
+                copy.write_row((n, piece))
         cursor.execute(
             """UPDATE population_batch SET content = (
                    SELECT string_agg(piece, ''::bytea ORDER BY n) FROM sync_content_pieces)
@@ -120,6 +134,41 @@ def batch_content_store(batch_id: int, content: bytes) -> None:
             [batch_id],
         )
         cursor.execute("DROP TABLE sync_content_pieces")
+
+
+def _pieces(content) -> Iterator[bytes | memoryview]:
+    if isinstance(content, bytes | bytearray | memoryview):
+        view = memoryview(content)
+        for start in range(0, len(view), CONTENT_PIECE_BYTES):
+            yield view[start : start + CONTENT_PIECE_BYTES]
+        return
+    yield from blocks_of(content)
+
+
+def batch_content_blocks(batch_id: int) -> Callable[[], Iterator[bytes]]:
+    """The stored file of a batch as a function giving its blocks (``parsing.blocks_of``).
+
+    The server detoasts the file once and sends it in blocks through a server-side cursor
+    inside the current transaction: this process holds one block at a time.
+    """
+
+    def blocks() -> Iterator[bytes]:
+        with connection.connection.cursor(
+            name=f"sync_content_{int(batch_id)}", binary=True
+        ) as cursor:
+            cursor.itersize = 1
+            cursor.execute(
+                """SELECT substring(b.c FROM n FOR %s)
+                   FROM (SELECT content || ''::bytea AS c FROM population_batch
+                         WHERE id = %s OFFSET 0) b,
+                        generate_series(1, octet_length(b.c), %s) n
+                   ORDER BY n""",
+                [CONTENT_READ_BYTES, batch_id, CONTENT_READ_BYTES],
+            )
+            for (block,) in cursor:
+                yield bytes(block)
+
+    return blocks
 
 
 def stage_table(batch_id: int) -> str:
@@ -199,28 +248,10 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                     # it is refused with its reason.
                     in_server = False
         if not in_server:
-            with timer("stage.decode"):
-                content = Batch.objects.values_list("content", flat=True).get(pk=batch.pk)
-                text, _ = decode(bytes(content))
-                del content
-            fast = batch.fmt == "csv" and _plain_csv(text)
-            with (
-                timer("stage.parse_copy"),
-                cursor.cursor.copy(
-                    f"COPY {raw_table} (line_no, {raw_columns}) FROM STDIN"
-                    + (" (FORMAT csv, QUOTE E'\\x01')" if fast else "")
-                ) as copy,
-            ):
-                if fast:
-                    received, last_line = _copy_plain_csv(copy, text, len(columns), rejections)
-                else:
-                    for line_no, row in iter_rows(text, batch.fmt, columns, checked=False):
-                        received += 1
-                        last_line = line_no
-                        if isinstance(row, Rejection):
-                            rejections.append(row)
-                        else:
-                            copy.write_row((line_no, *row))
+            with timer("stage.parse_copy"):
+                received, last_line = _copy_rows(
+                    cursor, batch, columns, raw_table, raw_columns, rejections
+                )
         # One pass judges every row: a row whose digest and person match the fact it would
         # write is unchanged and needs no checks (it passed them when it was first applied)
         # and is only counted; the other good rows are typed into the staging table with
@@ -338,7 +369,8 @@ def _split_in_server(
     fields = ", ".join(f"NULLIF({f}, '')" for f in fields)
     lines = f"""
         SELECT l.n::integer AS line_no, l.line,
-            octet_length(l.line) - octet_length(replace(l.line, ',', '')) AS commas
+            octet_length(l.line) - octet_length(replace(l.line, ',', '')) AS commas,
+            octet_length(l.line) AS size
         FROM population_batch b,
             string_to_table(convert_from(b.content, 'UTF8'), E'\\n') WITH ORDINALITY AS l(line, n)
         WHERE b.id = {int(batch_id)} AND l.n > 1 AND l.line NOT IN ('', E'\\r')"""  # noqa: S608
@@ -346,18 +378,27 @@ def _split_in_server(
     # less than one that keeps every line for both.
     cursor.execute(
         f"""INSERT INTO {raw_table} (line_no, {raw})
-            SELECT line_no, {fields} FROM ({lines}) l WHERE commas = {width - 1}"""  # noqa: S608
+            SELECT line_no, {fields} FROM ({lines}) l
+            WHERE commas = {width - 1} AND size <= {MAX_LINE_BYTES}"""  # noqa: S608
     )
+    # A line over the length bound is rejected as the line iterator rejects it (only its
+    # beginning comes back), whatever its commas.
+    bad = f"commas <> {width - 1} OR size > {MAX_LINE_BYTES}"
     cursor.execute(
         f"""SELECT count(*), max(line_no),
-                array_agg(line_no ORDER BY line_no) FILTER (WHERE commas <> {width - 1}),
-                array_agg(rtrim(line, E'\\r') ORDER BY line_no)
-                    FILTER (WHERE commas <> {width - 1})
+                array_agg(line_no ORDER BY line_no) FILTER (WHERE {bad}),
+                array_agg(CASE WHEN size > {MAX_LINE_BYTES} THEN left(line, {MAX_RAW_CHARS})
+                               ELSE rtrim(line, E'\\r') END ORDER BY line_no)
+                    FILTER (WHERE {bad}),
+                array_agg(size ORDER BY line_no) FILTER (WHERE {bad})
             FROM ({lines}) l"""  # noqa: S608
     )
-    received, last_line, bad_lines, bad_texts = cursor.fetchone()
-    for line_no, line in zip(bad_lines or (), bad_texts or (), strict=True):
-        rejections.append(_wrong_column_count(line_no, line, width))
+    received, last_line, bad_lines, bad_texts, bad_sizes = cursor.fetchone()
+    for line_no, line, size in zip(bad_lines or (), bad_texts or (), bad_sizes or (), strict=True):
+        if size > MAX_LINE_BYTES:
+            rejections.append(line_too_long(line_no, size, line))
+        else:
+            rejections.append(_wrong_column_count(line_no, line, width))
     return received, last_line or 0
 
 
@@ -395,45 +436,46 @@ def _raw_lines(text: str | None, raw_table: str) -> Callable[[object, list[int]]
     return from_raw
 
 
-def _plain_csv(text: str) -> bool:
-    """A CSV without quotes, NULs or bare carriage returns: every line is one row.
-
-    Such a file's rows are its lines split at commas, exactly as ``csv.reader`` reads them, so
-    PostgreSQL's COPY can parse it; anything else goes through ``parsing.iter_rows``.
-    """
-    return (
-        '"' not in text
-        and "\x00" not in text
-        and "\x01" not in text
-        and text.count("\r") == text.count("\r\n")
-    )
+# Rows go to the server in COPY statements of about this many bytes: the stored file is read
+# through a server-side cursor, which cannot fetch while a COPY is in progress.
+_COPY_BLOCK_BYTES = 4 << 20
 
 
-def _copy_plain_csv(copy, text: str, width: int, rejections: list[Rejection]) -> tuple[int, int]:
-    """COPY a plain CSV's data lines with their line numbers; (received, last line).
-
-    A line with the wrong number of fields is rejected here, as ``parsing.iter_rows`` would;
-    blank lines are skipped. Lines go to the server in blocks, parsed by COPY (FORMAT csv).
-    """
+def _copy_rows(
+    cursor, batch: Batch, columns, raw_table, raw_columns, rejections
+) -> tuple[int, int]:
+    """Stream the stored file through ``parsing.iter_rows`` into the raw table; (received,
+    last line). The file is read block by block and each line is bounded, so the memory this
+    takes does not grow with the file; bad rows (too long, undecodable, NUL, unclosed quote,
+    wrong structure) become rejections here and the rest goes on."""
     received = last_line = 0
-    block: list[str] = []
-    lines = io.StringIO(text, newline="")
-    next(lines, None)  # the header, checked when the batch was received
-    for line_no, line in enumerate(lines, start=2):
-        line = line.rstrip("\r\n")
-        if not line:
-            continue
+    rows: list[tuple] = []
+    size = 0
+
+    def flush() -> None:
+        if rows:
+            with cursor.cursor.copy(
+                f"COPY {raw_table} (line_no, {raw_columns}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            rows.clear()
+
+    content = batch_content_blocks(batch.pk)
+    # The stored file as it was received: one that changed since is refused, never read garbled.
+    detect_encoding(content, batch.encoding)
+    for line_no, row in iter_rows(content, batch.encoding, batch.fmt, columns, checked=False):
         received += 1
         last_line = line_no
-        if line.count(",") != width - 1:
-            rejections.append(_wrong_column_count(line_no, line, width))
+        if isinstance(row, Rejection):
+            rejections.append(row)
             continue
-        block.append(f"{line_no},{line}\n")
-        if len(block) >= 8192:
-            copy.write("".join(block))
-            block.clear()
-    if block:
-        copy.write("".join(block))
+        rows.append((line_no, *row))
+        size += sum(len(v) for v in row if v)
+        if size >= _COPY_BLOCK_BYTES:
+            flush()
+            size = 0
+    flush()
     return received, last_line
 
 
@@ -528,7 +570,7 @@ def _stage_unchanged(cursor, columns, raw_table: str, table: str, suspects: list
 def _judge_in_python(cursor, table, suspects, fmt, text, columns) -> list[Rejection]:
     """Rows the SQL pass refused: the Python checks give the reason, or convert the row."""
     convert = row_converter(columns)
-    lines = text.splitlines() if fmt != "csv" else None
+    lines = text.splitlines() if fmt != "csv" and text is not None else None
     rejections, good = [], []
     for line_no, *values in suspects:
         values = ["" if v is None else v for v in values]

@@ -128,7 +128,7 @@ def test_the_sharing_department_code_maps_to_the_feed_department(make_client, pe
         (None, "?filename=death.csv", "text/csv", 400, "not_authoritative"),
         (None, "?filename=yacht.csv", "text/csv", 400, "unknown_feed"),
         (None, "?filename=employment.csv", "application/json", 415, "unsupported_media_type"),
-        (b"\xff\xfe\x00\x01", "?filename=employment.csv", "text/csv", 400, "undecodable"),
+        (b"\xff\xfe\x00\x01", "?filename=employment.csv", "text/csv", 400, "encoding_suspect"),
     ],
 )  # fmt: skip
 def test_bad_pushes_are_refused_and_record_nothing(
