@@ -147,7 +147,7 @@ def iter_lines(content, *, limit: int = MAX_LINE_BYTES) -> Iterator[Line]:
 UNDECODABLE_SHARE = 0.05
 # NUL bytes beyond this share: UTF-16 without a byte-order mark, or not text at all.
 NUL_SHARE = 0.05
-_SAMPLE_BYTES = 4 << 20
+_SAMPLE_BYTES = 1 << 20
 # Big5 and Shift-JIS bytes read as GBK become rare characters, private-use ones and kana.
 _NOT_CHINESE = re.compile("[\u3040-\u30ff]")  # kana: in GB 2312, not in Chinese names
 
@@ -479,7 +479,7 @@ def iter_rows(
             continue
         try:
             values = parse(text, len(columns))
-            if "\x00" in text:  # after the structure: a NUL inside a value is refused here
+            if any("\x00" in v for v in values):  # raw, or escaped in JSON: text cannot hold it
                 raise RowError("invalid_character", "含有NUL字符", "contains a NUL character")
             yield line_no, convert(values) if convert else values
         except RowError as exc:
@@ -498,9 +498,10 @@ def line_too_long(line_no: int, size: int, text: str) -> Rejection:
 
 
 def _raw(text: str) -> str:
+    """A rejected line as kept: its first ``MAX_RAW_CHARS`` characters, a NUL shown as ␀."""
     if len(text) > MAX_RAW_CHARS:
-        return text[:MAX_RAW_CHARS] + "…"
-    return text
+        text = text[:MAX_RAW_CHARS] + "…"
+    return text.replace("\x00", "\u2400")
 
 
 def iter_text_lines(

@@ -98,7 +98,7 @@ class PhaseTimer:
 # A file larger than this goes to the server in pieces of this size (see batch_content_store).
 CONTENT_PIECE_BYTES = 8 << 20
 # The stored file is read back in blocks of this size.
-CONTENT_READ_BYTES = 4 << 20
+CONTENT_READ_BYTES = 1 << 20
 
 
 def batch_content_store(batch_id: int, content) -> None:
@@ -236,17 +236,20 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
             + ") ON COMMIT DROP"
         )
         with timer("stage.split"):
-            in_server = batch.fmt == "csv" and _plain_csv_in_server(cursor, batch)
-            if in_server:
+            in_server = False
+            if batch.fmt == "csv":
                 try:
                     with transaction.atomic():
-                        received, last_line = _split_in_server(
-                            cursor, batch.pk, raw_table, len(columns), rejections
-                        )
+                        in_server = _plain_csv_in_server(cursor, batch)
+                        if in_server:
+                            received, last_line = _split_in_server(
+                                cursor, batch.pk, raw_table, len(columns), rejections
+                            )
                 except DataError:
-                    # Not UTF-8 after all (a stored file changed since): decoded below, where
-                    # it is refused with its reason.
+                    # Not all UTF-8 (a few undecodable lines, or a stored file changed since):
+                    # read below, where each such line is a rejected row, or the file refused.
                     in_server = False
+                    rejections.clear()
         if not in_server:
             with timer("stage.parse_copy"):
                 received, last_line = _copy_rows(
