@@ -148,14 +148,14 @@ UNDECODABLE_SHARE = 0.05
 # NUL bytes beyond this share: UTF-16 without a byte-order mark, or not text at all.
 NUL_SHARE = 0.05
 _SAMPLE_BYTES = 1 << 20
-# Big5 and Shift-JIS bytes read as GBK become rare characters, private-use ones and kana.
-_NOT_CHINESE = re.compile("[\u3040-\u30ff]")  # kana: in GB 2312, not in Chinese names
+# GB 2312 hanzi (rows 16-87) and punctuation, full-width forms (rows 1-3), as GB 2312 bytes.
+_GB2312_COMMON = re.compile(rb"[\xb0-\xf7][\xa1-\xfe]|[\xa1-\xa3][\xa1-\xfe]")
 
 
 def encoding_suspect(zh: str, en: str) -> DomainError:
     return DomainError(
-        f"文件编码可疑（{zh}），已整体拒收，未保存任何内容；请以UTF-8或GBK重新导出",
-        f"suspect encoding ({en}): the file is refused whole and nothing is stored; "
+        f"文件编码可疑（{zh}），已整体拒收，未写入任何数据；请以UTF-8或GBK重新导出",
+        f"suspect encoding ({en}): the file is refused whole and nothing is written; "
         "export it again as UTF-8 or GBK",
         code="encoding_suspect",
     )
@@ -278,17 +278,18 @@ def _first_bytes(content, limit: int) -> Iterator[bytes]:
 
 
 def _gbk_plausible(text: str) -> None:
-    """Refuse text read as GBK whose non-ASCII characters are mostly outside GB 2312's
-    (kana, private use, rare characters): Big5 or Shift-JIS bytes also decode as GBK."""
+    """Refuse text read as GBK whose non-ASCII characters are mostly not GB 2312 hanzi or
+    punctuation: Big5 and Shift-JIS bytes also decode as GBK, into rare characters, kana,
+    Greek, box drawing and private-use ones. (A GBK file mostly in traditional characters looks
+    the same, and is refused too: it can be sent as UTF-8.)"""
     wide = len(text) - len(text.encode("ascii", errors="ignore"))
     if wide < 4:
         return
-    encoded = text.encode("gb2312", errors="replace")
-    outside = encoded.count(b"?") - text.count("?") + len(_NOT_CHINESE.findall(text))
-    if outside * 2 > wide:
+    _, plausible = _GB2312_COMMON.subn(b"", text.encode("gb2312", errors="replace"))
+    if (wide - plausible) * 2 > wide:
         raise encoding_suspect(
-            f"按GBK读出的{wide}个字符中{outside}个不是常用汉字，像是Big5或Shift-JIS编码",
-            f"{outside} of the {wide} characters read as GBK are not common Chinese: "
+            f"按GBK读出的{wide}个字符中{wide - plausible}个不是常用汉字，像是Big5或Shift-JIS编码",
+            f"{wide - plausible} of the {wide} characters read as GBK are not common Chinese: "
             "it looks like Big5 or Shift-JIS",
         )
 
