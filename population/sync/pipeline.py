@@ -214,6 +214,7 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
     raw_columns = ", ".join(sqlchecks.raw_column(i) for i in range(len(columns)))
     today = timezone.localdate().isoformat()
     rejections: list[Rejection] = []
+    spilled = 0  # rejections the line reader wrote to the spill table instead of this list
     received = 0
     last_line = 0
     text: str | None = None
@@ -252,7 +253,7 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                     rejections.clear()
         if not in_server:
             with timer("stage.parse_copy"):
-                received, last_line = _copy_rows(
+                received, last_line, spilled = _copy_rows(
                     cursor, batch, columns, raw_table, raw_columns, rejections
                 )
         # One pass judges every row: a row whose digest and person match the fact it would
@@ -306,14 +307,30 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
     # database crash) finds the same rejections already recorded.
     with timer("stage.rejected_rows"):
         if not RejectedRow.objects.filter(batch=batch).exists():
-            RejectedRow.objects.bulk_create(
-                RejectedRow(
-                    batch=batch, line_no=r.line_no, reason_code=r.code, reason=r.reason, raw=r.raw
+            if spilled:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"""INSERT INTO population_rejectedrow
+                                (batch_id, line_no, reason_code, reason, raw)
+                            SELECT %s, line_no, reason_code, reason, raw
+                            FROM {_spill_table(batch.pk)} ORDER BY line_no""",  # noqa: S608
+                        [batch.pk],
+                    )
+            # In slices: a model instance per row of a large list would outweigh the file.
+            ordered = sorted(rejections, key=lambda r: r.line_no)
+            for start in range(0, len(ordered), _REJECTION_SPILL_ROWS):
+                RejectedRow.objects.bulk_create(
+                    RejectedRow(
+                        batch=batch,
+                        line_no=r.line_no,
+                        reason_code=r.code,
+                        reason=r.reason,
+                        raw=r.raw,
+                    )
+                    for r in ordered[start : start + _REJECTION_SPILL_ROWS]
                 )
-                for r in sorted(rejections, key=lambda r: r.line_no)
-            )
     batch.received = received
-    batch.rejected = len(rejections)
+    batch.rejected = len(rejections) + spilled
     batch.applied = 0
     batch.unchanged = unchanged
     batch.last_line = last_line
@@ -444,18 +461,34 @@ def _raw_lines(text: str | None, raw_table: str) -> Callable[[object, list[int]]
 _COPY_BLOCK_BYTES = 4 << 20
 
 
+# Rejections of the line reader beyond this many go to a temporary table as they come, so a
+# file of bad rows does not hold them all in memory.
+_REJECTION_SPILL_ROWS = 5000
+
+
+def _spill_table(batch_id: int) -> str:
+    return f"sync_rejected_{int(batch_id)}"
+
+
 def _copy_rows(
     cursor, batch: Batch, columns, raw_table, raw_columns, rejections
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Stream the stored file through ``parsing.iter_rows`` into the raw table; (received,
-    last line). The file is read block by block and each line is bounded, so the memory this
-    takes does not grow with the file; bad rows (too long, undecodable, NUL, unclosed quote,
-    wrong structure) become rejections here and the rest goes on."""
-    received = last_line = 0
+    last line, rejections spilled). The file is read block by block and each line is bounded;
+    bad rows (too long, undecodable, NUL, unclosed quote, wrong structure) become rejections,
+    written to the spill table (``_spill_table``) in slices, and the rest goes on: the memory
+    this takes does not grow with the file."""
+    received = last_line = spilled = 0
     rows: list[tuple] = []
     size = 0
+    spill = _spill_table(batch.pk)
+    cursor.execute(
+        f"""CREATE TEMP TABLE {spill} (line_no integer, reason_code text, reason text, raw text)
+            ON COMMIT DROP"""
+    )
 
     def flush() -> None:
+        nonlocal spilled
         if rows:
             with cursor.cursor.copy(
                 f"COPY {raw_table} (line_no, {raw_columns}) FROM STDIN"
@@ -463,6 +496,14 @@ def _copy_rows(
                 for row in rows:
                     copy.write_row(row)
             rows.clear()
+        if rejections:
+            with cursor.cursor.copy(
+                f"COPY {spill} (line_no, reason_code, reason, raw) FROM STDIN"
+            ) as copy:
+                for r in rejections:
+                    copy.write_row((r.line_no, r.code, r.reason, r.raw))
+            spilled += len(rejections)
+            rejections.clear()
 
     content = batch_content_blocks(batch.pk)
     # The stored file as it was received: one that changed since is refused, never read garbled.
@@ -472,6 +513,8 @@ def _copy_rows(
         last_line = line_no
         if isinstance(row, Rejection):
             rejections.append(row)
+            if len(rejections) >= _REJECTION_SPILL_ROWS:
+                flush()
             continue
         rows.append((line_no, *row))
         size += sum(len(v) for v in row if v)
@@ -479,7 +522,7 @@ def _copy_rows(
             flush()
             size = 0
     flush()
-    return received, last_line
+    return received, last_line, spilled
 
 
 _SUSPECT, _UNKNOWN, _UNCHANGED = 0, 1, 2

@@ -379,3 +379,27 @@ def test_a_50_mb_line_is_rejected_without_being_held(make_person, tmp_path, fmt,
         f"peak {peak / 2**20:.0f} MiB, baseline {baseline / 2**20:.0f}"
     )
     assert growth < MEMORY_BOUND
+
+
+def test_many_bad_rows_are_all_recorded_through_the_spill_table(people, settings):
+    """More rejections than the reader keeps in memory (5,000): all recorded, in line order,
+    with the good rows between them applied."""
+    lines = [HEADER]
+    good = set()
+    for i in range(12_000):
+        if i % 1000 == 0:
+            lines.append(csv_row(i, people[(i // 1000) % len(people)]))
+            good.add(f"E{i}")
+        else:
+            lines.append(f'B{i},"x",short')  # quoted: read by the line reader; too few columns
+    before = person_state()
+
+    batch = services.batch_process(batch_id=receive(("\n".join(lines) + "\n").encode()).pk)
+
+    assert (batch.received, batch.applied, batch.rejected) == (12_000, 12, 11_988)
+    rows = RejectedRow.objects.filter(batch=batch)
+    assert rows.count() == 11_988
+    assert set(rows.values_list("reason_code", flat=True)) == {"wrong_column_count"}
+    assert rows.order_by("line_no").first().line_no == 3
+    assert set(Fact.objects.values_list("record_no", flat=True)) == good
+    assert person_state() == before
