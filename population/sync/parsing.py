@@ -63,61 +63,235 @@ class Rejection:
 
 
 def decode(content: bytes) -> tuple[str, str]:
-    """The text and its encoding: UTF-8 with or without BOM, else GBK (GB18030 superset)."""
-    if content.startswith(codecs.BOM_UTF8):
-        return content[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
-    try:
-        return content.decode("utf-8"), "utf-8"
+    """The whole text and its encoding, for small files and tests (the pipeline streams)."""
+    _head, encoding, _blank = detect_encoding(content)
+    codec = {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8", "gbk": "gb18030"}[encoding]
+    return content.decode(codec, errors="replace"), encoding
+
+
+# -- streaming: physical lines of bounded length, decoded one by one -------------------------
+
+# A data line longer than this is a rejected row (``line_too_long``); it is skipped without
+# being held. The widest feed row is well under 4 KB (docs/feeds.md).
+MAX_LINE_BYTES = 128 * 1024
+# The part of a rejected line kept as its raw text.
+MAX_RAW_CHARS = 1000
+_BLOCK = 1 << 20
+_EOL = re.compile(rb"\r\n|\r|\n")
+# Encodings a department may declare, and the codec each is read with.
+ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "gbk": "gb18030"}
+_DECLARED = {
+    "utf-8-sig": "utf-8",
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "gbk": "gbk",
+    "gb2312": "gbk",
+    "gb18030": "gbk",
+    "cp936": "gbk",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One physical line: its number, its bytes without the line end (only the first
+    ``MAX_LINE_BYTES`` when it is longer) and its full length in bytes."""
+
+    no: int
+    data: bytes
+    size: int
+
+
+def blocks_of(content) -> Iterator[bytes]:
+    """The file in blocks: ``content`` is bytes, or a function returning an iterator of blocks
+    (the stored file read piece by piece), so the file can be read more than once."""
+    if callable(content):
+        yield from content()
+        return
+    view = memoryview(content)
+    for offset in range(0, len(view), _BLOCK):
+        yield bytes(view[offset : offset + _BLOCK])
+
+
+def iter_lines(content, *, limit: int = MAX_LINE_BYTES) -> Iterator[Line]:
+    """Physical lines (ended by CR LF, LF or CR alone) read block by block.
+
+    A line longer than ``limit`` bytes is given with its first ``limit`` bytes and its size;
+    the rest is skipped as it streams by, never held. CR and LF never occur inside a UTF-8 or
+    GB18030 character, so splitting the bytes is splitting the text.
+    """
+    no = 0
+    held = b""  # the current line's first bytes (at most ``limit``)
+    size = 0  # the current line's length so far
+    skip_lf = False  # the previous block ended with CR: a LF starting this one ends nothing
+    for block in blocks_of(content):
+        pos = 1 if skip_lf and block.startswith(b"\n") else 0
+        skip_lf = False
+        for match in _EOL.finditer(block, pos):
+            data = block[pos : match.start()]
+            no += 1
+            yield Line(no, held + data[: limit - len(held)], size + len(data))
+            held, size = b"", 0
+            pos = match.end()
+            skip_lf = match.group() == b"\r" and pos == len(block)
+        rest = len(block) - pos
+        if rest:
+            if len(held) < limit:
+                held += block[pos : pos + limit - len(held)]
+            size += rest
+    if size:
+        yield Line(no + 1, held, size)
+
+
+# A file is read in the first encoding in which at most this share of its lines (and its
+# header) fail to decode; those lines are rejected rows. Beyond it the file is refused whole.
+UNDECODABLE_SHARE = 0.05
+# NUL bytes beyond this share: UTF-16 without a byte-order mark, or not text at all.
+NUL_SHARE = 0.05
+_SAMPLE_BYTES = 1 << 20
+# GB 2312 hanzi (rows 16-87) and punctuation, full-width forms (rows 1-3), as GB 2312 bytes.
+_GB2312_COMMON = re.compile(rb"[\xb0-\xf7][\xa1-\xfe]|[\xa1-\xa3][\xa1-\xfe]")
+
+
+def encoding_suspect(zh: str, en: str) -> DomainError:
+    return DomainError(
+        f"文件编码可疑（{zh}），已整体拒收，未写入任何数据；请以UTF-8或GBK重新导出",
+        f"suspect encoding ({en}): the file is refused whole and nothing is written; "
+        "export it again as UTF-8 or GBK",
+        code="encoding_suspect",
+    )
+
+
+def _declared(declared: str) -> str:
+    encoding = _DECLARED.get(declared.strip().lower().replace("_", "-"))
+    if encoding is None:
+        raise DomainError(
+            f"不支持的编码：{declared[:40]}，应为UTF-8或GBK（GB18030）",
+            f"unsupported encoding {declared[:40]!r}: expected UTF-8 or GBK (GB18030)",
+            code="unsupported_encoding",
+        )
+    return encoding
+
+
+@dataclass
+class _Scan:
+    encoding: str
+    lines: int = 0
+    bad: int = 0
+    first_bad: int = 0
+    header_bad: bool = False
+
+
+def _scan(content, encoding: str) -> _Scan:
+    """Count the lines of the file that do not decode in ``encoding`` (one pass, streamed)."""
+    codec = ENCODINGS[encoding]
+    scan = _Scan(encoding)
+    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+    try:  # the common case, at the codec's speed: the whole file decodes
+        for block in blocks_of(content):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+        scan.lines = -1  # not counted: none is bad
+        return scan
     except UnicodeDecodeError:
         pass
-    try:
-        return content.decode("gb18030"), "gbk"
-    except UnicodeDecodeError as exc:
-        raise DomainError(
-            f"无法识别文件编码（第{exc.start}字节）：应为UTF-8或GBK",
-            f"cannot decode the file at byte {exc.start}: expected UTF-8 or GBK",
-            code="undecodable",
-        ) from None
-
-
-_BLOCK = 1 << 20
-
-
-def decode_head(content: bytes) -> tuple[str, str, bool]:
-    """``decode`` without holding the text: (the first block of text, encoding, blank).
-
-    The file is decoded block by block to prove it is UTF-8 (with or without BOM) or GBK, as
-    ``decode`` would; only the first block's text is kept (for the CSV header) and whether the
-    whole text is whitespace. A worker receiving a large file thus holds its bytes once.
-    """
-    view = memoryview(content)
-    if content.startswith(codecs.BOM_UTF8):
-        candidates = (("utf-8", "utf-8-sig", len(codecs.BOM_UTF8)),)
-    else:
-        candidates = (("utf-8", "utf-8", 0), ("gb18030", "gbk", 0))
-    for codec, encoding, start in candidates:
-        decoder = codecs.getincrementaldecoder(codec)(errors="strict")
-        head, blank = None, True
+    for line in iter_lines(content):
+        scan.lines += 1
         try:
-            for offset in range(start, len(content), _BLOCK):
-                piece = decoder.decode(view[offset : offset + _BLOCK])
-                head = piece if head is None else head
-                blank = blank and not piece.strip()
-            piece = decoder.decode(b"", final=True)
-            blank = blank and not piece.strip()
+            line.data.decode(codec)
         except UnicodeDecodeError as exc:
-            if encoding == "utf-8":
-                continue
-            if encoding == "gbk":
-                decode(content)  # raises the error naming the exact byte
-            position = offset + exc.start
-            raise DomainError(
-                f"无法识别文件编码（第{position}字节）：应为UTF-8或GBK",
-                f"cannot decode the file at byte {position}: expected UTF-8 or GBK",
-                code="undecodable",
-            ) from None
-        return head or "", encoding, blank
-    raise AssertionError("unreachable")  # pragma: no cover
+            if exc.start >= len(line.data) - 4 and line.size > len(line.data):
+                continue  # cut inside a character at the length bound: rejected as too long
+            scan.bad += 1
+            scan.first_bad = scan.first_bad or line.no
+            scan.header_bad = scan.header_bad or line.no == 1
+    return scan
+
+
+def detect_encoding(content, declared: str | None = None) -> tuple[str, str, bool]:
+    """(the first line's text, the encoding, blank) of a delivered file, read in blocks.
+
+    ``content`` is bytes or a function giving the file's blocks (see ``blocks_of``). The
+    encoding is the declared one (UTF-8 or GBK/GB18030), else UTF-8 (with or without BOM),
+    else GBK. Refused whole with ``encoding_suspect``: a UTF-16/32 byte-order mark, NUL bytes
+    beyond ``NUL_SHARE`` (UTF-16 without a mark, a binary or compressed file), a header that
+    does not decode or more than ``UNDECODABLE_SHARE`` of the lines that do not decode (the
+    file would decode only with replacement characters), or a file read as GBK whose
+    characters are mostly not Chinese (Big5 or Shift-JIS bytes). A few undecodable lines are
+    rejected rows of the batch (``undecodable``).
+    """
+    first = next(blocks_of(content), b"")
+    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise encoding_suspect("UTF-16或UTF-32字节序标记", "a UTF-16 or UTF-32 byte-order mark")
+    size = nul = 0
+    blank = True
+    for block in blocks_of(content):
+        size += len(block)
+        nul += block.count(b"\x00")
+        blank = blank and not block.replace(codecs.BOM_UTF8, b"").strip()
+    if nul > 8 and nul > NUL_SHARE * size:
+        raise encoding_suspect(
+            f"{nul}个NUL字节：UTF-16、二进制或压缩文件",
+            f"{nul} NUL bytes: UTF-16, a binary or a compressed file",
+        )
+    bom = first.startswith(codecs.BOM_UTF8)
+    if declared:
+        wanted = _declared(declared)
+        if bom and wanted != "utf-8":
+            raise encoding_suspect(
+                f"声明为{declared[:40]}，但文件以UTF-8字节序标记开头",
+                f"declared {declared[:40]} but the file starts with a UTF-8 byte-order mark",
+            )
+        candidates = ["utf-8-sig" if bom else wanted]
+    else:
+        candidates = ["utf-8-sig"] if bom else ["utf-8", "gbk"]
+    scans = []
+    for encoding in candidates:
+        scan = _scan(content, encoding)
+        scans.append(scan)
+        if scan.bad == 0:
+            break
+    scan = min(scans, key=lambda s: s.bad)  # the first of the fewest
+    if scan.bad and (scan.header_bad or scan.bad > UNDECODABLE_SHARE * scan.lines):
+        raise encoding_suspect(
+            f"{scan.bad}/{scan.lines}行无法按{'或'.join(candidates)}解码，首个在第{scan.first_bad}行",
+            f"{scan.bad} of {scan.lines} lines do not decode as {' or '.join(candidates)}, "
+            f"the first at line {scan.first_bad}",
+        )
+    codec = ENCODINGS[scan.encoding]
+    sample = b"".join(_first_bytes(content, _SAMPLE_BYTES))
+    text = sample.decode(codec, errors="replace")
+    if scan.encoding == "utf-8-sig":
+        text = text.removeprefix("\ufeff")
+    if scan.encoding == "gbk":
+        _gbk_plausible(text)
+    head = _LINE_END.split(text, maxsplit=1)[0]
+    return head, scan.encoding, blank
+
+
+def _first_bytes(content, limit: int) -> Iterator[bytes]:
+    taken = 0
+    for block in blocks_of(content):
+        yield block[: limit - taken]
+        taken += len(block)
+        if taken >= limit:
+            return
+
+
+def _gbk_plausible(text: str) -> None:
+    """Refuse text read as GBK whose non-ASCII characters are mostly not GB 2312 hanzi or
+    punctuation: Big5 and Shift-JIS bytes also decode as GBK, into rare characters, kana,
+    Greek, box drawing and private-use ones. (A GBK file mostly in traditional characters looks
+    the same, and is refused too: it can be sent as UTF-8.)"""
+    wide = len(text) - len(text.encode("ascii", errors="ignore"))
+    if wide < 4:
+        return
+    _, plausible = _GB2312_COMMON.subn(b"", text.encode("gb2312", errors="replace"))
+    if (wide - plausible) * 2 > wide:
+        raise encoding_suspect(
+            f"按GBK读出的{wide}个字符中{wide - plausible}个不是常用汉字，像是Big5或Shift-JIS编码",
+            f"{wide - plausible} of the {wide} characters read as GBK are not common Chinese: "
+            "it looks like Big5 or Shift-JIS",
+        )
 
 
 def csv_header_version(text: str, feed: Feed) -> int:
@@ -287,117 +461,146 @@ def row_values(values: list[str], columns: tuple[Column, ...]) -> list:
 
 
 def iter_rows(
-    text: str, fmt: str, columns: tuple[Column, ...], *, checked: bool = True
+    content, encoding: str, fmt: str, columns: tuple[Column, ...], *, checked: bool = True
 ) -> Iterator[tuple[int, object]]:
     """(line_no, staging values) for good rows and (line_no, Rejection) for bad ones.
 
-    With ``checked=False`` only the structure is checked (column count, JSON, NUL characters)
-    and good rows come as their raw values, for the set-based checks in SQL.
+    ``content`` is the file (bytes, or a function giving its blocks: see ``blocks_of``), read
+    line by line in bounded memory: a line is one row (a CSV quote cannot span lines). A line
+    longer than ``MAX_LINE_BYTES``, one that does not decode, one with a NUL character, an
+    unclosed quote or JSON nested in a value is a rejected row; the others go on.
+    With ``checked=False`` only the structure is checked and good rows come as their raw
+    values (None for an empty CSV field), for the set-based checks in SQL.
     """
     convert = row_converter(columns) if checked else None
-    if "\x00" in text:  # PostgreSQL text cannot hold NUL: such rows are rejected here
-        convert = _refuse_nul(convert)
-    if fmt == "csv":
-        yield from _iter_csv(text, columns, convert)
-    else:
-        yield from _iter_jsonl(text, columns, convert)
+    parse = _csv_values if fmt == "csv" else _jsonl_values(columns)
+    for line_no, text in iter_text_lines(content, encoding, skip_header=fmt == "csv"):
+        if isinstance(text, Rejection):
+            yield line_no, text
+            continue
+        try:
+            values = parse(text, len(columns))
+            if any("\x00" in v for v in values):  # raw, or escaped in JSON: text cannot hold it
+                raise RowError("invalid_character", "含有NUL字符", "contains a NUL character")
+            yield line_no, convert(values) if convert else values
+        except RowError as exc:
+            yield line_no, Rejection(line_no, exc.code, exc.reason, _raw(text))
 
 
-def _refuse_nul(convert):
-    def check(values: list[str]):
-        if any("\x00" in v for v in values):
-            raise RowError("invalid_character", "含有NUL字符", "contains a NUL character")
-        return convert(values) if convert else values
+def line_too_long(line_no: int, size: int, text: str) -> Rejection:
+    """The rejection of a line over ``MAX_LINE_BYTES`` (``text``: its beginning)."""
+    return Rejection(
+        line_no,
+        "line_too_long",
+        f"该行长{size}字节，超过{MAX_LINE_BYTES}字节上限 / "
+        f"the line is {size} bytes, over the limit of {MAX_LINE_BYTES}",
+        _raw(text),
+    )
 
-    return check
+
+def _raw(text: str) -> str:
+    """A rejected line as kept: its first ``MAX_RAW_CHARS`` characters, a NUL shown as ␀."""
+    if len(text) > MAX_RAW_CHARS:
+        text = text[:MAX_RAW_CHARS] + "…"
+    return text.replace("\x00", "\u2400")
 
 
-def _iter_csv(text: str, columns: tuple[Column, ...], convert) -> Iterator[tuple[int, object]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader, None)  # header, checked when the batch was received
-    width = len(columns)
-    start = reader.line_num + 1
-    for values in reader:
-        line_no, start = start, reader.line_num + 1
-        if not values:
-            continue  # a blank line
-        if len(values) != width:
+def iter_text_lines(
+    content, encoding: str, *, skip_header: bool
+) -> Iterator[tuple[int, str | Rejection]]:
+    """The file's non-blank lines as text, or a rejection for a line too long or undecodable."""
+    codec = ENCODINGS[encoding]
+    for line in iter_lines(content):
+        data = line.data
+        if line.no == 1:
+            if encoding == "utf-8-sig":
+                data = data.removeprefix(codecs.BOM_UTF8)
+            if skip_header:
+                continue
+        if line.size > MAX_LINE_BYTES:
+            text = data[: MAX_RAW_CHARS * 4].decode(codec, errors="replace")
+            yield line.no, line_too_long(line.no, line.size, text)
+            continue
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as exc:
             yield (
-                line_no,
+                line.no,
                 Rejection(
-                    line_no,
-                    "wrong_column_count",
-                    f"列数应为{width}，实际为{len(values)} / "
-                    f"expected {width} columns, got {len(values)}",
-                    raw_csv(values),
+                    line.no,
+                    "undecodable",
+                    f"第{exc.start + 1}字节起无法按{encoding}解码 / "
+                    f"bytes from {exc.start + 1} do not decode as {encoding}",
+                    _raw(data.decode(codec, errors="replace")),
                 ),
             )
             continue
-        if convert is None:
-            yield line_no, values
-            continue
+        if text.strip():
+            yield line.no, text
+
+
+def _csv_values(text: str, width: int) -> list:
+    try:
+        values = next(csv.reader([text], strict=True))
+    except csv.Error:
+        if text.count('"') % 2:
+            raise RowError(
+                "unclosed_quote",
+                "引号未闭合（引号不能跨行）",
+                "a quote is not closed (a quoted value cannot span lines)",
+            ) from None
+        raise RowError("invalid_csv", "不是合法的CSV行", "not a valid CSV line") from None
+    if len(values) != width:
+        raise RowError(
+            "wrong_column_count",
+            f"列数应为{width}，实际为{len(values)}",
+            f"expected {width} columns, got {len(values)}",
+        )
+    return values
+
+
+def _jsonl_values(columns: tuple[Column, ...]):
+    names = [c.name for c in columns]
+    known = set(names)
+    required = {c.name for c in columns if c.required}
+
+    def values(text: str, _width: int) -> list:
         try:
-            yield line_no, convert(values)
-        except RowError as exc:
-            yield line_no, Rejection(line_no, exc.code, exc.reason, raw_csv(values))
+            obj = json.loads(text)
+        except RecursionError:
+            raise _too_deep() from None
+        except ValueError as exc:
+            raise RowError("invalid_json", "不是合法的JSON", f"not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise RowError("invalid_json", "每行应为一个JSON对象", "each line must be an object")
+        unknown = set(obj) - known
+        missing = required - set(obj)
+        if unknown or missing:
+            raise RowError(
+                "wrong_column_count",
+                f"字段不符：缺少{sorted(missing)[:10]}，多出{sorted(unknown)[:10]}",
+                f"fields do not match: missing {sorted(missing)[:10]}, "
+                f"unknown {sorted(unknown)[:10]}",
+            )
+        if any(isinstance(v, dict | list) for v in obj.values()):
+            raise _too_deep()
+        return [_json_text(obj.get(n)) for n in names]
+
+    return values
+
+
+def _too_deep() -> RowError:
+    return RowError(
+        "too_deep",
+        "字段值应为字符串或数字，不能嵌套对象或数组",
+        "a value must be a string or a number, not a nested object or array",
+    )
 
 
 def raw_csv(values: list[str]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow(values)
     return buf.getvalue()
-
-
-def _iter_jsonl(text: str, columns: tuple[Column, ...], convert) -> Iterator[tuple[int, object]]:
-    names = [c.name for c in columns]
-    known = set(names)
-    required = {c.name for c in columns if c.required}
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            yield (
-                line_no,
-                Rejection(
-                    line_no, "invalid_json", f"不是合法的JSON / not valid JSON: {exc.msg}", line
-                ),
-            )
-            continue
-        if not isinstance(obj, dict):
-            yield (
-                line_no,
-                Rejection(
-                    line_no,
-                    "invalid_json",
-                    "每行应为一个JSON对象 / each line must be an object",
-                    line,
-                ),
-            )
-            continue
-        unknown = set(obj) - known
-        missing = required - set(obj)
-        if unknown or missing:
-            yield (
-                line_no,
-                Rejection(
-                    line_no,
-                    "wrong_column_count",
-                    f"字段不符：缺少{sorted(missing)}，多出{sorted(unknown)} / "
-                    f"fields do not match: missing {sorted(missing)}, unknown {sorted(unknown)}",
-                    line,
-                ),
-            )
-            continue
-        values = [_json_text(obj.get(n)) for n in names]
-        if convert is None:
-            yield line_no, values
-            continue
-        try:
-            yield line_no, convert(values)
-        except RowError as exc:
-            yield line_no, Rejection(line_no, exc.code, exc.reason, line)
 
 
 def _json_text(value) -> str:

@@ -8,7 +8,6 @@ resumes after the last committed chunk and ends in the state of an uninterrupted
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,18 @@ from population.identity import mask_citizen_id
 from population.sync import sqlchecks
 from population.sync.feeds import TYPED_FIELDS, FactKind, feed_get
 from population.sync.models import Batch, FollowUpKind, RejectedRow
-from population.sync.parsing import Rejection, RowError, decode, iter_rows, raw_csv, row_converter
+from population.sync.parsing import (
+    MAX_LINE_BYTES,
+    MAX_RAW_CHARS,
+    Rejection,
+    RowError,
+    blocks_of,
+    detect_encoding,
+    iter_rows,
+    line_too_long,
+    raw_csv,
+    row_converter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,21 +97,25 @@ class PhaseTimer:
 
 # A file larger than this goes to the server in pieces of this size (see batch_content_store).
 CONTENT_PIECE_BYTES = 8 << 20
+# The stored file is read back in blocks of this size.
+CONTENT_READ_BYTES = 1 << 20
 
 
-def batch_content_store(batch_id: int, content: bytes) -> None:
+def batch_content_store(batch_id: int, content) -> None:
     """Write a batch's file: one binary parameter, or binary COPY pieces joined by the server.
 
     Django's client-side binding would send the bytes as a hex literal twice their size for the
     server to parse back (1.2 s for 17 MB under load, against 0.3 s). A parameter is copied whole
     into the client library's send buffer, so a large file is sent in pieces instead (binary
     COPY into a temporary table, joined in order by the server): the worker then holds the file
-    once, whatever its size. The column is compressed with lz4 where the server has it
+    once, whatever its size, or never whole when ``content`` gives its blocks (see
+    ``parsing.blocks_of``). The column is compressed with lz4 where the server has it
     (migration 0017).
     """
-    view = memoryview(content)
     with psycopg.Cursor(connection.connection) as cursor:
-        if len(view) <= CONTENT_PIECE_BYTES:
+        if isinstance(content, bytes | bytearray | memoryview) and (
+            len(content) <= CONTENT_PIECE_BYTES
+        ):
             cursor.execute(
                 "UPDATE population_batch SET content = %b WHERE id = %s", [content, batch_id]
             )
@@ -111,8 +125,8 @@ def batch_content_store(batch_id: int, content: bytes) -> None:
         cursor.execute("ALTER TABLE sync_content_pieces ALTER piece SET STORAGE EXTERNAL")
         with cursor.copy("COPY sync_content_pieces (n, piece) FROM STDIN (FORMAT binary)") as copy:
             copy.set_types(["int4", "bytea"])
-            for n, start in enumerate(range(0, len(view), CONTENT_PIECE_BYTES)):
-                copy.write_row((n, view[start : start + CONTENT_PIECE_BYTES]))
+            for n, piece in enumerate(_pieces(content)):
+                copy.write_row((n, piece))
         cursor.execute(
             """UPDATE population_batch SET content = (
                    SELECT string_agg(piece, ''::bytea ORDER BY n) FROM sync_content_pieces)
@@ -120,6 +134,41 @@ def batch_content_store(batch_id: int, content: bytes) -> None:
             [batch_id],
         )
         cursor.execute("DROP TABLE sync_content_pieces")
+
+
+def _pieces(content) -> Iterator[bytes | memoryview]:
+    if isinstance(content, bytes | bytearray | memoryview):
+        view = memoryview(content)
+        for start in range(0, len(view), CONTENT_PIECE_BYTES):
+            yield view[start : start + CONTENT_PIECE_BYTES]
+        return
+    yield from blocks_of(content)
+
+
+def batch_content_blocks(batch_id: int) -> Callable[[], Iterator[bytes]]:
+    """The stored file of a batch as a function giving its blocks (``parsing.blocks_of``).
+
+    The server detoasts the file once and sends it in blocks through a server-side cursor
+    inside the current transaction: this process holds one block at a time.
+    """
+
+    def blocks() -> Iterator[bytes]:
+        with connection.connection.cursor(
+            name=f"sync_content_{int(batch_id)}", binary=True
+        ) as cursor:
+            cursor.itersize = 1
+            cursor.execute(
+                """SELECT substring(b.c FROM n FOR %s)
+                   FROM (SELECT content || ''::bytea AS c FROM population_batch
+                         WHERE id = %s OFFSET 0) b,
+                        generate_series(1, octet_length(b.c), %s) n
+                   ORDER BY n""",
+                [CONTENT_READ_BYTES, batch_id, CONTENT_READ_BYTES],
+            )
+            for (block,) in cursor:
+                yield bytes(block)
+
+    return blocks
 
 
 def stage_table(batch_id: int) -> str:
@@ -165,6 +214,7 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
     raw_columns = ", ".join(sqlchecks.raw_column(i) for i in range(len(columns)))
     today = timezone.localdate().isoformat()
     rejections: list[Rejection] = []
+    spilled = 0  # rejections the line reader wrote to the spill table instead of this list
     received = 0
     last_line = 0
     text: str | None = None
@@ -186,53 +236,40 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
         cursor.execute(_STAGE_DDL.format(table=table))
         params = {"today": today, "today_compact": today.replace("-", ""), "kind": batch.feed}
         judged = None
-        with timer("stage.plain_check"):
-            in_server = batch.fmt == "csv" and _plain_csv_in_server(cursor, batch)
-        if in_server:
+        in_server = False
+        if batch.fmt == "csv":
             # A plain UTF-8 CSV is judged straight from its stored lines, split into fields by
             # the server inside the judgement: the file is never fetched by this process and
             # its rows are never written to an intermediate table.
             with timer("stage.judge"):
                 try:
                     with transaction.atomic():
-                        _file_lines_function(cursor, batch.size_bytes // _LINE_BYTES)
-                        cursor.execute(_judge_sql(columns, table, batch_id=batch.pk), params)
-                        judged = cursor.fetchall()
+                        in_server = _plain_csv_in_server(cursor, batch)
+                        if in_server:
+                            _file_lines_function(cursor, batch.size_bytes // _LINE_BYTES)
+                            cursor.execute(_judge_sql(columns, table, batch_id=batch.pk), params)
+                            judged = cursor.fetchall()
                 except DataError:
-                    # Not UTF-8 after all (a stored file changed since): decoded below, where
-                    # it is refused with its reason.
+                    # Not all UTF-8 (a few undecodable lines, or a stored file changed since):
+                    # read below, where each such line is a rejected row, or the file refused.
                     in_server = False
+                    judged = None
         if judged is None:
             _raw_table_create(cursor, raw_table, len(columns))
-            with timer("stage.decode"):
-                content = Batch.objects.values_list("content", flat=True).get(pk=batch.pk)
-                text, _ = decode(bytes(content))
-                del content
-            fast = batch.fmt == "csv" and _plain_csv(text)
-            with (
-                timer("stage.parse_copy"),
-                cursor.cursor.copy(
-                    f"COPY {raw_table} (line_no, {raw_columns}) FROM STDIN"
-                    + (" (FORMAT csv, QUOTE E'\\x01')" if fast else "")
-                ) as copy,
-            ):
-                if fast:
-                    received, last_line = _copy_plain_csv(copy, text, len(columns), rejections)
-                else:
-                    for line_no, row in iter_rows(text, batch.fmt, columns, checked=False):
-                        received += 1
-                        last_line = line_no
-                        if isinstance(row, Rejection):
-                            rejections.append(row)
-                        else:
-                            copy.write_row((line_no, *row))
+            with timer("stage.parse_copy"):
+                received, last_line, spilled = _copy_rows(
+                    cursor, batch, columns, raw_table, raw_columns, rejections
+                )
             # One pass judges every row (see _judge_sql).
             with timer("stage.judge"):
                 cursor.execute(_judge_sql(columns, table, raw_table=raw_table), params)
                 judged = cursor.fetchall()
         for row in judged:
             if row[0] == _BAD_COLUMNS:
-                rejections.append(_wrong_column_count(row[1], row[2], len(columns)))
+                if row[3] is not None:  # over the line length bound: only its beginning
+                    rejections.append(line_too_long(row[1], int(row[3]), row[2]))
+                else:
+                    rejections.append(_wrong_column_count(row[1], row[2], len(columns)))
             elif row[0] == _RECEIVED:
                 received, last_line = row[1], int(row[2] or 0)
         suspects = [row[1:] for row in judged if row[0] == _SUSPECT]
@@ -269,21 +306,37 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                     columns,
                     converted=converted,
                     unknown=unknown,
-                    raw=_raw_lines(text, batch.pk),
+                    raw=_raw_lines(text, batch.pk, None if in_server else raw_table),
                 )
             )
     # Rejected rows are append-only: a batch staged again (its unlogged staging table lost in a
     # database crash) finds the same rejections already recorded.
     with timer("stage.rejected_rows"):
         if not RejectedRow.objects.filter(batch=batch).exists():
-            RejectedRow.objects.bulk_create(
-                RejectedRow(
-                    batch=batch, line_no=r.line_no, reason_code=r.code, reason=r.reason, raw=r.raw
+            if spilled:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"""INSERT INTO population_rejectedrow
+                                (batch_id, line_no, reason_code, reason, raw)
+                            SELECT %s, line_no, reason_code, reason, raw
+                            FROM {_spill_table(batch.pk)} ORDER BY line_no""",  # noqa: S608
+                        [batch.pk],
+                    )
+            # In slices: a model instance per row of a large list would outweigh the file.
+            ordered = sorted(rejections, key=lambda r: r.line_no)
+            for start in range(0, len(ordered), _REJECTION_SPILL_ROWS):
+                RejectedRow.objects.bulk_create(
+                    RejectedRow(
+                        batch=batch,
+                        line_no=r.line_no,
+                        reason_code=r.code,
+                        reason=r.reason,
+                        raw=r.raw,
+                    )
+                    for r in ordered[start : start + _REJECTION_SPILL_ROWS]
                 )
-                for r in sorted(rejections, key=lambda r: r.line_no)
-            )
     batch.received = received
-    batch.rejected = len(rejections)
+    batch.rejected = len(rejections) + spilled
     batch.applied = 0
     batch.unchanged = unchanged
     batch.last_line = last_line
@@ -327,7 +380,9 @@ def _split_sql(batch_id: int, width: int) -> str:
     """The rows of a plain CSV where it is stored: its lines, split into fields at commas.
 
     Columns ``line_no``, ``bad_line`` (the line, without its CR, when it has the wrong number
-    of fields; NULL otherwise) and ``c0..cN`` (an empty field NULL, as COPY reads it); blank
+    of fields, or its beginning when it is over the line length bound, as the line reader
+    rejects it; NULL otherwise), ``bad_size`` (the length of a line over the bound) and
+    ``c0..cN`` (an empty field NULL, as COPY reads it); blank
     lines are skipped, as ``_copy_plain_csv`` and ``parsing.iter_rows`` skip them. The file is
     never fetched, decoded or held by this process.
     """
@@ -342,8 +397,11 @@ def _split_sql(batch_id: int, width: int) -> str:
     )
     return f"""
         SELECT l.n::integer AS line_no,
-            CASE WHEN octet_length(l.line) - octet_length(replace(l.line, ',', '')) <> {width - 1}
+            CASE WHEN octet_length(l.line) > {MAX_LINE_BYTES} THEN left(l.line, {MAX_RAW_CHARS})
+                WHEN octet_length(l.line) - octet_length(replace(l.line, ',', '')) <> {width - 1}
                 THEN rtrim(l.line, E'\\r') END AS bad_line,
+            CASE WHEN octet_length(l.line) > {MAX_LINE_BYTES} THEN octet_length(l.line)
+                END AS bad_size,
             {fields}
         FROM pg_temp.sync_file_lines({int(batch_id)}) l
         WHERE l.n > 1 AND l.line NOT IN ('', E'\\r')"""  # noqa: S608
@@ -401,11 +459,14 @@ def _wrong_column_count(line_no: int, line: str, width: int) -> Rejection:
     )
 
 
-def _raw_lines(text: str | None, batch_id: int) -> Callable[[object, list[int]], dict[int, str]]:
+def _raw_lines(
+    text: str | None, batch_id: int, raw_table: str | None = None
+) -> Callable[[object, list[int]], dict[int, str]]:
     """The file's lines by number, for the reasons of rejected rows.
 
-    From the text when this process decoded it, else (judged in the server) read from the
-    stored file by the server, only when some row was rejected.
+    From the text when this process decoded it; from the raw fields of the rows this process
+    streamed into ``raw_table`` (the line rebuilt as CSV); else (judged in the server) read from
+    the stored file by the server, only when some row was rejected.
     """
     if text is not None:
 
@@ -414,6 +475,17 @@ def _raw_lines(text: str | None, batch_id: int) -> Callable[[object, list[int]],
             return {n: lines[n - 1] if n <= len(lines) else "" for n in line_nos}
 
         return from_text
+
+    if raw_table is not None:
+
+        def from_raw(cursor, line_nos: list[int]) -> dict[int, str]:
+            cursor.execute(f"SELECT * FROM {raw_table} WHERE line_no = ANY(%s)", [line_nos])  # noqa: S608
+            return {
+                line_no: raw_csv(["" if v is None else v for v in values])
+                for line_no, *values in cursor.fetchall()
+            }
+
+        return from_raw
 
     def from_file(cursor, line_nos: list[int]) -> dict[int, str]:
         cursor.execute(
@@ -428,46 +500,73 @@ def _raw_lines(text: str | None, batch_id: int) -> Callable[[object, list[int]],
     return from_file
 
 
-def _plain_csv(text: str) -> bool:
-    """A CSV without quotes, NULs or bare carriage returns: every line is one row.
+# Rows go to the server in COPY statements of about this many bytes: the stored file is read
+# through a server-side cursor, which cannot fetch while a COPY is in progress.
+_COPY_BLOCK_BYTES = 4 << 20
 
-    Such a file's rows are its lines split at commas, exactly as ``csv.reader`` reads them, so
-    PostgreSQL's COPY can parse it; anything else goes through ``parsing.iter_rows``.
-    """
-    return (
-        '"' not in text
-        and "\x00" not in text
-        and "\x01" not in text
-        and text.count("\r") == text.count("\r\n")
+
+# Rejections of the line reader beyond this many go to a temporary table as they come, so a
+# file of bad rows does not hold them all in memory.
+_REJECTION_SPILL_ROWS = 5000
+
+
+def _spill_table(batch_id: int) -> str:
+    return f"sync_rejected_{int(batch_id)}"
+
+
+def _copy_rows(
+    cursor, batch: Batch, columns, raw_table, raw_columns, rejections
+) -> tuple[int, int, int]:
+    """Stream the stored file through ``parsing.iter_rows`` into the raw table; (received,
+    last line, rejections spilled). The file is read block by block and each line is bounded;
+    bad rows (too long, undecodable, NUL, unclosed quote, wrong structure) become rejections,
+    written to the spill table (``_spill_table``) in slices, and the rest goes on: the memory
+    this takes does not grow with the file."""
+    received = last_line = spilled = 0
+    rows: list[tuple] = []
+    size = 0
+    spill = _spill_table(batch.pk)
+    cursor.execute(
+        f"""CREATE TEMP TABLE {spill} (line_no integer, reason_code text, reason text, raw text)
+            ON COMMIT DROP"""
     )
 
+    def flush() -> None:
+        nonlocal spilled
+        if rows:
+            with cursor.cursor.copy(
+                f"COPY {raw_table} (line_no, {raw_columns}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            rows.clear()
+        if rejections:
+            with cursor.cursor.copy(
+                f"COPY {spill} (line_no, reason_code, reason, raw) FROM STDIN"
+            ) as copy:
+                for r in rejections:
+                    copy.write_row((r.line_no, r.code, r.reason, r.raw))
+            spilled += len(rejections)
+            rejections.clear()
 
-def _copy_plain_csv(copy, text: str, width: int, rejections: list[Rejection]) -> tuple[int, int]:
-    """COPY a plain CSV's data lines with their line numbers; (received, last line).
-
-    A line with the wrong number of fields is rejected here, as ``parsing.iter_rows`` would;
-    blank lines are skipped. Lines go to the server in blocks, parsed by COPY (FORMAT csv).
-    """
-    received = last_line = 0
-    block: list[str] = []
-    lines = io.StringIO(text, newline="")
-    next(lines, None)  # the header, checked when the batch was received
-    for line_no, line in enumerate(lines, start=2):
-        line = line.rstrip("\r\n")
-        if not line:
-            continue
+    content = batch_content_blocks(batch.pk)
+    # The stored file as it was received: one that changed since is refused, never read garbled.
+    detect_encoding(content, batch.encoding)
+    for line_no, row in iter_rows(content, batch.encoding, batch.fmt, columns, checked=False):
         received += 1
         last_line = line_no
-        if line.count(",") != width - 1:
-            rejections.append(_wrong_column_count(line_no, line, width))
+        if isinstance(row, Rejection):
+            rejections.append(row)
+            if len(rejections) >= _REJECTION_SPILL_ROWS:
+                flush()
             continue
-        block.append(f"{line_no},{line}\n")
-        if len(block) >= 8192:
-            copy.write("".join(block))
-            block.clear()
-    if block:
-        copy.write("".join(block))
-    return received, last_line
+        rows.append((line_no, *row))
+        size += sum(len(v) for v in row if v)
+        if size >= _COPY_BLOCK_BYTES:
+            flush()
+            size = 0
+    flush()
+    return received, last_line, spilled
 
 
 _SUSPECT, _UNKNOWN, _UNCHANGED, _BAD_COLUMNS, _RECEIVED = 0, 1, 2, 3, 4
@@ -509,6 +608,7 @@ def _judge_sql(
     )
     record_no = by_field["record_no"]
     nulls = ", ".join("NULL" for _ in raw[1:])
+    nulls_but_one = ", ".join("NULL" for _ in raw[2:])
     if batch_id is not None:
         # Lines with the wrong number of fields are kept out by ``bad_line IS NULL`` in the
         # judgement rather than by a filter here, which the planner would guess to keep 0.5%
@@ -517,7 +617,7 @@ def _judge_sql(
         ), """
         file_rows = f"""
         UNION ALL
-        SELECT {_BAD_COLUMNS}, line_no, bad_line, {nulls}
+        SELECT {_BAD_COLUMNS}, line_no, bad_line, bad_size::text, {nulls_but_one}
         FROM raw WHERE bad_line IS NOT NULL
         UNION ALL
         SELECT {_RECEIVED}, count(*)::integer, max(line_no)::text, {nulls} FROM raw"""  # noqa: S608
@@ -585,7 +685,7 @@ def _stage_unchanged(cursor, columns, raw_table: str, table: str, suspects: list
 def _judge_in_python(cursor, table, suspects, fmt, text, columns) -> list[Rejection]:
     """Rows the SQL pass refused: the Python checks give the reason, or convert the row."""
     convert = row_converter(columns)
-    lines = text.splitlines() if fmt != "csv" else None
+    lines = text.splitlines() if fmt != "csv" and text is not None else None
     rejections, good = [], []
     for line_no, *values in suspects:
         values = ["" if v is None else v for v in values]

@@ -10,7 +10,9 @@ Contract of ``batch_receive`` (shared with ``POST /api/v1/feeds/{department}/bat
   bytes sent again return the first batch unchanged (``batch.content_sha256``);
 * refused with ``DomainError`` (nothing recorded): unknown department, feed or format, a feed
   the department is not authoritative for (``not_authoritative``), an empty or oversized file,
-  an encoding other than UTF-8 (with or without BOM) or GBK, a CSV header of no known version.
+  a file whose encoding is not UTF-8 (with or without BOM) or GBK/GB18030, or that decodes
+  only with many replacement characters or looks like another encoding (``encoding_suspect``),
+  a CSV header of no known version.
   Row-level faults never refuse a batch: they are rejected rows in its report.
 """
 
@@ -45,7 +47,7 @@ from population.sync.models import (
     FollowUp,
     FollowUpStatus,
 )
-from population.sync.parsing import csv_header_version, decode_head
+from population.sync.parsing import blocks_of, csv_header_version, detect_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +77,13 @@ def batch_receive(
     schema_version: int | None = None,
     submitted_by: Any = None,
     enqueue: bool = True,
+    encoding: str | None = None,
 ) -> Batch:
-    """Record a delivered file as a batch and queue it; the same content again is a no-op."""
+    """Record a delivered file as a batch and queue it; the same content again is a no-op.
+
+    ``content`` is the file's bytes, or a function giving its blocks (``parsing.blocks_of``: a
+    file read from disk is then never held whole); ``encoding`` the declared one, if any.
+    """
     if department not in Department.values or department == Department.PSB:
         raise DomainError(
             f"未知的报送部门：{department}",
@@ -98,9 +105,10 @@ def batch_receive(
         )
     if source not in BatchSource.values:
         raise DomainError(f"未知来源：{source}", f"unknown source: {source}", code="unknown_source")
-    if not content.strip():
+    size = sum(len(block) for block in blocks_of(content))
+    if size == 0:
         raise DomainError("文件为空", "the file is empty", code="empty_file")
-    if len(content) > settings.SYNC_MAX_BATCH_BYTES:
+    if size > settings.SYNC_MAX_BATCH_BYTES:
         raise DomainError(
             f"文件超过{settings.SYNC_MAX_BATCH_BYTES}字节",
             f"the file is larger than {settings.SYNC_MAX_BATCH_BYTES} bytes",
@@ -108,7 +116,7 @@ def batch_receive(
         )
     timer = pipeline.PhaseTimer()
     with timer("receive.decode"):
-        text, encoding, blank = decode_head(content)
+        text, encoding, blank = detect_encoding(content, encoding)
     if blank:  # a byte-order mark and nothing else
         raise DomainError("文件为空", "the file is empty", code="empty_file")
     if fmt == FeedFormat.CSV:
@@ -128,7 +136,10 @@ def batch_receive(
                 code="unknown_version",
             )
     with timer("receive.hash"):
-        digest = hashlib.sha256(content).hexdigest()
+        sha = hashlib.sha256()
+        for block in blocks_of(content):
+            sha.update(block)
+        digest = sha.hexdigest()
     existing = Batch.objects.filter(department=department, feed=kind, content_sha256=digest).first()
     if existing is not None:
         return existing
@@ -144,7 +155,7 @@ def batch_receive(
                 filename=Path(filename).name[:255],
                 content=b"",  # stored below, as one binary parameter
                 content_sha256=digest,
-                size_bytes=len(content),
+                size_bytes=size,
                 submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
             )
             pipeline.batch_content_store(batch.pk, content)

@@ -219,7 +219,7 @@ def test_a_department_not_authoritative_for_a_feed_is_refused_and_nothing_record
     [
         (b"", "death.csv", "empty_file"),
         (b"record_no,citizen_id\n1,2\n", "death.csv", "unknown_header"),
-        ("\udcff".encode("utf-8", "surrogatepass") * 3, "death.csv", "undecodable"),
+        ("\udcff".encode("utf-8", "surrogatepass") * 3, "death.csv", "encoding_suspect"),
         (b"x", "death.xlsx", "unknown_format"),
         (b"x", "salary.csv", "unknown_feed"),
     ],

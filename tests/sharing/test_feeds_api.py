@@ -128,7 +128,7 @@ def test_the_sharing_department_code_maps_to_the_feed_department(make_client, pe
         (None, "?filename=death.csv", "text/csv", 400, "not_authoritative"),
         (None, "?filename=yacht.csv", "text/csv", 400, "unknown_feed"),
         (None, "?filename=employment.csv", "application/json", 415, "unsupported_media_type"),
-        (b"\xff\xfe\x00\x01", "?filename=employment.csv", "text/csv", 400, "undecodable"),
+        (b"\xff\xfe\x00\x01", "?filename=employment.csv", "text/csv", 400, "encoding_suspect"),
     ],
 )  # fmt: skip
 def test_bad_pushes_are_refused_and_record_nothing(
@@ -161,3 +161,37 @@ def test_a_batch_number_that_names_no_batch_is_a_json_404(make_client, batch_id)
     _client, key = make_client()
     response = Caller(key).get(f"/api/v1/feeds/hrss/batches/{batch_id}")
     assert_error(response, 404, "batch_not_found")
+
+
+# -- encodings: declared by charset, or detected; a suspect file refused whole -----------------
+
+
+def _gbk_feed(person) -> bytes:
+    return employment(person).decode().encode("gbk")
+
+
+def test_a_big5_file_is_refused_whole_with_encoding_suspect(make_client, person):
+    _client, key = make_client()
+    row = f"R1,{person.citizen_id},張偉,臺北市測試公司,91440700MA00000000,2024-01-01,"
+    content = (EMPLOYMENT_V1 + "\n".join([row] * 4) + "\n").encode("big5")
+
+    body = assert_error(push(Caller(key), content), 400, "encoding_suspect")
+
+    assert "Big5" in body["message_en"] and "编码可疑" in body["message_zh"]
+    assert not Batch.objects.exists()
+
+
+def test_a_declared_charset_is_the_encoding_read(make_client, person):
+    _client, key = make_client()
+    response = push(Caller(key), _gbk_feed(person), media="text/csv; charset=GBK")
+    assert response.status_code == 202, response.content
+    batch = batch_process(batch_id=response.json()["id"])
+    assert (batch.encoding, batch.applied) == ("gbk", 1)
+    assert Fact.objects.get().reported_name == person.name
+
+
+def test_an_unsupported_declared_charset_is_refused(make_client, person):
+    _client, key = make_client()
+    response = push(Caller(key), _gbk_feed(person), media="text/csv; charset=big5")
+    assert_error(response, 400, "unsupported_encoding")
+    assert not Batch.objects.exists()

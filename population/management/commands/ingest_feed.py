@@ -14,6 +14,13 @@ from population.sync.departments import Department
 from population.sync.models import Batch, BatchSource, BatchStatus
 
 
+def _file_blocks(path: Path):
+    """The file in blocks: it is never held whole (see ``parsing.blocks_of``)."""
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            yield block
+
+
 class Command(BaseCommand):
     help = (
         "导入一个部门数据文件（CSV或JSON Lines）：暂存、校验、写入并显示进度；同一文件重复导入"
@@ -45,6 +52,10 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
+            "--encoding",
+            help="文件编码 utf-8 或 gbk（默认自动识别）/ declared encoding (default: detected)",
+        )
+        parser.add_argument(
             "--queue",
             action="store_true",
             help="交给 Celery 处理而不在本进程处理 / leave processing to the Celery workers",
@@ -57,13 +68,14 @@ class Command(BaseCommand):
         try:
             batch = services.batch_receive(
                 department=options["department"],
-                content=path.read_bytes(),
+                content=lambda: _file_blocks(path),
                 filename=path.name,
                 fmt=options["format"],
                 source=BatchSource.COMMAND,
                 feed=options["feed"],
                 schema_version=options["schema_version"],
                 enqueue=options["queue"],
+                encoding=options["encoding"],
             )
         except DomainError as exc:
             raise CommandError(str(exc)) from exc

@@ -693,7 +693,14 @@ class FeedBatchesView(_FeedMixin, SharingAPIView):
             request,
             {"schema_version": "invalid_schema_version"},
         )
-        media = (request.content_type or "").split(";")[0].strip().lower()
+        media, *params = (request.content_type or "").split(";")
+        media = media.strip().lower()
+        # A declared ``charset`` is the file's encoding (UTF-8 or GBK/GB18030); else detected.
+        charset = next(
+            (v.strip().strip('"') for k, _, v in (p.partition("=") for p in params)
+             if k.strip().lower() == "charset"),
+            None,
+        )  # fmt: skip
         content = request.data  # parsed (or refused with 415) before the media check below
         if media not in FEED_MEDIA_TYPES:  # also an empty body, which no parser reads
             raise exceptions.UnsupportedMediaType(media)
@@ -705,6 +712,7 @@ class FeedBatchesView(_FeedMixin, SharingAPIView):
             source=BatchSource.API,
             feed=query.get("feed") or None,
             schema_version=query.get("schema_version"),
+            encoding=charset or None,
         )
         return Response(self.progress(department, batch.pk), status=status.HTTP_202_ACCEPTED)
 
