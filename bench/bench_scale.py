@@ -58,8 +58,7 @@ def p(samples: list[float], q: float) -> float:
 
 def measure(n: int, args) -> dict[str, tuple]:
     """figure -> (value, unit, load average) for the city at ``n`` persons."""
-    base = urlsplit(server_url()).path.lstrip("/") or "popbase"
-    name = f"{base}_bench_scale_{n}"
+    name = f"{args.base}_bench_scale_{n}"
     fresh = args.fresh or not database_exists(name)
     if "django.conf" in sys.modules:  # a later size: point the configured connection at it
         from django.core.management import call_command
@@ -233,6 +232,8 @@ def main() -> None:
     if not sizes or min(sizes) < 1000:
         parser.error("--persons: comma-separated sizes of at least 1000")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Named after the configured database once: selecting a size changes DATABASE_URL.
+    args.base = urlsplit(server_url()).path.lstrip("/") or "popbase"
     logging.disable(logging.INFO)  # request and login lines would drown the table
 
     results = {}
@@ -263,10 +264,9 @@ def main() -> None:
         rows,
     )
     if args.drop:
-        base = urlsplit(server_url()).path.lstrip("/") or "popbase"
         with admin_connection() as conn:
             for n in sizes:
-                conn.execute(f'DROP DATABASE IF EXISTS "{base}_bench_scale_{n}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{args.base}_bench_scale_{n}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
