@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
 
 from population.sync import services
 from population.sync.models import Batch, BatchStatus, Fact, FollowUp, RejectedRow
 from population.sync.samples import sample_feed, sample_persons
 from population.sync.tasks import batch_process_task
+from tests import dburl
 from tests.dburl import subprocess_database_url
 from tests.population.sync_helpers import make_people
 
@@ -118,14 +118,16 @@ def end_state(batch_id: int) -> dict:
 
 
 def wipe_sync_tables() -> None:
-    # The history tables refuse TRUNCATE (population.audit.truncate_guard_install); this reset
-    # between the two runs passes the guard for its own transaction, as the test flush does.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(
+    # The history tables refuse TRUNCATE (population.audit.truncate_guard_install) and the
+    # runtime role may not TRUNCATE at all; this reset between the two runs passes the guard
+    # as the superuser, for its own transaction, as the test flush does (tests/dburl.py).
+    dburl.privileged_execute(
+        [
+            "SET LOCAL session_replication_role = replica",
             "TRUNCATE population_followupevent, population_followup, population_factevent,"
-            " population_fact, population_rejectedrow, population_batch"
-        )
+            " population_fact, population_rejectedrow, population_batch",
+        ]
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,7 +2,9 @@
 
 Each test creates the roles inside its own transaction (CREATE ROLE and GRANT are transactional
 in PostgreSQL, so nothing is left in the cluster) and switches the test's connection to the
-runtime role with ``SET LOCAL ROLE``: the ORM and raw SQL then run with exactly its rights.
+runtime role with ``SET LOCAL ROLE``: the ORM and raw SQL then run with exactly its rights. Creating
+roles needs the superuser, so these tests connect as DATABASE_URL's superuser (tests/dburl.py);
+the last tests check that every other test runs as the test runtime role.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.db import DatabaseError, connection, transaction
 from population import audit, db_roles
 from population.models import AccessLog, AccessLogSeal, OfficerRegion, Person
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_role("superuser")]
 
 
 def _role_names() -> tuple[str, str]:
@@ -183,11 +185,11 @@ def test_an_owner_url_of_another_database_is_refused():
 def test_migrate_connects_as_the_owner_and_the_app_does_not():
     """With DATABASE_OWNER_URL naming a role the server does not know, migrate fails on that
     role's login, while a command of the app (check) runs as DATABASE_URL's role."""
-    from tests.dburl import subprocess_database_url
+    from tests.dburl import TEST_RUNTIME, subprocess_database_url
 
     url = subprocess_database_url()
-    user = connection.settings_dict["USER"]
-    owner_url = url.replace(f"//{user}", "//popbase_no_such_owner", 1)
+    assert f"//{TEST_RUNTIME}@" in url
+    owner_url = url.replace(f"//{TEST_RUNTIME}@", "//popbase_no_such_owner@", 1)
     env = {
         **{k: v for k, v in os.environ.items() if k != "POPBASE_ENV"},
         "DATABASE_URL": url,

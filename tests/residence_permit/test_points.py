@@ -18,6 +18,7 @@ from django.db import IntegrityError, ProgrammingError, connection, transaction
 from population.errors import DomainError
 from residence_permit import points, services
 from residence_permit.models import FactKind, PointsEntry, PointsPolicy
+from tests.dburl import both_layers_refuse
 
 pytestmark = pytest.mark.django_db
 
@@ -199,16 +200,17 @@ def test_a_deduction_takes_its_value_from_the_policy_and_needs_evidence(gz_holde
     assert tier["code"] == "T2"
 
 
-def test_the_ledger_is_append_only_and_refuses_entries_without_evidence(gz_holder, policy):
+@both_layers_refuse("Cannot update or delete")
+def test_the_ledger_is_append_only_and_refuses_entries_without_evidence(gz_holder, policy, refusal):
     permit = gz_holder()
     points.points_recompute(person=permit.person, on=ON)
     entry = PointsEntry.objects.first()
-    with pytest.raises(ProgrammingError, match="Cannot update or delete"):
+    with pytest.raises(ProgrammingError, match=refusal):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE residence_permit_pointsentry SET points = 99 WHERE id = %s", [entry.pk]
             )
-    with pytest.raises(ProgrammingError, match="Cannot update or delete"):
+    with pytest.raises(ProgrammingError, match=refusal):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM residence_permit_pointsentry WHERE id = %s", [entry.pk])
     with pytest.raises(IntegrityError, match="points_evidence_required"):
