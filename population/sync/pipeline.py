@@ -19,6 +19,7 @@ import psycopg
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
+from population.db_roles import STAGE_SCHEMA
 from population.identity import mask_citizen_id
 from population.sync import sqlchecks
 from population.sync.feeds import TYPED_FIELDS, FactKind, feed_get
@@ -123,7 +124,9 @@ def batch_content_store(batch_id: int, content: bytes) -> None:
 
 
 def stage_table(batch_id: int) -> str:
-    return f"sync_stage_{int(batch_id)}"
+    """The batch's stage table, in the schema where the runtime role may create tables
+    (migration population 0026, population/db_roles.py)."""
+    return f"{STAGE_SCHEMA}.sync_stage_{int(batch_id)}"
 
 
 def stage_table_exists(batch_id: int) -> bool:

@@ -98,6 +98,11 @@ def test_the_runtime_role_may_not_change_the_schema(runtime):
     assert "must be owner" in refused(
         runtime, "ALTER TABLE population_accesslog DISABLE TRIGGER USER"
     )
+    # Only the feed batches' stage tables, in their own schema (population/sync/pipeline.py).
+    with as_role(runtime), connection.cursor() as cursor:
+        cursor.execute("CREATE UNLOGGED TABLE popbase_stage.popbase_x (id integer)")
+        cursor.execute("CREATE INDEX ON popbase_stage.popbase_x USING brin (id)")
+        cursor.execute("DROP TABLE popbase_stage.popbase_x")
 
 
 def test_the_runtime_role_does_the_app_s_normal_writes(
