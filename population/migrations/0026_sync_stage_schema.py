@@ -13,5 +13,5 @@ class Migration(migrations.Migration):
         migrations.RunSQL(
             f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
             f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE",
-        )
+        ),
     ]

@@ -181,7 +181,8 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                    FROM pg_stat_user_tables WHERE relid = 'population_fact'::regclass"""
             )
             if cursor.fetchone()[0]:
-                cursor.execute("ANALYZE population_fact")
+                # As the owner (migration population 0027): the runtime role may not.
+                cursor.execute("SELECT popbase_analyze_facts()")
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(_STAGE_DDL.format(table=table))
         cursor.execute(

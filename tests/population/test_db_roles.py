@@ -126,6 +126,28 @@ def test_the_runtime_role_does_the_app_s_normal_writes(
     assert not OfficerRegion.objects.filter(user=officer).exists()
 
 
+def test_the_runtime_role_refreshes_the_facts_statistics_through_the_owner_s_function(runtime):
+    """The feed pipeline's ANALYZE (population/sync/pipeline.py): the runtime role may not
+    ANALYZE the owner's table itself (a warning, nothing done), but through the owner's function.
+    A sentinel row count (set by this test's superuser) shows whether statistics were taken."""
+
+    def reltuples():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'population_fact'::regclass")
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = 12345 WHERE oid = 'population_fact'::regclass"
+        )
+    with as_role(runtime), connection.cursor() as cursor:
+        cursor.execute("ANALYZE population_fact")
+    assert reltuples() == 12345
+    with as_role(runtime), connection.cursor() as cursor:
+        cursor.execute("SELECT popbase_analyze_facts()")
+    assert reltuples() == 0  # the test database holds no facts
+
+
 def test_the_access_log_and_its_chain_take_no_update_or_delete(runtime, checkpoint_dir):
     entry = _log_rows(1)[0]
     audit.access_log_seal(batch_size=10)
