@@ -753,8 +753,13 @@ def protected_tables() -> list[str]:
 
 def truncate_guard_install(sender=None, *, using: str = "default", **kwargs) -> None:
     """post_migrate receiver: a BEFORE TRUNCATE trigger on every protected table (TRUNCATE fires
-    no DELETE trigger). Idempotent; also installs it on tables added by later migrations."""
+    no DELETE trigger). Idempotent; also installs it on tables added by later migrations.
+    Not after a flush (no ``plan``): emptying the tables keeps their triggers, and a flush may run
+    as the runtime role, which owns no table."""
     from django.db import connections
+
+    if kwargs.get("plan") is None:
+        return
 
     connection = connections[using]
     existing = set(connection.introspection.table_names())

@@ -3,7 +3,8 @@
 - The **owner** (``DATABASE_OWNER_URL``) owns the tables: ``manage.py migrate`` connects as it
   (``population/management/commands/migrate.py``) when that setting is given.
 - The **runtime** role (``DATABASE_URL``) that the web app and the workers use reads and writes
-  rows and nothing more: no DDL (it owns nothing), no ``TRUNCATE`` anywhere, and on the
+  rows and nothing more: no DDL (it owns nothing; it may create only the feed batches' stage
+  tables, in the ``popbase_stage`` schema), no ``TRUNCATE`` on the app's tables, and on the
   append-only tables (every table with a ``pgtrigger.Protect`` on DELETE: the access log, its
   checkpoints, its chain links, history event tables, corrections …) no ``DELETE`` and no
   ``UPDATE`` (``RUNTIME_UPDATE_COLUMNS`` would name columns the app must still fill later;
@@ -28,6 +29,9 @@ from django.db import connections, transaction
 # Columns of append-only tables the runtime role may still UPDATE (table -> columns). Empty:
 # the access log's chain lives in its own append-only table, written by INSERT.
 RUNTIME_UPDATE_COLUMNS: dict[str, tuple[str, ...]] = {}
+
+# The schema where the runtime role may create tables: the feed batches' stage tables.
+STAGE_SCHEMA = "popbase_stage"
 
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -79,6 +83,10 @@ def runtime_grants_sql(runtime: str, *, owner: str | None = None) -> list[str]:
         f"ALTER DEFAULT PRIVILEGES {owner_clause}IN SCHEMA public"
         f" GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}",
     ]
+    if _schema_exists(STAGE_SCHEMA):
+        # Feed batches' stage tables (population/sync/pipeline.py): the runtime role creates,
+        # fills and drops its own there, and owns nothing in the public schema.
+        statements.append(f"GRANT USAGE, CREATE ON SCHEMA {STAGE_SCHEMA} TO {role}")
     for table, no_update in append_only_tables().items():
         if table not in existing:
             continue
@@ -100,6 +108,12 @@ def _partitions_of(table: str) -> list[str]:
             [table],
         )
         return [r[0] for r in cursor.fetchall()]
+
+
+def _schema_exists(name: str) -> bool:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
+        return cursor.fetchone() is not None
 
 
 def _current_database() -> str:

@@ -18,6 +18,7 @@ import psycopg
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
+from population.db_roles import STAGE_SCHEMA
 from population.identity import mask_citizen_id
 from population.sync import sqlchecks
 from population.sync.feeds import TYPED_FIELDS, FactKind, feed_get
@@ -172,7 +173,9 @@ def batch_content_blocks(batch_id: int) -> Callable[[], Iterator[bytes]]:
 
 
 def stage_table(batch_id: int) -> str:
-    return f"sync_stage_{int(batch_id)}"
+    """The batch's stage table, in the schema where the runtime role may create tables
+    (migration population 0030, population/db_roles.py)."""
+    return f"{STAGE_SCHEMA}.sync_stage_{int(batch_id)}"
 
 
 def stage_table_exists(batch_id: int) -> bool:
@@ -231,7 +234,8 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                    FROM pg_stat_user_tables WHERE relid = 'population_fact'::regclass"""
             )
             if cursor.fetchone()[0]:
-                cursor.execute("ANALYZE population_fact")
+                # As the owner (migration population 0031): the runtime role may not.
+                cursor.execute("SELECT popbase_analyze_facts()")
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(_STAGE_DDL.format(table=table))
         params = {"today": today, "today_compact": today.replace("-", ""), "kind": batch.feed}

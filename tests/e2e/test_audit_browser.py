@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from population import roles
 from population.audit import access_log_record, access_log_seal, access_log_verify_record
 from population.models import AuditCheckpoint, AuditVerification
+from tests import dburl
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,17 +47,16 @@ def test_auditor_sees_the_break_the_nightly_verification_found(
         access_log_record(user=None, channel="api.persons", purpose="p", person_ids=[i], fields=[])
     access_log_seal(batch_size=3)
     access_log_verify_record(source="beat")  # an intact night
-    # Someone with owner rights deletes the newest two reads behind the trigger's back.
-    with connection.cursor() as cursor:
-        for table in ("population_accesslog", "population_accesslogseal"):
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        cursor.execute(
+    # Someone with the superuser's rights deletes the newest two reads behind the trigger's
+    # back (the app's runtime role may not: tests/dburl.py).
+    dburl.privileged_execute(
+        [
+            "SET LOCAL session_replication_role = replica",
             "DELETE FROM population_accesslog WHERE id IN"
-            " (SELECT log_id FROM population_accesslogseal WHERE seq > 4)"
-        )
-        cursor.execute("DELETE FROM population_accesslogseal WHERE seq > 4")
-        for table in ("population_accesslog", "population_accesslogseal"):
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+            " (SELECT log_id FROM population_accesslogseal WHERE seq > 4)",
+            "DELETE FROM population_accesslogseal WHERE seq > 4",
+        ]
+    )
     broken = access_log_verify_record(source="beat")
     assert (broken.intact, broken.finding, broken.seq) == (False, "truncated", 5)
 

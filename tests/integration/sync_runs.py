@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import psutil
-from django.db import connection, transaction
+from django.db import connection
 
 from population.sync.models import Batch, Fact, FollowUp, RejectedRow
+from tests import dburl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,12 +113,14 @@ def _stage_table_exists(batch_id: int) -> bool:
 
 
 def wipe_sync_tables() -> None:
-    # The history tables refuse TRUNCATE (population.audit.truncate_guard_install); this reset
-    # between the two runs passes the guard for its own transaction, as the test flush does.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(
+    # The history tables refuse TRUNCATE (population.audit.truncate_guard_install) and the
+    # runtime role may not TRUNCATE at all; this reset between the two runs passes the guard
+    # as the superuser, for its own transaction, as the test flush does (tests/dburl.py).
+    dburl.privileged_execute(
+        [
+            "SET LOCAL session_replication_role = replica",
             "TRUNCATE population_followupevent, population_followup, population_factevent,"
             " population_fact, population_rejectedrow, population_batchevent,"
-            " population_batchhistory, population_batch"
-        )
+            " population_batchhistory, population_batch",
+        ]
+    )

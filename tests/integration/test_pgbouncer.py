@@ -37,8 +37,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def pgbouncer(django_db_blocker):
-    """A PgBouncer in transaction mode in front of the test database's server."""
+def pgbouncer(django_db_setup, django_db_blocker):
+    """A PgBouncer in transaction mode in front of the test database's server, for the test
+    database's runtime role (tests/dburl.py), which is also its admin user."""
     with django_db_blocker.unblock():
         s = dict(connection.settings_dict)
     folder = Path(tempfile.mkdtemp(prefix="popbase-pgbouncer-"))
@@ -91,7 +92,12 @@ def pgbouncer(django_db_blocker):
 
 def _admin(port: int, command: str) -> list[dict]:
     with psycopg.connect(
-        host="127.0.0.1", port=port, user="postgres", dbname="pgbouncer", autocommit=True
+        # PgBouncer's admin user is the test's own (the runtime role): see the fixture.
+        host="127.0.0.1",
+        port=port,
+        user=connection.settings_dict["USER"],
+        dbname="pgbouncer",
+        autocommit=True,
     ) as admin:
         cur = admin.execute(command)
         names = [c.name for c in cur.description]

@@ -19,6 +19,7 @@ import pytest
 from django.db import connection
 
 from config.replica_pair import pg_bin_for, replica_pair_start
+from tests import dburl
 
 ROOT = Path(__file__).resolve().parents[2]
 # The test database is needed: its copy seeds the primary.
@@ -39,7 +40,8 @@ def replica_pair(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         connection.ensure_connection()
         major = connection.pg_version // 10000
-        settings = dict(connection.settings_dict)
+        # A copy of the whole database is the superuser's work, not the app's (tests/dburl.py).
+        settings = {**connection.settings_dict, **dburl.credentials("superuser")}
     bin_dir = pg_bin_for(major)
     dump = tmp_path_factory.mktemp("replica") / "test.dump"
     env = {**os.environ, "PGPASSWORD": settings["PASSWORD"] or ""}
@@ -52,6 +54,8 @@ def replica_pair(django_db_setup, django_db_blocker, tmp_path_factory):
             [
                 str(bin_dir / "pg_restore"),
                 "--no-owner",
+                # The test roles' grants stay behind: the pair's popbase is its superuser.
+                "--no-acl",
                 "-d",
                 pair.url("primary", "popbase"),
                 str(dump),

@@ -30,7 +30,7 @@ from population.models import (
     AuditFinding,
     AuditVerification,
 )
-from tests.dburl import subprocess_database_url
+from tests.dburl import both_layers_refuse, subprocess_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
@@ -79,6 +79,12 @@ DELETE_FROM_SEQ = [
     ),
     "DELETE FROM population_accesslogseal WHERE seq > %s",
 ]
+
+
+# Tests that play an owner of the tables (switching the triggers off, the TRUNCATE guard itself)
+# connect as the owner for their whole run (tests/dburl.py); every other test here is the app,
+# the runtime role, which is refused all of this by its grants (tests/population/test_db_roles.py).
+OWNER_BEHIND_THE_TRIGGERS = pytest.mark.db_role("owner")
 
 
 def _sql(sql: str, params=None) -> None:
@@ -211,6 +217,7 @@ def test_hmac_sm3_by_setting_and_a_chain_that_changes_algorithm_verifies(setting
         "settlement_applicationtransition",
     ],
 )
+@OWNER_BEHIND_THE_TRIGGERS
 def test_truncate_is_refused(table):
     _sealed(2)
     before = AccessLog.objects.count()
@@ -240,9 +247,10 @@ def test_every_append_only_table_has_the_truncate_guard():
     assert {"population_accesslog", "population_personevent", "registry_householdevent"} <= guarded
 
 
-def test_an_unsealed_row_cannot_be_edited_on_its_way_to_the_seal():
+@both_layers_refuse("append_only")
+def test_an_unsealed_row_cannot_be_edited_on_its_way_to_the_seal(refusal):
     entry = _write(1)[0]
-    with pytest.raises(DatabaseError, match="append_only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=refusal), transaction.atomic():
         _sql("UPDATE population_accesslog SET purpose = 'x' WHERE id = %s", [entry.id])
     entry.refresh_from_db()
     assert entry.purpose == "p"
@@ -252,6 +260,7 @@ def test_an_unsealed_row_cannot_be_edited_on_its_way_to_the_seal():
 # --- verification: what an attacker with the tables' owner rights does ----------------------
 
 
+@OWNER_BEHIND_THE_TRIGGERS
 def test_an_altered_row_with_the_chain_recomputed_without_the_key_is_named():
     rows = _sealed(10)
     victim = rows[4]
@@ -278,6 +287,7 @@ def test_an_altered_row_with_the_chain_recomputed_without_the_key_is_named():
     assert verdict.rows_checked == 4
 
 
+@OWNER_BEHIND_THE_TRIGGERS
 def test_the_newest_three_rows_deleted_are_named():
     rows = _sealed(10)
     _behind_the_triggers(*((sql, [7]) for sql in DELETE_FROM_SEQ))
@@ -289,6 +299,7 @@ def test_the_newest_three_rows_deleted_are_named():
     assert rows[-1].seq == 10
 
 
+@OWNER_BEHIND_THE_TRIGGERS
 def test_the_tail_deleted_with_its_checkpoints_is_still_named_from_the_file():
     _sealed(10)
     _sql("ALTER TABLE population_auditcheckpoint DISABLE TRIGGER USER")
@@ -301,6 +312,7 @@ def test_the_tail_deleted_with_its_checkpoints_is_still_named_from_the_file():
     assert (verdict.finding, verdict.seq) == (AuditFinding.TRUNCATED, 9)
 
 
+@OWNER_BEHIND_THE_TRIGGERS
 def test_a_table_emptied_behind_the_guard_is_named_from_the_file():
     _sealed(6)
     tables = ("population_accesslog", "population_accesslogseal", "population_auditcheckpoint")
@@ -324,6 +336,7 @@ def test_a_table_emptied_behind_the_guard_is_named_from_the_file():
 
 
 @pytest.mark.parametrize("with_its_link", [True, False])
+@OWNER_BEHIND_THE_TRIGGERS
 def test_a_row_deleted_in_the_middle_is_named_missing(with_its_link):
     rows = _sealed(10)
     statements = [("DELETE FROM population_accesslog WHERE id = %s", [rows[5].id])]
@@ -336,6 +349,7 @@ def test_a_row_deleted_in_the_middle_is_named_missing(with_its_link):
     assert (verdict.finding, verdict.seq) == (AuditFinding.MISSING, 6)
 
 
+@OWNER_BEHIND_THE_TRIGGERS
 def test_an_extra_row_inserted_into_the_chain_is_named():
     rows = _sealed(10)
     last = rows[-1]
@@ -406,6 +420,7 @@ def test_a_row_taken_out_of_the_queue_behind_its_back_is_named_unsealed(settings
     assert "counter7" in verdict.detail
 
 
+@OWNER_BEHIND_THE_TRIGGERS
 def test_a_checkpoint_altered_in_the_database_is_named():
     _sealed(8)
     _sql("ALTER TABLE population_auditcheckpoint DISABLE TRIGGER USER")
@@ -459,6 +474,7 @@ def test_audit_verify_command_reports_intact_and_keeps_the_result(capsys):
     assert (result.intact, result.rows_checked, result.source) == (True, 5, "command")
 
 
+@OWNER_BEHIND_THE_TRIGGERS
 def test_audit_verify_command_names_the_break_and_fails():
     _sealed(6)
     _behind_the_triggers(*((sql, [3]) for sql in DELETE_FROM_SEQ))

@@ -112,6 +112,7 @@ def test_the_index_is_append_only_and_refuses_truncate():
     assert AccessLogPerson.objects.count() == 1
 
 
+@pytest.mark.db_role("owner")  # ANALYZE of 100k rows made here is the owner's (tests/dburl.py)
 def test_one_persons_page_is_a_range_scan_of_the_index_not_a_sort_of_the_log():
     """EXPLAIN on 100k reads of 1,000 persons: the primary key in order, no Sort."""
     with connection.cursor() as cursor:

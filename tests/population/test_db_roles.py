@@ -2,7 +2,9 @@
 
 Each test creates the roles inside its own transaction (CREATE ROLE and GRANT are transactional
 in PostgreSQL, so nothing is left in the cluster) and switches the test's connection to the
-runtime role with ``SET LOCAL ROLE``: the ORM and raw SQL then run with exactly its rights.
+runtime role with ``SET LOCAL ROLE``: the ORM and raw SQL then run with exactly its rights. Creating
+roles needs the superuser, so these tests connect as DATABASE_URL's superuser (tests/dburl.py);
+the last tests check that every other test runs as the test runtime role.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from population import audit, db_roles
 from population.models import AccessLog, AccessLogSeal, OfficerRegion, Person
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_role("superuser")]
 
 
 def _role_names() -> tuple[str, str]:
@@ -97,6 +99,11 @@ def test_the_runtime_role_may_not_change_the_schema(runtime):
     assert "must be owner" in refused(
         runtime, "ALTER TABLE population_accesslog DISABLE TRIGGER USER"
     )
+    # Only the feed batches' stage tables, in their own schema (population/sync/pipeline.py).
+    with as_role(runtime), connection.cursor() as cursor:
+        cursor.execute("CREATE UNLOGGED TABLE popbase_stage.popbase_x (id integer)")
+        cursor.execute("CREATE INDEX ON popbase_stage.popbase_x USING brin (id)")
+        cursor.execute("DROP TABLE popbase_stage.popbase_x")
 
 
 def test_the_runtime_role_does_the_app_s_normal_writes(
@@ -118,6 +125,28 @@ def test_the_runtime_role_does_the_app_s_normal_writes(
     assert Person.objects.get(pk=person.pk).name == "王六"
     assert sorted(AccessLogSeal.objects.values_list("seq", flat=True)) == [1, 2, 3]
     assert not OfficerRegion.objects.filter(user=officer).exists()
+
+
+def test_the_runtime_role_refreshes_the_facts_statistics_through_the_owner_s_function(runtime):
+    """The feed pipeline's ANALYZE (population/sync/pipeline.py): the runtime role may not
+    ANALYZE the owner's table itself (a warning, nothing done), but through the owner's function.
+    A sentinel row count (set by this test's superuser) shows whether statistics were taken."""
+
+    def reltuples():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'population_fact'::regclass")
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = 12345 WHERE oid = 'population_fact'::regclass"
+        )
+    with as_role(runtime), connection.cursor() as cursor:
+        cursor.execute("ANALYZE population_fact")
+    assert reltuples() == 12345
+    with as_role(runtime), connection.cursor() as cursor:
+        cursor.execute("SELECT popbase_analyze_facts()")
+    assert reltuples() == 0  # the test database holds no facts
 
 
 def test_the_access_log_and_its_chain_take_no_update_or_delete(runtime, checkpoint_dir):
@@ -184,11 +213,11 @@ def test_an_owner_url_of_another_database_is_refused():
 def test_migrate_connects_as_the_owner_and_the_app_does_not():
     """With DATABASE_OWNER_URL naming a role the server does not know, migrate fails on that
     role's login, while a command of the app (check) runs as DATABASE_URL's role."""
-    from tests.dburl import subprocess_database_url
+    from tests.dburl import TEST_RUNTIME, subprocess_database_url
 
     url = subprocess_database_url()
-    user = connection.settings_dict["USER"]
-    owner_url = url.replace(f"//{user}", "//popbase_no_such_owner", 1)
+    assert f"//{TEST_RUNTIME}@" in url
+    owner_url = url.replace(f"//{TEST_RUNTIME}@", "//popbase_no_such_owner@", 1)
     env = {
         **{k: v for k, v in os.environ.items() if k != "POPBASE_ENV"},
         "DATABASE_URL": url,

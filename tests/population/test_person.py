@@ -11,6 +11,7 @@ from population import selectors, services
 from population.errors import Conflict, DomainError
 from population.identity import build_citizen_id
 from population.models import CitizenIdCorrection, Person
+from tests.dburl import both_layers_refuse
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +120,8 @@ def test_correction_refuses_a_number_held_by_someone_else(make_person):
     assert a.citizen_id != b.citizen_id
 
 
-def test_correction_events_are_append_only(make_person):
+@both_layers_refuse("append_only")
+def test_correction_events_are_append_only(make_person, refusal):
     person = make_person()
     services.person_correct_citizen_id(
         person=person,
@@ -131,7 +133,7 @@ def test_correction_events_are_append_only(make_person):
         "UPDATE population_citizenidcorrection SET reason = 'y'",
         "DELETE FROM population_citizenidcorrection",
     ]:
-        with pytest.raises(Exception, match="append_only"), transaction.atomic():
+        with pytest.raises(Exception, match=refusal), transaction.atomic():
             with connection.cursor() as cur:
                 cur.execute(sql)
     assert CitizenIdCorrection.objects.get().reason == "x"
@@ -180,10 +182,11 @@ def test_bulk_and_raw_sql_writes_are_recorded_too(make_person):
     assert names == ["钱七", "钱柒", "钱漆"]
 
 
-def test_history_rows_cannot_be_altered(make_person):
+@both_layers_refuse(r"append_only|protect")
+def test_history_rows_cannot_be_altered(make_person, refusal):
     make_person()
     table = Person.pgh_event_model._meta.db_table
-    with pytest.raises(Exception, match=r"append_only|protect"), transaction.atomic():
+    with pytest.raises(Exception, match=refusal), transaction.atomic():
         with connection.cursor() as cur:
             cur.execute(f"DELETE FROM {table}")
     assert Person.pgh_event_model.objects.count() == 1
