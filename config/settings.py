@@ -296,7 +296,12 @@ POPBASE_TASK_QUEUES = {
         "residence_permit.points_recompute_changed",
         "settlement.transfer_permits_expire",
     ],
-    "audit": ["population.audit_seal", "population.audit_verify"],
+    "audit": [
+        "population.audit_seal",
+        "population.audit_verify",
+        "population.audit_archive",
+        "population.partitions_ensure",
+    ],
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {

@@ -169,6 +169,13 @@ def connected_as_owner(alias: str = "default"):
         return
     connection = connections[alias]
     saved = {key: connection.settings_dict.get(key) for key in owner}
+    if saved.get("USER") == owner.get("USER"):
+        yield  # already the owner: keep the connection (and any transaction it is in)
+        return
+    if connection.in_atomic_block:
+        raise RuntimeError(
+            "不能在事务中切换为属主角色 / cannot switch to the owner role inside a transaction"
+        )
     connection.close()
     connection.settings_dict.update(owner)
     try:

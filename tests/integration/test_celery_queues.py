@@ -37,6 +37,8 @@ EXPECTED = {
     "settlement.transfer_permits_expire": "permits",
     "population.audit_seal": "audit",
     "population.audit_verify": "audit",
+    "population.audit_archive": "audit",
+    "population.partitions_ensure": "audit",
     "population.regions_load_reference": "default",
 }
 

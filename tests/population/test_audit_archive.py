@@ -18,7 +18,9 @@ from django.db import connection, transaction
 from population import audit, audit_archive, partitions
 from population.models import AccessLog, AccessLogSeal, AuditArchive, AuditFinding
 
-pytestmark = pytest.mark.django_db
+# Partitions are DDL (create, detach, drop): the owner does them, as the beat jobs do through
+# DATABASE_OWNER_URL; the runtime role is refused (tests/test_runtime_role.py, db_roles).
+pytestmark = [pytest.mark.django_db, pytest.mark.db_role("owner")]
 
 UTC = dt.UTC
 LOG = "population_accesslog"

@@ -16,7 +16,9 @@ from django.db import DatabaseError, connection, connections, transaction
 from population import audit, partitions
 from population.models import AccessLog, AccessLogPending, AccessLogPerson
 
-pytestmark = pytest.mark.django_db
+# Partitions are DDL (create, detach, drop): the owner does them, as the beat jobs do through
+# DATABASE_OWNER_URL; the runtime role is refused (tests/test_runtime_role.py, db_roles).
+pytestmark = [pytest.mark.django_db, pytest.mark.db_role("owner")]
 
 LOG = "population_accesslog"
 INDEX = "population_accesslogperson"

@@ -34,6 +34,7 @@ def _partitioned(table: str) -> bool:
         return partitions.is_partitioned(cursor, table)
 
 
+@pytest.mark.db_role("owner")  # migrating backward and forward is DDL
 @pytest.mark.django_db(transaction=True)
 def test_the_log_is_partitioned_keeping_every_row_sealed_or_not(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_DIR = tmp_path
