@@ -82,6 +82,9 @@ class CappedChangeList(ChangeList):
         if getattr(self.paginator, "capped", False):
             self.can_show_all = False
             self.show_all = False
+            # The search bar's "N 条结果" would show the cap as a count: hidden (it shows only
+            # while result_count != full_result_count); the paginator line says "超过 N".
+            self.full_result_count = self.result_count
             self.multi_page = True
             try:
                 self.result_list = self.paginator.page(self.page_num).object_list
