@@ -384,6 +384,9 @@ API_KEY_FAILURE_WINDOW_SECONDS = int(os.environ.get("API_KEY_FAILURE_WINDOW_SECO
 
 # Breaking the glass: hours an officer's access to one person outside their area lasts.
 BREAK_GLASS_HOURS = float(os.environ.get("BREAK_GLASS_HOURS", "2"))
+# Admin lists of personal data count exactly up to this many rows; longer lists say "more than"
+# and page up to it (population.admin_utils.CappedCountPaginator).
+ADMIN_EXACT_COUNT_LIMIT = int(os.environ.get("ADMIN_EXACT_COUNT_LIMIT", "10000"))
 # Number of reverse proxies in front of the app; 0 when Django faces clients directly.
 AXES_IPWARE_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0")) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import admin
-from django.core.paginator import Paginator
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import InvalidPage, Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
@@ -35,11 +38,67 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+def exact_count_limit() -> int:
+    return max(1, int(getattr(settings, "ADMIN_EXACT_COUNT_LIMIT", 10_000)))
+
+
+class CappedCountPaginator(EstimatedCountPaginator):
+    """Filtered and area-scoped lists count exactly only up to ``ADMIN_EXACT_COUNT_LIMIT``.
+
+    One query, ``SELECT count(*) FROM (<the list> LIMIT cap+1)``, stops after ``cap + 1`` rows:
+    at or under the cap it is the exact count; over it the list says "more than cap" (``capped``)
+    and pages up to the cap. A county's million persons are never counted for a page of 50, and
+    the planner's estimate of a scoped list (2x off at 5M) is never shown as a count.
+    """
+
+    capped = False
+
+    @cached_property
+    def cap(self) -> int:
+        return exact_count_limit()
+
+    @property
+    def cap_text(self) -> str:
+        return f"{self.cap:,}"
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        query = getattr(queryset, "query", None)
+        if query is None or not query.where:
+            return super().count
+        found = queryset.order_by().values("pk")[: self.cap + 1].count()
+        if found > self.cap:
+            self.capped = True
+            return self.cap
+        return found
+
+
+class CappedChangeList(ChangeList):
+    """A list over the cap shows its pages only: no "show all" of an uncounted list."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        if getattr(self.paginator, "capped", False):
+            self.can_show_all = False
+            self.show_all = False
+            # The search bar's "N 条结果" would show the cap as a count: hidden (it shows only
+            # while result_count != full_result_count); the paginator line says "超过 N".
+            self.full_result_count = self.result_count
+            self.multi_page = True
+            try:
+                self.result_list = self.paginator.page(self.page_num).object_list
+            except InvalidPage:
+                raise IncorrectLookupParameters from None
+
+
 class LargeTableAdmin(admin.ModelAdmin):
     """Base for admins of tables that grow to millions of rows and whose rows are never deleted.
 
-    Lists page on the planner's estimate instead of COUNT(*); removal happens through domain
-    events (death, cancellation, closing a household), never through the admin's delete.
+    Lists page on the planner's estimate instead of COUNT(*); admins of personal data (under the
+    area rule) count a filtered or scoped list only up to a cap (``CappedCountPaginator``).
+    Removal happens through domain events (death, cancellation, closing a household), never
+    through the admin's delete.
     """
 
     paginator = EstimatedCountPaginator
@@ -49,6 +108,20 @@ class LargeTableAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def _area_scoped(self) -> bool:
+        from population.jurisdiction import JurisdictionAdminMixin
+
+        return isinstance(self, JurisdictionAdminMixin)
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = CappedCountPaginator if self._area_scoped() else self.paginator
+        return paginator(queryset, per_page, orphans, allow_empty_first_page)
+
+    def get_changelist(self, request, **kwargs):
+        if self._area_scoped():
+            return CappedChangeList
+        return super().get_changelist(request, **kwargs)
 
 
 @dataclass(frozen=True)

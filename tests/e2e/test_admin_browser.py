@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from population.identity import mask_citizen_id
+
+IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 pytestmark = [
     pytest.mark.browser,
@@ -18,10 +21,14 @@ pytestmark = [
 
 
 def test_officer_finds_person_by_citizen_id(
-    page, live_server, admin_login, officer, village, make_person, assign_area
+    page, live_server, admin_login, officer, village, make_person, assign_area, settings
 ):
     assign_area(officer, village.parent)  # the officer's station covers 凤城街道
     person = make_person(name="李秀英", male=False, hukou_region=village)
+    for name in ("王建国", "陈美华"):
+        make_person(name=name, hukou_region=village)
+    # Lists of personal data count exactly only up to this many rows (10,000 by default).
+    settings.ADMIN_EXACT_COUNT_LIMIT = 2
     full_id = person.citizen_id
     masked = mask_citizen_id(full_id)
     assert masked == full_id[:6] + "*" * 8 + full_id[-4:]
@@ -32,12 +39,20 @@ def test_officer_finds_person_by_citizen_id(
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
     expect(page.locator("#logout-form button")).to_have_text("注销")
 
-    # The person list shows numbers masked only (found here by name).
+    # The whole area's list is longer than the cap: it says so instead of counting every row.
     page.goto(f"{live_server.url}/admin/population/person/")
+    expect(page.locator("p.paginator")).to_contain_text("超过 2 条人员记录，请用搜索或筛选缩小范围")
+    expect(page.locator("p.paginator .showall")).to_have_count(0)
+    expect(page.locator("#changelist-search .quiet")).to_have_count(0)  # no "2 条结果"
+    IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMG / "person-list-capped.png"), full_page=True)
+
+    # The person list shows numbers masked only (found here by name); a narrow list counts.
     page.fill("#searchbar", "李秀英")
     page.press("#searchbar", "Enter")
     rows = page.locator("#result_list tbody tr")
     expect(rows).to_have_count(1)
+    expect(page.locator("p.paginator")).to_have_text("1 人员")
     expect(rows.first.locator("th.field-masked_id")).to_have_text(masked)
     assert masked in page.content()
     assert full_id not in page.content()
