@@ -31,7 +31,8 @@ SCOPE_FIELDS = [
 
 class ApiKeyInline(admin.TabularInline):
     model = ApiKey
-    fields = ["prefix", "name", "created", "expiry_date", "revoked"]
+    # The key library's own field names are English: shown through Chinese columns.
+    fields = ["key_prefix", "key_name", "key_created", "key_expires", "key_revoked"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -39,6 +40,26 @@ class ApiKeyInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="前缀")
+    def key_prefix(self, obj):
+        return obj.prefix
+
+    @admin.display(description="名称")
+    def key_name(self, obj):
+        return obj.name
+
+    @admin.display(description="创建时间")
+    def key_created(self, obj):
+        return obj.created
+
+    @admin.display(description="到期时间")
+    def key_expires(self, obj):
+        return obj.expiry_date or "不过期"
+
+    @admin.display(description="已吊销", boolean=True)
+    def key_revoked(self, obj):
+        return obj.revoked
 
 
 def _show_key(request, client: ApiClient, secret: str) -> None:

@@ -159,6 +159,12 @@ def test_admin_creates_a_client_and_shows_its_key_once(admin_client):
     assert ApiKey.objects.get(client=client).prefix == secret.split(".")[0]
     page = admin_client.get(f"/admin/population/apiclient/{client.pk}/change/").content.decode()
     assert secret not in page
+    # The key's row, under Chinese column names (the key library's own labels are English).
+    assert secret.split(".")[0] in page
+    for column in ("前缀", "名称", "创建时间", "到期时间", "已吊销"):
+        assert re.search(rf">\s*{column}\s*<", page), column
+    for english in ("Prefix", "Created", "Revoked"):
+        assert not re.search(rf">\s*{english}\s*<", page), english
 
 
 def test_admin_refuses_an_unknown_purpose_and_creates_nothing(admin_client):
