@@ -220,7 +220,6 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
     spilled = 0  # rejections the line reader wrote to the spill table instead of this list
     received = 0
     last_line = 0
-    text: str | None = None
     with connection.cursor() as cursor:
         # Room to hash the batch's record numbers and the persons it names in memory.
         cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -282,9 +281,7 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
         converted = 0
         if suspects:
             with timer("stage.python_judge"):
-                python_rejections = _judge_in_python(
-                    cursor, table, suspects, batch.fmt, text, columns
-                )
+                python_rejections = _judge_in_python(cursor, table, suspects, columns)
             converted = len(suspects) - len(python_rejections)
             rejections.extend(python_rejections)
         if converted and unchanged:
@@ -310,7 +307,7 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                     columns,
                     converted=converted,
                     unknown=unknown,
-                    raw=_raw_lines(text, batch.pk, None if in_server else raw_table),
+                    raw=_raw_lines(batch.pk, None if in_server else raw_table),
                 )
             )
     # Rejected rows are append-only: a batch staged again (its unlogged staging table lost in a
@@ -464,22 +461,14 @@ def _wrong_column_count(line_no: int, line: str, width: int) -> Rejection:
 
 
 def _raw_lines(
-    text: str | None, batch_id: int, raw_table: str | None = None
+    batch_id: int, raw_table: str | None = None
 ) -> Callable[[object, list[int]], dict[int, str]]:
     """The file's lines by number, for the reasons of rejected rows.
 
-    From the text when this process decoded it; from the raw fields of the rows this process
-    streamed into ``raw_table`` (the line rebuilt as CSV); else (judged in the server) read from
-    the stored file by the server, only when some row was rejected.
+    From the raw fields of the rows this process streamed into ``raw_table`` (the line rebuilt
+    as CSV); else (judged in the server) read from the stored file by the server, only when
+    some row was rejected.
     """
-    if text is not None:
-
-        def from_text(cursor, line_nos: list[int]) -> dict[int, str]:
-            lines = text.splitlines()
-            return {n: lines[n - 1] if n <= len(lines) else "" for n in line_nos}
-
-        return from_text
-
     if raw_table is not None:
 
         def from_raw(cursor, line_nos: list[int]) -> dict[int, str]:
@@ -686,18 +675,16 @@ def _stage_unchanged(cursor, columns, raw_table: str, table: str, suspects: list
     )
 
 
-def _judge_in_python(cursor, table, suspects, fmt, text, columns) -> list[Rejection]:
+def _judge_in_python(cursor, table, suspects, columns) -> list[Rejection]:
     """Rows the SQL pass refused: the Python checks give the reason, or convert the row."""
     convert = row_converter(columns)
-    lines = text.splitlines() if fmt != "csv" and text is not None else None
     rejections, good = [], []
     for line_no, *values in suspects:
         values = ["" if v is None else v for v in values]
         try:
             good.append((line_no, *convert(values)))
         except RowError as exc:
-            raw = raw_csv(values) if lines is None else lines[line_no - 1]
-            rejections.append(Rejection(line_no, exc.code, exc.reason, raw))
+            rejections.append(Rejection(line_no, exc.code, exc.reason, raw_csv(values)))
     if good:
         with cursor.cursor.copy(f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
             for row in good:

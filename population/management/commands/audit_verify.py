@@ -75,32 +75,23 @@ class Command(BaseCommand):
         if date_from and date_to and date_from > date_to:
             raise CommandError("起始日期晚于截止日期 / --from is after --to")
         result = access_log_verify_record(date_from=date_from, date_to=date_to, source="command")
-        summary = (
-            f"核验记录 {result.rows_checked} 条、检查点 {result.checkpoints_checked} 个 / "
-            f"checked {result.rows_checked} rows, {result.checkpoints_checked} checkpoints"
-        )
-        self.stdout.write(summary)
-        if result.intact:
-            self.stdout.write("查阅日志完好 / the access log is intact")
-            return
-        where = f"序号 {result.seq} / sequence {result.seq}: " if result.seq else ""
-        raise CommandError(
-            f"{where}{result.get_finding_display()} / {FINDINGS_EN[result.finding]} — "
-            f"{result.detail}"
-        )
+        self._report(result, intact="查阅日志完好 / the access log is intact")
 
     def _file(self, path: str) -> None:
         import os
 
         if not os.path.isfile(path):
             raise CommandError(f"文件不存在 / no such file: {path}")
-        verdict = archive_file_verify(path)
+        self._report(archive_file_verify(path), intact="归档文件完好 / the exported file is intact")
+
+    def _report(self, verdict, *, intact: str) -> None:
+        """The counts, then the verdict: intact, or the first broken sequence number and why."""
         self.stdout.write(
             f"核验记录 {verdict.rows_checked} 条、检查点 {verdict.checkpoints_checked} 个 / "
             f"checked {verdict.rows_checked} rows, {verdict.checkpoints_checked} checkpoints"
         )
         if verdict.intact:
-            self.stdout.write("归档文件完好 / the exported file is intact")
+            self.stdout.write(intact)
             return
         where = f"序号 {verdict.seq} / sequence {verdict.seq}: " if verdict.seq else ""
         raise CommandError(
