@@ -492,7 +492,10 @@ class ChangeEvent(models.Model):
 
     ``id`` is the feed order. ``population.services.change_record`` assigns it under a
     transaction-scoped lock held until commit, so ids become visible in increasing order and a
-    reader that keeps the last id it saw never skips a row that commits late.
+    reader that keeps the last id it saw never skips a row that commits late. ``recorded_at`` is
+    set under the same lock from the database's clock and never goes back, so it rises with
+    ``id``: the table is range-partitioned by month on it (migration population 0032), and a
+    reader bounds its time by ``ChangeFeedMonth`` to read only the months after its cursor.
     """
 
     kind = models.CharField("变更类型", max_length=40)
@@ -500,7 +503,8 @@ class ChangeEvent(models.Model):
         Person, on_delete=models.PROTECT, related_name="+", verbose_name="人员", db_index=False
     )
     effective_date = models.DateField("生效日期", null=True, blank=True)
-    recorded_at = models.DateTimeField("记录时间", auto_now_add=True)
+    # Set by change_record under the feed's lock (never earlier than the feed's last row).
+    recorded_at = models.DateTimeField("记录时间", default=timezone.now, editable=False)
     regions = ArrayField(
         models.CharField(max_length=12), default=list, verbose_name="涉及区划", blank=True
     )
@@ -512,6 +516,8 @@ class ChangeEvent(models.Model):
         indexes = [
             models.Index(fields=["kind", "id"], name="changeevent_kind_id_idx"),
             models.Index(fields=["person"], name="changeevent_person_idx"),
+            # The feed's newest time, read under the lock by change_record.
+            models.Index(fields=["recorded_at"], name="changeevent_recorded_at_idx"),
         ]
         triggers = [
             pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
@@ -519,6 +525,29 @@ class ChangeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.kind} {self.person_id}"
+
+
+class ChangeFeedMonth(models.Model):
+    """Where each month starts in the change feed: every change with an id above ``after_id`` is
+    recorded in ``month`` (UTC) or later. Append-only; one row per month, written by
+    ``change_record`` with a month's first change (and by migration population 0032 for the
+    changes recorded before it). The feed reader looks up its cursor here to bound the time
+    it reads, so it touches only the partitions from its cursor's month on."""
+
+    month = models.DateField("月份", primary_key=True, help_text="该月1日（UTC）")
+    after_id = models.BigIntegerField(
+        "此前最后变更序号", help_text="序号大于此值的变更都记录于该月或之后"
+    )
+
+    class Meta:
+        verbose_name = "变更订阅月份起点"
+        verbose_name_plural = "变更订阅月份起点"
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} > #{self.after_id}"
 
 
 class OfficerRegion(models.Model):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 from django.db import connection
 
+from population import partitions
 from population.db_router import read_connection
 from population.identity import InvalidCitizenId, parse_citizen_id
-from population.models import CitizenIdCorrection, Person, Region
+from population.models import ChangeFeedMonth, CitizenIdCorrection, Person, Region
 
 
 @functools.cache
@@ -72,3 +74,25 @@ def person_get_by_citizen_id(*, citizen_id: str) -> Person | None:
     Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m]))
     Person.residence_region.field.set_cached_value(person, _region(row[n + m :]))
     return person
+
+
+def change_feed_window(cursor, *, after: int) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The time range holding every change with an id above ``after``: from the month the
+    feed's month index places ``after`` in, to the end of the newest month recorded (None: no
+    bound). The change feed is partitioned by month on ``recorded_at``, which rises with the
+    id (``population.services.change_record``): a read bounded by this range touches only the
+    partitions from its cursor's month on. A change committed after this lookup in a newer
+    month falls outside it only as a tail of the id order, read on the next page."""
+    cursor.execute(
+        f"SELECT (SELECT month FROM {ChangeFeedMonth._meta.db_table}"  # noqa: S608
+        " WHERE after_id <= %s ORDER BY month DESC LIMIT 1),"
+        f" (SELECT max(month) FROM {ChangeFeedMonth._meta.db_table})",
+        [after],
+    )
+    since, newest = cursor.fetchone()
+
+    def start(month: dt.date) -> dt.datetime:
+        return dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
+
+    until = start(partitions.month_add(newest, 1)) if newest else None
+    return (start(since) if since else None), until

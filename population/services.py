@@ -12,7 +12,14 @@ from django.db import IntegrityError, connection, transaction
 from population.errors import Conflict, DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.jurisdiction import actor_require_within
-from population.models import ChangeEvent, CitizenIdCorrection, Person, PersonStatus, Region
+from population.models import (
+    ChangeEvent,
+    ChangeFeedMonth,
+    CitizenIdCorrection,
+    Person,
+    PersonStatus,
+    Region,
+)
 
 PERSON_EDITABLE_FIELDS = frozenset({"name", "ethnicity", "hukou_region", "residence_region"})
 
@@ -140,6 +147,9 @@ def person_correct_citizen_id(
 
 # Serialises the outbox's writers from their insert to their commit (see change_record).
 CHANGE_FEED_LOCK = "popbase.change_feed"
+# The clock the feed's times come from: the database's, read under the lock (a test sets another
+# expression to write changes at a chosen time, e.g. across a month's end).
+CHANGE_FEED_CLOCK = "clock_timestamp()"
 
 
 def change_record(
@@ -159,16 +169,40 @@ def change_record(
     a later id is never visible before an earlier one: a reader that resumes after the last id
     it saw misses nothing, even when transactions commit out of their start order. The cost is
     that writers of changes commit one at a time from this call on, which is why it comes last.
+
+    Under the same lock the row's ``recorded_at`` is taken from the database's clock (one clock
+    for every writer), raised to the feed's newest time should that clock have gone back: it
+    never decreases with the id, which lets the table be partitioned by month on it and a
+    reader bound its time (``ChangeFeedMonth``, written here with a month's first change).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("change_record must run inside the transaction making the change")
     codes = {person.hukou_region_id, person.residence_region_id, *regions} - {None, ""}
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [CHANGE_FEED_LOCK])
-    return ChangeEvent.objects.create(
+        # The clock is read after the lock is granted (OFFSET 0 keeps the subquery first).
+        cursor.execute(
+            f"SELECT {CHANGE_FEED_CLOCK}::timestamptz FROM"  # noqa: S608 (a module constant)
+            " (SELECT pg_advisory_xact_lock(hashtext(%s)) OFFSET 0) AS locked",
+            [CHANGE_FEED_LOCK],
+        )
+        (now,) = cursor.fetchone()
+        # Usually nothing: only a row recorded while the clock was ahead (pruned to its months).
+        cursor.execute(
+            f"SELECT max(recorded_at) FROM {ChangeEvent._meta.db_table}"  # noqa: S608
+            " WHERE recorded_at >= %s",
+            [now],
+        )
+        (newest,) = cursor.fetchone()
+    event = ChangeEvent.objects.create(
         kind=kind,
         person=person,
         effective_date=effective_date,
+        recorded_at=max(now, newest) if newest else now,
         regions=sorted(codes),
         source=source,
     )
+    month = event.recorded_at.astimezone(dt.UTC).date().replace(day=1)
+    ChangeFeedMonth.objects.bulk_create(
+        [ChangeFeedMonth(month=month, after_id=event.pk - 1)], ignore_conflicts=True
+    )
+    return event

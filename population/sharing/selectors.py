@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from population.db_router import read_connection
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.models import ChangeEvent, Person, PersonStatus
-from population.selectors import person_get_by_citizen_id
+from population.selectors import change_feed_window, person_get_by_citizen_id
 from population.sharing.models import ApiClient
 
 
@@ -92,24 +92,28 @@ class ChangeRow:
 
 
 def changes_page(*, client: ApiClient, after: int, limit: int) -> list[ChangeRow]:
-    """The next changes after id ``after`` of the kinds the client subscribes to, in order."""
+    """The next changes after id ``after`` of the kinds the client subscribes to, in order.
+    Bounded in time too (``change_feed_window``): only the months from the cursor's on are read."""
     if not client.change_kinds:
         return []
     sql = f"""
         SELECT c.id, c.kind, c.effective_date, c.recorded_at, c.person_id, p.citizen_id
         FROM {ChangeEvent._meta.db_table} c
         JOIN {Person._meta.db_table} p ON p.id = c.person_id
-        WHERE c.id > %s AND c.kind = ANY(%s)
+        WHERE c.id > %s AND c.recorded_at >= %s AND c.recorded_at < %s AND c.kind = ANY(%s)
           AND (%s::text[] = '{{}}' OR EXISTS (
                 SELECT 1 FROM unnest(c.regions) r WHERE r LIKE ANY(%s)))
         ORDER BY c.id
         LIMIT %s
     """  # noqa: S608 (only table names are interpolated)
     with read_connection().cursor() as cursor:
+        since, until = change_feed_window(cursor, after=after)
         cursor.execute(
             sql,
             [
                 after,
+                since or "-infinity",
+                until or "infinity",
                 client.change_kinds,
                 client.region_prefixes,
                 [f"{p}%" for p in client.region_prefixes],
