@@ -78,15 +78,18 @@ def person_get_by_citizen_id(*, citizen_id: str) -> Person | None:
 
 def change_feed_window(cursor, *, after: int) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The time range holding every change with an id above ``after``: from the month the
-    feed's month index places ``after`` in, to the end of the newest month recorded (None: no
-    bound). The change feed is partitioned by month on ``recorded_at``, which rises with the
-    id (``population.services.change_record``): a read bounded by this range touches only the
-    partitions from its cursor's month on. A change committed after this lookup in a newer
-    month falls outside it only as a tail of the id order, read on the next page."""
+    feed's month index places ``after`` in (its first month for a cursor before every change),
+    to the end of the newest month recorded; None: no bound (no change yet). The change feed is
+    partitioned by month on ``recorded_at``, which rises with the id
+    (``population.services.change_record``, the only writer, which also writes the index): a
+    read bounded by this range touches only the partitions from its cursor's month on. A change
+    committed after this lookup in a newer month falls outside it only as a tail of the id
+    order, read on the next page."""
+    months = ChangeFeedMonth._meta.db_table
     cursor.execute(
-        f"SELECT (SELECT month FROM {ChangeFeedMonth._meta.db_table}"  # noqa: S608
-        " WHERE after_id <= %s ORDER BY month DESC LIMIT 1),"
-        f" (SELECT max(month) FROM {ChangeFeedMonth._meta.db_table})",
+        f"SELECT coalesce((SELECT month FROM {months} WHERE after_id <= %s"  # noqa: S608
+        f" ORDER BY month DESC LIMIT 1), (SELECT min(month) FROM {months})),"
+        f" (SELECT max(month) FROM {months})",
         [after],
     )
     since, newest = cursor.fetchone()
