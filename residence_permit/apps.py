@@ -25,7 +25,7 @@ class ResidencePermitConfig(AppConfig):
             )
         )
 
-        from population.stats.extra import register_figure
+        from population.statistics.extra import register_figure
         from residence_permit.selectors import permits_active_at, permits_issued_in_month
 
         register_figure(

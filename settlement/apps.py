@@ -13,7 +13,7 @@ class SettlementConfig(AppConfig):
 
         merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=settlement_merge_guard)
 
-        from population.stats.extra import register_figure
+        from population.statistics.extra import register_figure
         from settlement.selectors import settlements_by_channel_named
 
         register_figure(

@@ -442,7 +442,7 @@ def test_the_demo_has_twelve_month_end_snapshots_and_a_past_month_can_be_taken(d
     from django.utils import timezone
 
     from population.models import PersonEvent
-    from population.stats.models import StatSnapshot
+    from population.statistics.models import StatSnapshot
 
     out = seed("--persons", "1500", "--seed", "7", loaders=True)
     assert "stats: 12 个月末统计快照" in out

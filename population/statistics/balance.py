@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from population.errors import NotFound
 from population.identity import mask_citizen_id
-from population.stats.compute import CURRENT_SOURCE, HISTORY_SOURCE
-from population.stats.models import SnapshotSource, StatSnapshot
-from population.stats.selectors import region_get
-from population.stats.services import month_parse
+from population.statistics.compute import CURRENT_SOURCE, HISTORY_SOURCE
+from population.statistics.models import SnapshotSource, StatSnapshot
+from population.statistics.selectors import region_get
+from population.statistics.services import month_parse
 
 DIGITS = {2: 4, 3: 6, 4: 9}
 

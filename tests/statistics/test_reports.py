@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from population.models import Region
 from population.roles import STATISTICIAN
-from population.stats.extra import register_figure, unregister_figure
-from population.stats.reports import report_csv, report_data, report_pdf, report_xlsx
-from population.stats.services import snapshot_take
+from population.statistics.extra import register_figure, unregister_figure
+from population.statistics.reports import report_csv, report_data, report_pdf, report_xlsx
+from population.statistics.services import snapshot_take
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_csv_has_a_bom_the_date_the_definitions_and_the_permit_and_settlement_fi
 
 
 def test_an_unregistered_figure_is_pending_and_a_registered_one_shows_its_value(data, monkeypatch):
-    from population.stats import extra
+    from population.statistics import extra
 
     monkeypatch.setitem(extra.PENDING_FIGURES, "hukou_books_printed", ("户口簿印制数", "books"))
     text = report_csv(report_data(region_code="441800000000", month=month())).decode("utf-8-sig")
@@ -176,7 +176,7 @@ def test_the_index_has_a_statistics_entry_that_leads_to_the_dashboard(client, da
     client.force_login(statistician)
     index = client.get("/admin/").content.decode()
     assert "统计：城镇化率与报表下载" in index
-    response = client.get("/admin/population/statisticsdesk/", follow=True)
+    response = client.get("/admin/statistics/statisticsdesk/", follow=True)
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == "/admin/statistics/"
 
