@@ -14,8 +14,8 @@ class StatisticsConfig(AppConfig):
     verbose_name = "人口统计"
 
     def ready(self) -> None:
-        from population.demo import demo_loader_register
+        from population.demo import DemoLoader, demo_loader_hook
         from population.statistics.services import snapshot_demo_months
 
         # Last, so the snapshots count what the other apps' demo loaders added.
-        demo_loader_register("stats", snapshot_demo_months, last=True)
+        demo_loader_hook.register(DemoLoader("stats", snapshot_demo_months, last=True))

@@ -1,34 +1,35 @@
 """Figures owned by higher apps (residence permits, settlements), plugged in at run time.
 
-``population`` must not import those apps, so they register here (e.g. in their
-``AppConfig.ready``): ``register_figure("permits_active", title_zh, title_en, func)`` where
-``func(region_code: str, month: datetime.date) -> int | dict``. Until an app registers, the
-figure is reported as pending, never as a number.
+The statistics never import those apps: each registers its figures on ``figure_hook`` from its
+``AppConfig.ready``::
+
+    figure_hook.register(Figure("permits_active", "有效居住证数", "residence permits active",
+                                permits_active_at))
+
+where ``compute(region_code: str, month: datetime.date) -> int | dict``. A figure whose app is
+not installed is simply absent. An app may declare a figure it cannot compute yet (no
+``compute``): it is reported as pending, never as a number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-PENDING_FIGURES = {
-    "permits_issued": ("居住证签发数", "residence permits issued"),
-    "permits_active": ("有效居住证数", "residence permits active"),
-    "settlements_by_channel": ("分渠道落户数", "settlements by channel"),
-}
-
-_registry: dict[str, tuple[str, str, Callable[[str, dt.date], Any]]] = {}
+from population.hooks import Hook
 
 
-def register_figure(
-    name: str, title_zh: str, title_en: str, func: Callable[[str, dt.date], Any]
-) -> None:
-    _registry[name] = (title_zh, title_en, func)
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    title_zh: str
+    title_en: str
+    compute: Callable[[str, dt.date], Any] | None = None  # None: declared, not yet computed
 
 
-def unregister_figure(name: str) -> None:
-    _registry.pop(name, None)
+figure_hook: Hook[Figure] = Hook("statistics.figures")
 
 
 def _shown(value: Any) -> Any:
@@ -39,29 +40,14 @@ def _shown(value: Any) -> Any:
 
 
 def extra_figures(*, region_code: str, month: dt.date) -> list[dict[str, Any]]:
-    """Every known extra figure: its value from the registered app, or ``pending``."""
-    out = []
-    for name in sorted(set(PENDING_FIGURES) | set(_registry)):
-        if name in _registry:
-            title_zh, title_en, func = _registry[name]
-            out.append(
-                {
-                    "name": name,
-                    "title_zh": title_zh,
-                    "title_en": title_en,
-                    "status": "ok",
-                    "value": _shown(func(region_code, month)),
-                }
-            )
-        else:
-            title_zh, title_en = PENDING_FIGURES[name]
-            out.append(
-                {
-                    "name": name,
-                    "title_zh": title_zh,
-                    "title_en": title_en,
-                    "status": "pending",
-                    "value": None,
-                }
-            )
-    return out
+    """Every registered figure, by name: its value from the owning app, or ``pending``."""
+    return [
+        {
+            "name": figure.name,
+            "title_zh": figure.title_zh,
+            "title_en": figure.title_en,
+            "status": "pending" if figure.compute is None else "ok",
+            "value": None if figure.compute is None else _shown(figure.compute(region_code, month)),
+        }
+        for figure in sorted(figure_hook, key=lambda f: f.name)
+    ]
