@@ -169,7 +169,7 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE")
     prepared = time.monotonic() - started
 
-    from registry.quality.detectors import DETECTORS, PERSON_JOINS
+    from registry.quality.detectors import PERSON_JOINS, detector_hook
     from registry.quality.selectors import quality_figures
     from registry.quality.services import quality_detect
 
@@ -195,7 +195,8 @@ def main() -> None:
         ["SELECT count(*) persons (baseline)", "", f"{base:.2f}", "1.0"],
         ["count(*) persons ⋈ membership ⋈ household", "", f"{joined:.2f}", f"{joined / base:.1f}"],
     ]
-    for name in DETECTORS:
+    for detector in detector_hook:
+        name = detector.name
         results = {}
 
         def run(name=name, results=results) -> None:

@@ -84,8 +84,8 @@ def measure(n: int, args) -> dict[str, tuple]:
     from population.models import URBAN_CODES, OfficerRegion, Person
     from population.roles import REGISTRATION_OFFICER, SUPERVISOR
     from population.selectors import person_get_by_citizen_id
-    from population.stats import selectors as stats_selectors
-    from population.stats.services import snapshot_take
+    from population.statistics import selectors as stats_selectors
+    from population.statistics.services import snapshot_take
 
     out: dict[str, tuple] = {}
     if fresh or Person.objects.count() != n:

@@ -52,8 +52,8 @@ def main() -> None:
     from population.demo import DEMO_CITY, seed_demo_city
     from population.models import URBAN_CODES, Person
     from population.regions import regions_load_reference, villages_generate_demo
-    from population.stats import selectors
-    from population.stats.services import snapshot_take
+    from population.statistics import selectors
+    from population.statistics.services import snapshot_take
 
     if Person.objects.count() != args.persons:
         if Person.objects.exists():

@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "population.library_apps.WebauthnConfig",  # django_otp_webauthn, named in Chinese
     "django_celery_beat",
     "population",
+    "population.statistics.apps.StatisticsConfig",
     "registry",
     "residence_permit",
     "settlement",
@@ -319,11 +320,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 from celery.schedules import crontab  # noqa: E402
 
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-# Statistics: snapshot the month that has just ended, on the 1st at 01:10.
-CELERY_BEAT_SCHEDULE["stats-snapshot-month"] = {
-    "task": "population.stats_snapshot_month",
-    "schedule": crontab(minute=10, hour=1, day_of_month=1),
+# The fixed schedule, defined here once; the sections below add their own entries to it.
+CELERY_BEAT_SCHEDULE = {
+    # Statistics: snapshot the month that has just ended, on the 1st at 01:10.
+    "stats-snapshot-month": {
+        "task": "population.stats_snapshot_month",
+        "schedule": crontab(minute=10, hour=1, day_of_month=1),
+    },
 }
 # Statistics given to departments: counts below this are shown as "<N".
 POPBASE_STATS_SMALL_COUNT = int(os.environ.get("POPBASE_STATS_SMALL_COUNT", "5"))
@@ -461,9 +464,6 @@ LOGGING = {
 }
 
 # Periodic jobs (Celery beat). Each app adds its own entries; times are Asia/Shanghai.
-from celery.schedules import crontab  # noqa: E402
-
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE |= {
     # Residence permits: endorsement reminders, lapses and expiries for the day.
     "residence_permit.permits_daily": {

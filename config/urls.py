@@ -22,7 +22,7 @@ handler500 = "population.error_pages.server_error"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Statistician dashboard and reports; before admin/ so the admin catch-all does not take it.
-    path("admin/statistics/", include("population.stats.urls")),
+    path("admin/statistics/", include("population.statistics.urls")),
     # The second step of a staff login (population/two_factor.py), before the admin catch-all.
     path("admin/otp/verify/", two_factor.otp_verify, name="otp_verify"),
     path("admin/otp/setup/", two_factor.otp_setup, name="otp_setup"),

@@ -108,7 +108,7 @@ class PopbaseCollector:
 
     def collect(self):
         from population.audit import unsealed_rows
-        from population.stats.models import StatSnapshot
+        from population.statistics.models import StatSnapshot
         from population.sync.models import Batch
 
         now = timezone.now()

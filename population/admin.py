@@ -16,7 +16,7 @@ from population.admin_story import person_sections
 from population.admin_utils import (
     LargeTableAdmin,
     PageAction,
-    person_page_action_register,
+    person_page_action_hook,
     person_page_actions,
 )
 from population.audit import (
@@ -667,7 +667,7 @@ class PersonReadsSearchForm(forms.Form):
             raise forms.ValidationError(exc.message_zh, code=exc.part) from exc
 
 
-person_page_action_register(
+person_page_action_hook.register(
     PageAction(
         label="查询记录",
         url_name="admin:population_accesslog_person_reads",
@@ -810,7 +810,6 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
 # The sharing API's clients and keys, and the department sync (batches, facts, follow-ups),
 # have their admins in their packages.
 import population.sharing.admin  # noqa: E402
-import population.stats.admin  # noqa: E402
 from population.beat_admin import beat_admins_restrict  # noqa: E402
 
 # django_celery_beat precedes population in INSTALLED_APPS, so its admins are registered here.

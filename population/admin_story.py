@@ -2,7 +2,7 @@
 
 ``population`` shows what its own history holds (changes of the person record, from the
 pghistory triggers); higher apps add sections of their own (the registry: the current household,
-the registration events, the prints) through ``person_page_section_register``, so this app
+the registration events, the prints) through ``person_page_section_hook``, so this app
 still imports none of them. The person page shows the sections under the form, and the admin's
 历史 page shows the same sections instead of Django's empty change log.
 """
@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from population.codes import ETHNICITIES
+from population.hooks import Hook
 from population.identity import mask_citizen_id
 from population.models import Person, PersonStatus, Region, Sex
 
@@ -105,18 +106,21 @@ def person_record_changes(person: Person, *, full_id: bool) -> list[Change]:
 # -- sections contributed by higher apps -------------------------------------------------------
 
 Section = Callable[[object, Person], str]
-_sections: list[Section] = []
 
 
-def person_page_section_register(section: Section) -> None:
-    """A higher app adds a block to the person page and its 历史 page: (request, person) -> HTML."""
-    if section not in _sections:
-        _sections.append(section)
+def _qualified_name(section: Section) -> str:
+    return f"{section.__module__}.{section.__qualname__}"
+
+
+# A higher app adds a block to the person page and its 历史 page: (request, person) -> HTML.
+person_page_section_hook: Hook[Section] = Hook(
+    "population.person_page_sections", key=_qualified_name
+)
 
 
 def person_sections(request, person: Person) -> list[SafeString]:
     """The person's story: the higher apps' sections, then the record's own changes."""
-    html = [mark_safe(section(request, person)) for section in _sections]  # noqa: S308
+    html = [mark_safe(section(request, person)) for section in person_page_section_hook]  # noqa: S308
     full = request.user.has_perm(FULL_ID_PERMISSION)
     html.append(
         render_to_string(

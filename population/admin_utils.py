@@ -12,6 +12,8 @@ from django.core.paginator import InvalidPage, Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
+from population.hooks import Hook
+
 ESTIMATE_ABOVE = 50_000
 
 
@@ -134,12 +136,10 @@ class PageAction:
     active_only: bool = True  # offered only for a living, not cancelled person
 
 
-_person_page_actions: list[PageAction] = []
-
-
-def person_page_action_register(action: PageAction) -> None:
-    if action not in _person_page_actions:
-        _person_page_actions.append(action)
+# Higher apps register their buttons from their admin modules: keyed by the URL name.
+person_page_action_hook: Hook[PageAction] = Hook(
+    "population.person_page_actions", key=lambda action: action.url_name
+)
 
 
 def person_page_actions(request, object_id, *, active: bool) -> list[tuple[str, str]]:
@@ -148,6 +148,6 @@ def person_page_actions(request, object_id, *, active: bool) -> list[tuple[str, 
 
     return [
         (a.label, reverse(a.url_name, args=[object_id]))
-        for a in _person_page_actions
+        for a in person_page_action_hook
         if request.user.has_perm(a.permission) and (active or not a.active_only)
     ]

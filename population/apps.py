@@ -16,17 +16,13 @@ class PopulationConfig(AppConfig):
         )
         from population.audit import truncate_guard_install
         from population.db_roles import runtime_grants_apply
-        from population.demo import demo_loader_register
         from population.permission_names import permission_names_translate
         from population.replay import replay_on_flush
-        from population.stats.services import snapshot_demo_months
 
         # Read-only foreign keys link only where the reader may go.
         admin_links.install()
         # Once per flush (sent for each app; this app's turn), after the tables are emptied.
         post_migrate.connect(replay_on_flush, sender=self, dispatch_uid="population.replay")
-        # Last, so the snapshots count what the other apps' demo loaders added.
-        demo_loader_register("stats", snapshot_demo_months, last=True)
         # Django's built-in permissions named in Chinese (after each app's are created).
         post_migrate.connect(permission_names_translate, dispatch_uid="population.permission_names")
         # Every append-only table refuses TRUNCATE (which fires no DELETE trigger).

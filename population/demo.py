@@ -15,6 +15,7 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import pghistory
 import pgtrigger
@@ -22,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from population.codes import Relation
+from population.hooks import Hook
 from population.identity import check_digit, known_county_codes
 from population.models import Person, RegionLevel, RegionUrbanRural
 from population.regions import DEMO_CITY
@@ -48,31 +50,65 @@ MIGRANT_PROVINCES = ("43", "45", "36", "51", "52", "42")
 
 
 # Demonstration content of the higher apps (residence permits due for endorsement, settlement
-# applications in each state, statistics snapshots, ...): each app registers a loader in its
-# AppConfig.ready, and seed_demo runs them in registration order after the city is loaded, so
-# population never names a higher app.
-DemoLoader = Callable[[dt.date], str]
-_demo_loaders: list[tuple[str, DemoLoader]] = []
-_demo_loaders_last: list[tuple[str, DemoLoader]] = []
+# applications in each state, statistics snapshots, ...): each app registers a loader on
+# ``demo_loader_hook`` in its AppConfig.ready, and seed_demo runs them in registration order after
+# the city is loaded (``last`` loaders after all others), so population never names a higher app.
+@dataclass(frozen=True)
+class DemoLoader:
+    """``load(today) -> summary``; ``last``: run after all others (the statistics snapshots,
+    which count what the other loaders added)."""
+
+    name: str
+    load: Callable[[dt.date], str]
+    last: bool = False
 
 
-def demo_loader_register(name: str, loader: DemoLoader, *, last: bool = False) -> None:
-    """Register ``loader(today) -> summary``; registering a name twice keeps the first.
-
-    ``last`` loaders run after all others (the statistics snapshots, which count what the
-    other loaders added)."""
-    if all(existing != name for existing, _ in _demo_loaders + _demo_loaders_last):
-        (_demo_loaders_last if last else _demo_loaders).append((name, loader))
+demo_loader_hook: Hook[DemoLoader] = Hook("population.demo_loaders")
 
 
 def demo_loaders_run(*, today: dt.date | None = None) -> list[tuple[str, str]]:
     """Run every registered loader, each in its own transaction; returns (name, summary)."""
     today = today or timezone.localdate()
+    loaders = [x for x in demo_loader_hook if not x.last] + [x for x in demo_loader_hook if x.last]
     done = []
-    for name, loader in _demo_loaders + _demo_loaders_last:
+    for loader in loaders:
         with transaction.atomic():
-            done.append((name, loader(today)))
+            done.append((loader.name, loader.load(today)))
     return done
+
+
+class DemoHouseholdWriter(Protocol):
+    """Writes the demo city's households and memberships, inside seed_demo's transaction.
+
+    Opened with seed_demo's cursor (it locks and reserves what it needs); ``household`` returns
+    the new household's id; ``households_write`` and ``members_write`` COPY what was added
+    since the last call (households before the persons, memberships after them); ``close``
+    moves the id sequence on."""
+
+    def household(self, *, kind: str, village: str, address: str, created_at: str) -> int: ...
+
+    def member(
+        self, *, person_id: int, household_id: int, relation: str, since: dt.date
+    ) -> None: ...
+
+    def households_write(self, copy_cursor: Any) -> None: ...
+
+    def members_write(self, copy_cursor: Any) -> None: ...
+
+    def close(self, cursor: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class DemoHouseholds:
+    """The app that owns households (the registry) registers where the demo city's households
+    go: ``open(cursor) -> DemoHouseholdWriter``. Without one the persons are loaded alone (the
+    same persons: the households are generated all the same)."""
+
+    name: str
+    open: Callable[[Any], DemoHouseholdWriter]
+
+
+demo_household_hook: Hook[DemoHouseholds] = Hook("population.demo_households")
 
 
 @dataclass
@@ -258,7 +294,8 @@ class _Generator:
         return p
 
 
-def _copy_line(values: tuple) -> str:
+def copy_line(values: tuple) -> str:
+    """One row of COPY text format (NULL as \\N)."""
     out = []
     for v in values:
         if v is None:
@@ -298,13 +335,11 @@ def seed_demo_city(
         with connection.cursor() as cursor:
             # Reserve id ranges: one writer at a time, ids assigned here for the membership rows.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('popbase.seed_demo'))")
-            cursor.execute(
-                "LOCK TABLE population_person, registry_household IN SHARE ROW EXCLUSIVE MODE"
-            )
+            cursor.execute("LOCK TABLE population_person IN SHARE ROW EXCLUSIVE MODE")
+            households = next(iter(demo_household_hook), None)
+            writer = households.open(cursor) if households is not None else None
             cursor.execute("SELECT COALESCE(MAX(id), 0) FROM population_person")
             next_person = cursor.fetchone()[0] + 1
-            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM registry_household")
-            next_household = cursor.fetchone()[0] + 1
             cursor.execute("SELECT citizen_id FROM population_person")
             taken = {row[0] for row in cursor.fetchall()}
             first_person = next_person
@@ -319,31 +354,20 @@ def seed_demo_city(
                 " residence_region_id, created_at, updated_at"
             )
             person_buf: list[str] = []
-            household_buf: list[str] = []
-            member_buf: list[str] = []
             counts = DemoResult(0, 0, 0)
             raw = cursor.cursor  # the psycopg cursor, for COPY
 
             def flush(final: bool = False) -> None:
                 if len(person_buf) < 20_000 and not final:
                     return
-                for table, cols, buf in (
-                    (
-                        "registry_household",
-                        "id, number, kind, address, region_id, closed_on, created_at",
-                        household_buf,
-                    ),
-                    ("population_person", person_cols, person_buf),
-                    (
-                        "registry_membership",
-                        "person_id, household_id, relation, start_date, end_date",
-                        member_buf,
-                    ),
-                ):
-                    if buf:
-                        with raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                            copy.write("".join(buf))
-                        buf.clear()
+                if writer is not None:
+                    writer.households_write(raw)
+                if person_buf:
+                    with raw.copy(f"COPY population_person ({person_cols}) FROM STDIN") as copy:
+                        copy.write("".join(person_buf))
+                    person_buf.clear()
+                if writer is not None:
+                    writer.members_write(raw)
                 if progress:
                     progress(counts.persons)
 
@@ -355,23 +379,23 @@ def seed_demo_city(
                 pid = next_person
                 next_person += 1
                 row = (p["citizen_id"], p["name"], p["sex"], p["birth_date"], p["ethnicity"])
-                person_buf.append(_copy_line((pid, *row, "active", hukou, residence, now, now)))
+                person_buf.append(copy_line((pid, *row, "active", hukou, residence, now, now)))
                 counts.persons += 1
                 return pid
 
             def add_household(kind: str, village: str, members: list[tuple[dict, str]]) -> None:
-                nonlocal next_household
                 # Numbers already in the database (a second seed) are skipped; a family whose
                 # head is among them is skipped whole, so no household is left without a head.
                 members = [(p, r) for p, r in members if p["citizen_id"] not in taken]
                 if not members or (kind == "family" and members[0][1] != Relation.HEAD):
                     return
-                hid = next_household
-                next_household += 1
-                number = f"{village[:6]}{hid:09d}"
                 address = f"{village[6:9]}街区{gen.rng.randint(1, 300)}号"
-                household_buf.append(_copy_line((hid, number, kind, address, village, None, now)))
-                counts.households += 1
+                hid = None
+                if writer is not None:
+                    hid = writer.household(
+                        kind=kind, village=village, address=address, created_at=now
+                    )
+                    counts.households += 1
                 for p, relation in members:
                     r = gen.rng.random()
                     residence = village
@@ -385,8 +409,11 @@ def seed_demo_city(
                     since = max(
                         p["birth_date"], today - dt.timedelta(days=gen.rng.randrange(1, 365 * 30))
                     )
-                    member_buf.append(_copy_line((pid, hid, relation, since, None)))
-                    counts.memberships += 1
+                    if writer is not None:
+                        writer.member(
+                            person_id=pid, household_id=hid, relation=relation, since=since
+                        )
+                        counts.memberships += 1
 
             # Each county's public collective household (公共集体户), then families and units.
             n_collective = round(n_registered * SHARE_COLLECTIVE)
@@ -421,14 +448,13 @@ def seed_demo_city(
             )
 
             # Ids above the old maximum were free (the tables are locked); move the sequences on.
-            for table, last in (
-                ("population_person", next_person - 1),
-                ("registry_household", next_household - 1),
-            ):
-                if last > 0:
-                    cursor.execute(
-                        "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, last]
-                    )
+            if next_person > 1:
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence('population_person', 'id'), %s)",
+                    [next_person - 1],
+                )
+            if writer is not None:
+                writer.close(cursor)
     return counts
 
 

@@ -4,9 +4,9 @@ The view that renders a print page renders its PDF when asked with ``?format=pdf
 "下载 PDF" button), so the area rule, the masking by role and the access log are exactly the
 page's: the log row is written by the view, on the page's channel with a ``.pdf`` suffix.
 
-WeasyPrint (already used for the statistics PDFs, see ``population/stats/reports.py``) lays out
+WeasyPrint (already used for the statistics PDFs, see ``population/statistics/reports.py``) lays out
 the page with its print CSS (``@media print`` hides the toolbar and sets A4 margins) and embeds the
-CJK font the statistics use (:data:`population.stats.charts.CJK_FONTS`, Debian
+CJK font the statistics use (:data:`population.statistics.charts.CJK_FONTS`, Debian
 ``fonts-wqy-microhei`` or ``fonts-noto-cjk``, installed by ``make report-deps``). Nothing is
 fetched over the network while rendering: the print pages carry their own styles.
 """
@@ -17,7 +17,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import content_disposition_header
 
-from population.stats.charts import CJK_FONTS
+from population.statistics.charts import CJK_FONTS
 
 PDF_FORMAT = "pdf"
 

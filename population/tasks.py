@@ -13,29 +13,6 @@ def regions_load_reference_task() -> dict[str, int]:
     return regions_load_reference()
 
 
-@shared_task(name="population.stats_snapshot_month")
-def stats_snapshot_month_task(month: str | None = None) -> dict[str, object]:
-    """Snapshot the statistics of ``month`` (default: the month that has just ended); idempotent."""
-    import datetime as dt
-
-    from django.utils import timezone
-
-    from population.stats.services import snapshot_take
-
-    if month is None:
-        month = (timezone.localdate().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
-    return {"month": month, "areas": snapshot_take(month=month)}
-
-
-@shared_task(name="population.stats_recount_check")
-def stats_recount_check_task(month: str) -> dict[str, object]:
-    """Recount ``month`` from the records and return every difference from its snapshot."""
-    from population.stats.services import snapshot_recount_check
-
-    differences = snapshot_recount_check(month=month)
-    return {"month": month, "differences": len(differences), "first": differences[:20]}
-
-
 # Department sync tasks live in their package; importing them here registers them.
 from population.sync.tasks import batch_process_task, inbox_scan_task  # noqa: E402, F401
 

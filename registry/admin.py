@@ -10,8 +10,8 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from population.admin_story import person_page_section_register
-from population.admin_utils import LargeTableAdmin, PageAction, person_page_action_register
+from population.admin_story import person_page_section_hook
+from population.admin_utils import LargeTableAdmin, PageAction, person_page_action_hook
 from population.audit import access_log_admin_read
 from population.codes import Relation
 from population.errors import DomainError
@@ -647,11 +647,11 @@ class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
 
 for _spec in PERSON_EVENTS:
-    person_page_action_register(
+    person_page_action_hook.register(
         PageAction(_spec.title, f"admin:registry_person_{_spec.slug}", EVENT_PERMISSION)
     )
-person_page_section_register(person_hukou_section)
-person_page_action_register(
+person_page_section_hook.register(person_hukou_section)
+person_page_action_hook.register(
     PageAction(
         "打印常住人口登记表",
         "admin:registry_person_register_form",

@@ -17,7 +17,7 @@ from population.identity import mask_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin
 from population.models import Person, RegionLevel
 from registry.quality import services
-from registry.quality.detectors import DETECTORS
+from registry.quality.detectors import detector_hook
 from registry.quality.display import as_table
 from registry.quality.models import (
     IssueKind,
@@ -480,7 +480,7 @@ class QualityRunAdmin(admin.ModelAdmin):
     def results_table(self, obj: QualityRun) -> str:
         rows = []
         for name in obj.detectors:
-            detector = DETECTORS.get(name)
+            detector = detector_hook.get(name)
             label = detector.label if detector else "其他检测"
             result = obj.results.get(name)
             counts = (

@@ -15,7 +15,19 @@ class RegistryConfig(AppConfig):
         # registry, so registry contributes this source).
         jurisdiction_person_source(persons_in_open_households)
 
-        from population.demo import demo_loader_register
+        from population.demo import DemoLoader, demo_household_hook, demo_loader_hook
+        from registry.demo import demo_households
         from registry.quality.demo import demo_quality_issues
 
-        demo_loader_register("quality", demo_quality_issues)
+        # The demo city's households and memberships are written by the registry.
+        demo_household_hook.register(demo_households)
+        demo_loader_hook.register(DemoLoader("quality", demo_quality_issues))
+
+        from population.statistics.balance import BalanceSource, balance_source_hook
+        from registry.selectors import registration_flows
+
+        # The population balance counts the registration events (the SQL on the registry's
+        # tables stays here).
+        balance_source_hook.register(
+            BalanceSource("registry.registration_events", registration_flows)
+        )

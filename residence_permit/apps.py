@@ -25,17 +25,22 @@ class ResidencePermitConfig(AppConfig):
             )
         )
 
-        from population.stats.extra import register_figure
+        from population.statistics.extra import Figure, figure_hook
         from residence_permit.selectors import permits_active_at, permits_issued_in_month
 
-        register_figure(
-            "permits_issued", "居住证签发数", "residence permits issued", permits_issued_in_month
+        figure_hook.register(
+            Figure(
+                "permits_issued",
+                "居住证签发数",
+                "residence permits issued",
+                permits_issued_in_month,
+            )
         )
-        register_figure(
-            "permits_active", "有效居住证数", "residence permits active", permits_active_at
+        figure_hook.register(
+            Figure("permits_active", "有效居住证数", "residence permits active", permits_active_at)
         )
 
-        from population.demo import demo_loader_register
+        from population.demo import DemoLoader, demo_loader_hook
         from residence_permit.demo import demo_permits_due
 
-        demo_loader_register("residence_permit", demo_permits_due)
+        demo_loader_hook.register(DemoLoader("residence_permit", demo_permits_due))

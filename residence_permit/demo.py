@@ -1,6 +1,6 @@
 """Demonstration content for the demo city: residents whose permits are due for 签注 today.
 
-Registered by ``ResidencePermitConfig.ready`` with ``population.demo.demo_loader_register``;
+Registered by ``ResidencePermitConfig.ready`` with ``population.demo.demo_loader_hook``;
 seed_demo runs it after the city. Everything goes through the services, as an officer's work
 would, dated in the past: residence registered two years ago, employment on file, a permit
 issued a little less than a year ago, so its endorsement window is open now.

@@ -296,7 +296,7 @@ def permit_valid_for(*, person: Person) -> bool:
     return ResidencePermit.objects.filter(person=person, status=PermitStatus.ACTIVE).exists()
 
 
-# -- statistics figures (registered with population.stats.extra) ---------------------------------
+# -- statistics figures (registered with population.statistics.extra) ----------------------
 
 
 def permits_issued_in_month(region_code: str, month_end: dt.date) -> int:

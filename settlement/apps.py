@@ -13,17 +13,19 @@ class SettlementConfig(AppConfig):
 
         merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=settlement_merge_guard)
 
-        from population.stats.extra import register_figure
+        from population.statistics.extra import Figure, figure_hook
         from settlement.selectors import settlements_by_channel_named
 
-        register_figure(
-            "settlements_by_channel",
-            "分渠道落户数",
-            "settlements by channel",
-            settlements_by_channel_named,
+        figure_hook.register(
+            Figure(
+                "settlements_by_channel",
+                "分渠道落户数",
+                "settlements by channel",
+                settlements_by_channel_named,
+            )
         )
 
-        from population.demo import demo_loader_register
+        from population.demo import DemoLoader, demo_loader_hook
         from settlement.demo import settlement_demo_load
 
-        demo_loader_register("落户", settlement_demo_load)
+        demo_loader_hook.register(DemoLoader("落户", settlement_demo_load))

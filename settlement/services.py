@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,9 +25,13 @@ from population.models import Person
 from population.services import history_context
 from registry import services as registry
 from registry.locks import lock_persons_then_households
-from registry.models import Household, HouseholdKind, Membership
+from registry.models import HouseholdKind
+from registry.selectors import household_get, household_head
 from residence_permit.services import permit_cancel_on_settlement
 from settlement.amendments import basis_of
+
+if TYPE_CHECKING:
+    from registry.models import Household
 from settlement.conditions import (
     MET,
     MISSING,
@@ -345,19 +349,9 @@ def _household_check(*, target: str, household: Household, city_code: str) -> No
     )
 
 
-def _head_of(household: Household) -> Membership | None:
-    return (
-        Membership.objects.filter(
-            household=household, relation=Relation.HEAD, end_date__isnull=True
-        )
-        .select_related("person")
-        .first()
-    )
-
-
 def household_head_name(household: Household) -> str | None:
     """The name of the household's current head (None when it has none)."""
-    head = _head_of(household)
+    head = household_head(household=household)
     return head.person.name if head is not None else None
 
 
@@ -379,7 +373,7 @@ def _relations_check(*, household: Household, people: list[tuple[str, str]]) -> 
     if household.kind != HouseholdKind.FAMILY:
         return
     heads = [cid for cid, code in people if code == Relation.HEAD]
-    head = _head_of(household)
+    head = household_head(household=household)
     if head is not None and heads and head.person.citizen_id not in heads:
         raise RelationError(
             f"迁入户{household.number}已有户主{head.person.name}，请选择此人与户主{head.person.name}的关系",
@@ -529,7 +523,7 @@ def application_create(
         seen.add(member_id)
         rows.append((member_id, m))
     if household is not None:
-        household = Household.objects.select_related("region").get(pk=household.pk)
+        household = household_get(pk=household.pk)
         _household_check(target=target, household=household, city_code=rule_set.city_code)
         _relations_check(
             household=household,
@@ -794,9 +788,7 @@ def application_issue_permit(
         "choose the destination household",
         "household_required",
     )
-    household = Household.objects.select_related("region").get(
-        pk=household.pk if household is not None else app.household_id
-    )
+    household = household_get(pk=household.pk if household is not None else app.household_id)
     actor_require_within(actor, household)
     _household_check(target=app.target, household=household, city_code=app.rule_set.city_code)
     if app.status == Status.APPROVED:

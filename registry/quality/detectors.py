@@ -6,7 +6,7 @@ method returning one SELECT (and its parameters) whose rows are findings with th
 the SELECT into a temporary table and merges it into ``QualityIssue`` in SQL: no person row
 travels to Python. A finding the detector no longer returns is resolved, within its kinds only.
 
-Adding a detector is one class with ``@register``.
+Adding a detector is one class, registered with ``detector_hook.register(TheDetector())``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from population.codes import ETHNICITIES
+from population.hooks import Hook
 from population.identity import known_county_codes
 from registry.quality.models import IssueKind
 from registry.quality.names import NameMaps, build_name_maps
@@ -90,12 +91,8 @@ class Detector:
         raise NotImplementedError
 
 
-DETECTORS: dict[str, Detector] = {}
-
-
-def register(cls: type[Detector]) -> type[Detector]:
-    DETECTORS[cls.name] = cls()
-    return cls
+# Every detector, by name, in registration order (population.hooks: one pattern for all).
+detector_hook: Hook[Detector] = Hook("registry.quality.detectors")
 
 
 def _person_json(alias: str = "p") -> str:
@@ -152,7 +149,6 @@ def _duplicate_sql(kind: str, key: str, distinct_within: str | None) -> str:
     """  # noqa: S608 (fixed fragments; values are parameters)
 
 
-@register
 class SameNameDuplicates(Detector):
     name = "dup_same_name"
     label = "同名同性别同出生日期"
@@ -166,7 +162,9 @@ class SameNameDuplicates(Detector):
         }
 
 
-@register
+detector_hook.register(SameNameDuplicates())
+
+
 class NormalisedNameDuplicates(Detector):
     name = "dup_normalised"
     label = "繁简、全角归一后同名"
@@ -181,7 +179,9 @@ class NormalisedNameDuplicates(Detector):
         }
 
 
-@register
+detector_hook.register(NormalisedNameDuplicates())
+
+
 class HomophoneDuplicates(Detector):
     name = "dup_homophone"
     label = "同音姓名"
@@ -200,7 +200,9 @@ class HomophoneDuplicates(Detector):
         }
 
 
-@register
+detector_hook.register(HomophoneDuplicates())
+
+
 class RegisteredTwice(Detector):
     """多重户口: one human behind two records that both count.
 
@@ -261,7 +263,9 @@ class RegisteredTwice(Detector):
         return sql, {"norm_from": maps.norm_from, "norm_to": maps.norm_to}
 
 
-@register
+detector_hook.register(RegisteredTwice())
+
+
 class RecordChecks(Detector):
     """Per-record checks in one scan: 应销未销, fields against the ID, gaps, region mismatch."""
 
@@ -315,7 +319,9 @@ class RecordChecks(Detector):
         return sql, check_params()
 
 
-@register
+detector_hook.register(RecordChecks())
+
+
 class HouseholdWithoutHead(Detector):
     name = "household_no_head"
     label = "家庭户无户主"
@@ -339,7 +345,9 @@ class HouseholdWithoutHead(Detector):
         return sql, {}
 
 
-@register
+detector_hook.register(HouseholdWithoutHead())
+
+
 class DeceasedPerNotice(Detector):
     """应销未销 per the 卫健 death notices: a death reported by the department (a ``death`` fact
     from the department sync) for a person still active here. The officer checks and registers
@@ -364,3 +372,6 @@ class DeceasedPerNotice(Detector):
             GROUP BY p.id, m.household_id
         """  # noqa: S608 (fixed fragments)
         return sql, {}
+
+
+detector_hook.register(DeceasedPerNotice())

@@ -17,7 +17,7 @@ from population.models import Person, PersonStatus
 from population.services import change_record, history_context
 from registry.locks import lock_persons_then_households
 from registry.models import EventKind, Membership, RegistrationEvent
-from registry.quality.detectors import DETECTORS, Detector, DetectorContext
+from registry.quality.detectors import Detector, DetectorContext, detector_hook
 from registry.quality.models import (
     IssueKind,
     IssueStatus,
@@ -124,8 +124,8 @@ def quality_detect(
     only when its evidence changes. Each detector commits on its own, so the run's progress is
     visible; one run at a time (a session advisory lock), a second is refused.
     """
-    names = list(detectors or DETECTORS)
-    unknown = [n for n in names if n not in DETECTORS]
+    names = list(detectors or detector_hook.keys())
+    unknown = [n for n in names if n not in detector_hook]
     require(
         not unknown,
         f"未知的检测项：{', '.join(unknown)}",
@@ -146,7 +146,7 @@ def quality_detect(
             context = DetectorContext(cursor=cursor)
             try:
                 for i, name in enumerate(names, start=1):
-                    result = _detect_one(DETECTORS[name], context, actor)
+                    result = _detect_one(detector_hook.get(name), context, actor)
                     run.results[name] = result
                     run.save(update_fields=["results"])
                     if progress:

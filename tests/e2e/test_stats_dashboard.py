@@ -18,9 +18,9 @@ from playwright.sync_api import expect
 
 from population.models import OfficerRegion, Region
 from population.roles import STATISTICIAN
-from population.stats.services import snapshot_take
+from population.statistics.services import snapshot_take
 from tests.e2e.desk_checks import follow, page_ok
-from tests.stats.conftest import small_city, small_city_regions  # noqa: F401
+from tests.statistics.conftest import small_city, small_city_regions  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,

@@ -119,7 +119,7 @@ def test_health_fails_when_the_disk_is_short(client):
 
 
 def test_metrics_expose_popbase_figures_without_personal_data(client, make_client):  # noqa: F811
-    from population.stats.models import StatSnapshot
+    from population.statistics.models import StatSnapshot
     from population.sync.models import Batch
 
     _unsealed_read(dt.timedelta(seconds=30))

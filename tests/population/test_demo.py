@@ -220,7 +220,7 @@ class Boom(RuntimeError):
 
 def test_a_failure_while_generating_leaves_nothing(db, monkeypatch):
     # given a row writer that breaks after 700 rows
-    real = demo._copy_line
+    real = demo.copy_line
     calls = {"n": 0}
 
     def failing(values):
@@ -229,7 +229,7 @@ def test_a_failure_while_generating_leaves_nothing(db, monkeypatch):
             raise Boom("disk full")
         return real(values)
 
-    monkeypatch.setattr(demo, "_copy_line", failing)
+    monkeypatch.setattr(demo, "copy_line", failing)
 
     # when the demo city is seeded
     with pytest.raises(Boom):
@@ -418,21 +418,25 @@ def test_registered_demo_loaders_run_once_each_in_order_and_a_failure_rolls_back
         Region.objects.create(code="449900000000", name="临时", level=RegionLevel.CITY)
         raise RuntimeError("loader failed")
 
-    saved, saved_last = list(demo._demo_loaders), list(demo._demo_loaders_last)
+    saved = list(demo.demo_loader_hook)
     try:
-        demo._demo_loaders.clear()
-        demo._demo_loaders_last.clear()
-        demo.demo_loader_register("first", first)
-        demo.demo_loader_register("first", failing)  # a second registration keeps the first
+        for loader in saved:
+            demo.demo_loader_hook.unregister(loader.name)
+        demo.demo_loader_hook.register(demo.DemoLoader("first", first))
+        demo.demo_loader_hook.register(demo.DemoLoader("first", first))  # again: a no-op
+        with pytest.raises(ValueError, match="registered twice"):  # another loader, same name
+            demo.demo_loader_hook.register(demo.DemoLoader("first", failing))
         assert demo.demo_loaders_run(today=dt.date(2026, 1, 31)) == [("first", "one")]
         assert calls == [("first", dt.date(2026, 1, 31))]
-        demo.demo_loader_register("failing", failing)
+        demo.demo_loader_hook.register(demo.DemoLoader("failing", failing))
         with pytest.raises(RuntimeError):
             demo.demo_loaders_run(today=dt.date(2026, 1, 31))
         assert not Region.objects.filter(code="449900000000").exists()
     finally:
-        demo._demo_loaders[:] = saved
-        demo._demo_loaders_last[:] = saved_last
+        for loader in demo.demo_loader_hook:
+            demo.demo_loader_hook.unregister(loader.name)
+        for loader in saved:
+            demo.demo_loader_hook.register(loader)
 
 
 def test_the_demo_has_twelve_month_end_snapshots_and_a_past_month_can_be_taken(db):
@@ -442,7 +446,7 @@ def test_the_demo_has_twelve_month_end_snapshots_and_a_past_month_can_be_taken(d
     from django.utils import timezone
 
     from population.models import PersonEvent
-    from population.stats.models import StatSnapshot
+    from population.statistics.models import StatSnapshot
 
     out = seed("--persons", "1500", "--seed", "7", loaders=True)
     assert "stats: 12 个月末统计快照" in out

@@ -42,3 +42,29 @@ def test_unregister_and_custom_key():
     hook.unregister("x")
     hook.unregister("never")
     assert list(hook) == []
+
+
+def test_the_person_page_and_the_quality_detectors_are_filled_through_hooks():
+    from population.admin_story import person_page_section_hook
+    from population.admin_utils import PageAction, person_page_action_hook
+    from registry.quality.detectors import detector_hook
+
+    assert "admin:population_accesslog_person_reads" in person_page_action_hook
+    assert "admin:registry_person_register_form" in person_page_action_hook
+    assert person_page_section_hook.keys() == ["registry.admin_person.person_hukou_section"]
+    assert detector_hook.keys() == [
+        "dup_same_name",
+        "dup_normalised",
+        "dup_homophone",
+        "registered_twice",
+        "record_checks",
+        "household_no_head",
+        "deceased_per_notice",
+    ]
+    # A second button under a taken URL name is refused, the first kept.
+    taken = person_page_action_hook.get("admin:registry_person_register_form")
+    with pytest.raises(ValueError, match="registered twice"):
+        person_page_action_hook.register(
+            PageAction("别的按钮", "admin:registry_person_register_form", "population.view_person")
+        )
+    assert person_page_action_hook.get("admin:registry_person_register_form") == taken

@@ -237,7 +237,7 @@ def test_a_person_s_history_lands_in_this_month_and_the_newest_history_prunes(ma
     assert this_month in plan
     assert f"{table}_p" not in plan.replace(this_month, "")
     # The statistics' "as of a cutoff" query skips every month after the cutoff.
-    from population.stats.compute import HISTORY_SOURCE
+    from population.statistics.compute import HISTORY_SOURCE
 
     plan = _plan(HISTORY_SOURCE, {"cutoff": since})
     assert (

@@ -54,7 +54,7 @@ def test_the_valid_permit_fact_follows_the_permit(holder, make_person):
 
 
 def test_the_statistics_figures_count_permits_by_month_and_area(holder):
-    from population.stats.extra import extra_figures
+    from population.statistics.extra import extra_figures
     from residence_permit.selectors import permits_active_at, permits_issued_in_month
 
     permit = holder(issued=dt.date(2024, 2, 29))

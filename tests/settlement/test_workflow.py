@@ -435,7 +435,7 @@ def test_permit_facts_come_from_the_residence_permit_app_and_evidence_fills_the_
 def test_the_statistics_figure_counts_settled_persons_by_channel_month_and_area(
     qy_current, officers, family_household, permit_holder
 ):
-    from population.stats.extra import extra_figures
+    from population.statistics.extra import extra_figures
 
     app = _to_permit(
         _create(qy_current, permit_holder().person.citizen_id), officers, family_household

@@ -52,7 +52,7 @@ def hrss_batch_path(cid: str) -> str:
 
 def urbanization_path(cid: str) -> str:
     """The city's figures of December 2020 (a stored snapshot, as the monthly task leaves)."""
-    from population.stats.models import StatSnapshot
+    from population.statistics.models import StatSnapshot
 
     StatSnapshot.objects.get_or_create(
         month="2020-12-31", region_code="441800000000",

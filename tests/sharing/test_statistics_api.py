@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from population.models import AccessLog
-from population.stats.models import StatSnapshot
+from population.statistics.models import StatSnapshot
 from tests.sharing.conftest import Caller, assert_error
 
 pytestmark = pytest.mark.django_db

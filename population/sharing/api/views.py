@@ -44,7 +44,7 @@ from population.sharing.api.inputs import (
 )
 from population.sharing.facts import FACTS
 from population.sharing.scopes import Endpoint, PersonField, Purpose
-from population.stats import selectors as stats_selectors
+from population.statistics import selectors as stats_selectors
 from population.sync import selectors as sync_selectors
 from population.sync import services as sync_services
 from population.sync.departments import Department as SyncDepartment

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from population.errors import DomainError
-from registry.quality.detectors import DETECTORS
+from registry.quality.detectors import detector_hook
 from registry.quality.services import quality_detect
 
 
@@ -24,12 +24,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--detector",
             action="append",
-            choices=sorted(DETECTORS),
+            choices=sorted(detector_hook.keys()),
             help="只运行指定检测项（可多次给出） / run only this detector (repeatable)",
         )
 
     def handle(self, *args, detector: list[str] | None, **options):
-        names = detector or list(DETECTORS)
+        names = detector or detector_hook.keys()
         started = time.monotonic()
         with tqdm(
             total=len(names), unit="项", desc="quality_detect", disable=options["verbosity"] < 1
@@ -44,8 +44,9 @@ class Command(BaseCommand):
             except DomainError as exc:
                 raise CommandError(str(exc)) from exc
         for name, r in run.results.items():
+            label = detector_hook.get(name).label
             self.stdout.write(
-                f"{DETECTORS[name].label} ({name}): 发现/found {r['found']}, 新增/new {r['new']}, "
+                f"{label} ({name}): 发现/found {r['found']}, 新增/new {r['new']}, "
                 f"重开/reopened {r['reopened']}, 更新/updated {r['updated']}, "
                 f"解决/resolved {r['resolved']}"
             )

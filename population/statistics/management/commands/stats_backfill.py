@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from population.errors import DomainError
-from population.stats.services import month_parse, months_between, snapshot_backfill
+from population.statistics.services import month_parse, months_between, snapshot_backfill
 
 
 class Command(BaseCommand):

@@ -17,10 +17,16 @@ from django.template.response import TemplateResponse
 from population.errors import DomainError, NotFound
 from population.jurisdiction import area_of, code_range_q
 from population.models import Region
-from population.stats.models import SnapshotSource, StatSnapshot
-from population.stats.reports import report_charts, report_csv, report_data, report_pdf, report_xlsx
+from population.statistics.models import SnapshotSource, StatSnapshot
+from population.statistics.reports import (
+    report_charts,
+    report_csv,
+    report_data,
+    report_pdf,
+    report_xlsx,
+)
 
-PERMISSION = "population.view_statistics"
+PERMISSION = "statistics.view_statistics"
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -100,7 +106,7 @@ def _error(request, exc: DomainError, region: str, month: str):
         "region_choices": _choices(regions),
         "month_choices": _months(region) if region else [],
     }
-    return TemplateResponse(request, "stats/dashboard.html", context, status=status)
+    return TemplateResponse(request, "statistics/dashboard.html", context, status=status)
 
 
 def dashboard(request):
@@ -126,7 +132,7 @@ def dashboard(request):
         "region_choices": _choices(regions),
         "month_choices": _months(region),
     }
-    return TemplateResponse(request, "stats/dashboard.html", context)
+    return TemplateResponse(request, "statistics/dashboard.html", context)
 
 
 def export(request, fmt: str):

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.celery import app
-from population.stats.models import StatSnapshot
-from population.tasks import stats_recount_check_task, stats_snapshot_month_task
+from population.statistics.models import StatSnapshot
+from population.statistics.tasks import stats_recount_check_task, stats_snapshot_month_task
 
 
 def test_the_beat_schedule_snapshots_on_the_first_of_each_month():

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import connection
 
 from population.models import URBAN_CODES, Person, PersonStatus, RegionUrbanRural
-from population.stats.models import AGE_GROUPS
+from population.statistics.models import AGE_GROUPS
 
 LEVEL_BY_PREFIX = {4: 2, 6: 3, 9: 4}
 COUNT_FIELDS = (

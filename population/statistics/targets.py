@@ -16,8 +16,8 @@ from django.conf import settings
 
 from population.errors import NotFound
 from population.models import Region
-from population.stats.models import StatSnapshot
-from population.stats.selectors import _figures
+from population.statistics.models import StatSnapshot
+from population.statistics.selectors import _figures
 
 TARGETS: dict[str, dict[str, Any]] = {
     "441800000000": {

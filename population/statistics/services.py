@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from population.errors import DomainError
-from population.stats.compute import COUNT_FIELDS, figures_compute, figures_recount, month_end
-from population.stats.models import SnapshotSource, StatSnapshot
+from population.statistics.compute import COUNT_FIELDS, figures_compute, figures_recount, month_end
+from population.statistics.models import SnapshotSource, StatSnapshot
 
 
 def month_parse(value: str | dt.date) -> dt.date:

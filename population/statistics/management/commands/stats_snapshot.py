@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from population.errors import DomainError
-from population.stats.services import snapshot_take
+from population.statistics.services import snapshot_take
 
 
 class Command(BaseCommand):

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from population.errors import NotFound
 from population.models import Region, RegionLevel
-from population.stats.models import StatSnapshot
-from population.stats.services import snapshot_take
-from population.stats.targets import targets_progress
+from population.statistics.models import StatSnapshot
+from population.statistics.services import snapshot_take
+from population.statistics.targets import targets_progress
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,9 @@ from django.conf import settings
 from population.errors import NotFound
 from population.models import Region
 from population.regions import code_prefix
-from population.stats.compute import COUNT_FIELDS
-from population.stats.models import AGE_GROUPS, StatSnapshot
-from population.stats.services import month_parse
+from population.statistics.compute import COUNT_FIELDS
+from population.statistics.models import AGE_GROUPS, StatSnapshot
+from population.statistics.services import month_parse
 
 DEFINITIONS = [
     ("户籍人口城镇化率", "户籍地在城镇（城乡分类代码111–123）的户籍人口 ÷ 全部户籍人口。"),

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from population.audit import access_log_record
 from population.errors import DomainError
-from population.stats.balance import balance_compute
+from population.statistics.balance import balance_compute
 
 
 class Command(BaseCommand):

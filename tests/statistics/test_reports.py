@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from population.models import Region
 from population.roles import STATISTICIAN
-from population.stats.extra import register_figure, unregister_figure
-from population.stats.reports import report_csv, report_data, report_pdf, report_xlsx
-from population.stats.services import snapshot_take
+from population.statistics.extra import Figure, figure_hook
+from population.statistics.reports import report_csv, report_data, report_pdf, report_xlsx
+from population.statistics.services import snapshot_take
 
 pytestmark = pytest.mark.django_db
 
@@ -74,20 +74,41 @@ def test_csv_has_a_bom_the_date_the_definitions_and_the_permit_and_settlement_fi
     assert "待接入 pending" not in text
 
 
-def test_an_unregistered_figure_is_pending_and_a_registered_one_shows_its_value(data, monkeypatch):
-    from population.stats import extra
-
-    monkeypatch.setitem(extra.PENDING_FIGURES, "hukou_books_printed", ("户口簿印制数", "books"))
-    text = report_csv(report_data(region_code="441800000000", month=month())).decode("utf-8-sig")
-    assert "户口簿印制数,待接入 pending" in text
-    register_figure("hukou_books_printed", "户口簿印制数", "books", lambda c, m: {"A": 2, "B": 1})
+def test_a_declared_figure_is_pending_and_a_computed_one_shows_its_value(data):
+    # Declared by its app without a computation: pending.
+    figure_hook.register(Figure("hukou_books_printed", "户口簿印制数", "books"))
     try:
         text = report_csv(report_data(region_code="441800000000", month=month())).decode(
             "utf-8-sig"
         )
     finally:
-        unregister_figure("hukou_books_printed")
+        figure_hook.unregister("hukou_books_printed")
+    assert "户口簿印制数,待接入 pending" in text
+    figure_hook.register(
+        Figure("hukou_books_printed", "户口簿印制数", "books", lambda c, m: {"A": 2, "B": 1})
+    )
+    try:
+        text = report_csv(report_data(region_code="441800000000", month=month())).decode(
+            "utf-8-sig"
+        )
+    finally:
+        figure_hook.unregister("hukou_books_printed")
     assert "户口簿印制数,A 2；B 1" in text
+
+
+def test_a_figure_whose_app_is_not_installed_is_absent(data):
+    """Only registered figures are listed: none is named by the statistics themselves."""
+    taken = figure_hook.get("permits_active")
+    assert taken is not None
+    figure_hook.unregister("permits_active")
+    try:
+        text = report_csv(report_data(region_code="441800000000", month=month())).decode(
+            "utf-8-sig"
+        )
+    finally:
+        figure_hook.register(taken)
+    assert "有效居住证数" not in text
+    assert "居住证签发数,0" in text
 
 
 def _run(*args: str) -> str:
@@ -176,7 +197,7 @@ def test_the_index_has_a_statistics_entry_that_leads_to_the_dashboard(client, da
     client.force_login(statistician)
     index = client.get("/admin/").content.decode()
     assert "统计：城镇化率与报表下载" in index
-    response = client.get("/admin/population/statisticsdesk/", follow=True)
+    response = client.get("/admin/statistics/statisticsdesk/", follow=True)
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == "/admin/statistics/"
 

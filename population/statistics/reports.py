@@ -13,9 +13,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from population.exports import CsvDigitCode, SafeCsvWriter, cell_safe
-from population.stats import charts, selectors
-from population.stats.extra import extra_figures
-from population.stats.services import month_parse
+from population.statistics import charts, selectors
+from population.statistics.extra import extra_figures
+from population.statistics.services import month_parse
 
 COLUMNS = [
     ("region_code", "区划代码"),
@@ -250,7 +250,7 @@ def report_pdf(data: dict[str, Any]) -> bytes:
     from weasyprint import HTML
 
     html = render_to_string(
-        "stats/report_pdf.html",
+        "statistics/report_pdf.html",
         {
             **data,
             "columns": COLUMNS,

@@ -22,9 +22,9 @@ from population.codes import Relation
 from population.errors import DomainError
 from population.identity import build_citizen_id
 from population.models import Person, PersonStatus
-from population.stats.balance import balance_compute
-from population.stats.models import StatSnapshot
-from population.stats.services import snapshot_recount_check, snapshot_take
+from population.statistics.balance import balance_compute
+from population.statistics.models import StatSnapshot
+from population.statistics.services import snapshot_recount_check, snapshot_take
 from registry import services
 from registry.models import HouseholdKind
 

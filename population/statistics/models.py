@@ -37,6 +37,7 @@ class StatSnapshot(models.Model):
     taken_at = models.DateTimeField("生成时间", auto_now=True)
 
     class Meta:
+        db_table = "population_statsnapshot"  # its name from before the app had its own
         verbose_name = "统计快照"
         verbose_name_plural = "统计快照"
         constraints = [

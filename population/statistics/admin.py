@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.shortcuts import redirect
 
-from population.stats.models import StatisticsDesk
-from population.stats.views import PERMISSION
+from population.statistics.models import StatisticsDesk
+from population.statistics.views import PERMISSION
 
 
 @admin.register(StatisticsDesk)

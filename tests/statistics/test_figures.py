@@ -9,9 +9,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from population.errors import DomainError, NotFound
-from population.stats import selectors
-from population.stats.models import StatSnapshot
-from population.stats.services import snapshot_recount_check, snapshot_take
+from population.statistics import selectors
+from population.statistics.models import StatSnapshot
+from population.statistics.services import snapshot_recount_check, snapshot_take
 
 pytestmark = pytest.mark.django_db
 
@@ -161,7 +161,7 @@ def test_backfill_command_reports_progress_and_refuses_a_future_month(small_city
 
 
 def test_balance_lists_the_persons_recorded_without_an_event(small_city):
-    from population.stats.balance import balance_compute
+    from population.statistics.balance import balance_compute
 
     snapshot_take(month=this_month())
     balance = balance_compute(region_code="441803000000", month=this_month())

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from population.stats import views
+from population.statistics import views
 
 urlpatterns = [
     path("", admin.site.admin_view(views.dashboard), name="stats_dashboard"),

@@ -2,41 +2,52 @@
 
 opening + births + moves in − deaths − moves out ± other changes = closing
 
-Events come from ``registry_registrationevent`` and ``registry_household`` read by raw SQL over
-the table names: ``population`` imports no higher app, and the registry owns those tables
-(their names are part of its schema, as the registry's own statement-level triggers rely on).
-Opening and closing are the stored snapshots; the persons behind any imbalance are found by
-comparing the stock at both ends person by person with the month's events.
+The events come from the balance sources the owning apps register on ``balance_source_hook``
+(the registry registers its registration events, read by its own selector): the statistics
+hold no SQL on a higher app's tables and import no higher app. Each event says which flow it
+feeds (``births``, ``moves_in``, ``deaths``, ``moves_out`` or ``other``) and whether it left
+and/or entered the area. Opening and closing are the stored snapshots; the persons behind any
+imbalance are found by comparing the stock at both ends person by person with the month's
+events.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
 from population.errors import NotFound
+from population.hooks import Hook
 from population.identity import mask_citizen_id
-from population.stats.compute import CURRENT_SOURCE, HISTORY_SOURCE
-from population.stats.models import SnapshotSource, StatSnapshot
-from population.stats.selectors import region_get
-from population.stats.services import month_parse
+from population.statistics.compute import CURRENT_SOURCE, HISTORY_SOURCE
+from population.statistics.models import SnapshotSource, StatSnapshot
+from population.statistics.selectors import region_get
+from population.statistics.services import month_parse
 
 DIGITS = {2: 4, 3: 6, 4: 9}
+FLOWS = ("births", "moves_in", "deaths", "moves_out", "other")
 
-FLOWS_SQL = """
-SELECT e.id, e.kind, e.person_id, e.effective_date,
-       left(fh.region_id, %(digits)s) = %(prefix)s AS out_of,
-       left(th.region_id, %(digits)s) = %(prefix)s AS into
-  FROM registry_registrationevent e
-  LEFT JOIN registry_household fh ON fh.id = e.from_household_id
-  LEFT JOIN registry_household th ON th.id = e.to_household_id
- WHERE e.effective_date BETWEEN %(first)s AND %(last)s
-   AND (left(fh.region_id, %(digits)s) = %(prefix)s OR left(th.region_id, %(digits)s) = %(prefix)s)
- ORDER BY e.id
-"""
+
+@dataclass(frozen=True)
+class BalanceSource:
+    """Events of one kind of record that change the registered stock of an area.
+
+    ``events(prefix=, first=, last=)`` returns, in order, the events dated ``first`` to
+    ``last`` that leave or enter the area whose region codes start with ``prefix``, each a dict
+    with ``id``, ``kind``, ``person_id``, ``effective_date``, ``out_of``, ``into`` (booleans)
+    and ``flow`` (one of ``FLOWS``; ``other`` counts net per area).
+    """
+
+    name: str
+    events: Callable[..., list[dict[str, Any]]]
+
+
+balance_source_hook: Hook[BalanceSource] = Hook("statistics.balance_sources")
 
 STOCK_SQL = """
 SELECT id FROM ({source}) p
@@ -74,32 +85,18 @@ def balance_compute(*, region_code: str, month: str | dt.date) -> dict[str, Any]
     opening = opening_row.registered_total if opening_row else len(opening_stock)
     closing = closing_row.registered_total
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            FLOWS_SQL,
-            {"prefix": prefix, "digits": digits, "first": first, "last": last},
-        )
-        events = [
-            dict(
-                zip(
-                    ("id", "kind", "person_id", "effective_date", "out_of", "into"),
-                    row,
-                    strict=True,
-                )
-            )
-            for row in cursor.fetchall()
-        ]
-    flows = {"births": 0, "moves_in": 0, "deaths": 0, "moves_out": 0, "other": 0}
+    events = [
+        event
+        for source in balance_source_hook
+        for event in source.events(prefix=prefix, first=first, last=last)
+    ]
+    flows = dict.fromkeys(FLOWS, 0)
     for e in events:
         into, out_of = bool(e["into"]), bool(e["out_of"])
-        if e["kind"] == "birth":
-            flows["births"] += into
-        elif e["kind"] == "move_in":
-            flows["moves_in"] += into
-        elif e["kind"] == "death":
-            flows["deaths"] += out_of
-        elif e["kind"] == "move_out":
-            flows["moves_out"] += out_of
+        if e["flow"] in ("births", "moves_in"):
+            flows[e["flow"]] += into
+        elif e["flow"] in ("deaths", "moves_out"):
+            flows[e["flow"]] += out_of
         else:  # moves within the city, collective settlements, splits, merges: net per area
             flows["other"] += into - out_of
     expected = (
