@@ -13,7 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from population import roles
 
-BEFORE = [("population", "0031_analyze_facts_function")]
+BEFORE = [("population", "0032_change_feed_monthly_partitions")]
 SNAPSHOT_COLUMNS = "id, month, region_code, level, registered_total, registered_urban, pyramid"
 
 

@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("population", "0032_statistics_models_to_own_app"),
+        ("population", "0033_statistics_models_to_own_app"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("admin", "0003_logentry_add_action_flag_choices"),

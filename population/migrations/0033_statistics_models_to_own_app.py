@@ -8,7 +8,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("population", "0031_analyze_facts_function"),
+        ("population", "0032_change_feed_monthly_partitions"),
     ]
 
     operations = [
