@@ -807,9 +807,8 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
         return False
 
 
-# The sharing API's clients and keys, and the department sync (batches, facts, follow-ups),
-# have their admins in their packages.
-import population.sharing.admin  # noqa: E402
+# The department sync (batches, facts, follow-ups) and the statistics have their admins in their
+# packages.
 import population.stats.admin  # noqa: E402
 from population.beat_admin import beat_admins_restrict  # noqa: E402
 

@@ -11,7 +11,7 @@ from population.errors import DomainError
 from population.sharing import services
 from population.sharing.models import ApiClient, ApiKey
 
-# The library's own key table is unused: population.ApiKey extends its base with a client.
+# The library's own key table is unused: sharing.ApiKey extends its base with a client.
 if admin.site.is_registered(APIKey):
     admin.site.unregister(APIKey)
 

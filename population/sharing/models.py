@@ -1,6 +1,7 @@
 """Department clients of the sharing API, their hashed keys, and stored write answers.
 
-Imported at the end of ``population/models.py``, so the tables belong to the population app.
+The tables were created by the population app and keep its names (``db_table``): the sharing
+app took them over in Django's state only (``sharing/migrations/0001_initial.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,22 @@ def _codes(choices, verbose_name: str) -> ArrayField:
         blank=True,
         verbose_name=verbose_name,
     )
+
+
+class _ProtectInstalledAs(pgtrigger.Protect):
+    """A ``pgtrigger.Protect`` keeping the database name it was installed under.
+
+    pgtrigger names a trigger (and its function) after a hash of ``app_label.Model:name``; the
+    model moved from the population app to this one in Django's state only, so the trigger in
+    the database keeps its first name instead of being dropped and created again.
+    """
+
+    def __init__(self, pgid: str, **kwargs) -> None:
+        self.pgid = pgid
+        super().__init__(**kwargs)
+
+    def get_pgid(self, model) -> str:
+        return self.pgid
 
 
 class ApiClient(models.Model):
@@ -51,6 +68,7 @@ class ApiClient(models.Model):
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
 
     class Meta:
+        db_table = "population_apiclient"
         verbose_name = "接口客户端"
         verbose_name_plural = "接口客户端"
         constraints = [
@@ -72,6 +90,7 @@ class ApiKey(AbstractAPIKey):
     )
 
     class Meta(AbstractAPIKey.Meta):
+        db_table = "population_apikey"
         verbose_name = "接口密钥"
         verbose_name_plural = "接口密钥"
         indexes = [models.Index(fields=["client", "created"], name="apikey_client_created_idx")]
@@ -88,12 +107,17 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        db_table = "population_idempotencyrecord"
         verbose_name = "幂等记录"
         verbose_name_plural = "幂等记录"
         constraints = [
             models.UniqueConstraint(fields=["client", "key"], name="idempotency_client_key_unique")
         ]
-        triggers = [pgtrigger.Protect(name="no_update", operation=pgtrigger.Update)]
+        triggers = [
+            _ProtectInstalledAs(
+                "pgtrigger_no_update_b0af1", name="no_update", operation=pgtrigger.Update
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key}"
