@@ -19,3 +19,10 @@ class RegistryConfig(AppConfig):
         from registry.quality.demo import demo_quality_issues
 
         demo_loader_register("quality", demo_quality_issues)
+
+        from population.sharing.scopes import ScopeCode, change_kind_hook
+        from registry.models import EventKind
+
+        # Every registration event, and a merge, reaches the department change feed.
+        for kind in EventKind:
+            change_kind_hook.register(ScopeCode(kind.value, kind.label))

@@ -12,10 +12,12 @@ from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
-from population.sharing.scopes import ChangeKind, Department, Endpoint, PersonField, Purpose
+from population.sharing.scopes import Department, PersonField, Purpose
 
 
 def _codes(choices, verbose_name: str) -> ArrayField:
+    """A list of codes. ``choices=None`` for the catalogues other apps register into (endpoints,
+    change kinds): checked against their hooks on save, so adding one needs no migration."""
     return ArrayField(
         models.CharField(max_length=40, choices=choices),
         default=list,
@@ -46,10 +48,10 @@ class ApiClient(models.Model):
     code = models.SlugField("客户端代码", max_length=40, help_text="英文短代码，如 hrss-pension")
     name = models.CharField("名称", max_length=100)
     department = models.CharField("部门", max_length=20, choices=Department.choices)
-    endpoints = _codes(Endpoint.choices, "可用接口")
+    endpoints = _codes(None, "可用接口")
     person_fields = _codes(PersonField.choices, "可读字段")
     purposes = _codes(Purpose.choices, "可声明用途")
-    change_kinds = _codes(ChangeKind.choices, "订阅变更类型")
+    change_kinds = _codes(None, "订阅变更类型")
     facts = ArrayField(
         models.CharField(max_length=40), default=list, blank=True, verbose_name="可核验事实"
     )

@@ -115,16 +115,6 @@ class Migration(migrations.Migration):
                             "endpoints",
                             django.contrib.postgres.fields.ArrayField(
                                 base_field=models.CharField(
-                                    choices=[
-                                        ("persons", "人员信息查询"),
-                                        ("verifications", "身份核验"),
-                                        ("changes", "变更订阅"),
-                                        ("facts", "事实核验（是/否）"),
-                                        ("feeds", "部门数据报送"),
-                                        ("statistics", "统计数据（城镇化率）"),
-                                        ("settlement_precheck", "落户条件预检"),
-                                        ("person_reads", "查阅记录（本人信息被谁查阅）"),
-                                    ],
                                     max_length=40,
                                 ),
                                 blank=True,
@@ -182,24 +172,6 @@ class Migration(migrations.Migration):
                             "change_kinds",
                             django.contrib.postgres.fields.ArrayField(
                                 base_field=models.CharField(
-                                    choices=[
-                                        ("birth", "出生登记"),
-                                        ("death", "死亡注销"),
-                                        ("move_out", "迁出"),
-                                        ("move_in", "迁入"),
-                                        ("move_within", "市内迁移"),
-                                        ("attach", "挂靠"),
-                                        ("split", "分户"),
-                                        ("head_change", "变更户主"),
-                                        ("collective", "集体户落户"),
-                                        ("id_correction", "身份号码更正"),
-                                        ("correction", "变更更正登记"),
-                                        ("merge", "重复户口合并"),
-                                        ("settlement", "落户"),
-                                        ("permit_issued", "居住证签发"),
-                                        ("permit_endorsed", "居住证签注"),
-                                        ("permit_ended", "居住证失效"),
-                                    ],
                                     max_length=40,
                                 ),
                                 blank=True,
