@@ -74,7 +74,7 @@ def sample_ids(n: int, seed: int = 7) -> list[tuple[str, str]]:
 
 def make_key() -> str:
     from population.sharing.models import ApiClient
-    from population.sharing.scopes import Endpoint, PersonField
+    from population.sharing.scopes import PersonField, endpoint_hook
     from population.sharing.services import api_client_create
 
     ApiClient.objects.filter(code__startswith="bench-").update(is_active=False)
@@ -83,7 +83,7 @@ def make_key() -> str:
         name="压测客户端",
         department="hrss",
         actor=None,
-        endpoints=list(Endpoint.values),
+        endpoints=endpoint_hook.keys(),
         person_fields=list(PersonField.values),
         purposes=["social_insurance"],
         rate_limit_per_minute=100_000_000,

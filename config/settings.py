@@ -105,7 +105,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    # Hashed API keys; its own APIKey table stays unused (population.ApiKey extends its base).
+    # Hashed API keys; its own APIKey table stays unused (sharing.ApiKey extends its base).
     "population.library_apps.ApiKeyConfig",  # rest_framework_api_key, named in Chinese
     "pgtrigger",
     # pghistory's generic all-events admin is left out: it is English, unscoped and scans every
@@ -121,6 +121,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "population",
     "population.statistics.apps.StatisticsConfig",
+    # The department data-sharing API (its own app; its tables keep their population_ names).
+    "population.sharing.apps.SharingConfig",
     "registry",
     "residence_permit",
     "settlement",

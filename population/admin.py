@@ -807,9 +807,6 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
         return False
 
 
-# The sharing API's clients and keys, and the department sync (batches, facts, follow-ups),
-# have their admins in their packages.
-import population.sharing.admin  # noqa: E402
 from population.beat_admin import beat_admins_restrict  # noqa: E402
 
 # django_celery_beat precedes population in INSTALLED_APPS, so its admins are registered here.

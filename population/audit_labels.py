@@ -139,9 +139,9 @@ def field_label(code: str) -> str:
     if code in FIELD_LABELS:
         return FIELD_LABELS[code]
     if code.startswith(FACT_PREFIX):
-        from population.sharing.facts import FACTS
+        from population.sharing.facts import fact_hook
 
-        fact = FACTS.get(code.removeprefix(FACT_PREFIX))
+        fact = fact_hook.get(code.removeprefix(FACT_PREFIX))
         label = fact.label_zh if fact else ""
         return f"事实核验：{label or '其他'}"
     return _known_field_labels().get(code, "其他字段")

@@ -43,8 +43,8 @@ PRIMARY_ONLY_APPS = frozenset(
 # ... and a pushed feed batch, whose progress a department polls right after pushing it.
 PRIMARY_ONLY_MODELS = frozenset(
     {
-        "population.apiclient",
-        "population.apikey",
+        "sharing.apiclient",
+        "sharing.apikey",
         "population.officerregion",
         "population.batch",
         "population.rejectedrow",

@@ -620,6 +620,4 @@ class BreakGlassGrant(models.Model):
         return f"#{self.pk} {self.person_id} {self.granted_at:%Y-%m-%d %H:%M}"
 
 
-# Department clients of the sharing API live in their own module; imported so Django sees them.
-from population.sharing.models import ApiClient, ApiKey, IdempotencyRecord  # noqa: E402, F401
 from population.sync.models import Batch, BatchEvent, Fact, FollowUp, RejectedRow  # noqa: E402, F401

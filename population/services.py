@@ -163,8 +163,8 @@ def change_record(
     """Append a change of ``person`` to the outbox the department change feed reads.
 
     Call it inside the transaction that makes the change, as its last write: the registry's
-    events, ID corrections here, and later permits and settlements (kinds in
-    ``population.sharing.scopes.ChangeKind``). The row's id is the feed order. A
+    events, ID corrections here, and later permits and settlements (each kind registered by
+    its app in ``population.sharing.scopes.change_kind_hook``). The row's id is the feed order. A
     transaction-scoped advisory lock is taken before the id is drawn and held until commit, so
     a later id is never visible before an earlier one: a reader that resumes after the last id
     it saw misses nothing, even when transactions commit out of their start order. The cost is

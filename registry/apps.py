@@ -31,3 +31,10 @@ class RegistryConfig(AppConfig):
         balance_source_hook.register(
             BalanceSource("registry.registration_events", registration_flows)
         )
+
+        from population.sharing.scopes import ScopeCode, change_kind_hook
+        from registry.models import EventKind
+
+        # Every registration event, and a merge, reaches the department change feed.
+        for kind in EventKind:
+            change_kind_hook.register(ScopeCode(kind.value, kind.label))

@@ -13,10 +13,10 @@ class ResidencePermitConfig(AppConfig):
 
         merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=permit_merge_guard)
 
-        from population.sharing.facts import Fact, fact_register
+        from population.sharing.facts import Fact, fact_hook
         from residence_permit.selectors import permit_valid_for
 
-        fact_register(
+        fact_hook.register(
             Fact(
                 "valid_residence_permit",
                 "持有有效居住证",
@@ -24,6 +24,12 @@ class ResidencePermitConfig(AppConfig):
                 evaluate=lambda person, params: permit_valid_for(person=person),
             )
         )
+
+        from population.sharing.scopes import change_kind_hook
+        from residence_permit.services import CHANGE_KINDS
+
+        for kind in CHANGE_KINDS:
+            change_kind_hook.register(kind)
 
         from population.statistics.extra import Figure, figure_hook
         from residence_permit.selectors import permits_active_at, permits_issued_in_month

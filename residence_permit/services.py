@@ -21,6 +21,7 @@ from population.errors import Conflict, DomainError, NotFound, check_date, requi
 from population.jurisdiction import actor_require_within
 from population.models import Person, PersonStatus, Region, RegionLevel
 from population.services import history_context
+from population.sharing.scopes import ScopeCode
 from registry.locks import lock_persons_then_households
 from residence_permit import rules, selectors
 from residence_permit.models import (
@@ -97,6 +98,12 @@ def _transit(obj, method_name: str, zh: str, en: str) -> None:
 
 
 # What departments following the change feed learn of each permit event (none: not a change).
+# What the department change feed says of a permit (registered by ResidencePermitConfig.ready).
+CHANGE_KINDS = (
+    ScopeCode("permit_issued", "居住证签发"),
+    ScopeCode("permit_endorsed", "居住证签注"),
+    ScopeCode("permit_ended", "居住证失效"),
+)
 CHANGE_KIND_OF_EVENT = {
     PermitEventKind.ISSUE: "permit_issued",
     PermitEventKind.RENEW: "permit_issued",

@@ -19,9 +19,12 @@ from rest_framework.response import Response
 from population.inputcheck import InvalidInput
 from population.sharing.api.base import ERROR_RESPONSES, WRITE_ERROR_RESPONSES, SharingAPIView
 from population.sharing.api.inputs import NON_BLANK_PATTERN, StrictDateField, StrictSerializer
-from population.sharing.scopes import Endpoint
+from population.sharing.scopes import ScopeCode
 from settlement.facts import FACTS_VERSION, INPUTS
 from settlement.services import settlement_precheck
+
+# The endpoint a client's scope must list (registered by SettlementConfig.ready).
+PRECHECK_ENDPOINT = ScopeCode("settlement_precheck", "落户条件预检")
 
 
 def _facts_schema() -> dict:
@@ -113,7 +116,7 @@ class PrecheckView(SharingAPIView):
     """政策计算器: which settlement channels the given facts meet under the rules of a city on a
     date (``settlement.services.settlement_precheck``)."""
 
-    endpoint = Endpoint.SETTLEMENT_PRECHECK
+    endpoint = PRECHECK_ENDPOINT.name
     channel = "api.settlement_precheck"
 
     @extend_schema(

@@ -13,6 +13,12 @@ class SettlementConfig(AppConfig):
 
         merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=settlement_merge_guard)
 
+        from population.sharing.scopes import ScopeCode, change_kind_hook, endpoint_hook
+        from settlement.api import PRECHECK_ENDPOINT
+
+        endpoint_hook.register(PRECHECK_ENDPOINT)
+        change_kind_hook.register(ScopeCode("settlement", "落户"))
+
         from population.statistics.extra import Figure, figure_hook
         from settlement.selectors import settlements_by_channel_named
 

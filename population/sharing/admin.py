@@ -9,9 +9,17 @@ from rest_framework_api_key.admin import APIKey
 
 from population.errors import DomainError
 from population.sharing import services
+from population.sharing.facts import fact_hook
 from population.sharing.models import ApiClient, ApiKey
+from population.sharing.scopes import (
+    PersonField,
+    Purpose,
+    change_kind_hook,
+    endpoint_hook,
+    hook_choices,
+)
 
-# The library's own key table is unused: population.ApiKey extends its base with a client.
+# The library's own key table is unused: sharing.ApiKey extends its base with a client.
 if admin.site.is_registered(APIKey):
     admin.site.unregister(APIKey)
 
@@ -69,7 +77,29 @@ def _show_key(request, client: ApiClient, secret: str) -> None:
     )
 
 
+class CodesField(forms.MultipleChoiceField):
+    """A client's list of codes as ticked boxes under Chinese labels. The choices are read when
+    the form is drawn, so an app registering an endpoint or change kind shows up without a
+    migration; a code outside them is refused."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value):
+        return [v for v in super().to_python(value) if v]
+
+
 class ApiClientForm(forms.ModelForm):
+    endpoints = CodesField(label="可用接口", choices=lambda: hook_choices(endpoint_hook))
+    person_fields = CodesField(label="可读字段", choices=PersonField.choices)
+    purposes = CodesField(label="可声明用途", choices=Purpose.choices)
+    change_kinds = CodesField(label="订阅变更类型", choices=lambda: hook_choices(change_kind_hook))
+    facts = CodesField(
+        label="可核验事实", choices=lambda: [(f.name, f.label_zh) for f in fact_hook]
+    )
+
     class Meta:
         model = ApiClient
         fields = ["code", "department", *SCOPE_FIELDS]

@@ -1,14 +1,16 @@
 """Derived facts: a yes/no answer instead of the data behind it.
 
 A department that only needs to know "holds a local hukou" or "lives in district X" asks for
-the fact and never reads an address. Facts are registered here by name; a higher app plugs its
-own in from its ``AppConfig.ready`` (the residence-permit app will register
-``valid_residence_permit``), because ``population`` never imports a higher app::
+the fact and never reads an address. Facts are items of ``fact_hook`` (population/hooks.py),
+keyed by name: this app registers the ones below from its ``AppConfig.ready``, and a higher app
+plugs its own in the same way (the residence-permit app registers ``valid_residence_permit``),
+because ``population`` never imports a higher app::
 
-    from population.sharing.facts import Fact, fact_register
+    from population.sharing.facts import Fact, fact_hook
 
-    fact_register(Fact("valid_residence_permit", "持有有效居住证", "holds a valid residence permit",
-                       evaluate=lambda person, params: permit_is_valid(person=person)))
+    fact_hook.register(Fact("valid_residence_permit", "持有有效居住证",
+                            "holds a valid residence permit",
+                            evaluate=lambda person, params: permit_is_valid(person=person)))
 
 A client may ask for a fact only if its scope lists the fact's name.
 """
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from population.errors import DomainError
+from population.hooks import Hook
 from population.models import Person, PersonStatus
 from population.regions import code_prefix
 
@@ -33,17 +36,13 @@ class Fact:
     # Query parameters the fact needs, each with a validator returning the cleaned value.
     params: dict[str, Callable[[str], str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The name is a path segment of the API and a scope code stored on clients.
+        if not re.fullmatch(r"[a-z][a-z0-9_]{1,39}", self.name):
+            raise ValueError(f"bad fact name {self.name!r}")
 
-FACTS: dict[str, Fact] = {}
 
-
-def fact_register(fact: Fact) -> Fact:
-    if not re.fullmatch(r"[a-z][a-z0-9_]{1,39}", fact.name):
-        raise ValueError(f"bad fact name {fact.name!r}")
-    if fact.name in FACTS and FACTS[fact.name] is not fact:
-        raise ValueError(f"fact {fact.name!r} is registered twice")
-    FACTS[fact.name] = fact
-    return fact
+fact_hook: Hook[Fact] = Hook("sharing.facts")
 
 
 def _region_code(value: str) -> str:
@@ -62,23 +61,20 @@ def _in(region_id: str | None, prefix: str) -> bool:
     return region_id is not None and region_id.startswith(prefix)
 
 
-fact_register(
+# This app's own facts, registered by SharingConfig.ready.
+OWN_FACTS = (
     Fact(
         "local_hukou",
         "持有本市户籍",
         "holds a hukou of this city",
         evaluate=lambda person, params: person.is_registered,
-    )
-)
-fact_register(
+    ),
     Fact(
         "alive",
         "在世且未注销",
         "is alive and not cancelled",
         evaluate=lambda person, params: person.status == PersonStatus.ACTIVE,
-    )
-)
-fact_register(
+    ),
     Fact(
         "hukou_in_region",
         "户籍在指定区划内",
@@ -87,9 +83,7 @@ fact_register(
             person.is_registered and _in(person.hukou_region_id, params["region"])
         ),
         params={"region": _region_code},
-    )
-)
-fact_register(
+    ),
     Fact(
         "lives_in_region",
         "居住在指定区划内",
@@ -99,5 +93,5 @@ fact_register(
             and _in(person.residence_region_id, params["region"])
         ),
         params={"region": _region_code},
-    )
+    ),
 )

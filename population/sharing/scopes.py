@@ -1,11 +1,43 @@
 """What a department client may be granted: endpoints, person fields, purposes, change kinds.
 
 Each catalogue is data: a code (stable, ASCII, what a client sends) and a Chinese label.
+Person fields and purposes are this app's own. Endpoints and change kinds are registered by the
+app that serves or records them, from its ``AppConfig.ready`` (population never imports a
+higher app, and a new one needs no migration here)::
+
+    endpoint_hook.register(ScopeCode("settlement_precheck", "落户条件预检"))
+    change_kind_hook.register(ScopeCode("permit_issued", "居住证签发"))
+
+The client's stored lists are checked against the hooks when a client is saved
+(``services.api_client_scope_clean``, the admin form); the columns themselves carry no choices.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import models
+
+from population.hooks import Hook
+
+
+@dataclass(frozen=True)
+class ScopeCode:
+    """One grantable code: what a client sends or receives, and its Chinese label."""
+
+    name: str
+    label: str
+
+
+# API endpoints a client may call (``SharingAPIView.endpoint`` is one of these names).
+endpoint_hook: Hook[ScopeCode] = Hook("sharing.endpoints")
+# Kinds of the change feed (``population.services.change_record(kind=...)``).
+change_kind_hook: Hook[ScopeCode] = Hook("sharing.change_kinds")
+
+
+def hook_choices(hook: Hook[ScopeCode]) -> list[tuple[str, str]]:
+    """(code, Chinese label) pairs of a hook, in registration order, for a form's choices."""
+    return [(item.name, item.label) for item in hook]
 
 
 class Department(models.TextChoices):
@@ -19,13 +51,14 @@ class Department(models.TextChoices):
 
 
 class Endpoint(models.TextChoices):
+    """The endpoints this app serves itself (registered by ``SharingConfig.ready``)."""
+
     PERSONS = "persons", "人员信息查询"
     VERIFICATIONS = "verifications", "身份核验"
     CHANGES = "changes", "变更订阅"
     FACTS = "facts", "事实核验（是/否）"
     FEEDS = "feeds", "部门数据报送"
     STATISTICS = "statistics", "统计数据（城镇化率）"
-    SETTLEMENT_PRECHECK = "settlement_precheck", "落户条件预检"
     PERSON_READS = "person_reads", "查阅记录（本人信息被谁查阅）"
 
 
@@ -53,24 +86,3 @@ class Purpose(models.TextChoices):
     STATISTICS = "statistics", "统计调查"
     # PIPL art. 45: a person asks who has read their data (政务服务平台 on the person's behalf).
     DATA_SUBJECT_REQUEST = "data_subject_request", "个人信息查阅请求（本人申请）"
-
-
-class ChangeKind(models.TextChoices):
-    """Kinds in the change feed. Registry kinds now; permits and settlements add theirs."""
-
-    BIRTH = "birth", "出生登记"
-    DEATH = "death", "死亡注销"
-    MOVE_OUT = "move_out", "迁出"
-    MOVE_IN = "move_in", "迁入"
-    MOVE_WITHIN = "move_within", "市内迁移"
-    ATTACH = "attach", "挂靠"
-    SPLIT = "split", "分户"
-    HEAD_CHANGE = "head_change", "变更户主"
-    COLLECTIVE = "collective", "集体户落户"
-    ID_CORRECTION = "id_correction", "身份号码更正"
-    CORRECTION = "correction", "变更更正登记"
-    MERGE = "merge", "重复户口合并"
-    SETTLEMENT = "settlement", "落户"
-    PERMIT_ISSUED = "permit_issued", "居住证签发"
-    PERMIT_ENDORSED = "permit_endorsed", "居住证签注"
-    PERMIT_ENDED = "permit_ended", "居住证失效"

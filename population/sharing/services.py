@@ -11,10 +11,16 @@ from django.utils import timezone
 
 from population.errors import Conflict, DomainError, NotFound
 from population.services import history_context
-from population.sharing.facts import FACTS
+from population.sharing.facts import fact_hook
 from population.sharing.keycache import api_keys_changed
 from population.sharing.models import ApiClient, ApiKey
-from population.sharing.scopes import ChangeKind, Department, Endpoint, PersonField, Purpose
+from population.sharing.scopes import (
+    Department,
+    PersonField,
+    Purpose,
+    change_kind_hook,
+    endpoint_hook,
+)
 
 _PREFIX = re.compile(r"^[0-9]{2,12}$")
 
@@ -31,14 +37,17 @@ def _check_codes(values: list[str], allowed: set[str], what_zh: str, what_en: st
 
 
 def api_client_scope_clean(**scope: Any) -> dict[str, Any]:
-    """The scope values checked against the catalogues (raises DomainError); writes nothing."""
+    """The scope values checked against the catalogues (raises DomainError); writes nothing.
+
+    Endpoints, change kinds and facts are whatever the installed apps registered (their hooks),
+    so a value an app no longer registers is refused on the next save."""
     out: dict[str, Any] = {}
     catalogues = {
-        "endpoints": (set(Endpoint.values), "接口", "endpoints"),
+        "endpoints": (set(endpoint_hook.keys()), "接口", "endpoints"),
         "person_fields": (set(PersonField.values), "字段", "person fields"),
         "purposes": (set(Purpose.values), "用途", "purposes"),
-        "change_kinds": (set(ChangeKind.values), "变更类型", "change kinds"),
-        "facts": (set(FACTS), "事实", "facts"),
+        "change_kinds": (set(change_kind_hook.keys()), "变更类型", "change kinds"),
+        "facts": (set(fact_hook.keys()), "事实", "facts"),
     }
     for name, value in scope.items():
         if name in catalogues:

@@ -7,7 +7,7 @@ import uuid
 
 from population import services
 from population.models import Person
-from population.sharing.scopes import Endpoint, PersonField
+from population.sharing.scopes import PersonField, endpoint_hook
 from population.sharing.services import api_client_create
 
 
@@ -19,7 +19,7 @@ def person_and_key(*, citizen_id: str, name: str, client_prefix: str) -> tuple[P
         name=f"{name}客户端",
         department="hrss",
         actor=None,
-        endpoints=list(Endpoint.values),
+        endpoints=endpoint_hook.keys(),
         person_fields=list(PersonField.values),
         purposes=["social_insurance"],
         change_kinds=[],

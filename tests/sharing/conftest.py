@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from population.sharing.scopes import ChangeKind, Endpoint, PersonField
+from population.sharing.scopes import PersonField, change_kind_hook, endpoint_hook
 
 
 @pytest.fixture
@@ -21,10 +21,10 @@ def make_client(db):
             "code": f"client-{n}",
             "name": f"测试客户端{n}",
             "department": "hrss",
-            "endpoints": list(Endpoint.values),
+            "endpoints": endpoint_hook.keys(),
             "person_fields": list(PersonField.values),
             "purposes": ["social_insurance"],
-            "change_kinds": list(ChangeKind.values),
+            "change_kinds": change_kind_hook.keys(),
             "facts": ["local_hukou", "lives_in_region", "hukou_in_region", "alive"],
         }
         values.update(scope)

@@ -134,7 +134,7 @@ def test_commands_create_rotate_and_revoke_and_show_each_key_once(db):
 
 def test_admin_creates_a_client_and_shows_its_key_once(admin_client):
     response = admin_client.post(
-        "/admin/population/apiclient/add/",
+        "/admin/sharing/apiclient/add/",
         {
             "code": "health-1",
             "department": "health",
@@ -157,7 +157,7 @@ def test_admin_creates_a_client_and_shows_its_key_once(admin_client):
     shown = [str(m) for m in response.context["messages"]]
     secret = re.search(r"：(\S+\.\S+)$", next(m for m in shown if "只显示这一次" in m)).group(1)
     assert ApiKey.objects.get(client=client).prefix == secret.split(".")[0]
-    page = admin_client.get(f"/admin/population/apiclient/{client.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/sharing/apiclient/{client.pk}/change/").content.decode()
     assert secret not in page
     # The key's row, under Chinese column names (the key library's own labels are English).
     assert secret.split(".")[0] in page
@@ -169,7 +169,7 @@ def test_admin_creates_a_client_and_shows_its_key_once(admin_client):
 
 def test_admin_refuses_an_unknown_purpose_and_creates_nothing(admin_client):
     response = admin_client.post(
-        "/admin/population/apiclient/add/",
+        "/admin/sharing/apiclient/add/",
         {
             "code": "tax-1",
             "department": "tax",

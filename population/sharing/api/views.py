@@ -42,7 +42,7 @@ from population.sharing.api.inputs import (
     query_validate,
     strict_date,
 )
-from population.sharing.facts import FACTS
+from population.sharing.facts import fact_hook
 from population.sharing.scopes import Endpoint, PersonField, Purpose
 from population.statistics import selectors as stats_selectors
 from population.sync import selectors as sync_selectors
@@ -190,7 +190,11 @@ class FactView(_AuditMixin, SharingAPIView):
         parameters=[
             _CITIZEN_ID_PARAM,
             OpenApiParameter(
-                "fact", str, OpenApiParameter.PATH, description="事实名称", enum=sorted(FACTS)
+                "fact",
+                str,
+                OpenApiParameter.PATH,
+                description="事实名称",
+                enum=sorted(fact_hook.keys()),
             ),
             OpenApiParameter(
                 "region",
@@ -208,7 +212,7 @@ class FactView(_AuditMixin, SharingAPIView):
     )
     def get(self, request, citizen_id: str, fact: str):
         citizen_id = citizen_id_checked(citizen_id)
-        definition = FACTS.get(fact)
+        definition = fact_hook.get(fact)
         if definition is None:
             raise NotFound(
                 f"未知事实：{echo([fact])}", f"unknown fact: {echo([fact])}", code="fact_unknown"
