@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils import timezone
+from population.clock import today
 
 
 class DomainError(Exception):
@@ -37,7 +37,7 @@ def require(condition: bool, message_zh: str, message_en: str, code: str) -> Non
 def check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:
     """An effective date: not in the future, and not before the record it follows."""
     require(
-        on <= timezone.localdate(),
+        on <= today(),
         "日期不能晚于今天",
         "the date cannot be in the future",
         "future_date",

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from population.clock import today
 from population.codes import ETHNICITIES, Relation
 from population.errors import Conflict, DomainError, check_date, require
 from population.identity import (
@@ -210,10 +211,6 @@ def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) ->
         regions=[h.region_id for h in (event.from_household, event.to_household) if h],
     )
     return event
-
-
-def _today() -> dt.date:
-    return timezone.localdate()
 
 
 # -- citizen ID allocation ------------------------------------------------------------------------
@@ -667,7 +664,7 @@ def head_change(
     reason: str = "变更户主",
 ) -> Household:
     """变更户主: a member becomes head; the former head (if any) takes the given relation."""
-    on = on or _today()
+    on = on or today()
     check_date(on)
     _check_relation(former_head_relation)
     (new_head,), (household,) = _lock([new_head], [household])  # persons, then households
@@ -774,7 +771,7 @@ def household_split(
 
     ``members`` pairs each leaving person with their relation to the new head.
     """
-    on = on or _today()
+    on = on or today()
     require(bool(members), "须指定分出的成员", "name the members who leave", "members_required")
     require(
         members[0][1] in HEAD_RELATIONS and all(r not in HEAD_RELATIONS for _, r in members[1:]),
@@ -837,7 +834,7 @@ def household_close(
     require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
-    on = on or _today()
+    on = on or today()
     household = _lock_household(household)
     actor_require_within(actor, household)
     require(
@@ -997,7 +994,7 @@ def correction_approve(*, correction: Correction, actor: Any, note: str = "") ->
             actor,
             correction.reason,
             from_household=membership.household if membership else None,
-            effective_date=timezone.localdate(),
+            effective_date=today(),
             document_type=correction.document_type,
             document_number=correction.document_number,
             details={
@@ -1047,7 +1044,7 @@ def relation_correct(
     reason: str,
 ) -> RegistrationEvent:
     """变更更正登记 of 与户主关系: the recorded relation was wrong (the head: 变更户主 only)."""
-    on = on or _today()
+    on = on or today()
     check_date(on)
     _check_relation(relation)
     require(

@@ -15,11 +15,11 @@ from django.db import transaction
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
+from population.clock import today
 from population.errors import DomainError
 from population.identity import mask_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin
@@ -184,7 +184,7 @@ class ResidenceRegistrationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmi
             "终止居住登记",
             queryset.select_related("person"),
             lambda r: services.residence_registration_end(
-                registration=r, end_date=timezone.localdate(), actor=request.user, reason="搬离"
+                registration=r, end_date=today(), actor=request.user, reason="搬离"
             ),
         )
 
@@ -346,7 +346,7 @@ class PermitApplicationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     @admin.display(description="资格审查（今日重新审查）")
     def eligibility_now(self, obj):
         result = selectors.permit_eligibility(
-            person=obj.person, on=timezone.localdate(), sponsor=obj.sponsor, proxy=obj.proxy
+            person=obj.person, on=today(), sponsor=obj.sponsor, proxy=obj.proxy
         )
         return eligibility_table(result.as_dict())
 
@@ -388,7 +388,7 @@ class PermitApplicationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     def reject(self, request, queryset):
         def call(app):
             result = selectors.permit_eligibility(
-                person=app.person, on=timezone.localdate(), sponsor=app.sponsor, proxy=app.proxy
+                person=app.person, on=today(), sponsor=app.sponsor, proxy=app.proxy
             )
             unmet = "、".join(c.label for c in result.blocking)
             services.permit_application_reject(
@@ -491,9 +491,7 @@ class ResidencePermitAdmin(ReadAuditMixin, LargeTableAdmin):
 
     @admin.display(description="积分")
     def points_summary(self, obj):
-        policy = points.policy_in_force(
-            city_code=points.city_code_of(obj.region_id), on=timezone.localdate()
-        )
+        policy = points.policy_in_force(city_code=points.city_code_of(obj.region_id), on=today())
         if policy is None:
             return "本市暂无积分政策"
         total = points.points_total(person=obj.person, policy=policy)
@@ -626,7 +624,7 @@ class _QueueAdmin(ResidencePermitAdmin):
 @admin.register(EndorsementDueQueue)
 class EndorsementDueQueueAdmin(_QueueAdmin):
     def get_queryset(self, request):
-        on = timezone.localdate()
+        on = today()
         return selectors.permits_due_for_endorsement(on=on).select_related("person")
 
 

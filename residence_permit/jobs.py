@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
+from population.clock import today
 from population.locks import session_lock
 from population.models import Person
 from residence_permit import points, rules, services
@@ -79,7 +79,7 @@ def persons_needing_points(*, on: dt.date) -> list[int]:
 
 
 def points_recompute_changed_job(*, on: dt.date | None = None) -> dict[str, int]:
-    on = on or timezone.localdate()
+    on = on or today()
     with _exclusive("popbase.job.points_recompute") as acquired:
         if not acquired:
             return {"skipped": 1}

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from population.clock import today
 from population.errors import Conflict, DomainError, NotFound
 from population.jurisdiction import actor_require_within
 from population.models import Person
@@ -240,7 +241,7 @@ def points_recompute(
     Nothing changed, nothing appended. A holder whose permit ended gets every computed point
     reversed. Serialised per person (advisory lock) so two runs never both append.
     """
-    on = on or timezone.localdate()
+    on = on or today()
     if person is None or not Person.objects.filter(pk=getattr(person, "pk", None)).exists():
         raise NotFound("人员不存在", "unknown person", code="unknown_person")
     _lock_ledger(person, actor=actor)
@@ -308,7 +309,7 @@ def points_deduction_add(
     source_name: str = "窗口",
 ) -> PointsEntry:
     """An officer (or a department feed) records a deduction the policy defines, with evidence."""
-    on = on or timezone.localdate()
+    on = on or today()
     actor_require_within(actor, person)  # first: nothing about a person outside is told
     if not (evidence and evidence.strip()):
         raise DomainError(

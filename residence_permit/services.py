@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from population import services as population_services
+from population.clock import today
 from population.errors import Conflict, DomainError, NotFound, check_date, require
 from population.jurisdiction import actor_require_within
 from population.models import Person, PersonStatus, Region, RegionLevel
@@ -37,10 +38,6 @@ from residence_permit.models import (
     ResidencePermit,
     ResidenceRegistration,
 )
-
-
-def _today() -> dt.date:
-    return timezone.localdate()
 
 
 def _officer(actor: Any):
@@ -314,7 +311,7 @@ def _applications_rejudge(person: Person) -> None:
     for application in waiting:
         application.eligible_now = selectors.permit_eligibility(
             person=application.person,
-            on=_today(),
+            on=today(),
             sponsor=application.sponsor,
             proxy=application.proxy,
         ).eligible
@@ -354,7 +351,7 @@ def permit_application_submit(
 
     An ineligible application is accepted (the officer sees why) but cannot be issued.
     """
-    on = on or _today()
+    on = on or today()
     person = _lock_person(person, actor=actor)
     check_date(on)
     registration = selectors.registration_open(person=person)
@@ -444,7 +441,7 @@ def permit_issue(
     Two officers issuing at once: the second waits for the first's row lock, then finds the
     application issued and is told so.
     """
-    on = on or _today()
+    on = on or today()
     app = _lock_application(application, actor=actor)
     _transit(app, "mark_issued", "申请不在待审核状态，不能发证", "application is not waiting")
     person = _lock_person(app.person, actor=actor)
@@ -537,7 +534,7 @@ def permit_endorse(
     After it, while still active (grace period): late but continuous. A lapsed permit endorsed
     late is active again, and residence years count afresh from that day (条例第十四条).
     """
-    on = on or _today()
+    on = on or today()
     permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     require(
@@ -620,7 +617,7 @@ def permit_renew(
     Allowed for an expired or lapsed permit, or an active one within its last 30 days. From
     lapsed or expired, residence years count afresh from ``on`` (as a late endorsement).
     """
-    on = on or _today()
+    on = on or today()
     permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     was = permit.status
@@ -666,7 +663,7 @@ def permit_change_address(
 
     Residence stays continuous (no gap), so the six-month count and the points keep running.
     """
-    on = on or _today()
+    on = on or today()
     permit = _lock_permit(permit, actor=actor)
     require(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
@@ -718,7 +715,7 @@ def permit_reissue(
     *, permit: ResidencePermit, actor: Any, reason: str = "遗失补领", on: dt.date | None = None
 ) -> ResidencePermit:
     """补领 after loss or damage: a new number; the old one is recorded and never valid again."""
-    on = on or _today()
+    on = on or today()
     require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
@@ -757,7 +754,7 @@ def permit_cancel_on_settlement(
     permit returns None and nothing changes, so a repeated call is harmless. The residence
     region is left to the settlement's move-in, which knows the new address.
     """
-    on = on or _today()
+    on = on or today()
     if person is None or person.pk is None or not Person.objects.filter(pk=person.pk).exists():
         raise NotFound("人员不存在", "unknown person", code="unknown_person")
     live = selectors.permit_live_for(person=person)
@@ -781,7 +778,7 @@ def permit_cancel_on_leaving(
     *, permit: ResidencePermit, actor: Any, on: dt.date | None = None, reason: str = "离开居住地"
 ) -> ResidencePermit:
     """The holder left the city: the permit is cancelled and the registration ended."""
-    on = on or _today()
+    on = on or today()
     permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     with history_context(actor=actor, reason=reason):
@@ -822,7 +819,7 @@ def permits_daily_run(*, on: dt.date | None = None, batch_size: int = 500) -> di
     Each permit is its own short transaction, so a long run holds no lock on the table and a
     second run on the same day finds nothing left to do.
     """
-    on = on or _today()
+    on = on or today()
     counts = {"reminded": 0, "lapsed": 0, "expired": 0, "deceased": 0}
     # Registry records deaths without knowing about permits; the permits follow here.
     of_deceased = ResidencePermit.objects.exclude(status=PermitStatus.CANCELLED).filter(

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
+from population.clock import today
 from population.errors import DomainError
 from population.identity import mask_citizen_id, parse_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin, records_within
@@ -141,9 +142,7 @@ class QueueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value == "overdue":
-            from django.utils import timezone
-
-            ids = selectors.applications_overdue(on=timezone.localdate()).values("pk")
+            ids = selectors.applications_overdue(on=today()).values("pk")
             return queryset.filter(pk__in=ids)
         if value in selectors.ROLE_QUEUES:
             ids = selectors.applications_queue(role=value, user=request.user).values("pk")
@@ -313,7 +312,7 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     # -- 窗口受理 (the add page) ------------------------------------------------------------
 
     def _window_rule_set(self, request):
-        rule_sets = rule_sets_for(request.user, on=timezone.localdate())
+        rule_sets = rule_sets_for(request.user, on=today())
         city = request.POST.get("city") or request.GET.get("city")
         return rule_sets, next((r for r in rule_sets if r.city_code == city), None) or (
             rule_sets[0] if rule_sets else None
@@ -415,7 +414,7 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         form = WindowForm(request.POST, user=request.user, rule_set=rule_set)
         form.is_valid()  # what is valid so far is used; the rest is not known yet
         citizen_id, _ = form.applicant_id_name()
-        on = form.cleaned_data.get("on") or timezone.localdate()
+        on = form.cleaned_data.get("on") or today()
         observed = form.observed()
         evidence = {
             k: v

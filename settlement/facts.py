@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from population.clock import today
 from population.errors import DomainError
 
 DEGREES = [
@@ -781,7 +782,6 @@ class PersonRecordFacts:
     submission date (today before submission) and whether their hukou is in the city."""
 
     def facts_for(self, *, application: Any) -> dict[str, Any]:
-        from django.utils import timezone
 
         from population.models import Person
 
@@ -792,7 +792,7 @@ class PersonRecordFacts:
         )
         if person is None:
             return {}
-        on = application.submitted_on or timezone.localdate()
+        on = application.submitted_on or today()
         born = person.birth_date
         age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
         city = application.rule_set.city_code[:4]

@@ -13,9 +13,9 @@ import re
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django_fsm import can_proceed
 
+from population.clock import today
 from population.codes import Relation
 from population.errors import Conflict, DomainError, NotFound, check_date, require
 from population.identity import InvalidCitizenId, parse_citizen_id
@@ -83,10 +83,6 @@ class RelationError(DomainError):
     def __init__(self, message_zh: str, message_en: str, *, code: str, citizen_id: str) -> None:
         super().__init__(message_zh, message_en, code=code)
         self.citizen_id = citizen_id
-
-
-def _today() -> dt.date:
-    return timezone.localdate()
 
 
 # -- eligibility ------------------------------------------------------------------------------
@@ -314,7 +310,7 @@ def _transit(
             code="bad_transition",
         )
     getattr(app, method)()
-    app.step_due = _deadline(app, on or _today())
+    app.step_due = _deadline(app, on or today())
     with history_context(actor=actor, reason=comment or app.status):
         app.save(update_fields=["status", "step_due", *fields])
         ApplicationTransition.objects.create(
@@ -638,7 +634,7 @@ def application_submit(
     The rule set in force on the submission date judges it. ``materials``: the documents the
     window received, kept on the transition.
     """
-    on = on or _today()
+    on = on or today()
     app = _lock(application, actor=actor)
     rule_set = ruleset_in_force(city_code=app.rule_set.city_code, on=on)
     require(
@@ -785,7 +781,7 @@ def application_issue_permit(
     """签发准迁证: numbered, valid for the rule set's days, naming the destination household
     (the one chosen at the window unless another is given). ``relations`` (citizen ID → GB/T
     4761 code) corrects the relations to that household's head; they are checked against it."""
-    on = on or _today()
+    on = on or today()
     app = _lock(application, actor=actor)
     _officer(actor)
     require(
@@ -862,7 +858,7 @@ def application_complete(
     ``relations`` (citizen ID → GB/T 4761 code) corrects the relations first (the household may
     have gained a head since the permit); they are checked before anyone moves.
     """
-    on = on or _today()
+    on = on or today()
     app = _lock(application, actor=actor)
     _officer(actor)
     if app.status == Status.PERMIT_ISSUED:
@@ -960,7 +956,7 @@ def application_expire(*, application: Application, on: dt.date, actor: Any = No
 
 def permits_expire_due(*, on: dt.date | None = None) -> int:
     """Expire every unused transfer permit past its validity; a rerun changes nothing."""
-    on = on or _today()
+    on = on or today()
     due = Application.objects.filter(
         status=Status.PERMIT_ISSUED, permit_valid_until__lt=on
     ).values_list("pk", flat=True)

@@ -9,6 +9,7 @@ from django.apps import apps as django_apps
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from population.clock import today
 from population.codes import Relation
 from population.errors import Conflict, NotFound, require
 from population.jurisdiction import actor_require_within
@@ -400,7 +401,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     _check_pair(survivor, duplicate)
     for guard in _MERGE_GUARDS:
         guard(survivor=survivor, duplicate=duplicate)
-    today = timezone.localdate()
+    on = today()
     reason = f"重复户口合并：{merge.reason}"
 
     # Persons, households, memberships (registry.locks): with both persons locked their open
@@ -435,14 +436,14 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     with history_context(actor=actor, reason=reason):
         joined = None
         if dup_m is not None:
-            dup_m.end_date = max(today, dup_m.start_date)
+            dup_m.end_date = max(on, dup_m.start_date)
             dup_m.save(update_fields=["end_date"])
             if outcome == "taken_over":
                 joined = Membership.objects.create(
                     person=survivor,
                     household=dup_m.household,
                     relation=dup_m.relation,
-                    start_date=today,
+                    start_date=on,
                 )
                 survivor.hukou_region_id = dup_m.household.region_id
                 survivor.save(update_fields=["hukou_region", "updated_at"])
@@ -475,7 +476,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
             kind=EventKind.MERGE,
             person=duplicate,
             from_household=dup_m.household if dup_m else None,
-            effective_date=today,
+            effective_date=on,
             officer=officer,
             reason=reason[:200],
             document_type="重复户口合并审批",
@@ -487,7 +488,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
                 kind=EventKind.MERGE,
                 person=survivor,
                 to_household=joined.household,
-                effective_date=today,
+                effective_date=on,
                 officer=officer,
                 reason=reason[:200],
                 document_type="重复户口合并审批",
@@ -523,7 +524,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
             kind=EventKind.MERGE,
             person=duplicate,
             source=f"registry.merge.{merge.pk}",
-            effective_date=today,
+            effective_date=on,
             regions=[former_region],
         )
     return merge
