@@ -22,6 +22,7 @@ from population.errors import Conflict, DomainError, NotFound, check_date, requi
 from population.jurisdiction import actor_require_within
 from population.models import Person, PersonStatus, Region, RegionLevel
 from population.services import history_context
+from population.transitions import TRANSITION_REFUSED, transit
 from registry.locks import lock_persons_then_households
 from residence_permit import rules, selectors
 from residence_permit.models import (
@@ -79,18 +80,6 @@ def _lock_permit(permit: ResidencePermit, *, actor: Any) -> ResidencePermit:
     )
     actor_require_within(actor, locked)
     return locked
-
-
-def _transit(obj, method_name: str, zh: str, en: str) -> None:
-    """Run an FSM transition or refuse with a clear error (nothing written yet)."""
-    method = getattr(obj, method_name)
-    if not can_proceed(method):
-        raise Conflict(
-            f"{zh}（当前状态：{obj.get_status_display()}）",
-            f"{en} (status is {obj.status})",
-            code="bad_status",
-        )
-    method()
 
 
 # What departments following the change feed learn of each permit event (none: not a change).
@@ -443,7 +432,12 @@ def permit_issue(
     """
     on = on or today()
     app = _lock_application(application, actor=actor)
-    _transit(app, "mark_issued", "申请不在待审核状态，不能发证", "application is not waiting")
+    transit(
+        app,
+        "mark_issued",
+        "申请不在待审核状态，不能发证（当前状态：{status}）",
+        "application is not waiting (status is {value})",
+    )
     person = _lock_person(app.person, actor=actor)
     check_date(on, not_before=app.submitted_on)
     eligibility = selectors.permit_eligibility(
@@ -499,7 +493,12 @@ def permit_application_reject(
         "reason_required",
     )
     app = _lock_application(application, actor=actor)
-    _transit(app, "mark_rejected", "申请不在待审核状态", "application is not waiting")
+    transit(
+        app,
+        "mark_rejected",
+        "申请不在待审核状态（当前状态：{status}）",
+        "application is not waiting (status is {value})",
+    )
     with history_context(actor=actor, reason=reason):
         app.decided_by = _officer(actor)
         app.decided_at = timezone.now()
@@ -513,7 +512,12 @@ def permit_application_withdraw(
     *, application: PermitApplication, actor: Any, reason: str = "申请人撤回"
 ) -> PermitApplication:
     app = _lock_application(application, actor=actor)
-    _transit(app, "mark_withdrawn", "申请不在待审核状态", "application is not waiting")
+    transit(
+        app,
+        "mark_withdrawn",
+        "申请不在待审核状态（当前状态：{status}）",
+        "application is not waiting (status is {value})",
+    )
     with history_context(actor=actor, reason=reason):
         app.decided_at = timezone.now()
         app.decision_reason = reason.strip()
@@ -552,7 +556,12 @@ def permit_endorse(
     )
     first, last = rules.endorsement_window(due)
     was = permit.status
-    _transit(permit, "mark_endorsed", "当前状态不能签注", "cannot endorse in this status")
+    transit(
+        permit,
+        "mark_endorsed",
+        "当前状态不能签注（当前状态：{status}）",
+        "cannot endorse in this status (status is {value})",
+    )
     if was == PermitStatus.ACTIVE and on < rules.lapse_day(due):
         require(
             on >= first,
@@ -621,7 +630,12 @@ def permit_renew(
     permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     was = permit.status
-    _transit(permit, "mark_renewed", "当前状态不能换领", "cannot renew in this status")
+    transit(
+        permit,
+        "mark_renewed",
+        "当前状态不能换领（当前状态：{status}）",
+        "cannot renew in this status (status is {value})",
+    )
     if was == PermitStatus.ACTIVE:
         require(
             on >= permit.valid_until - dt.timedelta(days=rules.ENDORSE_WINDOW_DAYS),
@@ -669,7 +683,7 @@ def permit_change_address(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
         "当前状态不能变更地址",
         "cannot change the address in this status",
-        "bad_status",
+        TRANSITION_REFUSED,
     )
     old = ResidenceRegistration.objects.select_for_update().get(pk=permit.registration_id)
     require(
@@ -724,7 +738,7 @@ def permit_reissue(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
         "当前状态不能补领",
         "cannot reissue in this status",
-        "bad_status",
+        TRANSITION_REFUSED,
     )
     check_date(on, not_before=permit.issue_date)
     new_number = permit_number_allocate(county_code=permit.region_id[:6], year=on.year)
@@ -737,7 +751,12 @@ def permit_reissue(
 
 
 def _cancel(permit: ResidencePermit, on: dt.date, why: str, actor: Any, reason: str):
-    _transit(permit, "mark_cancelled", "居住证已注销", "the permit is already cancelled")
+    transit(
+        permit,
+        "mark_cancelled",
+        "居住证已注销（当前状态：{status}）",
+        "the permit is already cancelled (status is {value})",
+    )
     permit.cancelled_on = on
     permit.cancel_reason = why
     permit.save(update_fields=["status", "cancelled_on", "cancel_reason"])

@@ -13,16 +13,16 @@ import re
 from typing import Any
 
 from django.db import transaction
-from django_fsm import can_proceed
 
 from population.clock import today
 from population.codes import Relation
-from population.errors import Conflict, DomainError, NotFound, check_date, require
+from population.errors import DomainError, NotFound, check_date, require
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.inputcheck import echo, strict_date
 from population.jurisdiction import actor_require_within
 from population.models import Person
 from population.services import history_context
+from population.transitions import transit
 from registry import services as registry
 from registry.locks import lock_persons_then_households
 from registry.models import Household, HouseholdKind, Membership
@@ -71,7 +71,6 @@ TARGET_KINDS = {
     Target.PUBLIC_COLLECTIVE: HouseholdKind.PUBLIC_COLLECTIVE,
     Target.TALENT_COLLECTIVE: HouseholdKind.TALENT_COLLECTIVE,
 }
-STATUS_ZH = dict(Status.choices)
 TARGET_ZH = dict(Target.choices)
 RELATION_ZH = dict(Relation.choices)
 
@@ -303,13 +302,12 @@ def _transit(
     fields: tuple[str, ...] = (),
 ) -> Application:
     source = app.status
-    if not can_proceed(getattr(app, method)):
-        raise Conflict(
-            f"申请当前状态为“{STATUS_ZH[source]}”，不能办理此操作（可能已被他人处理）",
-            f"the application is {source}; this step is not allowed (someone may have acted)",
-            code="bad_transition",
-        )
-    getattr(app, method)()
+    transit(
+        app,
+        method,
+        "申请当前状态为“{status}”，不能办理此操作（可能已被他人处理）",
+        "the application is {value}; this step is not allowed (someone may have acted)",
+    )
     app.step_due = _deadline(app, on or today())
     with history_context(actor=actor, reason=comment or app.status):
         app.save(update_fields=["status", "step_due", *fields])

@@ -16,6 +16,7 @@ from population.jurisdiction import actor_require_within
 from population.locks import SessionLock
 from population.models import Person, PersonStatus
 from population.services import change_record, history_context
+from population.transitions import TRANSITION_REFUSED
 from registry.locks import lock_persons_then_households
 from registry.models import EventKind, Membership, RegistrationEvent
 from registry.quality.detectors import DETECTORS, Detector, DetectorContext
@@ -200,7 +201,7 @@ def quality_issue_decide(
         raise Conflict(
             f"问题当前为“{issue.get_status_display()}”，不能改为“{IssueStatus(status).label}”",
             f"the issue is {issue.status}; it cannot become {status}",
-            code="bad_transition",
+            code=TRANSITION_REFUSED,
         )
     with history_context(actor=actor, reason=f"数据质量问题处理：{status}"):
         issue.status = status
