@@ -9,6 +9,7 @@ from typing import Any
 import pghistory
 from django.db import IntegrityError, connection, transaction
 
+from population.actors import officer_or_none
 from population.errors import Conflict, DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.jurisdiction import actor_require_within
@@ -132,7 +133,7 @@ def person_correct_citizen_id(
             new_citizen_id=person.citizen_id,
             reason=reason.strip(),
             document_number=document_number,
-            officer=actor if getattr(actor, "pk", None) else None,
+            officer=officer_or_none(actor),
         )
         change_record(kind="id_correction", person=person, source="population.id_correction")
     return person

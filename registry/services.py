@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from population.actors import officer_or_none
 from population.clock import today
 from population.codes import ETHNICITIES, Relation
 from population.errors import Conflict, DomainError, check_date, require
@@ -199,7 +200,7 @@ def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) ->
     event = RegistrationEvent.objects.create(
         kind=kind,
         person=person,
-        officer=actor if getattr(actor, "pk", None) else None,
+        officer=officer_or_none(actor),
         reason=reason.strip(),
         **fields,
     )
@@ -938,7 +939,7 @@ def correction_propose(
             document_type=document_type.strip(),
             document_number=document_number.strip(),
             reason=reason.strip(),
-            proposed_by=actor if getattr(actor, "pk", None) else None,
+            proposed_by=officer_or_none(actor),
         )
 
 
@@ -1007,7 +1008,7 @@ def correction_approve(*, correction: Correction, actor: Any, note: str = "") ->
             },
         )
         correction.status = CorrectionStatus.APPROVED
-        correction.decided_by = actor if getattr(actor, "pk", None) else None
+        correction.decided_by = officer_or_none(actor)
         correction.decided_at = now
         correction.decision_note = note.strip()
         correction.event = event
@@ -1024,7 +1025,7 @@ def correction_refuse(*, correction: Correction, actor: Any, note: str) -> Corre
     correction = _lock_pending(correction, actor)
     with history_context(actor=actor, reason=f"驳回变更更正：{note.strip()}"):
         correction.status = CorrectionStatus.REFUSED
-        correction.decided_by = actor if getattr(actor, "pk", None) else None
+        correction.decided_by = officer_or_none(actor)
         correction.decided_at = timezone.now()
         correction.decision_note = note.strip()
         correction.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from population.actors import officer_or_none
 from population.clock import today
 from population.errors import Conflict, DomainError, NotFound
 from population.jurisdiction import actor_require_within
@@ -279,7 +280,7 @@ def points_recompute(
                         )[:300],
                         source=EntrySource.COMPUTED,
                         source_name="积分重算",
-                        officer=actor if getattr(actor, "pk", None) else None,
+                        officer=officer_or_none(actor),
                         reverses=(
                             PointsEntry.objects.filter(
                                 person=person, policy=policy, indicator=indicator
@@ -344,7 +345,7 @@ def points_deduction_add(
             evidence=evidence.strip(),
             source=source,
             source_name=source_name,
-            officer=actor if getattr(actor, "pk", None) else None,
+            officer=officer_or_none(actor),
         )
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from population import services as population_services
+from population.actors import officer_or_none
 from population.clock import today
 from population.errors import Conflict, DomainError, NotFound, check_date, require
 from population.jurisdiction import actor_require_within
@@ -39,10 +40,6 @@ from residence_permit.models import (
     ResidencePermit,
     ResidenceRegistration,
 )
-
-
-def _officer(actor: Any):
-    return actor if getattr(actor, "pk", None) else None
 
 
 def _lock_person(person: Person | None, *, actor: Any, scoped: bool = True) -> Person:
@@ -103,7 +100,7 @@ def _event(
         kind=kind,
         on=on,
         number=permit.number,
-        officer=_officer(actor),
+        officer=officer_or_none(actor),
         reason=reason,
         details={k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in details.items()},
     )
@@ -179,7 +176,7 @@ def residence_registration_create(
                     region=region,
                     basis=basis,
                     start_date=start_date,
-                    officer=_officer(actor),
+                    officer=officer_or_none(actor),
                 )
         except IntegrityError as exc:
             raise Conflict(
@@ -284,7 +281,7 @@ def person_fact_record(
             evidence=evidence.strip(),
             source=source,
             source_name=source_name.strip() or "窗口",
-            recorded_by=_officer(actor),
+            recorded_by=officer_or_none(actor),
         )
         _applications_rejudge(person)
     return fact
@@ -462,7 +459,7 @@ def permit_issue(
     number = permit_number_allocate(county_code=registration.region_id[:6], year=on.year)
     with history_context(actor=actor, reason="签发居住证"):
         app.eligibility = eligibility.as_dict()
-        app.decided_by = _officer(actor)
+        app.decided_by = officer_or_none(actor)
         app.decided_at = timezone.now()
         app.save(update_fields=["status", "eligibility", "decided_by", "decided_at"])
         permit = ResidencePermit.objects.create(
@@ -500,7 +497,7 @@ def permit_application_reject(
         "application is not waiting (status is {value})",
     )
     with history_context(actor=actor, reason=reason):
-        app.decided_by = _officer(actor)
+        app.decided_by = officer_or_none(actor)
         app.decided_at = timezone.now()
         app.decision_reason = reason.strip()
         app.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
+from population.actors import officer_or_none, require_officer
 from population.clock import today
 from population.codes import Relation
 from population.errors import DomainError, NotFound, check_date, require
@@ -315,7 +316,7 @@ def _transit(
             application=app,
             from_status=source,
             to_status=app.status,
-            officer=actor if getattr(actor, "pk", None) else None,
+            officer=officer_or_none(actor),
             comment=comment,
             details=details or {},
         )
@@ -575,7 +576,7 @@ def application_window_open(
     transaction; ``materials`` lists the documents received (at least one). Any refusal leaves
     nothing behind, not even the new household.
     """
-    _officer(actor)
+    require_officer(actor)
     # The destination first: nothing is created (nor told) for a household outside the area.
     actor_require_within(
         actor, household, regions=[new_household.get("region")] if new_household else []
@@ -661,23 +662,13 @@ def application_submit(
     return app
 
 
-def _officer(actor: Any) -> Any:
-    require(
-        getattr(actor, "pk", None) is not None,
-        "须由登录的民警办理",
-        "an identified officer must do this",
-        "officer_required",
-    )
-    return actor
-
-
 @transaction.atomic
 def application_accept(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """受理."""
     app = _lock(application, actor=actor)
-    app.accepted_by = _officer(actor)
+    app.accepted_by = require_officer(actor)
     return _transit(
         app, "mark_accepted", actor=actor, comment=comment, fields=("accepted_by",), on=on
     )
@@ -689,7 +680,7 @@ def application_review_start(
 ) -> Application:
     """审核/调查."""
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     return _transit(app, "mark_under_review", actor=actor, comment=comment, on=on)
 
 
@@ -706,7 +697,7 @@ def application_return(
     items = [m.strip() for m in missing or [] if isinstance(m, str) and m.strip()]
     require(bool(items), "须列明需补正的材料", "list what is missing", "missing_required")
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     app.missing_items = items
     return _transit(
         app,
@@ -725,7 +716,7 @@ def application_approve(
 ) -> Application:
     """审批通过: by someone other than the acceptor, and only on met conditions."""
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     require(
         actor.has_perm("settlement.decide_application"),
         "无审批落户申请的权限",
@@ -781,7 +772,7 @@ def application_issue_permit(
     4761 code) corrects the relations to that household's head; they are checked against it."""
     on = on or today()
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     require(
         household is not None or app.household_id is not None,
         "请选择迁入户",
@@ -858,7 +849,7 @@ def application_complete(
     """
     on = on or today()
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     if app.status == Status.PERMIT_ISSUED:
         require(
             on <= app.permit_valid_until,
@@ -921,7 +912,7 @@ def application_reject(
         "reason_required",
     )
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     app.rejection_reason = reason.strip()[:300]
     return _transit(
         app,

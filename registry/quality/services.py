@@ -9,6 +9,7 @@ from django.apps import apps as django_apps
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from population.actors import officer_or_none
 from population.clock import today
 from population.codes import Relation
 from population.errors import Conflict, NotFound, require
@@ -205,7 +206,7 @@ def quality_issue_decide(
         )
     with history_context(actor=actor, reason=f"数据质量问题处理：{status}"):
         issue.status = status
-        issue.decided_by = actor if getattr(actor, "pk", None) else None
+        issue.decided_by = officer_or_none(actor)
         issue.decided_at = timezone.now()
         issue.decision_note = note
         issue.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
@@ -472,7 +473,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
             "references_moved": {k: v for k, v in others_moved.items() if v},
             "duplicate_former_hukou_region": former_region,
         }
-        officer = actor if getattr(actor, "pk", None) else None
+        officer = officer_or_none(actor)
         RegistrationEvent.objects.create(
             kind=EventKind.MERGE,
             person=duplicate,
