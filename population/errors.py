@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from population.clock import today
+from population.identity import CitizenId, InvalidCitizenId, parse_citizen_id
 
 
 class DomainError(Exception):
@@ -49,3 +50,12 @@ def check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:
             "the date is before an earlier record",
             "date_order",
         )
+
+
+def require_citizen_id(text: str) -> CitizenId:
+    """The parsed citizen ID, or refuse with a ``DomainError`` (``invalid_citizen_id``) that
+    says which part is wrong, in both languages (every service taking a typed number)."""
+    try:
+        return parse_citizen_id(text)
+    except InvalidCitizenId as exc:
+        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc

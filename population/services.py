@@ -10,8 +10,7 @@ import pghistory
 from django.db import IntegrityError, connection, transaction
 
 from population.actors import officer_or_none
-from population.errors import Conflict, DomainError
-from population.identity import InvalidCitizenId, parse_citizen_id
+from population.errors import Conflict, DomainError, require_citizen_id
 from population.jurisdiction import actor_require_within
 from population.models import ChangeEvent, CitizenIdCorrection, Person, PersonStatus, Region
 
@@ -21,13 +20,6 @@ PERSON_EDITABLE_FIELDS = frozenset({"name", "ethnicity", "hukou_region", "reside
 def history_context(*, actor: Any, reason: str):
     """Who and why, attached to every history row the enclosed writes produce."""
     return pghistory.context(user=getattr(actor, "pk", None), reason=reason)
-
-
-def _parse(citizen_id: str):
-    try:
-        return parse_citizen_id(citizen_id)
-    except InvalidCitizenId as exc:
-        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
 
 
 @transaction.atomic
@@ -42,7 +34,7 @@ def person_create(
     residence_region: Region | None = None,
 ) -> Person:
     """Record a person. Sex and birth date are taken from the ID, so they always agree."""
-    parsed = _parse(citizen_id)
+    parsed = require_citizen_id(citizen_id)
     actor_require_within(actor, regions=[hukou_region, residence_region])
     name = name.strip()
     if not name:
@@ -108,7 +100,7 @@ def person_correct_citizen_id(
     """
     if not reason.strip():
         raise DomainError("必须填写更正原因", "a reason is required", code="reason_required")
-    parsed = _parse(new_citizen_id)
+    parsed = require_citizen_id(new_citizen_id)
     person = Person.objects.select_for_update().get(pk=person.pk)
     actor_require_within(actor, person)
     old = person.citizen_id

@@ -18,12 +18,10 @@ from django.utils import timezone
 from population.actors import officer_or_none
 from population.clock import today
 from population.codes import ETHNICITIES, Relation
-from population.errors import Conflict, DomainError, check_date, require
+from population.errors import Conflict, DomainError, check_date, require, require_citizen_id
 from population.identity import (
-    InvalidCitizenId,
     build_citizen_id,
     mask_citizen_id,
-    parse_citizen_id,
 )
 from population.jurisdiction import actor_require_within
 from population.models import CitizenIdCorrection, Person, PersonStatus, Region, RegionLevel
@@ -418,10 +416,7 @@ def move_in(
     reason: str = "迁入",
 ) -> Person:
     """迁入: someone from elsewhere settles here with an incoming 户口迁移证."""
-    try:
-        parsed = parse_citizen_id(citizen_id)
-    except InvalidCitizenId as exc:
-        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
+    parsed = require_citizen_id(citizen_id)
     require(
         bool(transfer_permit_number.strip()),
         "须提供户口迁移证编号",
@@ -867,10 +862,7 @@ def _identity_value(person: Person, field: str) -> str:
 def _correction_new_value(field: str, value: str) -> str:
     value = (value or "").strip()
     if field == CorrectionField.CITIZEN_ID:
-        try:
-            return str(parse_citizen_id(value))
-        except InvalidCitizenId as exc:
-            raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
+        return str(require_citizen_id(value))
     if field == CorrectionField.ETHNICITY:
         require(
             value in dict(ETHNICITIES),

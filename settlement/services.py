@@ -17,8 +17,7 @@ from django.db import transaction
 from population.actors import officer_or_none, require_officer
 from population.clock import today
 from population.codes import Relation
-from population.errors import DomainError, NotFound, check_date, require
-from population.identity import InvalidCitizenId, parse_citizen_id
+from population.errors import DomainError, NotFound, check_date, require, require_citizen_id
 from population.inputcheck import echo, strict_date
 from population.jurisdiction import actor_require_within
 from population.models import Person
@@ -434,13 +433,6 @@ def _people(app: Application) -> list[tuple[str, str]]:
     ]
 
 
-def _parse_id(citizen_id: str) -> str:
-    try:
-        return str(parse_citizen_id(citizen_id))
-    except InvalidCitizenId as exc:
-        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
-
-
 @transaction.atomic
 def application_create(
     *,
@@ -484,7 +476,7 @@ def application_create(
         "bad_target",
     )
     require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
-    applicant_id = _parse_id(citizen_id)
+    applicant_id = str(require_citizen_id(citizen_id))
     if relation not in Relation.values:
         raise RelationError(
             "申请人与户主关系代码无效",
@@ -512,7 +504,7 @@ def application_create(
             "bad_member",
         )
         require(bool((m.get("name") or "").strip()), "姓名不能为空", "name empty", "invalid_name")
-        member_id = _parse_id(m.get("citizen_id") or "")
+        member_id = str(require_citizen_id(m.get("citizen_id") or ""))
         if m.get("relation") not in Relation.values or m.get("relation") == Relation.HEAD:
             raise RelationError(
                 "随迁人员与户主关系代码无效（随迁人员不能为户主）",
