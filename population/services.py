@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import pghistory
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from population.actors import officer_or_none
 from population.errors import Conflict, DomainError, require_citizen_id
 from population.jurisdiction import actor_require_within
+from population.locks import advisory_xact_lock
 from population.models import ChangeEvent, CitizenIdCorrection, Person, PersonStatus, Region
 
 PERSON_EDITABLE_FIELDS = frozenset({"name", "ethnicity", "hukou_region", "residence_region"})
@@ -156,8 +157,7 @@ def change_record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("change_record must run inside the transaction making the change")
     codes = {person.hukou_region_id, person.residence_region_id, *regions} - {None, ""}
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [CHANGE_FEED_LOCK])
+    advisory_xact_lock(CHANGE_FEED_LOCK)
     return ChangeEvent.objects.create(
         kind=kind,
         person=person,

@@ -24,6 +24,7 @@ from population.identity import (
     mask_citizen_id,
 )
 from population.jurisdiction import actor_require_within
+from population.locks import advisory_xact_lock
 from population.models import CitizenIdCorrection, Person, PersonStatus, Region, RegionLevel
 from population.services import (
     change_record,
@@ -223,8 +224,7 @@ def citizen_id_allocate(*, address_code: str, birth_date: dt.date, sex: int) -> 
     Must run inside the transaction that inserts the person.
     """
     prefix = f"{address_code}{birth_date:%Y%m%d}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"popbase.id:{prefix}"])
+    advisory_xact_lock(f"popbase.id:{prefix}")
     parity = 1 if sex == 1 else 0
     candidates = [build_citizen_id(address_code, birth_date, s) for s in range(parity, 1000, 2)]
     # Most places and dates hold a few numbers: probe the unique index a small batch at a time.

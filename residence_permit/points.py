@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from population.actors import officer_or_none
 from population.clock import today
 from population.errors import Conflict, DomainError, NotFound
 from population.jurisdiction import actor_require_within
+from population.locks import advisory_xact_lock
 from population.models import Person
 from population.services import history_context
 from residence_permit import rules, selectors
@@ -218,10 +219,7 @@ def points_compute(*, person: Person, permit: ResidencePermit | None, policy, on
 
 def _lock_ledger(person: Person, *, actor: Any) -> None:
     actor_require_within(actor, person)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"popbase.points:{person.pk}"]
-        )
+    advisory_xact_lock(f"popbase.points:{person.pk}")
 
 
 def _computed_sums(person: Person, policy: PointsPolicy) -> dict[str, Decimal]:
