@@ -20,7 +20,7 @@ from population.audit import access_log_admin_read
 from population.clock import today
 from population.errors import DomainError
 from population.identity import mask_citizen_id, parse_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin, records_within
+from population.jurisdiction import JurisdictionAdminMixin, ListReadAuditMixin, records_within
 from population.models import Person, Sex
 from population.pdf import print_channel, printable
 from registry.models import Household
@@ -223,7 +223,7 @@ class ActionForm(forms.Form):
 
 
 @admin.register(Application)
-class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class ApplicationAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
     audit_channel = "admin.settlement"
     list_display = ["applicant", "city", "channel_zh", "target", "status", "step_due"]
     list_display_links = ["applicant"]
@@ -464,17 +464,11 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         )
         return HttpResponse(body)
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.settlement_list",
-                person_ids=_person_ids(a.citizen_id for a in changelist.result_list),
-                fields=["name", "citizen_id(masked)", "channel", "status"],
-            )
-        return response
+    list_audit_channel = "admin.settlement_list"
+    list_audit_fields = ["name", "citizen_id(masked)", "channel", "status"]
+
+    def list_audit_person_ids(self, rows) -> list[int]:
+        return _person_ids(a.citizen_id for a in rows)
 
     def allowed_actions(self, request, obj) -> list[tuple[str, str]]:
         """Only the buttons for transitions allowed now and to this user."""
