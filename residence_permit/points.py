@@ -27,6 +27,7 @@ from population.errors import Conflict, DomainError, NotFound
 from population.jurisdiction import actor_require_within
 from population.locks import advisory_xact_lock
 from population.models import Person
+from population.policies import policy_version_in_force, policy_version_store
 from population.services import history_context
 from residence_permit import rules, selectors
 from residence_permit.models import (
@@ -126,23 +127,12 @@ def policy_load_file(*, path: Path, model=PointsPolicy) -> tuple[PointsPolicy, b
         "rules": rules_part | {"source": data["source"]},
         "source_file": Path(path).name,
     }
-    with transaction.atomic():
-        existing = (
-            model.objects.select_for_update()
-            .filter(city_code=data["city_code"], version=data["version"])
-            .first()
-        )
-        if existing is None:
-            return model.objects.create(
-                city_code=data["city_code"], version=data["version"], **fields
-            ), True
-        if any(getattr(existing, k) != v for k, v in fields.items()):
-            raise Conflict(
-                f"积分政策 {data['city_code']} {data['version']} 已存在且内容不同，请新增版本",
-                "this policy version exists with other content; add a new version",
-                code="policy_version_exists",
-            )
-        return existing, False
+    refusal = (
+        f"积分政策 {data['city_code']} {data['version']} 已存在且内容不同，请新增版本",
+        "this policy version exists with other content; add a new version",
+        "policy_version_exists",
+    )
+    return policy_version_store(model, data, fields, refusal=refusal)
 
 
 def policies_load_shipped(*, model=PointsPolicy) -> int:
@@ -155,12 +145,7 @@ def city_code_of(region_code: str) -> str:
 
 
 def policy_in_force(*, city_code: str, on: dt.date) -> PointsPolicy | None:
-    return (
-        PointsPolicy.objects.filter(city_code=city_code, effective_from__lte=on)
-        .exclude(effective_to__lt=on)
-        .order_by("-effective_from")
-        .first()
-    )
+    return policy_version_in_force(PointsPolicy, city_code=city_code, on=on)
 
 
 # -- computation ----------------------------------------------------------------------------------
