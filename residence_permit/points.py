@@ -32,9 +32,9 @@ from population.services import history_context
 from residence_permit import rules, selectors
 from residence_permit.models import (
     EntrySource,
-    FactKind,
     PermitStatus,
     PersonFact,
+    PersonFactKind,
     PointsAccount,
     PointsEntry,
     PointsPolicy,
@@ -84,7 +84,7 @@ def policy_validate(data: dict[str, Any]) -> dict[str, Any]:
         for kind in ind.get("facts", []) + list(
             ind.get("scores", {}) if method == "fact_present" else []
         ):
-            if kind not in FactKind.values:
+            if kind not in PersonFactKind.values:
                 raise _bad(f"指标 {code} 引用未知事实类别：{kind}")
         numbers = [ind.get(k) for k in ("per_year", "cap", "unit", "per_unit") if k in ind]
         numbers += list(ind.get("scores", {}).values())
@@ -158,7 +158,7 @@ class Score:
     evidence: str
 
 
-def _years_of(facts: list[selectors.Fact], on: dt.date) -> int:
+def _years_of(facts: list[selectors.KnownFact], on: dt.date) -> int:
     return sum(rules.whole_years_between(f.start_date, min(f.end_date or on, on)) for f in facts)
 
 
@@ -389,7 +389,7 @@ def points_ranking(*, policy: PointsPolicy, quota: int, on: dt.date) -> list[Ran
     )
     insured = dict(
         PersonFact.objects.filter(
-            kind=FactKind.SOCIAL_INSURANCE, retracted_at__isnull=True, start_date__lte=on
+            kind=PersonFactKind.SOCIAL_INSURANCE, retracted_at__isnull=True, start_date__lte=on
         )
         .values("person_id")
         .annotate(m=Sum("quantity"))

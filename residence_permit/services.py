@@ -29,13 +29,13 @@ from residence_permit import rules, selectors
 from residence_permit.models import (
     ApplicationStatus,
     CancelReason,
-    FactKind,
-    FactSource,
     PermitApplication,
     PermitEvent,
     PermitEventKind,
     PermitStatus,
     PersonFact,
+    PersonFactKind,
+    PersonFactSource,
     ResidenceBasis,
     ResidencePermit,
     ResidenceRegistration,
@@ -245,18 +245,18 @@ def person_fact_record(
     end_date: dt.date | None = None,
     quantity=None,
     level: str = "",
-    source: str = FactSource.OFFICER,
+    source: str = PersonFactSource.OFFICER,
     source_name: str = "窗口",
 ) -> PersonFact:
     """Record a fact with its evidence (material name and number); no evidence, no fact."""
-    require(kind in FactKind.values, "未知的事实类别", "unknown fact kind", "bad_fact_kind")
+    require(kind in PersonFactKind.values, "未知的事实类别", "unknown fact kind", "bad_fact_kind")
     require(
         bool(evidence and evidence.strip()),
         "须提供证明材料（名称及编号）",
         "evidence (document name and number) is required",
         "evidence_required",
     )
-    require(source in FactSource.values, "未知的来源", "unknown source", "bad_source")
+    require(source in PersonFactSource.values, "未知的来源", "unknown source", "bad_source")
     require(
         end_date is None or end_date >= start_date,
         "终止日期早于起始日期",
@@ -270,7 +270,7 @@ def person_fact_record(
         "bad_quantity",
     )
     person = _lock_person(person, actor=actor)
-    with history_context(actor=actor, reason=f"录入{FactKind(kind).label}"):
+    with history_context(actor=actor, reason=f"录入{PersonFactKind(kind).label}"):
         fact = PersonFact.objects.create(
             person=person,
             kind=kind,
