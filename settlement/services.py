@@ -291,7 +291,7 @@ def _deadline(app: Application, on: dt.date) -> dt.date | None:
     return add_working_days(on, days) if days else None
 
 
-def _transit(
+def _advance(
     app: Application,
     method: str,
     *,
@@ -301,6 +301,8 @@ def _transit(
     details: dict | None = None,
     fields: tuple[str, ...] = (),
 ) -> Application:
+    """One workflow step: the transition (``transit``), the next deadline, and the
+    ``ApplicationTransition`` row saying who took it and why."""
     source = app.status
     transit(
         app,
@@ -640,7 +642,7 @@ def application_submit(
     app.submitted_on = on
     app.missing_items = []
     app.eligibility = {}
-    _transit(
+    _advance(
         app,
         "mark_submitted",
         actor=actor,
@@ -661,7 +663,7 @@ def application_accept(
     """受理."""
     app = _lock(application, actor=actor)
     app.accepted_by = require_officer(actor)
-    return _transit(
+    return _advance(
         app, "mark_accepted", actor=actor, comment=comment, fields=("accepted_by",), on=on
     )
 
@@ -673,7 +675,7 @@ def application_review_start(
     """审核/调查."""
     app = _lock(application, actor=actor)
     require_officer(actor)
-    return _transit(app, "mark_under_review", actor=actor, comment=comment, on=on)
+    return _advance(app, "mark_under_review", actor=actor, comment=comment, on=on)
 
 
 @transaction.atomic
@@ -691,7 +693,7 @@ def application_return(
     app = _lock(application, actor=actor)
     require_officer(actor)
     app.missing_items = items
-    return _transit(
+    return _advance(
         app,
         "mark_returned",
         actor=actor,
@@ -731,7 +733,7 @@ def application_approve(
         )
         app.eligibility = verdict
     app.approved_by = actor
-    return _transit(
+    return _advance(
         app,
         "mark_approved",
         actor=actor,
@@ -783,7 +785,7 @@ def application_issue_permit(
         days = app.rule_set.content["procedure"]["transfer_permit_valid_days"]
         app.permit_valid_until = on + dt.timedelta(days=days)
         app.household = household
-    return _transit(
+    return _advance(
         app,
         "mark_permit_issued",
         actor=actor,
@@ -882,7 +884,7 @@ def application_complete(
             )
             member.save(update_fields=["person"])
         app.completed_on = on
-    return _transit(
+    return _advance(
         app,
         "mark_completed",
         actor=actor,
@@ -906,7 +908,7 @@ def application_reject(
     app = _lock(application, actor=actor)
     require_officer(actor)
     app.rejection_reason = reason.strip()[:300]
-    return _transit(
+    return _advance(
         app,
         "mark_rejected",
         actor=actor,
@@ -922,7 +924,7 @@ def application_withdraw(
 ) -> Application:
     """撤回 (by the applicant, recorded by an officer)."""
     app = _lock(application, actor=actor)
-    return _transit(app, "mark_withdrawn", actor=actor, comment=comment, on=on)
+    return _advance(app, "mark_withdrawn", actor=actor, comment=comment, on=on)
 
 
 @transaction.atomic
@@ -931,7 +933,7 @@ def application_expire(*, application: Application, on: dt.date, actor: Any = No
     app = _lock(application, actor=actor)
     if app.status != Status.PERMIT_ISSUED or app.permit_valid_until >= on:
         return False
-    _transit(app, "mark_expired", actor=actor, comment="准迁证逾期未使用", on=on)
+    _advance(app, "mark_expired", actor=actor, comment="准迁证逾期未使用", on=on)
     return True
 
 
