@@ -16,6 +16,7 @@ from population.admin_story import person_sections
 from population.admin_utils import (
     LargeTableAdmin,
     PageAction,
+    ServiceSaveAdminMixin,
     person_page_action_hook,
     person_page_actions,
 )
@@ -29,7 +30,7 @@ from population.audit import (
 from population.audit_labels import KNOWN_CHANNELS, channel_label, field_label, purpose_label
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, mask_citizen_id, parse_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin, area_of
+from population.jurisdiction import JurisdictionAdminMixin, ListReadAuditMixin, area_of
 from population.models import (
     AccessLog,
     AccessLogSeal,
@@ -156,7 +157,9 @@ class BreakGlassForm(forms.Form):
 
 
 @admin.register(Person)
-class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class PersonAdmin(
+    ServiceSaveAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin
+):
     form = PersonForm
     change_form_template = "admin/population/person/change_form.html"
     list_display = ["masked_id", "name", "sex", "birth_date", "status", "hukou_region_name"]
@@ -255,16 +258,12 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                     "如确需办理辖区外人员的业务，请使用“跨辖区查询”并说明事由",
                 )
                 return HttpResponseRedirect(reverse("admin:population_person_changelist"))
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.person_list",
-                person_ids=[p.pk for p in changelist.result_list],
-                fields=list(self.list_display),
-            )
-        return response
+        return super().changelist_view(request, extra_context)
+
+    list_audit_channel = "admin.person_list"
+
+    def list_audit_person_ids(self, rows) -> list[int]:
+        return [p.pk for p in rows]
 
     def get_urls(self):
         return [
@@ -341,13 +340,9 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                     request, person.pk, active=person.status == PersonStatus.ACTIVE
                 )
                 extra_context["person_sections"] = person_sections(request, person)
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError:
-            # The form validated but the service refused (a duplicate recorded a moment
-            # earlier by someone else): the transaction rolled back, nothing was saved, and
-            # save_model has put the reason in a message.
-            return HttpResponseRedirect(request.get_full_path())
+        # A refusal after validation (a duplicate recorded a moment earlier by someone else)
+        # comes back to the form with the reason (ServiceSaveAdminMixin).
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def history_view(self, request, object_id, extra_context=None):
         """历史: the person's registration events and record changes, not Django's change log."""
@@ -385,30 +380,30 @@ class PersonAdmin(JurisdictionAdminMixin, LargeTableAdmin):
                 messages.warning(request, str(exc))
             return queryset.none(), False
 
-    def save_model(self, request, obj, form, change):
+    def refusal_message(self, exc: DomainError) -> str:
+        return str(exc)  # both languages
+
+    def save_by_service(self, request, obj, form, change):
         reason = form.cleaned_data["reason"]
-        try:
-            if change:
-                saved = services.person_update(
-                    person=obj,
-                    actor=request.user,
-                    reason=reason,
-                    **{f: form.cleaned_data[f] for f in form.changed_data if f != "reason"},
-                )
-            else:
-                saved = services.person_create(
-                    citizen_id=form.cleaned_data["citizen_id"],
-                    name=form.cleaned_data["name"],
-                    ethnicity=form.cleaned_data["ethnicity"],
-                    hukou_region=form.cleaned_data["hukou_region"],
-                    residence_region=form.cleaned_data["residence_region"],
-                    actor=request.user,
-                    reason=reason,
-                )
-        except DomainError as exc:
-            messages.error(request, str(exc))
-            raise  # changeform_view turns it into a redirect back to the form
-        obj.__dict__.update(saved.__dict__)
+        if change:
+            return services.person_update(
+                person=obj,
+                actor=request.user,
+                reason=reason,
+                **{f: form.cleaned_data[f] for f in form.changed_data if f != "reason"},
+            )
+        return services.person_create(
+            citizen_id=form.cleaned_data["citizen_id"],
+            name=form.cleaned_data["name"],
+            ethnicity=form.cleaned_data["ethnicity"],
+            hukou_region=form.cleaned_data["hukou_region"],
+            residence_region=form.cleaned_data["residence_region"],
+            actor=request.user,
+            reason=reason,
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
         for warning in getattr(form, "citizen_id_warnings", ()):
             messages.warning(request, warning)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import InvalidPage, Paginator
 from django.db import connection
+from django.http import HttpResponseRedirect
 from django.utils.functional import cached_property
 
+from population.errors import DomainError
 from population.hooks import Hook
 
 ESTIMATE_ABOVE = 50_000
@@ -124,6 +126,67 @@ class LargeTableAdmin(admin.ModelAdmin):
         if self._area_scoped():
             return CappedChangeList
         return super().get_changelist(request, **kwargs)
+
+
+class ServiceSaveAdminMixin:
+    """An admin whose save is a service call, never ``ModelForm.save``.
+
+    ``save_by_service`` calls the service and returns the record it wrote (or ``None`` when
+    there is nothing to take over, e.g. a decision recorded elsewhere); the admin's object
+    takes the saved record's values, so its message, log entry and redirect name it. A
+    ``DomainError`` is shown as a message (``refusal_message``), the transaction rolls back and
+    the form page is shown again: nothing is left written. With ``changes_by_service`` off, a
+    change (not an add) is a plain save.
+    """
+
+    changes_by_service = True
+
+    def save_by_service(self, request, obj, form, change):
+        raise NotImplementedError
+
+    def refusal_message(self, exc: DomainError) -> str:
+        return exc.message_zh
+
+    def save_model(self, request, obj, form, change):
+        if change and not self.changes_by_service:
+            return super().save_model(request, obj, form, change)  # type: ignore[misc]
+        try:
+            saved = self.save_by_service(request, obj, form, change)
+        except DomainError as exc:
+            messages.error(request, self.refusal_message(exc))
+            raise  # changeform_view turns it into a redirect back to the form
+        if saved is not None and saved is not obj:
+            obj.__dict__.update(saved.__dict__)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        except DomainError:
+            # The form validated but the service refused: the transaction rolled back and
+            # save_model has put the reason in a message.
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class CreateOnlyAdminMixin:
+    """Records added through the admin and never edited there (corrections are new records or
+    domain actions): the change page shows ``change_fields`` (default: every model field), all
+    read-only; the add page shows ``add_fields`` (default: the form's)."""
+
+    add_fields: list[str] | None = None
+    change_fields: list[str] | None = None
+
+    def get_fields(self, request, obj=None):
+        if obj is not None:
+            return list(self.change_fields or [f.name for f in self.model._meta.fields])  # type: ignore[attr-defined]
+        if self.add_fields is not None:
+            return list(self.add_fields)
+        return super().get_fields(request, obj)  # type: ignore[misc]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)

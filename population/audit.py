@@ -36,6 +36,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from population.locks import advisory_xact_lock, try_advisory_xact_lock
 from population.models import (
     ACCESS_LOG_CONTENT,
     AccessLog,
@@ -237,10 +238,9 @@ class SealResult:
 
 def _lock(cursor, *, wait: bool) -> bool:
     if wait:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
+        advisory_xact_lock(SEAL_LOCK, cursor=cursor)
         return True
-    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK])
-    return bool(cursor.fetchone()[0])
+    return try_advisory_xact_lock(SEAL_LOCK, cursor=cursor)
 
 
 def _seal_batch(*, limit: int, wait: bool, after: int = 0) -> tuple[int, int] | None:

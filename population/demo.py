@@ -25,6 +25,7 @@ from django.utils import timezone
 from population.codes import Relation
 from population.hooks import Hook
 from population.identity import check_digit, known_county_codes
+from population.locks import advisory_xact_lock
 from population.models import Person, RegionLevel, RegionUrbanRural
 from population.regions import DEMO_CITY
 
@@ -334,7 +335,7 @@ def seed_demo_city(
     ):
         with connection.cursor() as cursor:
             # Reserve id ranges: one writer at a time, ids assigned here for the membership rows.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('popbase.seed_demo'))")
+            advisory_xact_lock("popbase.seed_demo", cursor=cursor)
             cursor.execute("LOCK TABLE population_person IN SHARE ROW EXCLUSIVE MODE")
             households = next(iter(demo_household_hook), None)
             writer = households.open(cursor) if households is not None else None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils import timezone
+from population.clock import today
+from population.identity import CitizenId, InvalidCitizenId, parse_citizen_id
 
 
 class DomainError(Exception):
@@ -37,7 +38,7 @@ def require(condition: bool, message_zh: str, message_en: str, code: str) -> Non
 def check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:
     """An effective date: not in the future, and not before the record it follows."""
     require(
-        on <= timezone.localdate(),
+        on <= today(),
         "日期不能晚于今天",
         "the date cannot be in the future",
         "future_date",
@@ -49,3 +50,12 @@ def check_date(on: dt.date, *, not_before: dt.date | None = None) -> None:
             "the date is before an earlier record",
             "date_order",
         )
+
+
+def require_citizen_id(text: str) -> CitizenId:
+    """The parsed citizen ID, or refuse with a ``DomainError`` (``invalid_citizen_id``) that
+    says which part is wrong, in both languages (every service taking a typed number)."""
+    try:
+        return parse_citizen_id(text)
+    except InvalidCitizenId as exc:
+        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc

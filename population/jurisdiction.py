@@ -556,6 +556,34 @@ class JurisdictionAdminMixin:
         return response
 
 
+class ListReadAuditMixin:
+    """A list page writes one access-log row naming the persons on the page it showed.
+
+    Put it before ``JurisdictionAdminMixin`` (which audits detail and history pages). The row's
+    channel is ``list_audit_channel`` (default: the admin's audit channel + ``_list``), its
+    fields ``list_audit_fields`` (default: the list's columns); ``list_audit_person_ids`` says
+    whose rows they are (default: each row's ``person_id``).
+    """
+
+    list_audit_channel: str = ""
+    list_audit_fields: list[str] | None = None
+
+    def list_audit_person_ids(self, rows) -> list[int]:
+        return [row.person_id for row in rows]
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None and changelist.result_list:
+            access_log_admin_read(
+                request,
+                channel=self.list_audit_channel or f"{self.get_audit_channel()}_list",  # type: ignore[attr-defined]
+                person_ids=self.list_audit_person_ids(changelist.result_list),
+                fields=[str(f) for f in (self.list_audit_fields or self.list_display)],  # type: ignore[attr-defined]
+            )
+        return response
+
+
 # -- the base library's rules --------------------------------------------------------------
 
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
+from population.locks import advisory_xact_lock
+
 # pg_advisory_xact_lock key taken by everything that creates, moves or drops partitions.
 PARTITION_LOCK = 0x706F70_70617274  # "pop" "part"
 DEFAULT_SUFFIX = "_pdefault"
@@ -123,10 +125,6 @@ def _column_kind(cursor, table: str, column: str) -> str:
     if row[0] == "timestamp with time zone":
         return "timestamptz"
     raise ValueError(f"{table}.{column} is {row[0]}: only date or timestamptz is partitioned")
-
-
-def _lock(cursor) -> None:
-    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
 
 
 # --- what a partition does not inherit ------------------------------------------------------
@@ -263,7 +261,7 @@ def partitions_ensure(
     first = month_start(today or dt.datetime.now(dt.UTC).date())
     created: dict[str, list[str]] = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        _lock(cursor)
+        advisory_xact_lock(PARTITION_LOCK, cursor=cursor)
         found = partitioned_tables(cursor)
         for table, column in found.items():
             if tables is not None and table not in tables:
@@ -394,7 +392,7 @@ def _restore(cursor, table: str, saved: _Saved, pk_columns: list[str]) -> None:
 def _rebuild(cursor, table: str, *, column: str, ahead: int) -> int:
     """Rebuild ``table`` partitioned by month on ``column``, every row copied and counted;
     returns the row count. Runs in the caller's transaction."""
-    _lock(cursor)
+    advisory_xact_lock(PARTITION_LOCK, cursor=cursor)
     cursor.execute(f"LOCK TABLE {_q(table)} IN ACCESS EXCLUSIVE MODE")
     saved = _save(cursor, table)
     old = f"{table}_rebuild_old"
@@ -457,7 +455,7 @@ def table_unpartition(cursor, table: str, *, pk: list[str]) -> int:
     is ``pk``. Returns the rows copied."""
     if not is_partitioned(cursor, table):
         return 0
-    _lock(cursor)
+    advisory_xact_lock(PARTITION_LOCK, cursor=cursor)
     cursor.execute(f"LOCK TABLE {_q(table)} IN ACCESS EXCLUSIVE MODE")
     saved = _save(cursor, table)
     old = f"{table}_rebuild_old"

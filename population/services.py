@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import pghistory
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
-from population.errors import Conflict, DomainError
-from population.identity import InvalidCitizenId, parse_citizen_id
+from population.actors import officer_or_none
+from population.errors import Conflict, DomainError, require_citizen_id
 from population.jurisdiction import actor_require_within
+from population.locks import advisory_xact_lock
 from population.models import (
     ChangeEvent,
     ChangeFeedMonth,
@@ -29,13 +30,6 @@ def history_context(*, actor: Any, reason: str):
     return pghistory.context(user=getattr(actor, "pk", None), reason=reason)
 
 
-def _parse(citizen_id: str):
-    try:
-        return parse_citizen_id(citizen_id)
-    except InvalidCitizenId as exc:
-        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
-
-
 @transaction.atomic
 def person_create(
     *,
@@ -48,7 +42,7 @@ def person_create(
     residence_region: Region | None = None,
 ) -> Person:
     """Record a person. Sex and birth date are taken from the ID, so they always agree."""
-    parsed = _parse(citizen_id)
+    parsed = require_citizen_id(citizen_id)
     actor_require_within(actor, regions=[hukou_region, residence_region])
     name = name.strip()
     if not name:
@@ -114,7 +108,7 @@ def person_correct_citizen_id(
     """
     if not reason.strip():
         raise DomainError("必须填写更正原因", "a reason is required", code="reason_required")
-    parsed = _parse(new_citizen_id)
+    parsed = require_citizen_id(new_citizen_id)
     person = Person.objects.select_for_update().get(pk=person.pk)
     actor_require_within(actor, person)
     old = person.citizen_id
@@ -139,7 +133,7 @@ def person_correct_citizen_id(
             new_citizen_id=person.citizen_id,
             reason=reason.strip(),
             document_number=document_number,
-            officer=actor if getattr(actor, "pk", None) else None,
+            officer=officer_or_none(actor),
         )
         change_record(kind="id_correction", person=person, source="population.id_correction")
     return person
@@ -179,12 +173,9 @@ def change_record(
         raise RuntimeError("change_record must run inside the transaction making the change")
     codes = {person.hukou_region_id, person.residence_region_id, *regions} - {None, ""}
     with connection.cursor() as cursor:
-        # The clock is read after the lock is granted (OFFSET 0 keeps the subquery first).
-        cursor.execute(
-            f"SELECT {CHANGE_FEED_CLOCK}::timestamptz FROM"  # noqa: S608 (a module constant)
-            " (SELECT pg_advisory_xact_lock(hashtext(%s)) OFFSET 0) AS locked",
-            [CHANGE_FEED_LOCK],
-        )
+        advisory_xact_lock(CHANGE_FEED_LOCK, cursor=cursor)
+        # The clock is read after the lock is granted.
+        cursor.execute(f"SELECT {CHANGE_FEED_CLOCK}::timestamptz")
         (now,) = cursor.fetchone()
         # Usually nothing: only a row recorded while the clock was ahead (pruned to its months).
         cursor.execute(

@@ -11,13 +11,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from population.admin_story import person_page_section_hook
-from population.admin_utils import LargeTableAdmin, PageAction, person_page_action_hook
+from population.admin_utils import (
+    LargeTableAdmin,
+    PageAction,
+    ServiceSaveAdminMixin,
+    person_page_action_hook,
+)
 from population.audit import access_log_admin_read
 from population.codes import Relation
 from population.errors import DomainError
 from population.identity import mask_citizen_id
 from population.jurisdiction import (
     JurisdictionAdminMixin,
+    ListReadAuditMixin,
     break_glass_accesses,
     persons_within,
     region_required_within,
@@ -130,7 +136,7 @@ class HouseholdCreateForm(forms.ModelForm):
 
 
 @admin.register(Household)
-class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class HouseholdAdmin(ServiceSaveAdminMixin, JurisdictionAdminMixin, LargeTableAdmin):
     change_form_template = "admin/registry/household/change_form.html"
     list_display = ["number", "kind", "address", "region", "closed_on"]
     list_filter = ["kind"]
@@ -173,28 +179,16 @@ class HouseholdAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             return []
         return ["number", "kind", "region", "closed_on", "created_at"]
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            return super().save_model(request, obj, form, change)
-        try:
-            saved = services.household_create(
-                kind=form.cleaned_data["kind"],
-                address=form.cleaned_data["address"],
-                region=form.cleaned_data["region"],
-                actor=request.user,
-                reason=form.cleaned_data["reason"],
-            )
-        except DomainError as exc:
-            messages.error(request, exc.message_zh)
-            raise
-        obj.__dict__.update(saved.__dict__)
+    changes_by_service = False  # the address: a plain edit; the rest changes by events
 
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except DomainError:
-            # save_model put the reason in a message; the transaction rolled back.
-            return HttpResponseRedirect(request.get_full_path())
+    def save_by_service(self, request, obj, form, change):
+        return services.household_create(
+            kind=form.cleaned_data["kind"],
+            address=form.cleaned_data["address"],
+            region=form.cleaned_data["region"],
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+        )
 
     def get_urls(self):
         urls = [
@@ -323,7 +317,7 @@ class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
 
 @admin.register(RegistrationEvent)
-class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class RegistrationEventAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
     """户籍登记事项: read-only; events are carried out from the person and household pages."""
 
     audit_channel = "admin.event"
@@ -463,17 +457,8 @@ class RegistrationEventAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         response = TemplateResponse(request, "admin/registry/print/transfer_permit.html", context)
         return printable(request, response, f"户口迁移证_{event.document_number or event.pk}.pdf")
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.event_list",
-                person_ids=[e.person_id for e in changelist.result_list],
-                fields=["name", "masked_citizen_id", "kind", "effective_date"],
-            )
-        return response
+    list_audit_channel = "admin.event_list"
+    list_audit_fields = ["name", "masked_citizen_id", "kind", "effective_date"]
 
     def audit_fields(self, request, obj):
         return ["name", "masked_citizen_id", *self.fields[2:]]
@@ -493,7 +478,7 @@ DECIDE_PERMISSION = "registry.decide_correction"
 
 
 @admin.register(Correction)
-class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class CorrectionAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
     """变更更正登记审批: officers propose from the person page; supervisors approve or refuse."""
 
     list_display = [
@@ -573,17 +558,8 @@ class CorrectionAdmin(JurisdictionAdminMixin, LargeTableAdmin):
             )
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.correction_list",
-                person_ids=[c.person_id for c in changelist.result_list],
-                fields=["name", "masked_citizen_id", "field", "old_value", "new_value"],
-            )
-        return response
+    list_audit_channel = "admin.correction_list"
+    list_audit_fields = ["name", "masked_citizen_id", "field", "old_value", "new_value"]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)

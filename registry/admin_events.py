@@ -9,7 +9,6 @@ grant), and a target household must be inside the area.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +19,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 
 from population.audit import access_log_admin_read
+from population.clock import today
 from population.codes import ETHNICITIES, Relation
 from population.errors import DomainError
 from population.identity import mask_citizen_id
@@ -60,10 +59,6 @@ FIELD_OF_CODE = {
 }
 
 NON_HEAD_RELATIONS = [(v, label) for v, label in Relation.choices if v != Relation.HEAD]
-
-
-def _today() -> dt.date:
-    return timezone.localdate()
 
 
 class EventForm(forms.Form):
@@ -107,7 +102,7 @@ def _date_input() -> forms.DateInput:
 
 
 def _date_field(label: str) -> forms.DateField:
-    return forms.DateField(label=label, initial=_today, widget=_date_input())
+    return forms.DateField(label=label, initial=today, widget=_date_input())
 
 
 # -- person events ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from population.admin_utils import LargeTableAdmin
+from population.admin_utils import LargeTableAdmin, ServiceSaveAdminMixin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
@@ -63,7 +63,7 @@ class IssueDecisionForm(forms.ModelForm):
 
 
 @admin.register(QualityIssue)
-class QualityIssueAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class QualityIssueAdmin(ServiceSaveAdminMixin, JurisdictionAdminMixin, LargeTableAdmin):
     """数据质量问题: the review queue, scoped like the person pages: an issue is in the queue of
     an officer whose area holds one of its persons or its household."""
 
@@ -163,23 +163,12 @@ class QualityIssueAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         if done:
             messages.success(request, f"已确认{done}个问题")
 
-    def save_model(self, request, obj, form, change):
+    def save_by_service(self, request, obj, form, change):
         decision = form.cleaned_data.get("decision")
-        if not decision:
-            return
-        try:
+        if decision:
             services.quality_issue_decide(
                 issue=obj, status=decision, actor=request.user, note=form.cleaned_data["note"]
             )
-        except DomainError as exc:
-            messages.error(request, exc.message_zh)
-            raise
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError:
-            return HttpResponseRedirect(request.get_full_path())
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
@@ -291,7 +280,7 @@ class MergeDecisionForm(forms.Form):
 
 
 @admin.register(PersonMerge)
-class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class PersonMergeAdmin(ServiceSaveAdminMixin, JurisdictionAdminMixin, LargeTableAdmin):
     """重复人员合并: officers propose, supervisors approve or reject (never their own). Scoped:
     both records must lie in the user's area."""
 
@@ -362,25 +351,14 @@ class PersonMergeAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # decisions go through the approval page, which calls the service
 
-    def save_model(self, request, obj, form, change):
-        try:
-            saved = services.person_merge_propose(
-                survivor=form.cleaned_data["survivor"],
-                duplicate=form.cleaned_data["duplicate"],
-                issue=form.cleaned_data["issue"],
-                reason=form.cleaned_data["reason"],
-                actor=request.user,
-            )
-        except DomainError as exc:
-            messages.error(request, exc.message_zh)
-            raise
-        obj.__dict__.update(saved.__dict__)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError:
-            return HttpResponseRedirect(request.get_full_path())
+    def save_by_service(self, request, obj, form, change):
+        return services.person_merge_propose(
+            survivor=form.cleaned_data["survivor"],
+            duplicate=form.cleaned_data["duplicate"],
+            issue=form.cleaned_data["issue"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)

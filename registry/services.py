@@ -15,15 +15,16 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from population.actors import officer_or_none
+from population.clock import today
 from population.codes import ETHNICITIES, Relation
-from population.errors import Conflict, DomainError, check_date, require
+from population.errors import Conflict, DomainError, check_date, require, require_citizen_id
 from population.identity import (
-    InvalidCitizenId,
     build_citizen_id,
     mask_citizen_id,
-    parse_citizen_id,
 )
 from population.jurisdiction import actor_require_within
+from population.locks import advisory_xact_lock
 from population.models import CitizenIdCorrection, Person, PersonStatus, Region, RegionLevel
 from population.services import (
     change_record,
@@ -198,7 +199,7 @@ def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) ->
     event = RegistrationEvent.objects.create(
         kind=kind,
         person=person,
-        officer=actor if getattr(actor, "pk", None) else None,
+        officer=officer_or_none(actor),
         reason=reason.strip(),
         **fields,
     )
@@ -212,10 +213,6 @@ def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) ->
     return event
 
 
-def _today() -> dt.date:
-    return timezone.localdate()
-
-
 # -- citizen ID allocation ------------------------------------------------------------------------
 
 
@@ -227,8 +224,7 @@ def citizen_id_allocate(*, address_code: str, birth_date: dt.date, sex: int) -> 
     Must run inside the transaction that inserts the person.
     """
     prefix = f"{address_code}{birth_date:%Y%m%d}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"popbase.id:{prefix}"])
+    advisory_xact_lock(f"popbase.id:{prefix}")
     parity = 1 if sex == 1 else 0
     candidates = [build_citizen_id(address_code, birth_date, s) for s in range(parity, 1000, 2)]
     # Most places and dates hold a few numbers: probe the unique index a small batch at a time.
@@ -420,10 +416,7 @@ def move_in(
     reason: str = "迁入",
 ) -> Person:
     """迁入: someone from elsewhere settles here with an incoming 户口迁移证."""
-    try:
-        parsed = parse_citizen_id(citizen_id)
-    except InvalidCitizenId as exc:
-        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
+    parsed = require_citizen_id(citizen_id)
     require(
         bool(transfer_permit_number.strip()),
         "须提供户口迁移证编号",
@@ -667,7 +660,7 @@ def head_change(
     reason: str = "变更户主",
 ) -> Household:
     """变更户主: a member becomes head; the former head (if any) takes the given relation."""
-    on = on or _today()
+    on = on or today()
     check_date(on)
     _check_relation(former_head_relation)
     (new_head,), (household,) = _lock([new_head], [household])  # persons, then households
@@ -774,7 +767,7 @@ def household_split(
 
     ``members`` pairs each leaving person with their relation to the new head.
     """
-    on = on or _today()
+    on = on or today()
     require(bool(members), "须指定分出的成员", "name the members who leave", "members_required")
     require(
         members[0][1] in HEAD_RELATIONS and all(r not in HEAD_RELATIONS for _, r in members[1:]),
@@ -837,7 +830,7 @@ def household_close(
     require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
-    on = on or _today()
+    on = on or today()
     household = _lock_household(household)
     actor_require_within(actor, household)
     require(
@@ -869,10 +862,7 @@ def _identity_value(person: Person, field: str) -> str:
 def _correction_new_value(field: str, value: str) -> str:
     value = (value or "").strip()
     if field == CorrectionField.CITIZEN_ID:
-        try:
-            return str(parse_citizen_id(value))
-        except InvalidCitizenId as exc:
-            raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
+        return str(require_citizen_id(value))
     if field == CorrectionField.ETHNICITY:
         require(
             value in dict(ETHNICITIES),
@@ -941,7 +931,7 @@ def correction_propose(
             document_type=document_type.strip(),
             document_number=document_number.strip(),
             reason=reason.strip(),
-            proposed_by=actor if getattr(actor, "pk", None) else None,
+            proposed_by=officer_or_none(actor),
         )
 
 
@@ -997,7 +987,7 @@ def correction_approve(*, correction: Correction, actor: Any, note: str = "") ->
             actor,
             correction.reason,
             from_household=membership.household if membership else None,
-            effective_date=timezone.localdate(),
+            effective_date=today(),
             document_type=correction.document_type,
             document_number=correction.document_number,
             details={
@@ -1010,7 +1000,7 @@ def correction_approve(*, correction: Correction, actor: Any, note: str = "") ->
             },
         )
         correction.status = CorrectionStatus.APPROVED
-        correction.decided_by = actor if getattr(actor, "pk", None) else None
+        correction.decided_by = officer_or_none(actor)
         correction.decided_at = now
         correction.decision_note = note.strip()
         correction.event = event
@@ -1027,7 +1017,7 @@ def correction_refuse(*, correction: Correction, actor: Any, note: str) -> Corre
     correction = _lock_pending(correction, actor)
     with history_context(actor=actor, reason=f"驳回变更更正：{note.strip()}"):
         correction.status = CorrectionStatus.REFUSED
-        correction.decided_by = actor if getattr(actor, "pk", None) else None
+        correction.decided_by = officer_or_none(actor)
         correction.decided_at = timezone.now()
         correction.decision_note = note.strip()
         correction.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
@@ -1047,7 +1037,7 @@ def relation_correct(
     reason: str,
 ) -> RegistrationEvent:
     """变更更正登记 of 与户主关系: the recorded relation was wrong (the head: 变更户主 only)."""
-    on = on or _today()
+    on = on or today()
     check_date(on)
     _check_relation(relation)
     require(

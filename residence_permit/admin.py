@@ -15,14 +15,14 @@ from django.db import transaction
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from population.admin_utils import LargeTableAdmin
+from population.admin_utils import CreateOnlyAdminMixin, LargeTableAdmin, ServiceSaveAdminMixin
 from population.audit import access_log_admin_read
+from population.clock import today
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin
+from population.jurisdiction import JurisdictionAdminMixin, ListReadAuditMixin
 from population.pdf import print_channel, printable
 from residence_permit import points, rules, selectors, services
 from residence_permit.models import (
@@ -62,22 +62,10 @@ def _run(request, label: str, objects, call) -> None:
         messages.success(request, f"{label}：已办理 {done} 件")
 
 
-class ReadAuditMixin(JurisdictionAdminMixin):
+class ReadAuditMixin(ListReadAuditMixin, JurisdictionAdminMixin):
     """Scoped to the user's area; logs the persons a list page or a detail page showed."""
 
     audit_channel = "admin.residence_permit"
-
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel=f"{self.audit_channel}_list",
-                person_ids=[o.person_id for o in changelist.result_list],
-                fields=[str(f) for f in self.list_display],
-            )
-        return response
 
 
 # -- forms saved by a service -------------------------------------------------------------------
@@ -114,7 +102,7 @@ class ServiceForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, exc.message_zh)
 
 
-class ServiceAddAdmin:
+class ServiceAddAdmin(CreateOnlyAdminMixin, ServiceSaveAdminMixin):
     """Admin side of ``ServiceForm``: add pages only; the service has saved when valid."""
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -122,8 +110,8 @@ class ServiceAddAdmin:
         form.actor = request.user  # a new class per call: safe per request
         return form
 
-    def save_model(self, request, obj, form, change):
-        obj.__dict__.update(form.saved.__dict__)
+    def save_by_service(self, request, obj, form, change):
+        return form.saved
 
 
 # -- residence registration and facts ------------------------------------------------------------
@@ -171,12 +159,6 @@ class ResidenceRegistrationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmi
     def holder(self, obj):
         return _holder(obj.person)
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] if obj else []
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
-
     @admin.action(description="终止所选居住登记（今日，搬离居住地）", permissions=["change"])
     def end_today(self, request, queryset):
         _run(
@@ -184,7 +166,7 @@ class ResidenceRegistrationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmi
             "终止居住登记",
             queryset.select_related("person"),
             lambda r: services.residence_registration_end(
-                registration=r, end_date=timezone.localdate(), actor=request.user, reason="搬离"
+                registration=r, end_date=today(), actor=request.user, reason="搬离"
             ),
         )
 
@@ -241,12 +223,6 @@ class PersonFactAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     @admin.display(description="人员")
     def holder(self, obj):
         return _holder(obj.person)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] if obj else []
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
 
     @admin.action(
         description="撤销所选事实（录入有误），积分将在下次重算时冲销", permissions=["change"]
@@ -346,7 +322,7 @@ class PermitApplicationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     @admin.display(description="资格审查（今日重新审查）")
     def eligibility_now(self, obj):
         result = selectors.permit_eligibility(
-            person=obj.person, on=timezone.localdate(), sponsor=obj.sponsor, proxy=obj.proxy
+            person=obj.person, on=today(), sponsor=obj.sponsor, proxy=obj.proxy
         )
         return eligibility_table(result.as_dict())
 
@@ -354,26 +330,18 @@ class PermitApplicationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     def eligibility_recorded(self, obj):
         return eligibility_table(obj.eligibility)
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ApplicationForm.Meta.fields
-        return [
-            "applicant",
-            "status",
-            "submitted_on",
-            "address",
-            "eligibility_now",
-            "eligibility_recorded",
-            "decided_by",
-            "decided_at",
-            "decision_reason",
-        ]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj) if obj else []
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
+    add_fields = ApplicationForm.Meta.fields
+    change_fields = [
+        "applicant",
+        "status",
+        "submitted_on",
+        "address",
+        "eligibility_now",
+        "eligibility_recorded",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+    ]
 
     @admin.action(description="签发居住证（今日，重新审查资格）", permissions=["change"])
     def issue(self, request, queryset):
@@ -388,7 +356,7 @@ class PermitApplicationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     def reject(self, request, queryset):
         def call(app):
             result = selectors.permit_eligibility(
-                person=app.person, on=timezone.localdate(), sponsor=app.sponsor, proxy=app.proxy
+                person=app.person, on=today(), sponsor=app.sponsor, proxy=app.proxy
             )
             unmet = "、".join(c.label for c in result.blocking)
             services.permit_application_reject(
@@ -491,9 +459,7 @@ class ResidencePermitAdmin(ReadAuditMixin, LargeTableAdmin):
 
     @admin.display(description="积分")
     def points_summary(self, obj):
-        policy = points.policy_in_force(
-            city_code=points.city_code_of(obj.region_id), on=timezone.localdate()
-        )
+        policy = points.policy_in_force(city_code=points.city_code_of(obj.region_id), on=today())
         if policy is None:
             return "本市暂无积分政策"
         total = points.points_total(person=obj.person, policy=policy)
@@ -626,7 +592,7 @@ class _QueueAdmin(ResidencePermitAdmin):
 @admin.register(EndorsementDueQueue)
 class EndorsementDueQueueAdmin(_QueueAdmin):
     def get_queryset(self, request):
-        on = timezone.localdate()
+        on = today()
         return selectors.permits_due_for_endorsement(on=on).select_related("person")
 
 
@@ -703,13 +669,4 @@ class PointsEntryAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
     def holder(self, obj):
         return _holder(obj.person)
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["person", "code", "evidence"]
-        return [f.name for f in PointsEntry._meta.fields]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj) if obj else []
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
+    add_fields = ["person", "code", "evidence"]

@@ -13,7 +13,7 @@ import datetime as dt
 from population.models import Person, PersonStatus
 from population.regions import DEMO_CITY
 from residence_permit import rules, services
-from residence_permit.models import FactKind, ResidenceBasis, ResidencePermit
+from residence_permit.models import PersonFactKind, ResidenceBasis, ResidencePermit
 
 DEMO_PERMITS_DUE = 8
 
@@ -46,7 +46,7 @@ def demo_permits_due(today: dt.date) -> str:
         )
         services.person_fact_record(
             person=person,
-            kind=FactKind.EMPLOYMENT,
+            kind=PersonFactKind.EMPLOYMENT,
             start_date=since,
             evidence=f"演示劳动合同 {since:%Y}-{index + 1:03d}",
             actor=None,

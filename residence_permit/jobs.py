@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
+from population.clock import today
 from population.locks import session_lock
 from population.models import Person
 from residence_permit import points, rules, services
@@ -20,13 +20,8 @@ from residence_permit.models import (
 )
 
 
-def _exclusive(name: str):
-    # Held across the job's many short transactions (population/locks.py: safe behind PgBouncer).
-    return session_lock(name)
-
-
 def permits_daily_job(*, on: dt.date | None = None) -> dict[str, int]:
-    with _exclusive("popbase.job.permits_daily") as acquired:
+    with session_lock("popbase.job.permits_daily") as acquired:
         if not acquired:
             return {"skipped": 1}
         return services.permits_daily_run(on=on)
@@ -79,8 +74,8 @@ def persons_needing_points(*, on: dt.date) -> list[int]:
 
 
 def points_recompute_changed_job(*, on: dt.date | None = None) -> dict[str, int]:
-    on = on or timezone.localdate()
-    with _exclusive("popbase.job.points_recompute") as acquired:
+    on = on or today()
+    with session_lock("popbase.job.points_recompute") as acquired:
         if not acquired:
             return {"skipped": 1}
         persons = persons_needing_points(on=on)

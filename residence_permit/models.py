@@ -101,7 +101,7 @@ class ResidenceRegistration(models.Model):
         return f"{self.person.name} {self.address}（{self.start_date}起）"
 
 
-class FactKind(models.TextChoices):
+class PersonFactKind(models.TextChoices):
     """Facts about a person that eligibility and points read (later fed by departments)."""
 
     EMPLOYMENT = "employment", "合法稳定就业"
@@ -115,7 +115,7 @@ class FactKind(models.TextChoices):
     COMMUNITY_SERVICE = "community_service", "社会服务"
 
 
-class FactSource(models.TextChoices):
+class PersonFactSource(models.TextChoices):
     OFFICER = "officer", "窗口录入"
     DEPARTMENT = "department", "部门数据"
 
@@ -133,7 +133,7 @@ class PersonFact(models.Model):
     person = models.ForeignKey(
         Person, on_delete=models.PROTECT, related_name="permit_facts", verbose_name="人员"
     )
-    kind = models.CharField("事实类别", max_length=20, choices=FactKind.choices)
+    kind = models.CharField("事实类别", max_length=20, choices=PersonFactKind.choices)
     start_date = models.DateField("起始日期")
     end_date = models.DateField("终止日期", null=True, blank=True)
     quantity = models.DecimalField(
@@ -141,7 +141,7 @@ class PersonFact(models.Model):
     )
     level = models.CharField("等级代码", max_length=30, blank=True)
     evidence = models.CharField("证明材料", max_length=200, help_text="材料名称及编号")
-    source = models.CharField("来源", max_length=12, choices=FactSource.choices)
+    source = models.CharField("来源", max_length=12, choices=PersonFactSource.choices)
     source_name = models.CharField("来源单位", max_length=60, help_text="录入窗口或部门名称")
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

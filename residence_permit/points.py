@@ -17,20 +17,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from population.actors import officer_or_none
+from population.clock import today
 from population.errors import Conflict, DomainError, NotFound
 from population.jurisdiction import actor_require_within
+from population.locks import advisory_xact_lock
 from population.models import Person
+from population.policies import policy_version_in_force, policy_version_store
 from population.services import history_context
 from residence_permit import rules, selectors
 from residence_permit.models import (
     EntrySource,
-    FactKind,
     PermitStatus,
     PersonFact,
+    PersonFactKind,
     PointsAccount,
     PointsEntry,
     PointsPolicy,
@@ -80,7 +84,7 @@ def policy_validate(data: dict[str, Any]) -> dict[str, Any]:
         for kind in ind.get("facts", []) + list(
             ind.get("scores", {}) if method == "fact_present" else []
         ):
-            if kind not in FactKind.values:
+            if kind not in PersonFactKind.values:
                 raise _bad(f"指标 {code} 引用未知事实类别：{kind}")
         numbers = [ind.get(k) for k in ("per_year", "cap", "unit", "per_unit") if k in ind]
         numbers += list(ind.get("scores", {}).values())
@@ -123,23 +127,12 @@ def policy_load_file(*, path: Path, model=PointsPolicy) -> tuple[PointsPolicy, b
         "rules": rules_part | {"source": data["source"]},
         "source_file": Path(path).name,
     }
-    with transaction.atomic():
-        existing = (
-            model.objects.select_for_update()
-            .filter(city_code=data["city_code"], version=data["version"])
-            .first()
-        )
-        if existing is None:
-            return model.objects.create(
-                city_code=data["city_code"], version=data["version"], **fields
-            ), True
-        if any(getattr(existing, k) != v for k, v in fields.items()):
-            raise Conflict(
-                f"积分政策 {data['city_code']} {data['version']} 已存在且内容不同，请新增版本",
-                "this policy version exists with other content; add a new version",
-                code="policy_version_exists",
-            )
-        return existing, False
+    refusal = (
+        f"积分政策 {data['city_code']} {data['version']} 已存在且内容不同，请新增版本",
+        "this policy version exists with other content; add a new version",
+        "policy_version_exists",
+    )
+    return policy_version_store(model, data, fields, refusal=refusal)
 
 
 def policies_load_shipped(*, model=PointsPolicy) -> int:
@@ -152,12 +145,7 @@ def city_code_of(region_code: str) -> str:
 
 
 def policy_in_force(*, city_code: str, on: dt.date) -> PointsPolicy | None:
-    return (
-        PointsPolicy.objects.filter(city_code=city_code, effective_from__lte=on)
-        .exclude(effective_to__lt=on)
-        .order_by("-effective_from")
-        .first()
-    )
+    return policy_version_in_force(PointsPolicy, city_code=city_code, on=on)
 
 
 # -- computation ----------------------------------------------------------------------------------
@@ -170,7 +158,7 @@ class Score:
     evidence: str
 
 
-def _years_of(facts: list[selectors.Fact], on: dt.date) -> int:
+def _years_of(facts: list[selectors.KnownFact], on: dt.date) -> int:
     return sum(rules.whole_years_between(f.start_date, min(f.end_date or on, on)) for f in facts)
 
 
@@ -216,10 +204,7 @@ def points_compute(*, person: Person, permit: ResidencePermit | None, policy, on
 
 def _lock_ledger(person: Person, *, actor: Any) -> None:
     actor_require_within(actor, person)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"popbase.points:{person.pk}"]
-        )
+    advisory_xact_lock(f"popbase.points:{person.pk}")
 
 
 def _computed_sums(person: Person, policy: PointsPolicy) -> dict[str, Decimal]:
@@ -240,7 +225,7 @@ def points_recompute(
     Nothing changed, nothing appended. A holder whose permit ended gets every computed point
     reversed. Serialised per person (advisory lock) so two runs never both append.
     """
-    on = on or timezone.localdate()
+    on = on or today()
     if person is None or not Person.objects.filter(pk=getattr(person, "pk", None)).exists():
         raise NotFound("人员不存在", "unknown person", code="unknown_person")
     _lock_ledger(person, actor=actor)
@@ -278,7 +263,7 @@ def points_recompute(
                         )[:300],
                         source=EntrySource.COMPUTED,
                         source_name="积分重算",
-                        officer=actor if getattr(actor, "pk", None) else None,
+                        officer=officer_or_none(actor),
                         reverses=(
                             PointsEntry.objects.filter(
                                 person=person, policy=policy, indicator=indicator
@@ -308,7 +293,7 @@ def points_deduction_add(
     source_name: str = "窗口",
 ) -> PointsEntry:
     """An officer (or a department feed) records a deduction the policy defines, with evidence."""
-    on = on or timezone.localdate()
+    on = on or today()
     actor_require_within(actor, person)  # first: nothing about a person outside is told
     if not (evidence and evidence.strip()):
         raise DomainError(
@@ -343,7 +328,7 @@ def points_deduction_add(
             evidence=evidence.strip(),
             source=source,
             source_name=source_name,
-            officer=actor if getattr(actor, "pk", None) else None,
+            officer=officer_or_none(actor),
         )
 
 
@@ -404,7 +389,7 @@ def points_ranking(*, policy: PointsPolicy, quota: int, on: dt.date) -> list[Ran
     )
     insured = dict(
         PersonFact.objects.filter(
-            kind=FactKind.SOCIAL_INSURANCE, retracted_at__isnull=True, start_date__lte=on
+            kind=PersonFactKind.SOCIAL_INSURANCE, retracted_at__isnull=True, start_date__lte=on
         )
         .values("person_id")
         .annotate(m=Sum("quantity"))

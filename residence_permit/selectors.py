@@ -19,19 +19,21 @@ from population.regions import code_prefix
 from residence_permit import rules
 from residence_permit.models import (
     ApplicationStatus,
-    FactKind,
     PermitApplication,
     PermitEvent,
     PermitEventKind,
     PermitStatus,
     PersonFact,
+    PersonFactKind,
     ResidencePermit,
     ResidenceRegistration,
 )
 
 
 @dataclass(frozen=True)
-class Fact:
+class KnownFact:
+    """A recorded ``PersonFact`` as eligibility and points read it on a day."""
+
     id: int
     kind: str
     start_date: dt.date
@@ -50,7 +52,7 @@ class Fact:
         return f"{self.evidence}（{self.source_name}，{period}）"
 
 
-def person_facts(*, person: Person, on: dt.date) -> list[Fact]:
+def person_facts(*, person: Person, on: dt.date) -> list[KnownFact]:
     """Every fact of the person known on ``on`` (started by then, not retracted)."""
     rows = (
         PersonFact.objects.filter(person=person, retracted_at__isnull=True, start_date__lte=on)
@@ -67,7 +69,7 @@ def person_facts(*, person: Person, on: dt.date) -> list[Fact]:
             "source_name",
         )
     )
-    return [Fact(*row) for row in rows]
+    return [KnownFact(*row) for row in rows]
 
 
 def registration_open(*, person: Person) -> ResidenceRegistration | None:
@@ -108,9 +110,12 @@ def residence_continuous_since(*, person: Person, on: dt.date) -> dt.date | None
 
 MET, UNMET, MISSING = "met", "unmet", "missing_evidence"
 BASIS_KINDS = {
-    "stable_employment": ([FactKind.EMPLOYMENT], "合法稳定就业"),
-    "stable_residence": ([FactKind.HOUSING_OWNED, FactKind.HOUSING_RENTED], "合法稳定住所"),
-    "continuous_study": ([FactKind.STUDY], "连续就读"),
+    "stable_employment": ([PersonFactKind.EMPLOYMENT], "合法稳定就业"),
+    "stable_residence": (
+        [PersonFactKind.HOUSING_OWNED, PersonFactKind.HOUSING_RENTED],
+        "合法稳定住所",
+    ),
+    "continuous_study": ([PersonFactKind.STUDY], "连续就读"),
 }
 
 

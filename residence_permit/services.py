@@ -17,35 +17,30 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from population import services as population_services
+from population.actors import officer_or_none
+from population.clock import today
 from population.errors import Conflict, DomainError, NotFound, check_date, require
 from population.jurisdiction import actor_require_within
 from population.models import Person, PersonStatus, Region, RegionLevel
 from population.services import history_context
 from population.sharing.scopes import ScopeCode
+from population.transitions import TRANSITION_REFUSED, transit
 from registry.locks import lock_persons_then_households
 from residence_permit import rules, selectors
 from residence_permit.models import (
     ApplicationStatus,
     CancelReason,
-    FactKind,
-    FactSource,
     PermitApplication,
     PermitEvent,
     PermitEventKind,
     PermitStatus,
     PersonFact,
+    PersonFactKind,
+    PersonFactSource,
     ResidenceBasis,
     ResidencePermit,
     ResidenceRegistration,
 )
-
-
-def _today() -> dt.date:
-    return timezone.localdate()
-
-
-def _officer(actor: Any):
-    return actor if getattr(actor, "pk", None) else None
 
 
 def _lock_person(person: Person | None, *, actor: Any, scoped: bool = True) -> Person:
@@ -85,18 +80,6 @@ def _lock_permit(permit: ResidencePermit, *, actor: Any) -> ResidencePermit:
     return locked
 
 
-def _transit(obj, method_name: str, zh: str, en: str) -> None:
-    """Run an FSM transition or refuse with a clear error (nothing written yet)."""
-    method = getattr(obj, method_name)
-    if not can_proceed(method):
-        raise Conflict(
-            f"{zh}（当前状态：{obj.get_status_display()}）",
-            f"{en} (status is {obj.status})",
-            code="bad_status",
-        )
-    method()
-
-
 # What departments following the change feed learn of each permit event (none: not a change).
 # What the department change feed says of a permit (registered by ResidencePermitConfig.ready).
 CHANGE_KINDS = (
@@ -124,7 +107,7 @@ def _event(
         kind=kind,
         on=on,
         number=permit.number,
-        officer=_officer(actor),
+        officer=officer_or_none(actor),
         reason=reason,
         details={k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in details.items()},
     )
@@ -200,7 +183,7 @@ def residence_registration_create(
                     region=region,
                     basis=basis,
                     start_date=start_date,
-                    officer=_officer(actor),
+                    officer=officer_or_none(actor),
                 )
         except IntegrityError as exc:
             raise Conflict(
@@ -269,18 +252,18 @@ def person_fact_record(
     end_date: dt.date | None = None,
     quantity=None,
     level: str = "",
-    source: str = FactSource.OFFICER,
+    source: str = PersonFactSource.OFFICER,
     source_name: str = "窗口",
 ) -> PersonFact:
     """Record a fact with its evidence (material name and number); no evidence, no fact."""
-    require(kind in FactKind.values, "未知的事实类别", "unknown fact kind", "bad_fact_kind")
+    require(kind in PersonFactKind.values, "未知的事实类别", "unknown fact kind", "bad_fact_kind")
     require(
         bool(evidence and evidence.strip()),
         "须提供证明材料（名称及编号）",
         "evidence (document name and number) is required",
         "evidence_required",
     )
-    require(source in FactSource.values, "未知的来源", "unknown source", "bad_source")
+    require(source in PersonFactSource.values, "未知的来源", "unknown source", "bad_source")
     require(
         end_date is None or end_date >= start_date,
         "终止日期早于起始日期",
@@ -294,7 +277,7 @@ def person_fact_record(
         "bad_quantity",
     )
     person = _lock_person(person, actor=actor)
-    with history_context(actor=actor, reason=f"录入{FactKind(kind).label}"):
+    with history_context(actor=actor, reason=f"录入{PersonFactKind(kind).label}"):
         fact = PersonFact.objects.create(
             person=person,
             kind=kind,
@@ -305,7 +288,7 @@ def person_fact_record(
             evidence=evidence.strip(),
             source=source,
             source_name=source_name.strip() or "窗口",
-            recorded_by=_officer(actor),
+            recorded_by=officer_or_none(actor),
         )
         _applications_rejudge(person)
     return fact
@@ -321,7 +304,7 @@ def _applications_rejudge(person: Person) -> None:
     for application in waiting:
         application.eligible_now = selectors.permit_eligibility(
             person=application.person,
-            on=_today(),
+            on=today(),
             sponsor=application.sponsor,
             proxy=application.proxy,
         ).eligible
@@ -361,7 +344,7 @@ def permit_application_submit(
 
     An ineligible application is accepted (the officer sees why) but cannot be issued.
     """
-    on = on or _today()
+    on = on or today()
     person = _lock_person(person, actor=actor)
     check_date(on)
     registration = selectors.registration_open(person=person)
@@ -451,9 +434,14 @@ def permit_issue(
     Two officers issuing at once: the second waits for the first's row lock, then finds the
     application issued and is told so.
     """
-    on = on or _today()
+    on = on or today()
     app = _lock_application(application, actor=actor)
-    _transit(app, "mark_issued", "申请不在待审核状态，不能发证", "application is not waiting")
+    transit(
+        app,
+        "mark_issued",
+        "申请不在待审核状态，不能发证（当前状态：{status}）",
+        "application is not waiting (status is {value})",
+    )
     person = _lock_person(app.person, actor=actor)
     check_date(on, not_before=app.submitted_on)
     eligibility = selectors.permit_eligibility(
@@ -478,7 +466,7 @@ def permit_issue(
     number = permit_number_allocate(county_code=registration.region_id[:6], year=on.year)
     with history_context(actor=actor, reason="签发居住证"):
         app.eligibility = eligibility.as_dict()
-        app.decided_by = _officer(actor)
+        app.decided_by = officer_or_none(actor)
         app.decided_at = timezone.now()
         app.save(update_fields=["status", "eligibility", "decided_by", "decided_at"])
         permit = ResidencePermit.objects.create(
@@ -509,9 +497,14 @@ def permit_application_reject(
         "reason_required",
     )
     app = _lock_application(application, actor=actor)
-    _transit(app, "mark_rejected", "申请不在待审核状态", "application is not waiting")
+    transit(
+        app,
+        "mark_rejected",
+        "申请不在待审核状态（当前状态：{status}）",
+        "application is not waiting (status is {value})",
+    )
     with history_context(actor=actor, reason=reason):
-        app.decided_by = _officer(actor)
+        app.decided_by = officer_or_none(actor)
         app.decided_at = timezone.now()
         app.decision_reason = reason.strip()
         app.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
@@ -523,7 +516,12 @@ def permit_application_withdraw(
     *, application: PermitApplication, actor: Any, reason: str = "申请人撤回"
 ) -> PermitApplication:
     app = _lock_application(application, actor=actor)
-    _transit(app, "mark_withdrawn", "申请不在待审核状态", "application is not waiting")
+    transit(
+        app,
+        "mark_withdrawn",
+        "申请不在待审核状态（当前状态：{status}）",
+        "application is not waiting (status is {value})",
+    )
     with history_context(actor=actor, reason=reason):
         app.decided_at = timezone.now()
         app.decision_reason = reason.strip()
@@ -544,7 +542,7 @@ def permit_endorse(
     After it, while still active (grace period): late but continuous. A lapsed permit endorsed
     late is active again, and residence years count afresh from that day (条例第十四条).
     """
-    on = on or _today()
+    on = on or today()
     permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     require(
@@ -562,7 +560,12 @@ def permit_endorse(
     )
     first, last = rules.endorsement_window(due)
     was = permit.status
-    _transit(permit, "mark_endorsed", "当前状态不能签注", "cannot endorse in this status")
+    transit(
+        permit,
+        "mark_endorsed",
+        "当前状态不能签注（当前状态：{status}）",
+        "cannot endorse in this status (status is {value})",
+    )
     if was == PermitStatus.ACTIVE and on < rules.lapse_day(due):
         require(
             on >= first,
@@ -627,11 +630,16 @@ def permit_renew(
     Allowed for an expired or lapsed permit, or an active one within its last 30 days. From
     lapsed or expired, residence years count afresh from ``on`` (as a late endorsement).
     """
-    on = on or _today()
+    on = on or today()
     permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     was = permit.status
-    _transit(permit, "mark_renewed", "当前状态不能换领", "cannot renew in this status")
+    transit(
+        permit,
+        "mark_renewed",
+        "当前状态不能换领（当前状态：{status}）",
+        "cannot renew in this status (status is {value})",
+    )
     if was == PermitStatus.ACTIVE:
         require(
             on >= permit.valid_until - dt.timedelta(days=rules.ENDORSE_WINDOW_DAYS),
@@ -673,13 +681,13 @@ def permit_change_address(
 
     Residence stays continuous (no gap), so the six-month count and the points keep running.
     """
-    on = on or _today()
+    on = on or today()
     permit = _lock_permit(permit, actor=actor)
     require(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
         "当前状态不能变更地址",
         "cannot change the address in this status",
-        "bad_status",
+        TRANSITION_REFUSED,
     )
     old = ResidenceRegistration.objects.select_for_update().get(pk=permit.registration_id)
     require(
@@ -725,7 +733,7 @@ def permit_reissue(
     *, permit: ResidencePermit, actor: Any, reason: str = "遗失补领", on: dt.date | None = None
 ) -> ResidencePermit:
     """补领 after loss or damage: a new number; the old one is recorded and never valid again."""
-    on = on or _today()
+    on = on or today()
     require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
@@ -734,7 +742,7 @@ def permit_reissue(
         permit.status in (PermitStatus.ACTIVE, PermitStatus.LAPSED),
         "当前状态不能补领",
         "cannot reissue in this status",
-        "bad_status",
+        TRANSITION_REFUSED,
     )
     check_date(on, not_before=permit.issue_date)
     new_number = permit_number_allocate(county_code=permit.region_id[:6], year=on.year)
@@ -747,7 +755,12 @@ def permit_reissue(
 
 
 def _cancel(permit: ResidencePermit, on: dt.date, why: str, actor: Any, reason: str):
-    _transit(permit, "mark_cancelled", "居住证已注销", "the permit is already cancelled")
+    transit(
+        permit,
+        "mark_cancelled",
+        "居住证已注销（当前状态：{status}）",
+        "the permit is already cancelled (status is {value})",
+    )
     permit.cancelled_on = on
     permit.cancel_reason = why
     permit.save(update_fields=["status", "cancelled_on", "cancel_reason"])
@@ -764,7 +777,7 @@ def permit_cancel_on_settlement(
     permit returns None and nothing changes, so a repeated call is harmless. The residence
     region is left to the settlement's move-in, which knows the new address.
     """
-    on = on or _today()
+    on = on or today()
     if person is None or person.pk is None or not Person.objects.filter(pk=person.pk).exists():
         raise NotFound("人员不存在", "unknown person", code="unknown_person")
     live = selectors.permit_live_for(person=person)
@@ -788,7 +801,7 @@ def permit_cancel_on_leaving(
     *, permit: ResidencePermit, actor: Any, on: dt.date | None = None, reason: str = "离开居住地"
 ) -> ResidencePermit:
     """The holder left the city: the permit is cancelled and the registration ended."""
-    on = on or _today()
+    on = on or today()
     permit = _lock_permit(permit, actor=actor)
     check_date(on, not_before=permit.issue_date)
     with history_context(actor=actor, reason=reason):
@@ -829,7 +842,7 @@ def permits_daily_run(*, on: dt.date | None = None, batch_size: int = 500) -> di
     Each permit is its own short transaction, so a long run holds no lock on the table and a
     second run on the same day finds nothing left to do.
     """
-    on = on or _today()
+    on = on or today()
     counts = {"reminded": 0, "lapsed": 0, "expired": 0, "deceased": 0}
     # Registry records deaths without knowing about permits; the permits follow here.
     of_deceased = ResidencePermit.objects.exclude(status=PermitStatus.CANCELLED).filter(

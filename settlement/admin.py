@@ -17,9 +17,10 @@ from django.utils.html import format_html, format_html_join
 
 from population.admin_utils import LargeTableAdmin
 from population.audit import access_log_admin_read
+from population.clock import today
 from population.errors import DomainError
 from population.identity import mask_citizen_id, parse_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin, records_within
+from population.jurisdiction import JurisdictionAdminMixin, ListReadAuditMixin, records_within
 from population.models import Person, Sex
 from population.pdf import print_channel, printable
 from registry.models import Household
@@ -141,9 +142,7 @@ class QueueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value == "overdue":
-            from django.utils import timezone
-
-            ids = selectors.applications_overdue(on=timezone.localdate()).values("pk")
+            ids = selectors.applications_overdue(on=today()).values("pk")
             return queryset.filter(pk__in=ids)
         if value in selectors.ROLE_QUEUES:
             ids = selectors.applications_queue(role=value, user=request.user).values("pk")
@@ -224,7 +223,7 @@ class ActionForm(forms.Form):
 
 
 @admin.register(Application)
-class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class ApplicationAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
     audit_channel = "admin.settlement"
     list_display = ["applicant", "city", "channel_zh", "target", "status", "step_due"]
     list_display_links = ["applicant"]
@@ -313,7 +312,7 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     # -- 窗口受理 (the add page) ------------------------------------------------------------
 
     def _window_rule_set(self, request):
-        rule_sets = rule_sets_for(request.user, on=timezone.localdate())
+        rule_sets = rule_sets_for(request.user, on=today())
         city = request.POST.get("city") or request.GET.get("city")
         return rule_sets, next((r for r in rule_sets if r.city_code == city), None) or (
             rule_sets[0] if rule_sets else None
@@ -415,7 +414,7 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         form = WindowForm(request.POST, user=request.user, rule_set=rule_set)
         form.is_valid()  # what is valid so far is used; the rest is not known yet
         citizen_id, _ = form.applicant_id_name()
-        on = form.cleaned_data.get("on") or timezone.localdate()
+        on = form.cleaned_data.get("on") or today()
         observed = form.observed()
         evidence = {
             k: v
@@ -465,17 +464,11 @@ class ApplicationAdmin(JurisdictionAdminMixin, LargeTableAdmin):
         )
         return HttpResponse(body)
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.settlement_list",
-                person_ids=_person_ids(a.citizen_id for a in changelist.result_list),
-                fields=["name", "citizen_id(masked)", "channel", "status"],
-            )
-        return response
+    list_audit_channel = "admin.settlement_list"
+    list_audit_fields = ["name", "citizen_id(masked)", "channel", "status"]
+
+    def list_audit_person_ids(self, rows) -> list[int]:
+        return _person_ids(a.citizen_id for a in rows)
 
     def allowed_actions(self, request, obj) -> list[tuple[str, str]]:
         """Only the buttons for transitions allowed now and to this user."""

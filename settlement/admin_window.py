@@ -18,10 +18,10 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import OuterRef, Subquery
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from population.admin_site import AccessLoggedAutocompleteJsonView
+from population.clock import today
 from population.codes import Relation
 from population.errors import DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
@@ -383,7 +383,7 @@ class WindowForm(forms.Form):
                 self.fields[FACT_PREFIX + name] = _fact_field(name, rule_set)
                 self.fact_of[FACT_PREFIX + name] = name
         if not self.is_bound:
-            self.initial.setdefault("on", timezone.localdate())
+            self.initial.setdefault("on", today())
 
     def fact_fields(self):
         """Each fact's fields with the fact they state (a record's rows share its name)."""
@@ -439,7 +439,7 @@ class WindowForm(forms.Form):
 
     def clean_on(self):
         on = self.cleaned_data["on"]
-        if on > timezone.localdate():
+        if on > today():
             raise forms.ValidationError("申请日期不能晚于今天", code="future_date")
         return on
 
@@ -502,7 +502,7 @@ class WindowForm(forms.Form):
         new) destination household's region and, for an applicant whose hukou is in the
         city, of the hukou region (on the application date)."""
         data = self.cleaned_data
-        on = data.get("on") or timezone.localdate()
+        on = data.get("on") or today()
         out = {}
         household = data.get("household")
         region = household.region_id if household is not None else None

@@ -4,7 +4,7 @@ A fact is a named, typed value ("social_insurance_months": 12). The catalogue be
 only vocabulary rule files may use, so a typo in a rule file is refused on load. Today the facts
 of an application are evidence an officer records on it (``Application.evidence``, validated
 here); department feeds (employment, social insurance, property, degrees, marriages) will
-implement ``FactSource`` and be merged in front of the recorded evidence later.
+implement ``FactProvider`` and be merged in front of the recorded evidence later.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from population.clock import today
 from population.errors import DomainError
 
 DEGREES = [
@@ -730,7 +731,7 @@ def facts_derive(facts: dict[str, Any], content: dict) -> dict[str, Any]:
     return out
 
 
-class FactSource(Protocol):
+class FactProvider(Protocol):
     """Anything that can say what is known about an applicant on a day (department feeds)."""
 
     def facts_for(self, *, application: Any) -> dict[str, Any]: ...
@@ -746,7 +747,7 @@ class RecordedEvidence:
         return facts_validate(evidence)
 
 
-def facts_gather(*, application: Any, sources: list[FactSource] | None = None) -> dict[str, Any]:
+def facts_gather(*, application: Any, sources: list[FactProvider] | None = None) -> dict[str, Any]:
     """Merge sources in order; a later source fills only what earlier ones left unknown."""
     merged: dict[str, Any] = {}
     for source in sources or [RecordedEvidence()]:
@@ -781,7 +782,6 @@ class PersonRecordFacts:
     submission date (today before submission) and whether their hukou is in the city."""
 
     def facts_for(self, *, application: Any) -> dict[str, Any]:
-        from django.utils import timezone
 
         from population.models import Person
 
@@ -792,7 +792,7 @@ class PersonRecordFacts:
         )
         if person is None:
             return {}
-        on = application.submitted_on or timezone.localdate()
+        on = application.submitted_on or today()
         born = person.birth_date
         age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
         city = application.rule_set.city_code[:4]

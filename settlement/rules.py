@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
-
 from population.errors import Conflict, DomainError
+from population.policies import policy_version_in_force, policy_version_store
 from settlement.conditions import RuleError, condition_validate, constants_validate
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "rules"
@@ -161,43 +160,40 @@ def ruleset_store(*, data: dict, source_file: str, model=None, supersedes=None):
     if model is None:
         from settlement.models import RuleSet as model
     fields = _fields(data, source_file)
-    with transaction.atomic():
-        existing = (
-            model.objects.select_for_update()
-            .filter(city_code=data["city_code"], version=data["version"])
-            .first()
-        )
-        if existing is None:
-            overlapping = model.objects.filter(city_code=data["city_code"]).exclude(
-                effective_to__lt=fields["effective_from"]
-            )
-            if supersedes is not None:
-                overlapping = overlapping.exclude(pk=supersedes.pk)
-            if fields["effective_to"] is not None:
-                overlapping = overlapping.filter(effective_from__lte=fields["effective_to"])
-            if overlapping.exists():
-                raise Conflict(
-                    f"{data['city']} 规则 {data['version']} 的有效期与已有版本重叠",
-                    "the rule set's effective window overlaps a stored version",
-                    code="rules_overlap",
-                )
-            return model.objects.create(
-                city_code=data["city_code"], version=data["version"], **fields
-            ), True
-        changed = any(getattr(existing, k) != v for k, v in fields.items())
-        if changed and _reading(data) > _reading(existing.content):
-            import pgtrigger
 
-            with pgtrigger.ignore("settlement.RuleSet:immutable"):
-                model.objects.filter(pk=existing.pk).update(**fields)
-            return model.objects.get(pk=existing.pk), False
-        if changed:
+    def refuse_overlap() -> None:
+        overlapping = model.objects.filter(city_code=data["city_code"]).exclude(
+            effective_to__lt=fields["effective_from"]
+        )
+        if supersedes is not None:
+            overlapping = overlapping.exclude(pk=supersedes.pk)
+        if fields["effective_to"] is not None:
+            overlapping = overlapping.filter(effective_from__lte=fields["effective_to"])
+        if overlapping.exists():
             raise Conflict(
-                f"{data['city']} 规则 {data['version']} 已存在且内容不同，请新增版本",
-                "this rule-set version exists with other content; add a new version",
-                code="rules_version_exists",
+                f"{data['city']} 规则 {data['version']} 的有效期与已有版本重叠",
+                "the rule set's effective window overlaps a stored version",
+                code="rules_overlap",
             )
-        return existing, False
+
+    def reread(existing):
+        # The same document re-read: replaces the stored content of that version.
+        if _reading(data) <= _reading(existing.content):
+            return None
+        import pgtrigger
+
+        with pgtrigger.ignore("settlement.RuleSet:immutable"):
+            model.objects.filter(pk=existing.pk).update(**fields)
+        return model.objects.get(pk=existing.pk)
+
+    refusal = (
+        f"{data['city']} 规则 {data['version']} 已存在且内容不同，请新增版本",
+        "this rule-set version exists with other content; add a new version",
+        "rules_version_exists",
+    )
+    return policy_version_store(
+        model, data, fields, refusal=refusal, before_create=refuse_overlap, on_other_content=reread
+    )
 
 
 def rulesets_load_shipped(*, model=None) -> int:
@@ -209,9 +205,4 @@ def ruleset_in_force(*, city_code: str, on: dt.date):
     """The rule set of a city in force on a day, or None."""
     from settlement.models import RuleSet
 
-    return (
-        RuleSet.objects.filter(city_code=city_code, effective_from__lte=on)
-        .exclude(effective_to__lt=on)
-        .order_by("-effective_from")
-        .first()
-    )
+    return policy_version_in_force(RuleSet, city_code=city_code, on=on)

@@ -13,16 +13,16 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.utils import timezone
-from django_fsm import can_proceed
 
+from population.actors import officer_or_none, require_officer
+from population.clock import today
 from population.codes import Relation
-from population.errors import Conflict, DomainError, NotFound, check_date, require
-from population.identity import InvalidCitizenId, parse_citizen_id
+from population.errors import DomainError, NotFound, check_date, require, require_citizen_id
 from population.inputcheck import echo, strict_date
 from population.jurisdiction import actor_require_within
 from population.models import Person
 from population.services import history_context
+from population.transitions import transit
 from registry import services as registry
 from registry.locks import lock_persons_then_households
 from registry.models import HouseholdKind
@@ -75,7 +75,6 @@ TARGET_KINDS = {
     Target.PUBLIC_COLLECTIVE: HouseholdKind.PUBLIC_COLLECTIVE,
     Target.TALENT_COLLECTIVE: HouseholdKind.TALENT_COLLECTIVE,
 }
-STATUS_ZH = dict(Status.choices)
 TARGET_ZH = dict(Target.choices)
 RELATION_ZH = dict(Relation.choices)
 
@@ -87,10 +86,6 @@ class RelationError(DomainError):
     def __init__(self, message_zh: str, message_en: str, *, code: str, citizen_id: str) -> None:
         super().__init__(message_zh, message_en, code=code)
         self.citizen_id = citizen_id
-
-
-def _today() -> dt.date:
-    return timezone.localdate()
 
 
 # -- eligibility ------------------------------------------------------------------------------
@@ -300,7 +295,7 @@ def _deadline(app: Application, on: dt.date) -> dt.date | None:
     return add_working_days(on, days) if days else None
 
 
-def _transit(
+def _advance(
     app: Application,
     method: str,
     *,
@@ -310,22 +305,23 @@ def _transit(
     details: dict | None = None,
     fields: tuple[str, ...] = (),
 ) -> Application:
+    """One workflow step: the transition (``transit``), the next deadline, and the
+    ``ApplicationTransition`` row saying who took it and why."""
     source = app.status
-    if not can_proceed(getattr(app, method)):
-        raise Conflict(
-            f"申请当前状态为“{STATUS_ZH[source]}”，不能办理此操作（可能已被他人处理）",
-            f"the application is {source}; this step is not allowed (someone may have acted)",
-            code="bad_transition",
-        )
-    getattr(app, method)()
-    app.step_due = _deadline(app, on or _today())
+    transit(
+        app,
+        method,
+        "申请当前状态为“{status}”，不能办理此操作（可能已被他人处理）",
+        "the application is {value}; this step is not allowed (someone may have acted)",
+    )
+    app.step_due = _deadline(app, on or today())
     with history_context(actor=actor, reason=comment or app.status):
         app.save(update_fields=["status", "step_due", *fields])
         ApplicationTransition.objects.create(
             application=app,
             from_status=source,
             to_status=app.status,
-            officer=actor if getattr(actor, "pk", None) else None,
+            officer=officer_or_none(actor),
             comment=comment,
             details=details or {},
         )
@@ -433,13 +429,6 @@ def _people(app: Application) -> list[tuple[str, str]]:
     ]
 
 
-def _parse_id(citizen_id: str) -> str:
-    try:
-        return str(parse_citizen_id(citizen_id))
-    except InvalidCitizenId as exc:
-        raise DomainError(exc.message_zh, exc.message_en, code="invalid_citizen_id") from exc
-
-
 @transaction.atomic
 def application_create(
     *,
@@ -483,7 +472,7 @@ def application_create(
         "bad_target",
     )
     require(bool(name.strip()), "姓名不能为空", "name must not be empty", "invalid_name")
-    applicant_id = _parse_id(citizen_id)
+    applicant_id = str(require_citizen_id(citizen_id))
     if relation not in Relation.values:
         raise RelationError(
             "申请人与户主关系代码无效",
@@ -511,7 +500,7 @@ def application_create(
             "bad_member",
         )
         require(bool((m.get("name") or "").strip()), "姓名不能为空", "name empty", "invalid_name")
-        member_id = _parse_id(m.get("citizen_id") or "")
+        member_id = str(require_citizen_id(m.get("citizen_id") or ""))
         if m.get("relation") not in Relation.values or m.get("relation") == Relation.HEAD:
             raise RelationError(
                 "随迁人员与户主关系代码无效（随迁人员不能为户主）",
@@ -575,7 +564,7 @@ def application_window_open(
     transaction; ``materials`` lists the documents received (at least one). Any refusal leaves
     nothing behind, not even the new household.
     """
-    _officer(actor)
+    require_officer(actor)
     # The destination first: nothing is created (nor told) for a household outside the area.
     actor_require_within(
         actor, household, regions=[new_household.get("region")] if new_household else []
@@ -632,7 +621,7 @@ def application_submit(
     The rule set in force on the submission date judges it. ``materials``: the documents the
     window received, kept on the transition.
     """
-    on = on or _today()
+    on = on or today()
     app = _lock(application, actor=actor)
     rule_set = ruleset_in_force(city_code=app.rule_set.city_code, on=on)
     require(
@@ -647,7 +636,7 @@ def application_submit(
     app.submitted_on = on
     app.missing_items = []
     app.eligibility = {}
-    _transit(
+    _advance(
         app,
         "mark_submitted",
         actor=actor,
@@ -661,24 +650,14 @@ def application_submit(
     return app
 
 
-def _officer(actor: Any) -> Any:
-    require(
-        getattr(actor, "pk", None) is not None,
-        "须由登录的民警办理",
-        "an identified officer must do this",
-        "officer_required",
-    )
-    return actor
-
-
 @transaction.atomic
 def application_accept(
     *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """受理."""
     app = _lock(application, actor=actor)
-    app.accepted_by = _officer(actor)
-    return _transit(
+    app.accepted_by = require_officer(actor)
+    return _advance(
         app, "mark_accepted", actor=actor, comment=comment, fields=("accepted_by",), on=on
     )
 
@@ -689,8 +668,8 @@ def application_review_start(
 ) -> Application:
     """审核/调查."""
     app = _lock(application, actor=actor)
-    _officer(actor)
-    return _transit(app, "mark_under_review", actor=actor, comment=comment, on=on)
+    require_officer(actor)
+    return _advance(app, "mark_under_review", actor=actor, comment=comment, on=on)
 
 
 @transaction.atomic
@@ -706,9 +685,9 @@ def application_return(
     items = [m.strip() for m in missing or [] if isinstance(m, str) and m.strip()]
     require(bool(items), "须列明需补正的材料", "list what is missing", "missing_required")
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     app.missing_items = items
-    return _transit(
+    return _advance(
         app,
         "mark_returned",
         actor=actor,
@@ -725,7 +704,7 @@ def application_approve(
 ) -> Application:
     """审批通过: by someone other than the acceptor, and only on met conditions."""
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     require(
         actor.has_perm("settlement.decide_application"),
         "无审批落户申请的权限",
@@ -748,7 +727,7 @@ def application_approve(
         )
         app.eligibility = verdict
     app.approved_by = actor
-    return _transit(
+    return _advance(
         app,
         "mark_approved",
         actor=actor,
@@ -779,9 +758,9 @@ def application_issue_permit(
     """签发准迁证: numbered, valid for the rule set's days, naming the destination household
     (the one chosen at the window unless another is given). ``relations`` (citizen ID → GB/T
     4761 code) corrects the relations to that household's head; they are checked against it."""
-    on = on or _today()
+    on = on or today()
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     require(
         household is not None or app.household_id is not None,
         "请选择迁入户",
@@ -798,7 +777,7 @@ def application_issue_permit(
         days = app.rule_set.content["procedure"]["transfer_permit_valid_days"]
         app.permit_valid_until = on + dt.timedelta(days=days)
         app.household = household
-    return _transit(
+    return _advance(
         app,
         "mark_permit_issued",
         actor=actor,
@@ -854,9 +833,9 @@ def application_complete(
     ``relations`` (citizen ID → GB/T 4761 code) corrects the relations first (the household may
     have gained a head since the permit); they are checked before anyone moves.
     """
-    on = on or _today()
+    on = on or today()
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     if app.status == Status.PERMIT_ISSUED:
         require(
             on <= app.permit_valid_until,
@@ -897,7 +876,7 @@ def application_complete(
             )
             member.save(update_fields=["person"])
         app.completed_on = on
-    return _transit(
+    return _advance(
         app,
         "mark_completed",
         actor=actor,
@@ -919,9 +898,9 @@ def application_reject(
         "reason_required",
     )
     app = _lock(application, actor=actor)
-    _officer(actor)
+    require_officer(actor)
     app.rejection_reason = reason.strip()[:300]
-    return _transit(
+    return _advance(
         app,
         "mark_rejected",
         actor=actor,
@@ -937,7 +916,7 @@ def application_withdraw(
 ) -> Application:
     """撤回 (by the applicant, recorded by an officer)."""
     app = _lock(application, actor=actor)
-    return _transit(app, "mark_withdrawn", actor=actor, comment=comment, on=on)
+    return _advance(app, "mark_withdrawn", actor=actor, comment=comment, on=on)
 
 
 @transaction.atomic
@@ -946,13 +925,13 @@ def application_expire(*, application: Application, on: dt.date, actor: Any = No
     app = _lock(application, actor=actor)
     if app.status != Status.PERMIT_ISSUED or app.permit_valid_until >= on:
         return False
-    _transit(app, "mark_expired", actor=actor, comment="准迁证逾期未使用", on=on)
+    _advance(app, "mark_expired", actor=actor, comment="准迁证逾期未使用", on=on)
     return True
 
 
 def permits_expire_due(*, on: dt.date | None = None) -> int:
     """Expire every unused transfer permit past its validity; a rerun changes nothing."""
-    on = on or _today()
+    on = on or today()
     due = Application.objects.filter(
         status=Status.PERMIT_ISSUED, permit_valid_until__lt=on
     ).values_list("pk", flat=True)

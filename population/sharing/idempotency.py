@@ -11,10 +11,11 @@ import hashlib
 import re
 from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import transaction
 from rest_framework.response import Response
 
 from population.errors import DomainError
+from population.locks import advisory_xact_lock
 from population.sharing.models import ApiClient, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -57,10 +58,7 @@ def idempotent(
         )
     print_ = fingerprint(request)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [client.pk & 0x7FFFFFFF, key]
-            )
+        advisory_xact_lock(client.pk & 0x7FFFFFFF, key)
         record = IdempotencyRecord.objects.filter(client=client, key=key).first()
         if record is not None:
             if record.fingerprint != print_:

@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from population.errors import DomainError
+from population.locks import advisory_xact_lock
 from population.statistics.compute import COUNT_FIELDS, figures_compute, figures_recount, month_end
 from population.statistics.models import SnapshotSource, StatSnapshot
 
@@ -60,11 +61,8 @@ def snapshot_take(*, month: dt.date, from_history: bool | None = None) -> int:
             *((today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1))
         )
         from_history = month < last_ended
-    with connection.cursor() as cursor:
-        # One writer per month: a beat run and a manual backfill of the same month serialize.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('popbase.stats'), %s)", [month.toordinal()]
-        )
+    # One writer per month: a beat run and a manual backfill of the same month serialize.
+    advisory_xact_lock("popbase.stats", month.toordinal())
     areas = figures_compute(month=month, from_history=from_history)
     StatSnapshot.objects.filter(month=month).delete()
     source = SnapshotSource.HISTORY if from_history else SnapshotSource.CURRENT

@@ -9,12 +9,15 @@ from django.apps import apps as django_apps
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from population.actors import officer_or_none
+from population.clock import today
 from population.codes import Relation
 from population.errors import Conflict, NotFound, require
 from population.jurisdiction import actor_require_within
 from population.locks import SessionLock
 from population.models import Person, PersonStatus
 from population.services import change_record, history_context
+from population.transitions import TRANSITION_REFUSED
 from registry.locks import lock_persons_then_households
 from registry.models import EventKind, Membership, RegistrationEvent
 from registry.quality.detectors import Detector, DetectorContext, detector_hook
@@ -199,11 +202,11 @@ def quality_issue_decide(
         raise Conflict(
             f"问题当前为“{issue.get_status_display()}”，不能改为“{IssueStatus(status).label}”",
             f"the issue is {issue.status}; it cannot become {status}",
-            code="bad_transition",
+            code=TRANSITION_REFUSED,
         )
     with history_context(actor=actor, reason=f"数据质量问题处理：{status}"):
         issue.status = status
-        issue.decided_by = actor if getattr(actor, "pk", None) else None
+        issue.decided_by = officer_or_none(actor)
         issue.decided_at = timezone.now()
         issue.decision_note = note
         issue.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
@@ -400,7 +403,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     _check_pair(survivor, duplicate)
     for guard in _MERGE_GUARDS:
         guard(survivor=survivor, duplicate=duplicate)
-    today = timezone.localdate()
+    on = today()
     reason = f"重复户口合并：{merge.reason}"
 
     # Persons, households, memberships (registry.locks): with both persons locked their open
@@ -435,14 +438,14 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     with history_context(actor=actor, reason=reason):
         joined = None
         if dup_m is not None:
-            dup_m.end_date = max(today, dup_m.start_date)
+            dup_m.end_date = max(on, dup_m.start_date)
             dup_m.save(update_fields=["end_date"])
             if outcome == "taken_over":
                 joined = Membership.objects.create(
                     person=survivor,
                     household=dup_m.household,
                     relation=dup_m.relation,
-                    start_date=today,
+                    start_date=on,
                 )
                 survivor.hukou_region_id = dup_m.household.region_id
                 survivor.save(update_fields=["hukou_region", "updated_at"])
@@ -470,12 +473,12 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
             "references_moved": {k: v for k, v in others_moved.items() if v},
             "duplicate_former_hukou_region": former_region,
         }
-        officer = actor if getattr(actor, "pk", None) else None
+        officer = officer_or_none(actor)
         RegistrationEvent.objects.create(
             kind=EventKind.MERGE,
             person=duplicate,
             from_household=dup_m.household if dup_m else None,
-            effective_date=today,
+            effective_date=on,
             officer=officer,
             reason=reason[:200],
             document_type="重复户口合并审批",
@@ -487,7 +490,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
                 kind=EventKind.MERGE,
                 person=survivor,
                 to_household=joined.household,
-                effective_date=today,
+                effective_date=on,
                 officer=officer,
                 reason=reason[:200],
                 document_type="重复户口合并审批",
@@ -523,7 +526,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
             kind=EventKind.MERGE,
             person=duplicate,
             source=f"registry.merge.{merge.pk}",
-            effective_date=today,
+            effective_date=on,
             regions=[former_region],
         )
     return merge

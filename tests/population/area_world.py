@@ -28,8 +28,8 @@ from registry.quality import services as quality
 from registry.quality.models import IssueKind, QualityIssue
 from residence_permit import services as permits
 from residence_permit.models import (
-    FactKind,
     PersonFact,
+    PersonFactKind,
     PointsEntry,
     PointsPolicy,
     ResidenceBasis,
@@ -148,7 +148,7 @@ def world(village, tmp_path):
             start_date=registered_since, actor=None,
         )  # fmt: skip
         permits.person_fact_record(
-            person=person, kind=FactKind.EMPLOYMENT, start_date=registered_since,
+            person=person, kind=PersonFactKind.EMPLOYMENT, start_date=registered_since,
             evidence="劳动合同 HT-1", source_name="清城区人社局", actor=None,
         )  # fmt: skip
         return person

@@ -18,7 +18,7 @@ from population.errors import DomainError
 from population.jurisdiction import area_rules, serving_staff
 from population.models import Person
 from registry.models import HouseholdKind
-from residence_permit.models import FactKind
+from residence_permit.models import PersonFactKind
 from tests.population.area_world import citizen_id
 from tests.population.test_area_matrix import _snapshot
 
@@ -146,7 +146,7 @@ SERVICE_CALLS = {
         registration=w.newcomer_registration, end_date=w.today, reason="搬离"
     ),
     "residence_permit.services.person_fact_record": lambda w: dict(
-        person=w.newcomer, kind=FactKind.EMPLOYMENT, start_date=w.today, evidence="合同2"
+        person=w.newcomer, kind=PersonFactKind.EMPLOYMENT, start_date=w.today, evidence="合同2"
     ),
     "residence_permit.services.person_fact_retract": lambda w: dict(
         fact=w.person_fact, reason="录入有误"

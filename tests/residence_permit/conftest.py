@@ -8,7 +8,7 @@ import pytest
 
 from population.models import Region, RegionLevel
 from residence_permit import points, services
-from residence_permit.models import FactKind, ResidenceBasis
+from residence_permit.models import PersonFactKind, ResidenceBasis
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def resident(make_person, village):
         if employed:
             services.person_fact_record(
                 person=person,
-                kind=FactKind.EMPLOYMENT,
+                kind=PersonFactKind.EMPLOYMENT,
                 start_date=since,
                 evidence="劳动合同 HT-001",
                 source_name="清城区人社局",

@@ -236,7 +236,7 @@ def test_queue_pages_take_the_same_number_of_queries_for_one_or_many_rows(
 def test_the_queue_shows_the_verdict_on_the_latest_evidence(officer_client, resident):
     """Submitted without employment on file: ✘; employment recorded afterwards: ✔ in the
     queue; retracted: ✘ again. The verdict recorded at submission stays as it was."""
-    from residence_permit.models import FactKind, PersonFact
+    from residence_permit.models import PersonFact, PersonFactKind
 
     person = resident(since=dt.date(2024, 1, 1), employed=False)
     application = services.permit_application_submit(
@@ -252,7 +252,7 @@ def test_the_queue_shows_the_verdict_on_the_latest_evidence(officer_client, resi
     assert mark() == "icon-no.svg"
     fact = services.person_fact_record(
         person=person,
-        kind=FactKind.EMPLOYMENT,
+        kind=PersonFactKind.EMPLOYMENT,
         start_date=dt.date(2024, 1, 1),
         evidence="劳动合同 HT-002",
         actor=None,

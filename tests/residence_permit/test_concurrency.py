@@ -30,7 +30,7 @@ def test_two_officers_issuing_one_application_at_once_one_wins_the_other_is_told
     permits = [r for r in results if isinstance(r, ResidencePermit)]
     errors = [r for r in results if isinstance(r, DomainError)]
     assert (len(permits), len(errors)) == (1, 1)
-    assert errors[0].code == "bad_status"
+    assert errors[0].code == "bad_transition"
     assert ResidencePermit.objects.count() == 1
     assert PermitEvent.objects.count() == 1
     assert PermitApplication.objects.get(pk=app.pk).status == ApplicationStatus.ISSUED

@@ -8,10 +8,10 @@ import pytest
 
 from residence_permit import jobs, points, services
 from residence_permit.models import (
-    FactKind,
     PermitEvent,
     PermitEventKind,
     PermitStatus,
+    PersonFactKind,
     PointsEntry,
     ResidencePermit,
 )
@@ -69,7 +69,7 @@ def test_points_recomputation_picks_changed_holders_only_and_a_rerun_appends_not
     assert jobs.points_recompute_changed_job(on=on) == {"persons": 0, "entries": 0}
     services.person_fact_record(
         person=a.person,
-        kind=FactKind.TAX,
+        kind=PersonFactKind.TAX,
         start_date=dt.date(2025, 1, 1),
         quantity=25000,
         evidence="完税证明 T-9",

@@ -286,14 +286,14 @@ SERVICE_TABLE = [
     ("lapsed", "renew", "active"),
     ("lapsed", "reissue", "lapsed"),
     ("lapsed", "leave", "cancelled"),
-    ("expired", "endorse", "bad_status"),
+    ("expired", "endorse", "bad_transition"),
     ("expired", "renew", "active"),
-    ("expired", "reissue", "bad_status"),
+    ("expired", "reissue", "bad_transition"),
     ("expired", "leave", "cancelled"),
-    ("cancelled", "endorse", "bad_status"),
-    ("cancelled", "renew", "bad_status"),
-    ("cancelled", "reissue", "bad_status"),
-    ("cancelled", "leave", "bad_status"),
+    ("cancelled", "endorse", "bad_transition"),
+    ("cancelled", "renew", "bad_transition"),
+    ("cancelled", "reissue", "bad_transition"),
+    ("cancelled", "leave", "bad_transition"),
 ]
 
 
@@ -316,13 +316,13 @@ def test_services_follow_the_transition_table_and_refusals_change_nothing(
 
 
 APPLICATION_TABLE = [
-    ("issue", "issued", "reject", "bad_status"),
-    ("issue", "issued", "withdraw", "bad_status"),
-    ("issue", "issued", "issue", "bad_status"),
-    ("reject", "rejected", "issue", "bad_status"),
-    ("reject", "rejected", "withdraw", "bad_status"),
-    ("withdraw", "withdrawn", "issue", "bad_status"),
-    ("withdraw", "withdrawn", "reject", "bad_status"),
+    ("issue", "issued", "reject", "bad_transition"),
+    ("issue", "issued", "withdraw", "bad_transition"),
+    ("issue", "issued", "issue", "bad_transition"),
+    ("reject", "rejected", "issue", "bad_transition"),
+    ("reject", "rejected", "withdraw", "bad_transition"),
+    ("withdraw", "withdrawn", "issue", "bad_transition"),
+    ("withdraw", "withdrawn", "reject", "bad_transition"),
 ]
 
 

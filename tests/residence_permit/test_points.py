@@ -17,7 +17,7 @@ from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from population.errors import DomainError
 from residence_permit import points, services
-from residence_permit.models import FactKind, PointsEntry, PointsPolicy
+from residence_permit.models import PersonFactKind, PointsEntry, PointsPolicy
 from tests.dburl import both_layers_refuse
 
 pytestmark = pytest.mark.django_db
@@ -105,13 +105,15 @@ def test_a_bad_policy_file_is_refused_naming_the_problem(change, message):
 
 
 def full_profile(person):
-    fact(person, FactKind.HOUSING_RENTED, dt.date(2023, 9, 1), "租赁备案 ZL-1")
-    fact(person, FactKind.EDUCATION, dt.date(2012, 7, 1), "本科毕业证 B-1", level="bachelor")
-    fact(person, FactKind.SOCIAL_INSURANCE, dt.date(2023, 9, 1), "社保缴费记录", quantity=30)
-    tax = fact(person, FactKind.TAX, dt.date(2024, 1, 1), "完税证明 T-1", quantity=25000)
-    fact(person, FactKind.SKILL, dt.date(2020, 1, 1), "高级工证书 S-1", level="vocational_3")
-    fact(person, FactKind.SKILL, dt.date(2021, 1, 1), "助理工程师 S-2", level="title_junior")
-    fact(person, FactKind.COMMUNITY_SERVICE, dt.date(2024, 1, 1), "志愿时长证明", quantity=120)
+    fact(person, PersonFactKind.HOUSING_RENTED, dt.date(2023, 9, 1), "租赁备案 ZL-1")
+    fact(person, PersonFactKind.EDUCATION, dt.date(2012, 7, 1), "本科毕业证 B-1", level="bachelor")
+    fact(person, PersonFactKind.SOCIAL_INSURANCE, dt.date(2023, 9, 1), "社保缴费记录", quantity=30)
+    tax = fact(person, PersonFactKind.TAX, dt.date(2024, 1, 1), "完税证明 T-1", quantity=25000)
+    fact(person, PersonFactKind.SKILL, dt.date(2020, 1, 1), "高级工证书 S-1", level="vocational_3")
+    fact(person, PersonFactKind.SKILL, dt.date(2021, 1, 1), "助理工程师 S-2", level="title_junior")
+    fact(
+        person, PersonFactKind.COMMUNITY_SERVICE, dt.date(2024, 1, 1), "志愿时长证明", quantity=120
+    )
     return tax
 
 
@@ -145,8 +147,10 @@ def test_points_of_a_full_profile_match_the_hand_computation(gz_holder, policy):
 
 def test_caps_hold(gz_holder, policy):
     permit = gz_holder()
-    fact(permit.person, FactKind.SOCIAL_INSURANCE, dt.date(2010, 1, 1), "社保", quantity=200)
-    fact(permit.person, FactKind.COMMUNITY_SERVICE, dt.date(2010, 1, 1), "志愿", quantity=1000)
+    fact(permit.person, PersonFactKind.SOCIAL_INSURANCE, dt.date(2010, 1, 1), "社保", quantity=200)
+    fact(
+        permit.person, PersonFactKind.COMMUNITY_SERVICE, dt.date(2010, 1, 1), "志愿", quantity=1000
+    )
     points.points_recompute(person=permit.person, on=ON)
     by = points.points_by_indicator(person=permit.person, policy=policy)
     # 200 months → 16 years × 3 = 48, capped 30; 1000 h → 20 × 2 = 40, capped 10.
@@ -240,7 +244,9 @@ def test_the_ranking_has_a_quota_and_deterministic_tie_breaks(gz_holder, policy)
     for p in permits:
         full_profile(p.person)  # 104 each
     # Holder 0 has more social insurance months, the same points (35 months: still 2 years).
-    fact(permits[0].person, FactKind.SOCIAL_INSURANCE, dt.date(2023, 9, 1), "补缴", quantity=5)
+    fact(
+        permits[0].person, PersonFactKind.SOCIAL_INSURANCE, dt.date(2023, 9, 1), "补缴", quantity=5
+    )
     # Holder 3 falls below the minimum of 85 with a deduction.
     for p in permits:
         points.points_recompute(person=p.person, on=ON)

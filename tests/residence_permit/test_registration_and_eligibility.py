@@ -13,9 +13,9 @@ from population.errors import DomainError
 from population.models import Person
 from residence_permit import rules, selectors, services
 from residence_permit.models import (
-    FactKind,
     PermitApplication,
     PersonFact,
+    PersonFactKind,
     ResidenceBasis,
     ResidenceRegistration,
 )
@@ -59,7 +59,7 @@ def test_a_local_living_in_another_district_registers_and_may_apply(
     )
     services.person_fact_record(
         person=local,
-        kind=FactKind.EMPLOYMENT,
+        kind=PersonFactKind.EMPLOYMENT,
         start_date=dt.date(2024, 1, 1),
         evidence="劳动合同 A1",
         actor=None,
@@ -132,7 +132,7 @@ def test_an_ended_job_is_unmet_and_no_basis_makes_the_person_ineligible(resident
     person = resident(since=dt.date(2024, 1, 1), employed=False)
     services.person_fact_record(
         person=person,
-        kind=FactKind.EMPLOYMENT,
+        kind=PersonFactKind.EMPLOYMENT,
         start_date=dt.date(2024, 1, 1),
         end_date=dt.date(2024, 5, 31),
         evidence="劳动合同 HT-9",
@@ -308,7 +308,7 @@ def test_a_fact_without_evidence_is_refused_by_the_service_and_the_database(make
     with pytest.raises(DomainError) as exc:
         services.person_fact_record(
             person=person,
-            kind=FactKind.EMPLOYMENT,
+            kind=PersonFactKind.EMPLOYMENT,
             start_date=dt.date(2024, 1, 1),
             evidence="  ",
             actor=None,
@@ -318,7 +318,7 @@ def test_a_fact_without_evidence_is_refused_by_the_service_and_the_database(make
     with pytest.raises(IntegrityError, match="fact_evidence_required"):
         PersonFact.objects.create(
             person=person,
-            kind=FactKind.EMPLOYMENT,
+            kind=PersonFactKind.EMPLOYMENT,
             start_date=dt.date(2024, 1, 1),
             evidence="",
             source="officer",

@@ -11,7 +11,7 @@ from population import roles
 from registry import services as registry
 from registry.models import HouseholdKind
 from residence_permit import services as permits
-from residence_permit.models import FactKind, ResidenceBasis
+from residence_permit.models import PersonFactKind, ResidenceBasis
 from settlement.rules import DATA_DIR, ruleset_load_file, rulesets_load_shipped
 
 ON = dt.date(2024, 3, 4)  # a Monday
@@ -80,7 +80,7 @@ def permit_holder(make_person, village):
         )
         permits.person_fact_record(
             person=person,
-            kind=FactKind.EMPLOYMENT,
+            kind=PersonFactKind.EMPLOYMENT,
             start_date=dt.date(2023, 8, 31),
             evidence="劳动合同 HT-001",
             source_name="清城区人社局",

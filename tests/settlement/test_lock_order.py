@@ -184,7 +184,7 @@ def test_completion_and_an_endorsement_of_the_second_members_permit_both_finish(
     assert waited
     # The endorsement came second and found the permit cancelled by the settlement: told so.
     assert isinstance(endorsed, Conflict), endorsed
-    assert endorsed.code == "bad_status" and "注销" in endorsed.message_zh
+    assert endorsed.code == "bad_transition" and "注销" in endorsed.message_zh
     completed.refresh_from_db()
     assert completed.status == Status.COMPLETED
     for permit in (applicant_permit, spouse_permit):
