@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pghistory
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from population.actors import officer_or_none
 from population.errors import Conflict, DomainError, require_citizen_id
