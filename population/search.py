@@ -25,7 +25,6 @@ import unicodedata
 
 from django.db.models import Q, QuerySet
 from opencc import OpenCC
-from pypinyin import pinyin_dict
 
 from population.identity import InvalidCitizenId, normalize_citizen_id_text, parse_citizen_id
 from population.models import CitizenIdCorrection
@@ -45,7 +44,13 @@ def looks_like_id(term: str) -> bool:
 
 @functools.cache
 def _chars_by_syllable() -> dict[str, str]:
-    """Toneless syllable -> every character with that reading (pypinyin's table)."""
+    """Toneless syllable -> every character with that reading (pypinyin's table).
+
+    pypinyin is imported here, at the first pinyin search: its phrase tables take about 55 MiB
+    that a process which never searches (a worker, a command) need not carry.
+    """
+    from pypinyin import pinyin_dict
+
     table: dict[str, set[str]] = {}
     for code, readings in pinyin_dict.pinyin_dict.items():
         for reading in readings.split(","):

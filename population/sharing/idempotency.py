@@ -32,12 +32,24 @@ def fingerprint(request) -> str:
 
     The purpose is part of it so that a replay under another purpose is refused (422) rather
     than answered from the first read without a read of its own in the access log."""
+    spooled = getattr(request, "spooled_body", None)
+    if spooled is not None:  # a large body, hashed as it was read (inputs.body_spool)
+        return spooled.fingerprint
+    body = request.body
+    digest = fingerprint_start(request, len(body))
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def fingerprint_start(request, body_length: int):
+    """The fingerprint's hash up to the body: the body's bytes are added to it after."""
     digest = hashlib.sha256()
     purpose = request.META.get("HTTP_X_PURPOSE", "").strip().encode()
-    for part in (request.method.encode(), request.get_full_path().encode(), purpose, request.body):
+    for part in (request.method.encode(), request.get_full_path().encode(), purpose):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
-    return digest.hexdigest()
+    digest.update(body_length.to_bytes(8, "big"))
+    return digest
 
 
 def idempotent(

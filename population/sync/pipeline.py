@@ -216,8 +216,6 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
     raw_table = f"sync_raw_{int(batch.pk)}"
     raw_columns = ", ".join(sqlchecks.raw_column(i) for i in range(len(columns)))
     today = timezone.localdate().isoformat()
-    rejections: list[Rejection] = []
-    spilled = 0  # rejections the line reader wrote to the spill table instead of this list
     received = 0
     last_line = 0
     with connection.cursor() as cursor:
@@ -238,7 +236,15 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(_STAGE_DDL.format(table=table))
         params = {"today": today, "today_compact": today.replace("-", ""), "kind": batch.feed}
-        judged = None
+        # Every rejection goes to a temporary table as it is found (``_Spill``) and from there
+        # to the rejected rows in one statement: none is held beyond a slice of them.
+        spill = _Spill(cursor, batch.pk)
+        judged = _judged_table(batch.pk)
+        cursor.execute(
+            f"CREATE TEMP TABLE {judged} (kind integer, n integer, "
+            + ", ".join(f"v{i} text" for i in range(len(columns)))
+            + ") ON COMMIT DROP"
+        )
         in_server = False
         if batch.fmt == "csv":
             # A plain UTF-8 CSV is judged straight from its stored lines, split into fields by
@@ -250,40 +256,45 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                         in_server = _plain_csv_in_server(cursor, batch)
                         if in_server:
                             _file_lines_function(cursor, batch.size_bytes // _LINE_BYTES)
-                            cursor.execute(_judge_sql(columns, table, batch_id=batch.pk), params)
-                            judged = cursor.fetchall()
+                            cursor.execute(
+                                _judge_sql(columns, table, judged, batch_id=batch.pk), params
+                            )
                 except DataError:
                     # Not all UTF-8 (a few undecodable lines, or a stored file changed since):
                     # read below, where each such line is a rejected row, or the file refused.
                     in_server = False
-                    judged = None
-        if judged is None:
+        if not in_server:
             _raw_table_create(cursor, raw_table, len(columns))
             with timer("stage.parse_copy"):
-                received, last_line, spilled = _copy_rows(
-                    cursor, batch, columns, raw_table, raw_columns, rejections
+                received, last_line = _copy_rows(
+                    cursor, batch, columns, raw_table, raw_columns, spill
                 )
             # One pass judges every row (see _judge_sql).
             with timer("stage.judge"):
-                cursor.execute(_judge_sql(columns, table, raw_table=raw_table), params)
-                judged = cursor.fetchall()
-        for row in judged:
-            if row[0] == _BAD_COLUMNS:
-                if row[3] is not None:  # over the line length bound: only its beginning
-                    rejections.append(line_too_long(row[1], int(row[3]), row[2]))
-                else:
-                    rejections.append(_wrong_column_count(row[1], row[2], len(columns)))
-            elif row[0] == _RECEIVED:
-                received, last_line = row[1], int(row[2] or 0)
-        suspects = [row[1:] for row in judged if row[0] == _SUSPECT]
-        unknown = [(row[1], row[2]) for row in judged if row[0] == _UNKNOWN]
-        unchanged = sum(row[1] for row in judged if row[0] == _UNCHANGED)
+                cursor.execute(_judge_sql(columns, table, judged, raw_table=raw_table), params)
+        else:
+            cursor.execute(f"SELECT n, v0 FROM {judged} WHERE kind = {_RECEIVED}")  # noqa: S608
+            received, last_line = cursor.fetchone()
+            last_line = int(last_line or 0)
+        cursor.execute(f"SELECT coalesce(sum(n), 0) FROM {judged} WHERE kind = {_UNCHANGED}")  # noqa: S608
+        unchanged = int(cursor.fetchone()[0])
+        width = len(columns)
+        for line_no, line, size in _stream(
+            f"SELECT n, v0, v1 FROM {judged} WHERE kind = {_BAD_COLUMNS}"  # noqa: S608
+        ):
+            if size is not None:  # over the line length bound: only its beginning
+                spill.add(line_too_long(line_no, int(size), line))
+            else:
+                spill.add(_wrong_column_count(line_no, line, width))
         converted = 0
-        if suspects:
-            with timer("stage.python_judge"):
-                python_rejections = _judge_in_python(cursor, table, suspects, columns)
-            converted = len(suspects) - len(python_rejections)
-            rejections.extend(python_rejections)
+        with timer("stage.python_judge"):
+            values = ", ".join(f"v{i}" for i in range(width))
+            suspects = f"SELECT n, {values} FROM {judged} WHERE kind = {_SUSPECT}"  # noqa: S608
+            for chunk in _stream_chunks(suspects):
+                python_rejections = _judge_in_python(cursor, table, chunk, columns)
+                converted += len(chunk) - len(python_rejections)
+                for rejection in python_rejections:
+                    spill.add(rejection)
         if converted and unchanged:
             # A row Python typed (a padded record number, say) may repeat an unchanged row's
             # record number: the unchanged rows are staged after all, for the full checks.
@@ -292,7 +303,7 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
                     _raw_table_create(cursor, raw_table, len(columns))
                     _file_lines_function(cursor, batch.size_bytes // _LINE_BYTES)
                     _raw_table_fill(cursor, batch.pk, raw_table, len(columns))
-                _stage_unchanged(cursor, columns, raw_table, table, [s[0] for s in suspects])
+                _stage_unchanged(cursor, columns, raw_table, table, judged)
             unchanged = 0
         with timer("stage.index"):
             # Rows are staged in line order (Python's few come last): a block-range index
@@ -300,44 +311,30 @@ def _stage(batch: Batch, timer: PhaseTimer) -> Batch:
             # statement joins nothing, so it needs no statistics.
             cursor.execute(f"CREATE INDEX ON {table} USING brin (line_no)")
         with timer("stage.checks"):
-            rejections.extend(
-                _validate_sql(
-                    cursor,
-                    table,
-                    columns,
-                    converted=converted,
-                    unknown=unknown,
-                    raw=_raw_lines(batch.pk, None if in_server else raw_table),
-                )
+            _validate_sql(
+                cursor,
+                table,
+                columns,
+                converted=converted,
+                judged=judged,
+                raw=_raw_lines(batch.pk, len(columns), None if in_server else raw_table),
+                spill=spill,
             )
+        spill.flush()
     # Rejected rows are append-only: a batch staged again (its unlogged staging table lost in a
     # database crash) finds the same rejections already recorded.
     with timer("stage.rejected_rows"):
         if not RejectedRow.objects.filter(batch=batch).exists():
-            if spilled:
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"""INSERT INTO population_rejectedrow
-                                (batch_id, line_no, reason_code, reason, raw)
-                            SELECT %s, line_no, reason_code, reason, raw
-                            FROM {_spill_table(batch.pk)} ORDER BY line_no""",  # noqa: S608
-                        [batch.pk],
-                    )
-            # In slices: a model instance per row of a large list would outweigh the file.
-            ordered = sorted(rejections, key=lambda r: r.line_no)
-            for start in range(0, len(ordered), _REJECTION_SPILL_ROWS):
-                RejectedRow.objects.bulk_create(
-                    RejectedRow(
-                        batch=batch,
-                        line_no=r.line_no,
-                        reason_code=r.code,
-                        reason=r.reason,
-                        raw=r.raw,
-                    )
-                    for r in ordered[start : start + _REJECTION_SPILL_ROWS]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"""INSERT INTO population_rejectedrow
+                            (batch_id, line_no, reason_code, reason, raw)
+                        SELECT %s, line_no, reason_code, reason, raw
+                        FROM {spill.table} ORDER BY line_no""",  # noqa: S608
+                    [batch.pk],
                 )
     batch.received = received
-    batch.rejected = len(rejections) + spilled
+    batch.rejected = spill.count
     batch.applied = 0
     batch.unchanged = unchanged
     batch.last_line = last_line
@@ -460,37 +457,31 @@ def _wrong_column_count(line_no: int, line: str, width: int) -> Rejection:
     )
 
 
-def _raw_lines(
-    batch_id: int, raw_table: str | None = None
-) -> Callable[[object, list[int]], dict[int, str]]:
-    """The file's lines by number, for the reasons of rejected rows.
+def _raw_lines(batch_id: int, width: int, raw_table: str | None = None):
+    """The file's lines of rejected rows ``f``, as (join, its parameters, select list, and the
+    function giving the line from the selected values): the line is empty where none is found.
 
     From the raw fields of the rows this process streamed into ``raw_table`` (the line rebuilt
-    as CSV); else (judged in the server) read from the stored file by the server, only when
-    some row was rejected.
+    as CSV); else (judged in the server) read from the stored file by the server.
     """
     if raw_table is not None:
+        raw = ", ".join(f"r.{sqlchecks.raw_column(i)}" for i in range(width))
 
-        def from_raw(cursor, line_nos: list[int]) -> dict[int, str]:
-            cursor.execute(f"SELECT * FROM {raw_table} WHERE line_no = ANY(%s)", [line_nos])  # noqa: S608
-            return {
-                line_no: raw_csv(["" if v is None else v for v in values])
-                for line_no, *values in cursor.fetchall()
-            }
+        def from_raw(values) -> str:
+            if values[0] is None:
+                return ""
+            return raw_csv(["" if v is None else v for v in values[1:]])
 
-        return from_raw
+        join = f"LEFT JOIN {raw_table} r ON r.line_no = f.line_no"
+        return join, None, f"r.line_no, {raw}", from_raw
 
-    def from_file(cursor, line_nos: list[int]) -> dict[int, str]:
-        cursor.execute(
-            """SELECT l.n::integer, rtrim(l.line, E'\\r')
-               FROM population_batch b, string_to_table(convert_from(b.content, 'UTF8'), E'\\n')
-                   WITH ORDINALITY AS l(line, n)
-               WHERE b.id = %s AND l.n = ANY(%s)""",
-            [batch_id, line_nos],
-        )
-        return dict(cursor.fetchall())
-
-    return from_file
+    join = """LEFT JOIN (
+            SELECT l.n::integer AS line_no, rtrim(l.line, E'\\r') AS line
+            FROM population_batch b,
+                string_to_table(convert_from(b.content, 'UTF8'), E'\\n')
+                    WITH ORDINALITY AS l(line, n)
+            WHERE b.id = %s) l ON l.line_no = f.line_no"""
+    return join, [batch_id], "l.line", lambda values: values[0] or ""
 
 
 # Rows go to the server in COPY statements of about this many bytes: the stored file is read
@@ -498,34 +489,79 @@ def _raw_lines(
 _COPY_BLOCK_BYTES = 4 << 20
 
 
-# Rejections of the line reader beyond this many go to a temporary table as they come, so a
-# file of bad rows does not hold them all in memory.
+# Rejections are written to the spill table in COPY statements of at most this many rows (or
+# _COPY_BLOCK_BYTES of text), so a file of bad rows does not hold them in memory.
 _REJECTION_SPILL_ROWS = 5000
+# Rows read back from the server at a time (a row may hold a line of up to MAX_LINE_BYTES).
+_FETCH_ROWS = 256
 
 
 def _spill_table(batch_id: int) -> str:
     return f"sync_rejected_{int(batch_id)}"
 
 
-def _copy_rows(
-    cursor, batch: Batch, columns, raw_table, raw_columns, rejections
-) -> tuple[int, int, int]:
+def _judged_table(batch_id: int) -> str:
+    return f"sync_judged_{int(batch_id)}"
+
+
+class _Spill:
+    """The batch's rejections, written to a temporary table in slices as they are found; the
+    rejected rows are filled from it in one statement, in line order."""
+
+    def __init__(self, cursor, batch_id: int) -> None:
+        self.cursor = cursor
+        self.table = _spill_table(batch_id)
+        self.count = 0
+        self._held: list[Rejection] = []
+        self._size = 0
+        cursor.execute(
+            f"""CREATE TEMP TABLE {self.table}
+                    (line_no integer, reason_code text, reason text, raw text) ON COMMIT DROP"""
+        )
+
+    def add(self, rejection: Rejection) -> None:
+        self._held.append(rejection)
+        self._size += len(rejection.raw) + len(rejection.reason)
+        if len(self._held) >= _REJECTION_SPILL_ROWS or self._size >= _COPY_BLOCK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._held:
+            return
+        with self.cursor.cursor.copy(
+            f"COPY {self.table} (line_no, reason_code, reason, raw) FROM STDIN"
+        ) as copy:
+            for r in self._held:
+                copy.write_row((r.line_no, r.code, r.reason, r.raw))
+        self.count += len(self._held)
+        self._held.clear()
+        self._size = 0
+
+
+def _stream_chunks(sql: str, params=None) -> Iterator[list[tuple]]:
+    """The rows of ``sql`` through a server-side cursor, ``_FETCH_ROWS`` at a time. Between two
+    fetches the connection is free for other statements (a COPY to the spill table)."""
+    with connection.connection.cursor(name="sync_stream") as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(_FETCH_ROWS):
+            yield chunk
+
+
+def _stream(sql: str, params=None) -> Iterator[tuple]:
+    for chunk in _stream_chunks(sql, params):
+        yield from chunk
+
+
+def _copy_rows(cursor, batch: Batch, columns, raw_table, raw_columns, spill) -> tuple[int, int]:
     """Stream the stored file through ``parsing.iter_rows`` into the raw table; (received,
-    last line, rejections spilled). The file is read block by block and each line is bounded;
-    bad rows (too long, undecodable, NUL, unclosed quote, wrong structure) become rejections,
-    written to the spill table (``_spill_table``) in slices, and the rest goes on: the memory
-    this takes does not grow with the file."""
-    received = last_line = spilled = 0
+    last line). The file is read block by block and each line is bounded; bad rows (too long,
+    undecodable, NUL, unclosed quote, wrong structure) go to the spill table as they come and
+    the rest goes on: the memory this takes does not grow with the file."""
+    received = last_line = 0
     rows: list[tuple] = []
     size = 0
-    spill = _spill_table(batch.pk)
-    cursor.execute(
-        f"""CREATE TEMP TABLE {spill} (line_no integer, reason_code text, reason text, raw text)
-            ON COMMIT DROP"""
-    )
 
     def flush() -> None:
-        nonlocal spilled
         if rows:
             with cursor.cursor.copy(
                 f"COPY {raw_table} (line_no, {raw_columns}) FROM STDIN"
@@ -533,14 +569,6 @@ def _copy_rows(
                 for row in rows:
                     copy.write_row(row)
             rows.clear()
-        if rejections:
-            with cursor.cursor.copy(
-                f"COPY {spill} (line_no, reason_code, reason, raw) FROM STDIN"
-            ) as copy:
-                for r in rejections:
-                    copy.write_row((r.line_no, r.code, r.reason, r.raw))
-            spilled += len(rejections)
-            rejections.clear()
 
     content = batch_content_blocks(batch.pk)
     # The stored file as it was received: one that changed since is refused, never read garbled.
@@ -549,9 +577,7 @@ def _copy_rows(
         received += 1
         last_line = line_no
         if isinstance(row, Rejection):
-            rejections.append(row)
-            if len(rejections) >= _REJECTION_SPILL_ROWS:
-                flush()
+            spill.add(row)
             continue
         rows.append((line_no, *row))
         size += sum(len(v) for v in row if v)
@@ -559,16 +585,22 @@ def _copy_rows(
             flush()
             size = 0
     flush()
-    return received, last_line, spilled
+    return received, last_line
 
 
 _SUSPECT, _UNKNOWN, _UNCHANGED, _BAD_COLUMNS, _RECEIVED = 0, 1, 2, 3, 4
 
 
 def _judge_sql(
-    columns, table: str, *, raw_table: str | None = None, batch_id: int | None = None
+    columns,
+    table: str,
+    judged: str,
+    *,
+    raw_table: str | None = None,
+    batch_id: int | None = None,
 ) -> str:
-    """The one statement judging the raw rows (see ``stage``).
+    """The one statement judging the raw rows (see ``stage``); its verdicts go to the temporary
+    table ``judged`` (kind, line number or count, values), read back in slices.
 
     The raw rows come from ``raw_table`` (a file this process parsed) or, with ``batch_id``,
     straight from the stored file split by the server (``_split_sql``), materialized once in
@@ -642,6 +674,7 @@ def _judge_sql(
             SELECT {sqlchecks.typed_select(columns)}, person_id, library_name, counterpart_id,
                 same, repeated
             FROM checked WHERE ok AND NOT skipped)
+        INSERT INTO {judged}
         SELECT {_SUSPECT}, line_no, {", ".join(raw)} FROM checked
         WHERE NOT ok AND bad_line IS NULL
         UNION ALL
@@ -652,7 +685,7 @@ def _judge_sql(
         FROM checked WHERE ok AND skipped{file_rows}"""  # noqa: S608
 
 
-def _stage_unchanged(cursor, columns, raw_table: str, table: str, suspects: list[int]) -> None:
+def _stage_unchanged(cursor, columns, raw_table: str, table: str, judged: str) -> None:
     """Stage the unchanged rows the judgement only counted (the raw rows neither staged nor
     suspect), with their person, as it would have staged them."""
     raw = [sqlchecks.raw_column(i) for i in range(len(columns))]
@@ -669,9 +702,9 @@ def _stage_unchanged(cursor, columns, raw_table: str, table: str, suspects: list
             FROM {raw_table} r
             JOIN population_person p ON p.citizen_id = r.{by_field["citizen_id"]}
             {counterpart_join}
-            WHERE r.line_no <> ALL(%s)
-              AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.line_no = r.line_no)""",  # noqa: S608
-        [suspects],
+            WHERE NOT EXISTS (SELECT 1 FROM {judged} j
+                              WHERE j.kind = {_SUSPECT} AND j.n = r.line_no)
+              AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.line_no = r.line_no)"""  # noqa: S608
     )
 
 
@@ -692,30 +725,31 @@ def _judge_in_python(cursor, table, suspects, columns) -> list[Rejection]:
     return rejections
 
 
-def _validate_sql(
-    cursor, table: str, columns, *, converted: int, unknown: list[tuple[int, str]], raw
-) -> list[Rejection]:
-    """Set-based checks over the staged rows; marks them rejected and returns the reasons.
+def _validate_sql(cursor, table: str, columns, *, converted: int, judged: str, raw, spill) -> None:
+    """Set-based checks over the staged rows: marks them rejected and spills their reasons.
 
-    ``unknown`` are the rows whose person the judgement did not find.
+    The rows whose person the judgement did not find are its ``_UNKNOWN`` verdicts in
+    ``judged``. The rejected rows are collected in a temporary table and read back in slices
+    with their lines (``raw``, see ``_raw_lines``), so none is held beyond a slice.
     """
-    found: dict[int, tuple[str, str]] = {}
+    found = judged.replace("sync_judged_", "sync_found_")
+    cursor.execute(
+        f"""CREATE TEMP TABLE {found} (line_no integer PRIMARY KEY, code text,
+                first_line integer, citizen_id text) ON COMMIT DROP"""
+    )
     # A record number twice in one batch: the first occurrence applies, later ones are refused
     # (an upsert cannot touch one row twice in a statement, and the order would be arbitrary).
     # The judgement marked the rows whose raw record number repeats; rows typed in Python may
     # have had theirs trimmed, so with them every staged row is compared.
     only = "" if converted else "WHERE repeated"
     cursor.execute(
-        f"""SELECT s.line_no, d.first_line FROM {table} s
+        f"""INSERT INTO {found} (line_no, code, first_line)
+            SELECT s.line_no, 'duplicate_record', d.first_line FROM {table} s
             JOIN (SELECT record_no, min(line_no) AS first_line FROM {table} {only}
                   GROUP BY record_no HAVING count(*) > 1) d USING (record_no)
-            WHERE s.line_no <> d.first_line"""  # noqa: S608
+            WHERE s.line_no <> d.first_line
+            ON CONFLICT (line_no) DO NOTHING"""  # noqa: S608
     )
-    for line_no, first_line in cursor.fetchall():
-        found[line_no] = (
-            "duplicate_record",
-            f"记录号与第{first_line}行重复 / record number repeats line {first_line}",
-        )
     # Rows typed by the Python checks (a 15-digit ID, a lower-case x) come without their
     # person; the judgement found the others' in its one join.
     if converted:
@@ -730,33 +764,37 @@ def _validate_sql(
                 WHERE s.counterpart_id IS NULL AND s.counterpart_citizen_id IS NOT NULL
                   AND c.citizen_id = s.counterpart_citizen_id"""  # noqa: S608
         )
+    # A row of an unknown person that also repeats a record number keeps the first reason.
+    cursor.execute(
+        f"""INSERT INTO {found} (line_no, code, citizen_id)
+            SELECT n, 'unknown_person', v0 FROM {judged} WHERE kind = {_UNKNOWN}
+            ON CONFLICT (line_no) DO NOTHING"""  # noqa: S608
+    )
     if converted:
         cursor.execute(
-            f"""SELECT line_no, citizen_id FROM {table}
-                WHERE person_id IS NULL AND line_no <> ALL(%s)""",  # noqa: S608
-            [[line_no for line_no, _ in unknown]],
+            f"""INSERT INTO {found} (line_no, code, citizen_id)
+                SELECT line_no, 'unknown_person', citizen_id FROM {table} s
+                WHERE person_id IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM {judged} j WHERE j.kind = {_UNKNOWN} AND j.n = s.line_no)
+                ON CONFLICT (line_no) DO NOTHING"""  # noqa: S608
         )
-        unknown = [*unknown, *cursor.fetchall()]
-    for line_no, citizen_id in unknown:
-        found.setdefault(
-            line_no,
-            (
-                "unknown_person",
-                f"人口库中没有身份号码{mask_citizen_id(citizen_id)} / "
-                f"no person with citizen ID {mask_citizen_id(citizen_id)}",
-            ),
-        )
-    if not found:
-        return []
     cursor.execute(
-        f"UPDATE {table} SET rejected = true WHERE line_no = ANY(%s)",  # noqa: S608
-        [sorted(found)],
+        f"""UPDATE {table} s SET rejected = true FROM {found} f
+            WHERE s.line_no = f.line_no"""  # noqa: S608
     )
-    lines = raw(cursor, sorted(found))
-    return [
-        Rejection(line_no, code, reason, lines.get(line_no, ""))
-        for line_no, (code, reason) in found.items()
-    ]
+    if not cursor.rowcount:
+        return
+    join, params, select, line_of = raw
+    for line_no, code, first_line, citizen_id, *line in _stream(
+        f"SELECT f.line_no, f.code, f.first_line, f.citizen_id, {select} FROM {found} f {join}",  # noqa: S608
+        params,
+    ):
+        if code == "duplicate_record":
+            reason = f"记录号与第{first_line}行重复 / record number repeats line {first_line}"
+        else:
+            masked = mask_citizen_id(citizen_id)
+            reason = f"人口库中没有身份号码{masked} / no person with citizen ID {masked}"
+        spill.add(Rejection(line_no, code, reason, line_of(line)))
 
 
 _UPSERT = """

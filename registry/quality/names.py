@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from opencc import OpenCC
-from pypinyin import Style, lazy_pinyin
 
 DOTS = "·•・．‧∙⋅"
 CANONICAL_DOT = "·"
@@ -53,11 +52,20 @@ def normalise_name(name: str) -> str:
     return "".join(normalise_char(c) for c in name)
 
 
+@functools.cache
+def _pinyin():
+    """pypinyin's reader, imported at first use: its phrase tables take about 55 MiB that a
+    process which never reads a name aloud (a command, a feed worker) need not carry."""
+    from pypinyin import Style, lazy_pinyin
+
+    return functools.partial(lazy_pinyin, style=Style.NORMAL, errors="ignore")
+
+
 def syllable(char: str) -> str | None:
     """The toneless pinyin of a Han character, or None for anything else."""
     if not ("\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0003134f"):
         return None
-    reading = lazy_pinyin(char, style=Style.NORMAL, errors="ignore")
+    reading = _pinyin()(char)
     return reading[0] if reading else None
 
 

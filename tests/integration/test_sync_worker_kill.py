@@ -197,3 +197,39 @@ def test_a_killed_pool_child_is_replaced_by_its_parent_at_once(make_person, tmp_
     )
     assert events == [(BatchEventKind.CLAIMED, ""), (BatchEventKind.CLAIMED, holder)]
     assert (done.attempts, done.received, done.applied) == (2, 240, 240)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_rejects_hostile_rows_one_by_one_and_applies_the_rest_at_the_first_try(
+    make_person, tmp_path, celery_env
+):
+    """A NUL byte, a 200 KB field and an unclosed quote once crashed the task five times and
+    quarantined the batch with none of its good rows applied; through a real worker each is a
+    rejected row with its line and reason, in one attempt."""
+    people = make_people(make_person, 8)
+    header = "record_no,citizen_id,name,employer,employer_credit_code,start_date,end_date"
+    lines = [header]
+    for i, person in enumerate(people):
+        employer = {2: "某\x00公司", 4: "公" * 70_000, 6: '"某公司'}.get(i, "某公司")
+        lines.append(
+            f"E{i},{person.citizen_id},{person.name},{employer},91440700MA00000000,2024-01-01,"
+        )
+    batch = services.batch_receive(
+        department="hrss", content=("\n".join(lines) + "\n").encode(),
+        filename="employment_hostile.csv", fmt="csv", source="api", enqueue=False,
+    )  # fmt: skip
+    log = tmp_path / "celery.log"
+    proc = worker(celery_env, log, pause=0, name="hostile")
+    try:
+        dispatch(celery_env, batch.pk, log)
+        done = wait_for(
+            lambda: (b := batch_row(batch.pk)).status == BatchStatus.DONE and b, 120, "done", log
+        )
+    finally:
+        stop(proc)
+    assert (done.attempts, done.received, done.applied, done.rejected) == (1, 8, 5, 3)
+    state = end_state(batch.pk)
+    assert [(line, code) for line, code, *_ in state["rejected"]] == [
+        (4, "invalid_character"), (6, "line_too_long"), (8, "unclosed_quote"),
+    ]  # fmt: skip
+    assert sorted(fact[1] for fact in state["facts"]) == ["E0", "E1", "E3", "E5", "E7"]

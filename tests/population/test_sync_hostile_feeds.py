@@ -7,15 +7,14 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import random
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from bench.bench_feed_memory import unknown_citizen_id, write_rejected_rows
+from bench.peak_memory import ingest_peak
 from population.errors import DomainError
 from population.models import Person
 from population.sync import services
@@ -299,29 +298,8 @@ def test_traditional_chinese_in_gbk_is_gbk_not_suspect(people):
 
 
 def _ingest_peak_rss(path: Path) -> tuple[int, str]:
-    """Peak RSS (bytes) of a child ``manage.py ingest_feed`` and its report line.
-
-    The child's own high-water mark (``VmHWM``): ``getrusage``'s ``ru_maxrss`` keeps, across
-    ``exec``, the resident size of the forked copy of this (large) test process.
-    """
-    code = (
-        "import atexit, re, runpy, sys\n"
-        "def peak():\n"
-        "    status = open('/proc/self/status').read()\n"
-        "    sys.stderr.write('PEAK ' + re.search(r'VmHWM:\\s+(\\d+)', status).group(1) + '\\n')\n"
-        "atexit.register(peak)\n"
-        "sys.argv = ['manage.py', 'ingest_feed', sys.argv[1], '--department', 'hrss',"
-        " '--verbosity', '0']\n"
-        "runpy.run_path('manage.py', run_name='__main__')\n"
-    )
-    env = {**os.environ, "DATABASE_URL": subprocess_database_url()}
-    done = subprocess.run(  # noqa: S603 - fixed arguments
-        [sys.executable, "-c", code, str(path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    peak = next(line for line in done.stderr.splitlines() if line.startswith("PEAK "))
-    return int(peak.split()[1]) * 1024, done.stdout.strip()
+    """Peak RSS (bytes) of a child ``manage.py ingest_feed`` and its report line."""
+    return ingest_peak(path, env={"DATABASE_URL": subprocess_database_url()})
 
 
 def _with_a_huge_line(people, path: Path, *, fmt: str, quoted: bool) -> set[str]:
@@ -403,3 +381,51 @@ def test_many_bad_rows_are_all_recorded_through_the_spill_table(people, settings
     assert rows.order_by("line_no").first().line_no == 3
     assert set(Fact.objects.values_list("record_no", flat=True)) == good
     assert person_state() == before
+
+
+# -- memory: rows the SQL checks reject --------------------------------------------------------
+
+ROWS = 10_000
+# What four times the rejected rows may add to the command's peak. Held in the worker, 30,000
+# more rejections cost about 55 MiB (unknown persons, 1.8 KB a row) or 35 MiB (wrong column
+# counts); streamed to the rejected-row table they cost nothing that grows with them.
+ROWS_MEMORY_BOUND = 12 * 1024 * 1024
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [("wrong_columns", "wrong_column_count"), ("unknown", "unknown_person")],
+)
+def test_rows_the_sql_checks_reject_do_not_grow_the_command(tmp_path, kind, code):
+    """Plain CSV files judged where they are stored: every row one column short (the server's
+    split), or every row well-formed for a person the library does not hold."""
+    peaks = {}
+    for rows in (ROWS, 4 * ROWS):
+        path = tmp_path / f"employment_{kind}_{rows}.csv"
+        write_rejected_rows(path, rows, kind=kind, offset=rows * 10)
+        peak, report = _ingest_peak_rss(path)
+        batch = Batch.objects.latest("id")
+        assert report == (
+            f"batch #{batch.pk} done: received {rows}, applied 0, unchanged 0, rejected {rows}"
+        )
+        rejected = RejectedRow.objects.filter(batch=batch)
+        assert rejected.count() == rows
+        assert set(rejected.values_list("reason_code", flat=True)) == {code}
+        # One per line, in line order, each with its own line's text.
+        numbers = list(rejected.order_by("id").values_list("line_no", flat=True))
+        assert numbers == list(range(2, rows + 2))
+        last = rejected.get(line_no=rows + 1)
+        cid = unknown_citizen_id(rows * 10 + rows - 1)
+        assert last.raw.split(",")[:2] == [f"{kind[0].upper()}{rows * 10 + rows - 1}", cid]
+        if kind == "unknown":
+            assert cid[:6] + "********" + cid[-4:] in last.reason
+        else:
+            assert "expected 7 columns, got 6" in last.reason
+        peaks[rows] = peak
+    assert not Fact.objects.exists()
+    growth = peaks[4 * ROWS] - peaks[ROWS]
+    assert growth < ROWS_MEMORY_BOUND, (
+        f"peak {peaks[ROWS] / 2**20:.0f} MiB at {ROWS} rows, "
+        f"{peaks[4 * ROWS] / 2**20:.0f} MiB at {4 * ROWS}"
+    )

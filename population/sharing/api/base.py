@@ -99,8 +99,12 @@ class SharingAPIView(APIView):
         """The largest request body this endpoint reads (413 ``too_large`` beyond it)."""
         return json_body_limit()
 
-    def initial(self, request, *args, **kwargs):
+    def read_body(self, request) -> None:
+        """Read the body under ``max_body_bytes`` before anything else looks at the request."""
         body_read(request, self.max_body_bytes())
+
+    def initial(self, request, *args, **kwargs):
+        self.read_body(request)
         super().initial(request, *args, **kwargs)  # authenticate (401), rate limit (429)
         client = request.user.client
         if self.endpoint not in client.endpoints:
@@ -127,6 +131,9 @@ class SharingAPIView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        spooled = getattr(request, "spooled_body", None)
+        if spooled is not None:  # the body's temporary file, no longer needed
+            spooled.close()
         response[REQUEST_ID_HEADER] = request_id_of(request)
         limit = getattr(request, "rate_limit", None)
         if limit is not None:

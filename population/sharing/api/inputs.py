@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import tempfile
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -71,6 +73,81 @@ def body_read(request, limit: int) -> None:
         raise too_large(limit)
     django_request._body = body
     django_request._stream = io.BytesIO(body)
+
+
+# A spooled body is read from the request, and back from its file, in blocks of this size.
+BODY_BLOCK_BYTES = 1 << 20
+
+
+class SpooledBody:
+    """A request body written to a temporary file as it was read, never held whole.
+
+    ``blocks`` gives it again from the start, as often as needed (``parsing.blocks_of``);
+    ``fingerprint`` is the request's ``Idempotency-Key`` fingerprint, hashed as it streamed by.
+    """
+
+    def __init__(self, file, size: int, fingerprint: str) -> None:
+        self.file = file
+        self.size = size
+        self.fingerprint = fingerprint
+
+    def blocks(self) -> Iterator[bytes]:
+        self.file.seek(0)
+        while block := self.file.read(BODY_BLOCK_BYTES):
+            yield block
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def body_spool(request, limit: int) -> None:
+    """Read the body in blocks into a temporary file, refusing it past ``limit`` bytes as soon
+    as the count passes it; the file is the request's ``spooled_body`` (a ``SpooledBody``).
+
+    The process holds one block at a time, whatever the body's size. The parsers are then
+    given the spooled body (``RawFileParser``), and the ``Idempotency-Key`` fingerprint is the
+    one ``idempotency.fingerprint`` computes from the whole body, hashed block by block.
+    """
+    # Here, not at the top: logging's formatter imports this module before the apps load.
+    from population.sharing import idempotency
+
+    django_request = getattr(request, "_request", request)
+    if hasattr(django_request, "_body") or hasattr(django_request, "spooled_body"):
+        return
+    try:
+        declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large(limit)
+    if not declared:
+        body_read(request, limit)
+        return
+    file = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the request (SpooledBody)
+    try:
+        digest = idempotency.fingerprint_start(django_request, declared)
+        size = 0
+        while block := django_request.read(min(BODY_BLOCK_BYTES, limit + 1 - size)):
+            size += len(block)
+            if size > limit:
+                raise too_large(limit)
+            digest.update(block)
+            file.write(block)
+        spooled = SpooledBody(file, size, digest.hexdigest())
+        if size != declared:  # a body cut short: the fingerprint of what came
+            digest = idempotency.fingerprint_start(django_request, size)
+            for block in spooled.blocks():
+                digest.update(block)
+            spooled.fingerprint = digest.hexdigest()
+    except BaseException:
+        file.close()
+        raise
+    file.seek(0)
+    django_request.spooled_body = spooled
+    # Django reads what is left of the body (anyone asking for ``request.body``) from the
+    # file, and DRF hands the request to the parser as a stream not yet read.
+    django_request._stream = file
+    django_request._read_started = False
 
 
 def json_body_limit() -> int:

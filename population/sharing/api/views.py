@@ -33,9 +33,11 @@ from population.sharing.api.inputs import (
     CONTROL,
     MAX_ECHO,
     DigitsField,
+    SpooledBody,
     StrictDateField,
     StrictSerializer,
     TextField,
+    body_spool,
     citizen_id_checked,
     echo,
     printable,
@@ -593,6 +595,9 @@ class RawFileParser(BaseParser):
     media_type = "text/csv"
 
     def parse(self, stream, media_type=None, parser_context=None):
+        spooled = getattr(stream, "spooled_body", None)
+        if spooled is not None:  # read to a file as it came (inputs.body_spool)
+            return spooled
         return stream.read() if stream is not None else b""
 
 
@@ -676,6 +681,11 @@ class FeedBatchesView(_FeedMixin, SharingAPIView):
     def max_body_bytes(self) -> int:
         return min(settings.SHARING_MAX_FEED_BYTES, settings.SYNC_MAX_BATCH_BYTES)
 
+    def read_body(self, request) -> None:
+        # Written to a temporary file in blocks and stored from there: a file of any size up
+        # to the limit costs this process one block, not the body.
+        body_spool(request, self.max_body_bytes())
+
     @extend_schema(
         operation_id="feed_batch_create",
         summary="部门报送数据文件 / push a department feed file",
@@ -710,7 +720,13 @@ class FeedBatchesView(_FeedMixin, SharingAPIView):
             raise exceptions.UnsupportedMediaType(media)
         batch = sync_services.batch_receive(
             department=department,
-            content=content if isinstance(content, bytes) else b"",
+            content=(
+                content.blocks
+                if isinstance(content, SpooledBody)
+                else content
+                if isinstance(content, bytes)
+                else b""
+            ),
             filename=query["filename"].strip(),
             fmt=FEED_MEDIA_TYPES[media],
             source=BatchSource.API,
