@@ -34,7 +34,7 @@ def test_starting_the_project_imports_no_chart_or_pinyin_library():
 
 def test_the_chart_and_pinyin_code_still_reach_their_libraries():
     from population.search import pinyin_pattern
-    from population.stats import charts
+    from population.statistics import charts
     from registry.quality.names import homophone_key
 
     svg = charts.pyramid_chart({"groups": ["0-4", "5-9"], "male": [3, 2], "female": [1, 4]})
