@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "population.library_apps.WebauthnConfig",  # django_otp_webauthn, named in Chinese
     "django_celery_beat",
     "population",
+    "population.sync.apps.SyncConfig",  # department feeds, facts and follow-ups
     "registry",
     "residence_permit",
     "settlement",

@@ -807,15 +807,14 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
         return False
 
 
-# The sharing API's clients and keys, and the department sync (batches, facts, follow-ups),
-# have their admins in their packages.
+# The sharing API's clients and keys and the statistics snapshots have their admins in their
+# packages; the department sync (population.sync) is an app of its own, its admin found by Django.
 import population.sharing.admin  # noqa: E402
-import population.stats.admin  # noqa: E402
+import population.stats.admin  # noqa: E402, F401
 from population.beat_admin import beat_admins_restrict  # noqa: E402
 
 # django_celery_beat precedes population in INSTALLED_APPS, so its admins are registered here.
 beat_admins_restrict()
-import population.sync.admin  # noqa: E402, F401
 
 
 # django-otp's own device admins are English and list every user's devices to any superuser; a

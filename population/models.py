@@ -596,4 +596,3 @@ from population.sharing.models import ApiClient, ApiKey, IdempotencyRecord  # no
 
 # Statistics snapshots live in their own package.
 from population.stats.models import SnapshotSource, StatisticsDesk, StatSnapshot  # noqa: E402, F401
-from population.sync.models import Batch, BatchEvent, Fact, FollowUp, RejectedRow  # noqa: E402, F401
