@@ -7,15 +7,8 @@ from __future__ import annotations
 
 from django.db import models
 
-
-class Department(models.TextChoices):
-    HUMAN_RESOURCES = "hrss", "人力资源和社会保障局"
-    EDUCATION = "education", "教育局"
-    HOUSING = "housing", "住房和城乡建设局"
-    HEALTH = "health", "卫生健康委员会"
-    CIVIL_AFFAIRS = "civil_affairs", "民政局"
-    TAX = "tax", "税务局"
-    STATISTICS = "statistics", "统计局"
+# A client's department: the one list the department sync uses too.
+from population.departments import Department  # noqa: F401
 
 
 class Endpoint(models.TextChoices):
