@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "population.statistics.apps.StatisticsConfig",
     # The department data-sharing API (its own app; its tables keep their population_ names).
     "population.sharing.apps.SharingConfig",
+    "population.sync.apps.SyncConfig",  # department feeds, facts and follow-ups
     "registry",
     "residence_permit",
     "settlement",

@@ -806,7 +806,6 @@ from population.beat_admin import beat_admins_restrict  # noqa: E402
 
 # django_celery_beat precedes population in INSTALLED_APPS, so its admins are registered here.
 beat_admins_restrict()
-import population.sync.admin  # noqa: E402, F401
 
 
 # django-otp's own device admins are English and list every user's devices to any superuser; a

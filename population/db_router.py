@@ -46,8 +46,8 @@ PRIMARY_ONLY_MODELS = frozenset(
         "sharing.apiclient",
         "sharing.apikey",
         "population.officerregion",
-        "population.batch",
-        "population.rejectedrow",
+        "sync.batch",
+        "sync.rejectedrow",
     }
 )
 # Writes that do not pin the request to the primary (the access log of audited reads).

@@ -618,6 +618,3 @@ class BreakGlassGrant(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.person_id} {self.granted_at:%Y-%m-%d %H:%M}"
-
-
-from population.sync.models import Batch, BatchEvent, Fact, FollowUp, RejectedRow  # noqa: E402, F401

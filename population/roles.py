@@ -16,6 +16,18 @@ ALL_ROLES = (REGISTRATION_OFFICER, SUPERVISOR, STATISTICIAN, AUDITOR)
 # Roles whose work needs the full citizen ID (others see it masked).
 FULL_ID_ROLES = (REGISTRATION_OFFICER, SUPERVISOR, AUDITOR)
 
+# Permissions of models that moved to an app of their own: the same rows, their content type
+# relabelled by the move (population.0035_sync_models_to_own_app). Migrations written before the
+# move grant them by the old name; once the move ran (a replay after a flush) they are found by
+# the new one.
+MOVED_PERMISSIONS = {
+    "population.view_batch": "sync.view_batch",
+    "population.requeue_batch": "sync.requeue_batch",
+    "population.view_fact": "sync.view_fact",
+    "population.view_followup": "sync.view_followup",
+    "population.change_followup": "sync.change_followup",
+}
+
 
 def grant_permissions(apps, schema_editor, grants: dict[str, list[str]]) -> None:
     """Give each role (group name) the listed ``app_label.codename`` permissions.
@@ -40,7 +52,16 @@ def grant_permissions(apps, schema_editor, grants: dict[str, list[str]]) -> None
     for role, perms in grants.items():
         group, _ = group_model.objects.get_or_create(name=role)
         for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            group.permissions.add(_permission(permission_model, perm))
+
+
+def _permission(permission_model, perm: str):
+    app_label, codename = perm.split(".")
+    found = permission_model.objects.filter(
+        content_type__app_label=app_label, codename=codename
+    ).first()
+    if found is None and perm in MOVED_PERMISSIONS:
+        return _permission(permission_model, MOVED_PERMISSIONS[perm])
+    if found is None:
+        raise permission_model.DoesNotExist(f"no permission {perm}")
+    return found

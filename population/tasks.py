@@ -13,10 +13,6 @@ def regions_load_reference_task() -> dict[str, int]:
     return regions_load_reference()
 
 
-# Department sync tasks live in their package; importing them here registers them.
-from population.sync.tasks import batch_process_task, inbox_scan_task  # noqa: E402, F401
-
-
 @shared_task(name="population.audit_seal")
 def audit_seal_task() -> dict[str, int]:
     """Seal the access-log rows written since the last seal (skips if a sealer is running)."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from django.db import models
 
+# A client's department: the one list the department sync uses too.
+from population.departments import Department  # noqa: F401
 from population.hooks import Hook
 
 
@@ -38,16 +40,6 @@ change_kind_hook: Hook[ScopeCode] = Hook("sharing.change_kinds")
 def hook_choices(hook: Hook[ScopeCode]) -> list[tuple[str, str]]:
     """(code, Chinese label) pairs of a hook, in registration order, for a form's choices."""
     return [(item.name, item.label) for item in hook]
-
-
-class Department(models.TextChoices):
-    HUMAN_RESOURCES = "hrss", "人力资源和社会保障局"
-    EDUCATION = "education", "教育局"
-    HOUSING = "housing", "住房和城乡建设局"
-    HEALTH = "health", "卫生健康委员会"
-    CIVIL_AFFAIRS = "civil_affairs", "民政局"
-    TAX = "tax", "税务局"
-    STATISTICS = "statistics", "统计局"
 
 
 class Endpoint(models.TextChoices):

@@ -90,7 +90,7 @@ def api_client_create(
     **scope: Any,
 ) -> tuple[ApiClient, str]:
     """Create a department client with its scope and a first key; the key is returned once."""
-    if department not in Department.values:
+    if department not in Department.values or department == Department.PSB:  # 公安: the registry
         raise DomainError(
             f"未知部门：{department}", f"unknown department: {department}", code="bad_department"
         )

@@ -58,7 +58,7 @@ class BatchEventInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         # Part of the batch's page: whoever may view the batch reads its events.
-        return request.user.has_perm("population.view_batch")
+        return request.user.has_perm("sync.view_batch")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -133,7 +133,7 @@ class BatchAdmin(admin.ModelAdmin):
         return False
 
     def has_requeue_permission(self, request):
-        return request.user.has_perm("population.requeue_batch")
+        return request.user.has_perm("sync.requeue_batch")
 
     @admin.display(description="进度")
     def progress(self, obj):
@@ -145,7 +145,7 @@ class BatchAdmin(admin.ModelAdmin):
     def rejected_download(self, obj):
         if not obj.rejected:
             return "无"
-        url = reverse("admin:population_batch_rejected_csv", args=[obj.pk])
+        url = reverse("admin:sync_batch_rejected_csv", args=[obj.pk])
         return format_html('<a href="{}">下载拒收行（CSV，{}行）</a>', url, obj.rejected)
 
     @admin.action(
@@ -188,14 +188,14 @@ class BatchAdmin(admin.ModelAdmin):
             "finished": [b for b in batches if b.status == BatchStatus.DONE],
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
-        return TemplateResponse(request, "admin/population/batch/requeue.html", context)
+        return TemplateResponse(request, "admin/sync/batch/requeue.html", context)
 
     def get_urls(self):
         return [
             path(
                 "<int:object_id>/rejected.csv",
                 self.admin_site.admin_view(self.rejected_csv_view),
-                name="population_batch_rejected_csv",
+                name="sync_batch_rejected_csv",
             ),
             *super().get_urls(),
         ]
@@ -284,7 +284,7 @@ class FollowUpAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="将所选事项标记为已处理", permissions=["view"])
     def close(self, request, queryset):
-        if not request.user.has_perm("population.change_followup"):
+        if not request.user.has_perm("sync.change_followup"):
             raise PermissionDenied
         closed = 0
         for item in queryset.filter(status=FollowUpStatus.OPEN):

@@ -11,17 +11,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from django.db import models
-
-
-class Department(models.TextChoices):
-    PSB = "psb", "公安"
-    HRSS = "hrss", "人社"
-    EDU = "edu", "教育"
-    HOUSING = "housing", "住建"
-    HEALTH = "health", "卫健"
-    CIVIL = "civil", "民政"
-    TAX = "tax", "税务"
+# The one department list (population/departments.py), which the sync's modules import from here.
+from population.departments import FEED_DEPARTMENTS, Department  # noqa: F401
 
 
 def _load_authority() -> dict[str, str]:

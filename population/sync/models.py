@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from population.models import Person
 from population.sync.departments import Department
 from population.sync.feeds import FactKind
 
@@ -42,6 +43,7 @@ class BatchStatus(models.TextChoices):
     pghistory.UpdateEvent(condition=pghistory.AnyChange("status", "attempts", "requeues")),
     fields=["status", "attempts", "requeues", "committed_line", "last_error", "lease_owner"],
     model_name="BatchHistory",
+    meta={"db_table": "population_batchhistory"},
     # Row level with a WHEN clause: the chunk commits, which change neither, cost nothing.
     level=pgtrigger.Row,
 )
@@ -101,6 +103,7 @@ class Batch(models.Model):
     )
 
     class Meta:
+        db_table = "population_batch"  # the app's tables kept their first names
         verbose_name = "部门数据批次"
         verbose_name_plural = "部门数据批次"
         permissions = [("requeue_batch", "可重新处理未完成的部门数据批次")]
@@ -170,6 +173,7 @@ class BatchEvent(models.Model):
     committed_line = models.PositiveIntegerField("当时已提交至行", default=0)
 
     class Meta:
+        db_table = "population_batchevent"
         verbose_name = "批次事件"
         verbose_name_plural = "批次事件"
         ordering = ["batch", "id"]
@@ -198,6 +202,7 @@ class RejectedRow(models.Model):
     raw = models.TextField("原始内容")
 
     class Meta:
+        db_table = "population_rejectedrow"
         verbose_name = "拒收行"
         verbose_name_plural = "拒收行"
         constraints = [
@@ -277,7 +282,9 @@ def _references_trigger(name: str, operation) -> pgtrigger.Trigger:
     )
 
 
-@pghistory.track(pghistory.InsertEvent(), ReplannedUpdateEvent())
+@pghistory.track(
+    pghistory.InsertEvent(), ReplannedUpdateEvent(), meta={"db_table": "population_factevent"}
+)
 class Fact(models.Model):
     """One fact a department registered about a person (部门登记事实).
 
@@ -334,6 +341,7 @@ class Fact(models.Model):
     updated_at = models.DateTimeField("更新时间")
 
     class Meta:
+        db_table = "population_fact"
         verbose_name = "部门登记事实"
         verbose_name_plural = "部门登记事实"
         constraints = [
@@ -392,7 +400,9 @@ class FollowUpStatus(models.TextChoices):
     CLOSED = "closed", "已处理"
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+@pghistory.track(
+    pghistory.InsertEvent(), pghistory.UpdateEvent(), meta={"db_table": "population_followupevent"}
+)
 class FollowUp(models.Model):
     """An effect of a feed that an officer must act on (the registry admin lists these).
 
@@ -434,6 +444,7 @@ class FollowUp(models.Model):
     note = models.CharField("处理说明", max_length=300, blank=True)
 
     class Meta:
+        db_table = "population_followup"
         verbose_name = "待办事项（部门数据）"
         verbose_name_plural = "待办事项（部门数据）"
         constraints = [
@@ -451,8 +462,6 @@ class FollowUp(models.Model):
 
 
 pgtrigger.register(_referenced_trigger("batch"))(Batch)
-
-# At the end: population.models imports this module at its own end, after Person.
-from population.models import Person  # noqa: E402
-
+# On population's Person: the trigger keeps the name (and the place in population's migrations)
+# it had before this app was split off.
 pgtrigger.register(_referenced_trigger("person"))(Person)

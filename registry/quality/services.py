@@ -222,9 +222,9 @@ MERGE_MOVED_REFERENCES = frozenset(
     {
         "registry.Membership.person",
         # Department facts and the officers' follow-ups describe the human, not the record.
-        "population.Fact.person",
-        "population.Fact.counterpart",
-        "population.FollowUp.person",
+        "sync.Fact.person",
+        "sync.Fact.counterpart",
+        "sync.FollowUp.person",
     }
 )
 MERGE_KEPT_REFERENCES = frozenset(

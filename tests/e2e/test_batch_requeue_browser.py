@@ -23,7 +23,7 @@ from population.sync import leases, services
 from population.sync.models import Batch, BatchEvent, BatchEventKind, BatchStatus, Fact
 from population.sync.samples import sample_feed, sample_persons
 from tests.e2e.desk_checks import follow, page_ok
-from tests.population.sync_helpers import make_people
+from tests.sync.helpers import make_people
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

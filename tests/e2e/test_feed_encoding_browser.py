@@ -52,11 +52,11 @@ def test_supervisor_sees_a_batch_refused_for_its_encoding(
 
     admin_login(SUPERVISOR, PASSWORD)
     page.get_by_role("link", name="部门数据批次", exact=True).click()
-    page.wait_for_url(re.compile(r"/admin/population/batch/$"))
+    page.wait_for_url(re.compile(r"/admin/sync/batch/$"))
     row = page.locator("#result_list tbody tr").first
     expect(row.locator("td.field-status")).to_have_text("已隔离")
     row.locator("th a").click()
-    page.wait_for_url(re.compile(rf"/admin/population/batch/{batch.pk}/change/$"))
+    page.wait_for_url(re.compile(rf"/admin/sync/batch/{batch.pk}/change/$"))
     error = page.locator(".field-last_error .readonly")
     expect(error).to_contain_text("文件编码可疑")
     expect(error).to_contain_text("像是Big5或Shift-JIS编码")

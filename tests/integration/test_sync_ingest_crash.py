@@ -24,7 +24,7 @@ from tests.integration.sync_runs import (
     wait_for,
     wipe_sync_tables,
 )
-from tests.population.sync_helpers import make_people
+from tests.sync.helpers import make_people
 
 
 def ingest(path, log, *, pause: float):

@@ -34,7 +34,7 @@ from tests.integration.sync_runs import (
     wait_for,
     wipe_sync_tables,
 )
-from tests.population.sync_helpers import make_people
+from tests.sync.helpers import make_people
 
 TAKEOVER_LIMIT = 120  # seconds from the kill to the batch finished by another worker
 

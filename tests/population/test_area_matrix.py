@@ -93,7 +93,7 @@ def _not_found(response) -> bool:
 def test_every_admin_of_personal_data_is_in_the_matrix():
     """The registry holds the admins this matrix runs over, each with its one area rule."""
     labels = {m._meta.label for m, _ in ADMINS}
-    assert {"population.Person", "population.Fact", "population.FollowUp",
+    assert {"population.Person", "sync.Fact", "sync.FollowUp",
             "registry.Household", "settlement.Application", "residence_permit.ResidencePermit",
             "residence_permit.PermitApplication"} <= labels  # fmt: skip
     for model, _ in ADMINS:

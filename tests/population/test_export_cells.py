@@ -11,7 +11,7 @@ from population.exports import CsvDigitCode, cell_safe
 from population.sync import services
 from population.sync.models import RejectedRow
 from population.sync.selectors import rejected_rows_csv
-from tests.population.sync_helpers import make_people
+from tests.sync.helpers import make_people
 
 pytestmark = pytest.mark.django_db
 

@@ -355,4 +355,4 @@ def test_department_facts_and_follow_ups_of_the_duplicate_move_to_the_survivor(
     assert set(FollowUp.objects.filter(person=survivor).values_list("pk", flat=True)) == follow_ups
     assert not Fact.objects.filter(person=duplicate).exists()
     merge.refresh_from_db()
-    assert merge.details["references_moved"]["population.Fact.person"] == len(facts)
+    assert merge.details["references_moved"]["sync.Fact.person"] == len(facts)

@@ -1,5 +1,5 @@
 """The sharing API's models move from the population app to the ``sharing`` app in Django's state
-only (population 0032, sharing 0001): a database at the state before the move keeps every row,
+only (population 0034, sharing 0001): a database at the state before the move keeps every row,
 the ``no_update`` trigger under its installed name, and every permission a group or a user holds
 on those models, now under the ``sharing`` label; and back again."""
 

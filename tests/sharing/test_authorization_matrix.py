@@ -226,7 +226,7 @@ def test_disabled_client_is_401(spec, make_client, person):
 def test_department_without_this_endpoint_is_403(spec, make_client, person):
     names = endpoint_hook.keys()
     others = [e for e in names if e != spec.endpoint]
-    _client, key = make_client(department="education", endpoints=others, purposes=[spec.purpose])
+    _client, key = make_client(department="edu", endpoints=others, purposes=[spec.purpose])
     _refused(spec, Caller(key, spec.purpose), person.citizen_id, 403, "endpoint_not_allowed")
 
 

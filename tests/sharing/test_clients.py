@@ -103,7 +103,7 @@ def test_commands_create_rotate_and_revoke_and_show_each_key_once(db):
     out = io.StringIO()
     call_command(
         "api_client_create", "edu-enrol", "--name", "教育局学位系统", "--department",
-        "education", "--endpoints", "verifications,facts", "--purposes", "school_enrolment",
+        "edu", "--endpoints", "verifications,facts", "--purposes", "school_enrolment",
         "--facts", "local_hukou,hukou_in_region", "--expires-days", "90", stdout=out,
     )  # fmt: skip
     first = re.search(r"key \(shown once\): (\S+)", out.getvalue()).group(1)

@@ -107,7 +107,7 @@ def test_a_repeated_idempotency_key_replays_the_answer(make_client, person):
 
 
 def test_the_sharing_department_code_maps_to_the_feed_department(make_client, person):
-    _client, key = make_client(department="education")
+    _client, key = make_client(department="edu")
     caller = Caller(key)
     assert_error(push(caller, employment(person)), 403, "department_not_allowed")
     content = "record_no,citizen_id,name,school,grade,start_date,end_date\nE1,1,2,3,4,5,\n"

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from population.errors import DomainError
 from population.sync import services
-from population.sync.departments import Department
+from population.sync.departments import FEED_DEPARTMENTS
 from population.sync.models import Batch, BatchSource, BatchStatus
 
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--department",
             required=True,
-            choices=[d for d in Department.values if d != Department.PSB],
+            choices=[d.value for d in FEED_DEPARTMENTS],
             help="报送部门 / sending department",
         )
         parser.add_argument(

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from population.audit import access_log_record, person_reads, read_cursor_parse
 from population.audit_labels import channel_label
+from population.departments import FEED_DEPARTMENTS
 from population.errors import DomainError, NotFound
 from population.identity import mask_citizen_id
 from population.models import Person, Region
@@ -49,7 +50,6 @@ from population.sharing.scopes import Endpoint, PersonField, Purpose
 from population.statistics import selectors as stats_selectors
 from population.sync import selectors as sync_selectors
 from population.sync import services as sync_services
-from population.sync.departments import Department as SyncDepartment
 from population.sync.models import BatchSource
 
 MAX_BATCH = 1000
@@ -584,8 +584,6 @@ class PersonReadsView(_AuditMixin, SharingAPIView):
 # -- department feeds: a department pushes a file; the sync pipeline processes it -------------
 
 FEED_MEDIA_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl"}
-# The sharing catalogue and the sync catalogue spell two departments differently.
-_SYNC_DEPARTMENT = {"education": "edu", "civil_affairs": "civil"}
 
 
 class RawFileParser(BaseParser):
@@ -630,7 +628,7 @@ _DEPARTMENT_PARAM = OpenApiParameter(
     str,
     OpenApiParameter.PATH,
     description="报送部门（须为本客户端所属部门） / the client's own department",
-    enum=[d for d in SyncDepartment.values if d != SyncDepartment.PSB],
+    enum=[d.value for d in FEED_DEPARTMENTS],
 )
 
 
@@ -638,8 +636,7 @@ class _FeedMixin:
     endpoint = Endpoint.FEEDS
 
     def own_department(self, department: str) -> str:
-        mine = _SYNC_DEPARTMENT.get(self.client.department, self.client.department)
-        if department != mine:
+        if department != self.client.department:
             raise Forbidden(
                 "只能向本部门的数据通道报送或查询",
                 "a client may only use its own department's feeds",

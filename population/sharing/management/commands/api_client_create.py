@@ -20,7 +20,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("code", help="client code, e.g. hrss-pension")
         parser.add_argument("--name", required=True)
-        parser.add_argument("--department", required=True, help="hrss, education, housing, ...")
+        parser.add_argument(
+            "--department",
+            required=True,
+            help="部门代码 / department code: hrss, edu, housing, health, civil, tax, statistics",
+        )
         parser.add_argument("--endpoints", default="", help="persons,verifications,changes,facts")
         parser.add_argument("--fields", default="", help="name,sex,birth_date,... (person fields)")
         parser.add_argument("--purposes", default="", help="social_insurance,...")

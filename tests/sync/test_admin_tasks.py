@@ -11,7 +11,7 @@ from population.sync import services
 from population.sync.models import Batch, BatchEvent, BatchEventKind, BatchStatus, Fact, FollowUp
 from population.sync.samples import sample_feed, sample_persons
 from population.sync.tasks import batch_process_task
-from tests.population.sync_helpers import make_people
+from tests.sync.helpers import make_people
 
 pytestmark = pytest.mark.django_db
 
@@ -51,13 +51,13 @@ def batch(make_person):
 def test_a_supervisor_sees_batches_with_progress_and_downloads_rejected_rows(batch, login):
     client = login(roles.SUPERVISOR)
 
-    page = client.get("/admin/population/batch/")
-    detail = client.get(f"/admin/population/batch/{batch.pk}/change/")
-    download = client.get(f"/admin/population/batch/{batch.pk}/rejected.csv")
+    page = client.get("/admin/sync/batch/")
+    detail = client.get(f"/admin/sync/batch/{batch.pk}/change/")
+    download = client.get(f"/admin/sync/batch/{batch.pk}/rejected.csv")
 
     assert page.status_code == detail.status_code == download.status_code == 200
     assert '<progress max="100" value="100"></progress> 100%' in page.content.decode()
-    assert f"/admin/population/batch/{batch.pk}/rejected.csv" in detail.content.decode()
+    assert f"/admin/sync/batch/{batch.pk}/rejected.csv" in detail.content.decode()
     lines = b"".join(download.streaming_content).decode().lstrip("\ufeff").splitlines()
     assert [line.split(",")[1] for line in lines] == ["reason_code", *["unknown_person"] * 2]
     # The supervisor may see full numbers: the unknown ones are in the download unmasked.
@@ -66,13 +66,13 @@ def test_a_supervisor_sees_batches_with_progress_and_downloads_rejected_rows(bat
 
 def test_a_statistician_has_no_access_to_batches_or_rejected_rows(batch, login):
     client = login(roles.STATISTICIAN)
-    assert client.get("/admin/population/batch/").status_code == 403
-    assert client.get(f"/admin/population/batch/{batch.pk}/rejected.csv").status_code == 403
+    assert client.get("/admin/sync/batch/").status_code == 403
+    assert client.get(f"/admin/sync/batch/{batch.pk}/rejected.csv").status_code == 403
 
 
 def test_officers_list_follow_ups_and_the_list_read_is_audited(batch, login):
     client = login(roles.REGISTRATION_OFFICER)
-    page = client.get("/admin/population/followup/?kind=death_cancellation")
+    page = client.get("/admin/sync/followup/?kind=death_cancellation")
     assert page.status_code == 200
     assert len(page.context["cl"].result_list) == FollowUp.objects.count() == 18
     log = AccessLog.objects.get(channel="admin.sync_followup_list")
@@ -82,16 +82,14 @@ def test_officers_list_follow_ups_and_the_list_read_is_audited(batch, login):
 def test_a_quarantined_batch_is_requeued_from_the_admin_with_a_reason(batch, login):
     Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.QUARANTINED)
     client = login(roles.SUPERVISOR)
-    asked = client.post(
-        "/admin/population/batch/", {"action": "requeue", "_selected_action": [batch.pk]}
-    )
+    asked = client.post("/admin/sync/batch/", {"action": "requeue", "_selected_action": [batch.pk]})
     # The first submission only asks for the reason.
     assert asked.status_code == 200
     assert "重新处理原因" in asked.content.decode()
     assert Batch.objects.get(pk=batch.pk).status == BatchStatus.QUARANTINED
 
     response = client.post(
-        "/admin/population/batch/",
+        "/admin/sync/batch/",
         {
             "action": "requeue",
             "apply": "1",
@@ -115,7 +113,7 @@ def test_a_requeue_without_a_valid_reason_is_refused_on_its_field(batch, login, 
     Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.QUARANTINED)
     client = login(roles.SUPERVISOR)
     response = client.post(
-        "/admin/population/batch/",
+        "/admin/sync/batch/",
         {"action": "requeue", "apply": "1", "_selected_action": [batch.pk], "reason": reason},
     )
     assert response.status_code == 200
@@ -129,12 +127,10 @@ def test_a_requeue_without_a_valid_reason_is_refused_on_its_field(batch, login, 
 def test_a_finished_batch_is_refused_by_name_and_left_as_it_was(batch, login):
     client = login(roles.SUPERVISOR)
     before = Batch.objects.filter(pk=batch.pk).values().get()
-    asked = client.post(
-        "/admin/population/batch/", {"action": "requeue", "_selected_action": [batch.pk]}
-    )
+    asked = client.post("/admin/sync/batch/", {"action": "requeue", "_selected_action": [batch.pk]})
     assert "已处理完成，将不会重新处理" in asked.content.decode()
     response = client.post(
-        "/admin/population/batch/",
+        "/admin/sync/batch/",
         {"action": "requeue", "apply": "1", "_selected_action": [batch.pk], "reason": "误操作"},
         follow=True,
     )
@@ -190,14 +186,14 @@ def test_an_officer_closes_follow_ups_and_an_auditor_may_not(batch, login, clien
     item = FollowUp.objects.order_by("id").first()
     auditor = login(roles.AUDITOR)
     refused = auditor.post(
-        "/admin/population/followup/", {"action": "close", "_selected_action": [item.pk]}
+        "/admin/sync/followup/", {"action": "close", "_selected_action": [item.pk]}
     )
     assert refused.status_code == 403
     item.refresh_from_db()
     assert item.status == "open"
 
     officer = login(roles.REGISTRATION_OFFICER)
-    officer.post("/admin/population/followup/", {"action": "close", "_selected_action": [item.pk]})
+    officer.post("/admin/sync/followup/", {"action": "close", "_selected_action": [item.pk]})
     item.refresh_from_db()
     assert (item.status, item.closed_by.username) == ("closed", roles.REGISTRATION_OFFICER)
     assert FollowUp.objects.filter(status="open").count() == 17
@@ -206,11 +202,11 @@ def test_an_officer_closes_follow_ups_and_an_auditor_may_not(batch, login, clien
 def test_an_auditor_may_read_batches_but_not_requeue_them(batch, login):
     Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.QUARANTINED)
     client = login(roles.AUDITOR)
-    page = client.get("/admin/population/batch/")
+    page = client.get("/admin/sync/batch/")
     assert page.status_code == 200
     assert "requeue" not in page.content.decode()  # the action is not offered
     client.post(
-        "/admin/population/batch/",
+        "/admin/sync/batch/",
         {"action": "requeue", "apply": "1", "_selected_action": [batch.pk], "reason": "试试"},
     )
     batch.refresh_from_db()

@@ -28,7 +28,7 @@ from population.sync.models import (
 from population.sync.samples import sample_feed, sample_persons
 from population.sync.tasks import batch_process_task
 from tests.dburl import both_layers_refuse, subprocess_database_url
-from tests.population.sync_helpers import make_people
+from tests.sync.helpers import make_people
 
 FAULTS = {"unknown_id": 2, "duplicate": 2}
 

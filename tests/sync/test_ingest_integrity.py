@@ -15,7 +15,7 @@ from population.identity import build_citizen_id
 from population.models import Person
 from population.sync import services
 from population.sync.models import Batch, Fact, RejectedRow
-from tests.population.sync_helpers import make_people
+from tests.sync.helpers import make_people
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,7 @@ from population.sync.models import (
 )
 from population.sync.parsing import _fast_check_digit
 from population.sync.samples import FAULT_REASONS, FAULTS, sample_feed, sample_persons
-from tests.population.sync_helpers import good_record_numbers, make_people
+from tests.sync.helpers import good_record_numbers, make_people
 
 pytestmark = pytest.mark.django_db
 

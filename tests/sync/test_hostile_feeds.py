@@ -21,7 +21,7 @@ from population.sync import services
 from population.sync.models import Batch, BatchStatus, Fact, FollowUp, RejectedRow
 from population.sync.parsing import MAX_LINE_BYTES
 from tests.dburl import subprocess_database_url
-from tests.population.sync_helpers import make_people
+from tests.sync.helpers import make_people
 
 pytestmark = pytest.mark.django_db
 
