@@ -61,12 +61,15 @@ def _person_not_found() -> NotFound:
 
 
 class _AuditMixin:
+    def audit_purpose(self) -> str:
+        return f"{self.purpose} {Purpose(self.purpose).label}"
+
     def audit(self, request, *, person_ids, fields) -> None:
         """Append the read to the access log; if that fails the read fails (no answer)."""
         access_log_record(
             user=request.user,
             channel=self.channel,
-            purpose=f"{self.purpose} {Purpose(self.purpose).label}",
+            purpose=self.audit_purpose(),
             person_ids=person_ids,
             fields=fields,
             client=self.audit_client(request),
@@ -171,10 +174,19 @@ class PersonView(_AuditMixin, SharingAPIView):
         citizen_id = citizen_id_checked(citizen_id)
         query = query_validate(PersonQuery, request, {"fields": "unknown_field"})
         fields = person_fields_requested(self.client, query.get("fields"))
-        person = selectors.person_get_for_client(client=self.client, citizen_id=citizen_id)
+        # The read and its access-log row are one statement (one transaction): the row is
+        # written before the answer leaves, and only for a person the answer shows.
+        person = selectors.person_read_logged(
+            client=self.client,
+            citizen_id=citizen_id,
+            user=request.user,
+            channel=self.channel,
+            purpose=self.audit_purpose(),
+            fields=["citizen_id", *fields],
+            address=self.audit_client(request),
+        )
         if person is None:
             raise _person_not_found()
-        self.audit(request, person_ids=[person.pk], fields=["citizen_id", *fields])
         return Response(person_represent(self.client, person, fields))
 
 
