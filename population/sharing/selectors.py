@@ -10,7 +10,7 @@ from django.db import DEFAULT_DB_ALIAS, connection
 
 from population.audit import ACCESS_LOG_INSERT, access_log_params, access_log_record
 from population.db_router import read_alias, read_connection
-from population.identity import InvalidCitizenId, parse_citizen_id
+from population.identity import InvalidCitizenId, citizen_id_number
 from population.models import ChangeEvent, CitizenIdCorrection, Person, PersonStatus, Region
 from population.selectors import person_get_by_citizen_id
 from population.sharing.models import ApiClient
@@ -85,7 +85,7 @@ def person_read_logged(
     row is written to the primary after it, as ``access_log_record`` does.
     """
     try:
-        number = str(parse_citizen_id(citizen_id))
+        number = citizen_id_number(citizen_id)
     except InvalidCitizenId:
         return None
     if read_alias(Person) != DEFAULT_DB_ALIAS:
@@ -122,10 +122,39 @@ class VerificationItem:
     birth_date: dt.date | None = None
 
 
+_MATCH_SQL = f"""
+    SELECT q.i, p.id
+    FROM unnest(%(i)s::int[], %(cid)s::text[], %(name)s::text[], %(born)s::date[])
+         AS q(i, cid, name, born)
+    JOIN {Person._meta.db_table} p
+      ON p.citizen_id = q.cid AND p.name = q.name
+     AND (q.born IS NULL OR p.birth_date = q.born)
+     AND p.status = %(active)s
+    WHERE cardinality(%(prefixes)s::text[]) = 0 OR EXISTS (
+        SELECT 1 FROM unnest(%(prefixes)s::text[]) x
+        WHERE starts_with(p.hukou_region_id, x) OR starts_with(p.residence_region_id, x))
+"""  # noqa: S608 (only the table name is interpolated)
+# The match and its access-log row (the persons matched, none for no match) in one statement.
+_LOG_MATCHED = ACCESS_LOG_INSERT.format(ids="ARRAY(SELECT DISTINCT m.id FROM m ORDER BY m.id)")
+_MATCH_LOGGED_SQL = (
+    f"WITH m AS MATERIALIZED ({_MATCH_SQL}), a AS ({_LOG_MATCHED})"  # noqa: S608
+    " SELECT m.i, m.id FROM m"
+)
+
+
 def verifications_match(
-    *, client: ApiClient, items: list[VerificationItem]
+    *,
+    client: ApiClient,
+    items: list[VerificationItem],
+    user=None,
+    channel: str = "",
+    purpose: str = "",
+    fields=(),
+    address: str = "",
 ) -> tuple[list[bool], list[int]]:
-    """Match or no-match per item, and the ids of the persons matched, in one query.
+    """Match or no-match per item, and the ids of the persons matched, in one query; with
+    ``channel`` given, the read is logged (``access_log_record``'s arguments) in the same
+    statement on the primary (after it, on the primary, when the request reads a replica).
 
     A match needs a living person with this current number and exactly this name (and birth
     date, when given) inside the client's regions. An invalid number is a no-match.
@@ -133,39 +162,41 @@ def verifications_match(
     numbers: list[str | None] = []
     for item in items:
         try:
-            numbers.append(str(parse_citizen_id(item.citizen_id)))
+            numbers.append(citizen_id_number(item.citizen_id))
         except InvalidCitizenId:
             numbers.append(None)
-    sql = f"""
-        SELECT q.i, p.id
-        FROM unnest(%s::int[], %s::text[], %s::text[], %s::date[]) AS q(i, cid, name, born)
-        JOIN {Person._meta.db_table} p
-          ON p.citizen_id = q.cid AND p.name = q.name
-         AND (q.born IS NULL OR p.birth_date = q.born)
-         AND p.status = %s
-        WHERE %s::text[] = '{{}}'
-           OR p.hukou_region_id LIKE ANY(%s) OR p.residence_region_id LIKE ANY(%s)
-    """  # noqa: S608 (only the table name is interpolated)
-    prefixes = [f"{p}%" for p in client.region_prefixes]
-    with read_connection().cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                list(range(len(items))),
-                numbers,
-                [item.name.strip() for item in items],
-                [item.birth_date for item in items],
-                PersonStatus.ACTIVE,
-                client.region_prefixes,
-                prefixes,
-                prefixes,
-            ],
+    params = {
+        "i": list(range(len(items))),
+        "cid": numbers,
+        "name": [item.name.strip() for item in items],
+        "born": [item.birth_date for item in items],
+        "active": PersonStatus.ACTIVE,
+        "prefixes": client.region_prefixes,
+    }
+    logged_here = bool(channel) and read_alias() == DEFAULT_DB_ALIAS
+    if logged_here:
+        params.update(
+            access_log_params(
+                user=user, channel=channel, purpose=purpose, fields=fields, client=address
+            )
         )
+    with (connection if logged_here else read_connection()).cursor() as cursor:
+        cursor.execute(_MATCH_LOGGED_SQL if logged_here else _MATCH_SQL, params)
         rows = cursor.fetchall()
     matched = [False] * len(items)
     for index, _person_id in rows:
         matched[index] = True
-    return matched, sorted({person_id for _, person_id in rows})
+    person_ids = sorted({person_id for _, person_id in rows})
+    if channel and not logged_here:
+        access_log_record(
+            user=user,
+            channel=channel,
+            purpose=purpose,
+            person_ids=person_ids,
+            fields=fields,
+            client=address,
+        )
+    return matched, person_ids
 
 
 @dataclass(frozen=True)

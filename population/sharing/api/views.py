@@ -393,11 +393,19 @@ class VerificationView(_AuditMixin, SharingAPIView):
         items = [
             selectors.VerificationItem(i["citizen_id"], i["name"], i.get("birth_date")) for i in raw
         ]
-        matches, person_ids = selectors.verifications_match(client=self.client, items=items)
         fields = ["citizen_id", "name"]
         if any(i.birth_date for i in items):
             fields.append("birth_date")
-        self.audit(request, person_ids=person_ids, fields=fields)
+        # The match and its access-log row: one statement (see the selector).
+        matches, _person_ids = selectors.verifications_match(
+            client=self.client,
+            items=items,
+            user=request.user,
+            channel=self.channel,
+            purpose=self.audit_purpose(),
+            fields=fields,
+            address=self.audit_client(request),
+        )
         if "items" in attrs:
             return Response({"matches": matches}, status=status.HTTP_200_OK)
         return Response({"match": matches[0]}, status=status.HTTP_200_OK)
