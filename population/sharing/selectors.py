@@ -123,9 +123,9 @@ class VerificationItem:
 
 
 _MATCH_SQL = f"""
-    SELECT q.i, p.id
-    FROM unnest(%(i)s::int[], %(cid)s::text[], %(name)s::text[], %(born)s::date[])
-         AS q(i, cid, name, born)
+    SELECT q.i - 1 AS i, p.id
+    FROM unnest(%(cid)s::text[], %(name)s::text[], %(born)s::date[])
+         WITH ORDINALITY AS q(cid, name, born, i)
     JOIN {Person._meta.db_table} p
       ON p.citizen_id = q.cid AND p.name = q.name
      AND (q.born IS NULL OR p.birth_date = q.born)
@@ -165,11 +165,12 @@ def verifications_match(
             numbers.append(citizen_id_number(item.citizen_id))
         except InvalidCitizenId:
             numbers.append(None)
+    born = [item.birth_date for item in items]
     params = {
-        "i": list(range(len(items))),
         "cid": numbers,
         "name": [item.name.strip() for item in items],
-        "born": [item.birth_date for item in items],
+        # No birth date given at all (the usual batch): NULL, which unnest pads as NULLs.
+        "born": born if any(b is not None for b in born) else None,
         "active": PersonStatus.ACTIVE,
         "prefixes": client.region_prefixes,
     }

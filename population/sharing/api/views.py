@@ -172,7 +172,12 @@ class PersonView(_AuditMixin, SharingAPIView):
     )
     def get(self, request, citizen_id: str):
         citizen_id = citizen_id_checked(citizen_id)
-        query = query_validate(PersonQuery, request, {"fields": "unknown_field"})
+        # Most lookups send no query string: nothing to validate.
+        query = (
+            query_validate(PersonQuery, request, {"fields": "unknown_field"})
+            if request.query_params
+            else {}
+        )
         fields = person_fields_requested(self.client, query.get("fields"))
         # The read and its access-log row are one statement (one transaction): the row is
         # written before the answer leaves, and only for a person the answer shows.
