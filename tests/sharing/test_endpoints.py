@@ -308,3 +308,31 @@ def test_malformed_json_is_400(make_client):
         **caller.headers(),
     )  # fmt: skip
     assert_error(response, 415, "unsupported_media_type")
+
+
+def test_rows_of_the_one_statement_paths_are_queued_sealed_and_verify(
+    make_client, make_person, settings, tmp_path
+):
+    from population.audit import access_log_seal, access_log_verify
+    from population.models import AccessLogPending, AccessLogSeal
+
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    person = make_person(name="赵六")
+    _client, key = make_client()
+    caller = Caller(key)
+    assert caller.get(f"/api/v1/persons/{person.citizen_id}").status_code == 200
+    body = {"items": [{"citizen_id": person.citizen_id, "name": "赵六"}]}
+    assert caller.post("/api/v1/verifications", body).json() == {"matches": [True]}
+    assert caller.get("/api/v1/persons/11010519491231002X").status_code == 404  # not logged
+    rows = list(AccessLog.objects.order_by("id"))
+    assert [(r.channel, r.person_ids) for r in rows] == [
+        ("api.persons", [person.pk]),
+        ("api.verifications", [person.pk]),
+    ]
+    assert sorted(AccessLogPending.objects.values_list("log_id", flat=True)) == [r.id for r in rows]
+
+    assert access_log_seal().rows == 2
+
+    assert not AccessLogPending.objects.exists()
+    assert sorted(AccessLogSeal.objects.values_list("log_id", flat=True)) == [r.id for r in rows]
+    assert access_log_verify().intact
