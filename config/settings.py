@@ -144,8 +144,9 @@ MIDDLEWARE = [
     "population.two_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Attaches the user and URL of every request to the history rows its writes produce.
-    "pghistory.middleware.HistoryMiddleware",
+    # Attaches the user and URL of every request to the history rows its writes produce (not
+    # to department API reads, which write no tracked row: population/middleware.py).
+    "population.middleware.HistoryMiddleware",
     # Staff requests: write services must be given the acting user (area checks).
     "population.middleware.ServingStaffMiddleware",
     # Last, as django-axes asks.

@@ -203,6 +203,31 @@ def access_log_record(
     return entry
 
 
+def access_log_params(*, user, channel: str, purpose: str, fields: Sequence[str], client: str = ""):
+    """The values of one log row but its ``person_ids``, as named parameters for a statement
+    that reads the persons and logs the read at once (``ACCESS_LOG_INSERT``)."""
+    return {
+        "log_at": timezone.now(),
+        "log_user_id": getattr(user, "pk", None),
+        "log_username": getattr(user, "username", "") or "",
+        "log_channel": channel,
+        "log_purpose": purpose,
+        "log_fields": list(fields),
+        "log_client": client,
+    }
+
+
+# The row of ``access_log_params`` for the persons ``{ids}`` (an SQL expression of a bigint
+# array, e.g. over a CTE of the read): the same INSERT as ``access_log_record``'s, so the seal
+# queue trigger and the append-only protection treat both alike.
+ACCESS_LOG_INSERT = (
+    f"INSERT INTO {AccessLog._meta.db_table}"
+    " (at, user_id, username, channel, purpose, person_ids, fields, client)"
+    " SELECT %(log_at)s, %(log_user_id)s, %(log_username)s, %(log_channel)s, %(log_purpose)s,"
+    " {ids}, %(log_fields)s::varchar[], %(log_client)s"
+)
+
+
 ADMIN_PURPOSE = "户籍业务办理（管理后台）"
 
 

@@ -46,6 +46,8 @@ MALE = 1  # GB/T 2261.1: 1 男
 FEMALE = 2  # GB/T 2261.1: 2 女
 
 _ID18 = re.compile(r"[0-9]{17}[0-9X]")
+# ASCII only: str.isdigit() and re's [0-9] on str are ASCII here, but \d would not be.
+_ID18_ASCII = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
 _ID15 = re.compile(r"[0-9]{15}")
 
 
@@ -105,12 +107,39 @@ class CitizenId:
         return mask_citizen_id(self.number)
 
 
+# The same sum three digits at a time: per group of positions, digit string -> weighted sum.
+# Six dictionary lookups instead of seventeen (a batch checks 1,000 numbers per request).
+_GROUPS = tuple((i, min(i + 3, 17)) for i in range(0, 17, 3))
+_WEIGHTED_GROUPS = tuple(
+    {
+        f"{n:0{end - start}d}": sum(
+            int(d) * w for d, w in zip(f"{n:0{end - start}d}", _WEIGHTS[start:end], strict=True)
+        )
+        for n in range(10 ** (end - start))
+    }
+    for start, end in _GROUPS
+)
+
+
+def _check_char(first17: str) -> str:
+    """``check_digit`` for a string already known to be 17 ASCII digits."""
+    t0, t1, t2, t3, t4, t5 = _WEIGHTED_GROUPS
+    total = (
+        t0[first17[0:3]]
+        + t1[first17[3:6]]
+        + t2[first17[6:9]]
+        + t3[first17[9:12]]
+        + t4[first17[12:15]]
+        + t5[first17[15:17]]
+    )
+    return _CHECK_CHARS[total % 11]
+
+
 def check_digit(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character for the first 17 digits."""
-    if len(first17) != 17 or not first17.isdigit():
+    if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise ValueError("check_digit needs exactly 17 digits")
-    total = sum(table[d] for table, d in zip(_WEIGHTED, first17, strict=True))
-    return _CHECK_CHARS[total % 11]
+    return _check_char(first17)
 
 
 def mask_citizen_id(number: str) -> str:
@@ -146,13 +175,53 @@ def known_county_codes() -> frozenset[str]:
 
 def parse_citizen_id(text: str, *, today: dt.date | None = None) -> CitizenId:
     """Parse and validate a citizen ID, or raise ``InvalidCitizenId`` naming the failing part."""
+    number = citizen_id_number_fast(text, today=today)
+    if number is not None:
+        if number[:6] in known_county_codes():
+            return CitizenId(number=number)
+        return CitizenId(number=number, warnings=_county_warning(number))
+    return _parse_citizen_id(text, today=today)
+
+
+def citizen_id_number(text: str, *, today: dt.date | None = None) -> str:
+    """``str(parse_citizen_id(text))``: the valid normalised number, or ``InvalidCitizenId``."""
+    number = citizen_id_number_fast(text, today=today)
+    return number if number is not None else _parse_citizen_id(text, today=today).number
+
+
+def citizen_id_number_fast(text, *, today: dt.date | None = None) -> str | None:
+    """The fast path: ``text`` when it is an already-normalised 18-character number that
+    passes every check (province, real birth date in range, check digit); None when it is
+    anything else, for ``parse_citizen_id`` to normalise, check and name what is wrong."""
+    if (
+        type(text) is not str
+        or len(text) != 18
+        or not _ID18_ASCII.fullmatch(text)
+        or text[:2] not in PROVINCE_CODES
+        or _check_char(text[:17]) != text[17]
+    ):
+        return None
+    born = text[6:14]
+    if born < _EARLIEST or born > _today_text(today):
+        return None
+    try:
+        dt.date(int(born[:4]), int(born[4:6]), int(born[6:]))
+    except ValueError:
+        return None
+    return text
+
+
+def _county_warning(number: str) -> tuple[str, ...]:
+    return (
+        f"地址码{number[:6]}不在任何一版GB/T 2260中，请核实 / "
+        f"address code {number[:6]} is in no GB/T 2260 edition; please verify",
+    )
+
+
+def _parse_citizen_id(text: str, *, today: dt.date | None = None) -> CitizenId:
     if not isinstance(text, str):
         raise InvalidCitizenId("characters", "公民身份号码必须是文本", "citizen ID must be text")
-    # Fast path: already normalised input (what departments and forms mostly send) skips NFKC.
-    if len(text) == 18 and text.isascii() and text.isalnum() and text == text.upper():
-        number = text
-    else:
-        number = normalize_citizen_id_text(text)
+    number = normalize_citizen_id_text(text)
     if len(number) not in (15, 18):
         raise InvalidCitizenId(
             "length",
@@ -188,10 +257,7 @@ def parse_citizen_id(text: str, *, today: dt.date | None = None) -> CitizenId:
             )
     warnings: tuple[str, ...] = ()
     if number[:6] not in known_county_codes():
-        warnings = (
-            f"地址码{number[:6]}不在任何一版GB/T 2260中，请核实 / "
-            f"address code {number[:6]} is in no GB/T 2260 edition; please verify",
-        )
+        warnings = _county_warning(number)
     return CitizenId(number=number, converted_from_15=converted, warnings=warnings)
 
 
@@ -227,6 +293,23 @@ def _check_structure(first17: str, today: dt.date | None) -> None:
 
 
 _today_cached: tuple[float, dt.date] = (0.0, dt.date.min)
+_EARLIEST = f"{EARLIEST_BIRTH_DATE:%Y%m%d}"
+
+
+def _today_text(today: dt.date | None) -> str:
+    """Today as YYYYMMDD (birth dates compare as text in this form)."""
+    return f"{today:%Y%m%d}" if today is not None else _today_yyyymmdd()
+
+
+_today_text_cached: tuple[dt.date, str] = (dt.date.min, "")
+
+
+def _today_yyyymmdd() -> str:
+    global _today_text_cached
+    today = _today()
+    if _today_text_cached[0] != today:
+        _today_text_cached = (today, f"{today:%Y%m%d}")
+    return _today_text_cached[1]
 
 
 def _today() -> dt.date:

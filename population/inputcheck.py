@@ -88,7 +88,7 @@ def json_loads(data: bytes | str):
         raise InvalidInput(
             "不是有效的 JSON", f"not valid JSON: {detail}", code="parse_error"
         ) from None
-    json_check(value)
+    json_check(value, text=text)
     return value
 
 
@@ -100,8 +100,52 @@ def _too_deep() -> InvalidInput:
     )
 
 
-def json_check(value) -> None:
-    """Depth and control characters of a parsed value, iteratively (no recursion to exhaust)."""
+# A JSON text can carry a control character inside a string only as an escape (strict parsing
+# refuses \x00-\x1f raw) or as a raw DEL (which JSON allows): without one of these, no string
+# of the parsed value holds one.
+_CONTROL_ESCAPE = re.compile(r"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bfnrt])|\x7f")
+
+
+def json_check(value, *, text: str | None = None) -> None:
+    """Depth and control characters of a parsed value, iteratively (no recursion to exhaust).
+
+    ``text``, the JSON the value was parsed from, lets the strings go unsearched when it has no
+    escape of a control character. The first walk only looks; a fault found is then named by
+    the walk that builds paths."""
+    strings = text is None or _CONTROL_ESCAPE.search(text) is not None
+    if not _json_fault(value, strings=strings):
+        return
+    _json_fault_name(value)
+
+
+def _json_fault(value, *, strings: bool) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth >= MAX_JSON_DEPTH:
+                return True
+            for key, child in item.items():
+                if strings and isinstance(key, str) and CONTROL.search(key):
+                    return True
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+                elif strings and isinstance(child, str) and CONTROL.search(child):
+                    return True
+        elif isinstance(item, list):
+            if depth >= MAX_JSON_DEPTH:
+                return True
+            for child in item:
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+                elif strings and isinstance(child, str) and CONTROL.search(child):
+                    return True
+        elif strings and isinstance(item, str) and CONTROL.search(item):
+            return True
+    return False
+
+
+def _json_fault_name(value) -> None:
     stack = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()

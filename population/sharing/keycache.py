@@ -20,7 +20,8 @@ _redis = None
 _redis_lock = threading.Lock()
 
 
-def _version_key() -> str:
+def version_key() -> str:
+    """The Redis key of the version (read with the rate limit: ``verified_key_admit``)."""
     return f"popbase:{connection.settings_dict['NAME']}:api_keys:version"
 
 
@@ -38,13 +39,13 @@ def _redis_client():
 def keys_version() -> int:
     if not settings.REDIS_URL:  # quickstart: one process
         return _local_version
-    return int(_redis_client().get(_version_key()) or 0)
+    return int(_redis_client().get(version_key()) or 0)
 
 
 def _bump() -> None:
     global _local_version
     if settings.REDIS_URL:
-        _redis_client().incr(_version_key())
+        _redis_client().incr(version_key())
     else:
         _local_version += 1
 

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
+from population.sharing.keycache import version_key
+
 WINDOW_SECONDS = 60
 
 # A sliding window (the log of the last minute's admitted requests, one sorted set per client):
@@ -79,6 +81,67 @@ def rate_limit_hit(
     return bool(allowed), int(remaining), max(math.ceil(int(wait_ms) / 1000), 1)
 
 
+# A request with a key this process has already verified: one script answers everything Redis
+# knows about it, in one round trip. It reads the key version (population.sharing.keycache); if
+# a key or client changed since the key was verified, it counts nothing and says so, and the
+# key is checked again in the database. Else it refuses an address past its failed-key limit
+# (as _RESERVE would, without reserving: a verified key is no attempt to guess one), and counts
+# the request in the client's window exactly as _SCRIPT does.
+_ADMIT = """
+local version = tonumber(redis.call('GET', KEYS[1]) or '0')
+if version ~= tonumber(ARGV[1]) then return {version, -1, 0, 0} end
+local failures = tonumber(redis.call('GET', KEYS[2]) or '0')
+if failures >= tonumber(ARGV[2]) then return {version, -2, 0, redis.call('TTL', KEYS[2])} end
+local now = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
+local limit = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[3])
+if n < limit then
+  redis.call('ZADD', KEYS[3], now, ARGV[6])
+  redis.call('PEXPIRE', KEYS[3], window)
+end
+local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+local wait = tonumber(oldest[2]) + window - now
+if n < limit then return {version, 1, limit - n - 1, wait} end
+return {version, 0, 0, wait}
+"""
+
+STALE = "stale"  # the key version moved: verify the key again
+BLOCKED = "blocked"  # the address is past its failed-key limit
+
+
+def verified_key_admit(
+    *, version: int, address: str, client_id: int, limit: int, now: float | None = None
+) -> tuple[str, int] | tuple[bool, int, int]:
+    """For a key verified under key version ``version``: ``(STALE, 0)`` when the version has
+    moved since (nothing counted), ``(BLOCKED, seconds)`` when ``address`` has used up its
+    failed-key attempts, else the request counted in the client's window as ``rate_limit_hit``
+    counts it: ``(allowed, remaining, seconds)``. One Redis round trip (needs ``REDIS_URL``)."""
+    now = time.time() if now is None else now
+    now_ms = int(now * 1000)
+    window_ms = WINDOW_SECONDS * 1000
+    name = connection.settings_dict["NAME"]
+    failures = f"popbase:{name}:rate:keyfail:{address}:{int(now // key_failure_window())}"
+    answer = _key_script("admit", _ADMIT)(
+        keys=[version_key(), failures, f"popbase:{name}:rate:{client_id}"],
+        args=[
+            version,
+            int(getattr(settings, "API_KEY_FAILURE_LIMIT", 20)),
+            now_ms,
+            window_ms,
+            limit,
+            f"{now_ms}:{uuid.uuid4().hex}",
+        ],
+    )
+    _version, state, remaining, wait = (int(x) for x in answer)
+    if state == -1:
+        return STALE, 0
+    if state == -2:
+        return BLOCKED, max(wait, 1)
+    return bool(state), remaining, max(math.ceil(wait / 1000), 1)
+
+
 class ClientRateLimit(BaseThrottle):
     """Refuses a client's requests beyond its per-minute limit with 429 and Retry-After."""
 
@@ -86,9 +149,14 @@ class ClientRateLimit(BaseThrottle):
         client = getattr(request.user, "client", None)
         if client is None:
             return True
-        allowed, remaining, self._wait = rate_limit_hit(
-            client_id=client.pk, limit=client.rate_limit_per_minute
-        )
+        # Already counted with the key check (verified_key_admit), in the same round trip.
+        counted = getattr(request, "rate_counted", None)
+        if counted is not None:
+            allowed, remaining, self._wait = counted
+        else:
+            allowed, remaining, self._wait = rate_limit_hit(
+                client_id=client.pk, limit=client.rate_limit_per_minute
+            )
         request.rate_limit = (client.rate_limit_per_minute, remaining, self._wait)
         return allowed
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
-from population.db_router import read_connection
-from population.identity import InvalidCitizenId, parse_citizen_id
-from population.models import ChangeEvent, Person, PersonStatus
+from django.db import DEFAULT_DB_ALIAS, connection
+
+from population.audit import ACCESS_LOG_INSERT, access_log_params, access_log_record
+from population.db_router import read_alias, read_connection
+from population.identity import InvalidCitizenId, citizen_id_number
+from population.models import ChangeEvent, CitizenIdCorrection, Person, PersonStatus, Region
 from population.selectors import change_feed_window, person_get_by_citizen_id
 from population.sharing.models import ApiClient
 
@@ -28,6 +32,89 @@ def person_get_for_client(*, client: ApiClient, citizen_id: str) -> Person | Non
     return person
 
 
+@functools.cache
+def _person_read_logged_sql() -> tuple[str, int, int]:
+    """The person (current or former number) within the client's regions, and its access-log
+    row, in one statement: a data-modifying CTE inserts the row for exactly the person the
+    statement returns, in the statement's own transaction. Built once from model metadata."""
+    person, region = Person._meta.db_table, Region._meta.db_table
+    corrections = CitizenIdCorrection._meta.db_table
+    person_cols = [f.attname for f in Person._meta.concrete_fields]
+    region_cols = [f.attname for f in Region._meta.concrete_fields]
+    select = ", ".join(
+        [f'p."{c}"' for c in person_cols]
+        + [f'h."{c}"' for c in region_cols]
+        + [f'r."{c}"' for c in region_cols]
+    )
+    log_insert = ACCESS_LOG_INSERT.format(ids='ARRAY[p."id"]')
+    # As population.selectors.person_get_by_citizen_id: the current number first, else the
+    # latest correction away from it, one path for current, former and unknown numbers. The
+    # scope is person_in_scope's: hukou or residence region starting with one of the prefixes.
+    sql = (
+        f"WITH p AS MATERIALIZED (SELECT * FROM {person} c"  # noqa: S608 (metadata only)
+        ' WHERE c."id" = (SELECT m.id FROM ('
+        f' SELECT q."id", 0 AS k FROM {person} q WHERE q."citizen_id" = %(n)s'
+        " UNION ALL"
+        f' (SELECT o."person_id", 1 FROM {corrections} o WHERE o."old_citizen_id" = %(n)s'
+        '  ORDER BY o."corrected_at" DESC LIMIT 1)'
+        " ) m ORDER BY m.k LIMIT 1)"
+        " AND (cardinality(%(prefixes)s::text[]) = 0 OR EXISTS ("
+        "  SELECT 1 FROM unnest(%(prefixes)s::text[]) x"
+        '  WHERE starts_with(c."hukou_region_id", x) OR starts_with(c."residence_region_id", x)'
+        " ))),"
+        f" a AS ({log_insert} FROM p)"
+        f" SELECT {select} FROM p"
+        f' LEFT JOIN {region} h ON h."code" = p."hukou_region_id"'
+        f' LEFT JOIN {region} r ON r."code" = p."residence_region_id"'
+    )
+    return sql, len(person_cols), len(region_cols)
+
+
+def _region(values: tuple) -> Region | None:
+    return None if values[0] is None else Region.from_db(DEFAULT_DB_ALIAS, None, values)
+
+
+def person_read_logged(
+    *, client: ApiClient, citizen_id: str, user, channel: str, purpose: str, fields, address: str
+) -> Person | None:
+    """``person_get_for_client``, and the read logged (``access_log_record``'s arguments) when
+    a person is returned; nothing is logged for an unknown or out-of-scope number.
+
+    On the primary this is one statement, so the read and its log row are one round trip and
+    one transaction. When the request reads from a replica, the person is read there and the
+    row is written to the primary after it, as ``access_log_record`` does.
+    """
+    try:
+        number = citizen_id_number(citizen_id)
+    except InvalidCitizenId:
+        return None
+    if read_alias(Person) != DEFAULT_DB_ALIAS:
+        person = person_get_for_client(client=client, citizen_id=number)
+        if person is not None:
+            access_log_record(
+                user=user,
+                channel=channel,
+                purpose=purpose,
+                person_ids=[person.pk],
+                fields=fields,
+                client=address,
+            )
+        return person
+    log = access_log_params(
+        user=user, channel=channel, purpose=purpose, fields=fields, client=address
+    )
+    sql, n, m = _person_read_logged_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"n": number, "prefixes": client.region_prefixes, **log})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    person = Person.from_db(DEFAULT_DB_ALIAS, None, row[:n])
+    Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m]))
+    Person.residence_region.field.set_cached_value(person, _region(row[n + m :]))
+    return person
+
+
 @dataclass(frozen=True)
 class VerificationItem:
     citizen_id: str
@@ -35,10 +122,39 @@ class VerificationItem:
     birth_date: dt.date | None = None
 
 
+_MATCH_SQL = f"""
+    SELECT q.i - 1 AS i, p.id
+    FROM unnest(%(cid)s::text[], %(name)s::text[], %(born)s::date[])
+         WITH ORDINALITY AS q(cid, name, born, i)
+    JOIN {Person._meta.db_table} p
+      ON p.citizen_id = q.cid AND p.name = q.name
+     AND (q.born IS NULL OR p.birth_date = q.born)
+     AND p.status = %(active)s
+    WHERE cardinality(%(prefixes)s::text[]) = 0 OR EXISTS (
+        SELECT 1 FROM unnest(%(prefixes)s::text[]) x
+        WHERE starts_with(p.hukou_region_id, x) OR starts_with(p.residence_region_id, x))
+"""  # noqa: S608 (only the table name is interpolated)
+# The match and its access-log row (the persons matched, none for no match) in one statement.
+_LOG_MATCHED = ACCESS_LOG_INSERT.format(ids="ARRAY(SELECT DISTINCT m.id FROM m ORDER BY m.id)")
+_MATCH_LOGGED_SQL = (
+    f"WITH m AS MATERIALIZED ({_MATCH_SQL}), a AS ({_LOG_MATCHED})"  # noqa: S608
+    " SELECT m.i, m.id FROM m"
+)
+
+
 def verifications_match(
-    *, client: ApiClient, items: list[VerificationItem]
+    *,
+    client: ApiClient,
+    items: list[VerificationItem],
+    user=None,
+    channel: str = "",
+    purpose: str = "",
+    fields=(),
+    address: str = "",
 ) -> tuple[list[bool], list[int]]:
-    """Match or no-match per item, and the ids of the persons matched, in one query.
+    """Match or no-match per item, and the ids of the persons matched, in one query; with
+    ``channel`` given, the read is logged (``access_log_record``'s arguments) in the same
+    statement on the primary (after it, on the primary, when the request reads a replica).
 
     A match needs a living person with this current number and exactly this name (and birth
     date, when given) inside the client's regions. An invalid number is a no-match.
@@ -46,39 +162,42 @@ def verifications_match(
     numbers: list[str | None] = []
     for item in items:
         try:
-            numbers.append(str(parse_citizen_id(item.citizen_id)))
+            numbers.append(citizen_id_number(item.citizen_id))
         except InvalidCitizenId:
             numbers.append(None)
-    sql = f"""
-        SELECT q.i, p.id
-        FROM unnest(%s::int[], %s::text[], %s::text[], %s::date[]) AS q(i, cid, name, born)
-        JOIN {Person._meta.db_table} p
-          ON p.citizen_id = q.cid AND p.name = q.name
-         AND (q.born IS NULL OR p.birth_date = q.born)
-         AND p.status = %s
-        WHERE %s::text[] = '{{}}'
-           OR p.hukou_region_id LIKE ANY(%s) OR p.residence_region_id LIKE ANY(%s)
-    """  # noqa: S608 (only the table name is interpolated)
-    prefixes = [f"{p}%" for p in client.region_prefixes]
-    with read_connection().cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                list(range(len(items))),
-                numbers,
-                [item.name.strip() for item in items],
-                [item.birth_date for item in items],
-                PersonStatus.ACTIVE,
-                client.region_prefixes,
-                prefixes,
-                prefixes,
-            ],
+    born = [item.birth_date for item in items]
+    params = {
+        "cid": numbers,
+        "name": [item.name.strip() for item in items],
+        # No birth date given at all (the usual batch): NULL, which unnest pads as NULLs.
+        "born": born if any(b is not None for b in born) else None,
+        "active": PersonStatus.ACTIVE,
+        "prefixes": client.region_prefixes,
+    }
+    logged_here = bool(channel) and read_alias() == DEFAULT_DB_ALIAS
+    if logged_here:
+        params.update(
+            access_log_params(
+                user=user, channel=channel, purpose=purpose, fields=fields, client=address
+            )
         )
+    with (connection if logged_here else read_connection()).cursor() as cursor:
+        cursor.execute(_MATCH_LOGGED_SQL if logged_here else _MATCH_SQL, params)
         rows = cursor.fetchall()
     matched = [False] * len(items)
     for index, _person_id in rows:
         matched[index] = True
-    return matched, sorted({person_id for _, person_id in rows})
+    person_ids = sorted({person_id for _, person_id in rows})
+    if channel and not logged_here:
+        access_log_record(
+            user=user,
+            channel=channel,
+            purpose=purpose,
+            person_ids=person_ids,
+            fields=fields,
+            client=address,
+        )
+    return matched, person_ids
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ class Recorder:
     def aliases(self, *, table: str, reads: bool) -> list[str]:
         out = []
         for alias, sql in self.statements:
-            is_read = sql.lstrip().upper().startswith("SELECT")
+            # A WITH statement reads too (the person lookup on the primary reads the person
+            # and writes its access-log row in one statement).
+            is_read = sql.lstrip().upper().startswith(("SELECT", "WITH"))
             if table in sql and is_read == reads and alias not in out:
                 out.append(alias)
         return out

@@ -540,3 +540,84 @@ def test_non_ascii_decimal_digits_are_not_accepted_unnormalised():
     with pytest.raises(InvalidCitizenId) as excinfo:
         parse_citizen_id(arabic_indic, today=TODAY)
     assert excinfo.value.part == "characters"
+
+
+# -- the fast path for already-normalised numbers agrees with the full parse -------------------
+
+
+def _full_parse(text):
+    """The full parse without the fast path (normalise, check, name the failing part)."""
+    from population.identity import _parse_citizen_id
+
+    try:
+        cid = _parse_citizen_id(text, today=TODAY)
+    except InvalidCitizenId as exc:
+        return ("refused", exc.part)
+    return ("valid", cid.number, cid.warnings)
+
+
+def _parse(text):
+    try:
+        cid = parse_citizen_id(text, today=TODAY)
+    except InvalidCitizenId as exc:
+        return ("refused", exc.part)
+    return ("valid", cid.number, cid.warnings)
+
+
+# Near-valid numbers: one character replaced by anything an attacker or a typo could send.
+near_valid = st.builds(
+    lambda number, position, char: number[:position] + char + number[position + 1 :],
+    valid_numbers,
+    st.integers(0, 17),
+    st.sampled_from([*"0123456789Xx ", "\x00", "٣", "３", "\u00b2", "é"]),
+)
+
+
+@settings(max_examples=500)
+@given(text=st.one_of(valid_numbers, near_valid, st.text(max_size=20)))
+def test_the_fast_path_answers_exactly_as_the_full_parse(text):
+    from population.identity import citizen_id_number, citizen_id_number_fast
+
+    expected = _full_parse(text)
+    assert _parse(text) == expected
+    if expected[0] == "valid":
+        assert citizen_id_number(text, today=TODAY) == expected[1]
+    else:
+        with pytest.raises(InvalidCitizenId):
+            citizen_id_number(text, today=TODAY)
+    fast = citizen_id_number_fast(text, today=TODAY)
+    assert fast is None or (fast == text and expected[0] == "valid")
+
+
+@pytest.mark.parametrize(
+    ("text", "part"),
+    [
+        ("11010519491231002\x00", "characters"),  # NUL as the check character
+        ("\x0011010519491231002X"[:18], "characters"),
+        ("11010519491231002x", None),  # lowercase x: normalised, valid
+        ("990105194912310020", "address_code"),
+        ("110105194902300027", "birth_date"),  # 30 February
+        ("110105184912310021", "birth_date"),  # before 1850
+        ("110105194912310021", "check_digit"),
+        ("11010519491231002٣", "characters"),  # Arabic-Indic digit three
+    ],
+)
+def test_refusals_on_18_characters_are_named_as_before(text, part):
+    if part is None:
+        assert parse_citizen_id(text, today=TODAY).number == text.upper()
+        return
+    with pytest.raises(InvalidCitizenId) as excinfo:
+        parse_citizen_id(text, today=TODAY)
+    assert excinfo.value.part == part
+
+
+def test_a_birth_date_of_today_and_tomorrow_on_the_fast_path():
+    from population.identity import citizen_id_number_fast
+
+    today = build_citizen_id("110105", TODAY, 2)
+    tomorrow = build_citizen_id("110105", TODAY + dt.timedelta(days=1), 2)
+    assert citizen_id_number_fast(today, today=TODAY) == today
+    assert citizen_id_number_fast(tomorrow, today=TODAY) is None
+    with pytest.raises(InvalidCitizenId) as excinfo:
+        parse_citizen_id(tomorrow, today=TODAY)
+    assert excinfo.value.part == "birth_date"

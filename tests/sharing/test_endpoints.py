@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 from population.models import AccessLog, Region, RegionLevel
 from tests.sharing.conftest import Caller, assert_error
@@ -99,32 +100,43 @@ def test_person_in_scope_by_residence_region_too(make_client, make_person, villa
     assert Caller(key).get(f"/api/v1/persons/{person.citizen_id}").status_code == 200
 
 
-def test_person_read_is_refused_when_the_access_record_cannot_be_written(
-    make_client, make_person, monkeypatch
-):
-    person = make_person()
+@pytest.mark.db_role("owner")  # to put a refusing trigger on the log (DDL), rolled back after
+def test_person_read_is_refused_when_the_access_record_cannot_be_written(make_client, make_person):
+    person = make_person(name="王五")
     _client, key = make_client()
-
-    def broken(**kwargs):
-        raise RuntimeError("audit store down")
-
-    monkeypatch.setattr("population.sharing.api.views.access_log_record", broken)
+    with connection.cursor() as cursor:  # the audit store refuses every new row
+        cursor.execute(
+            "CREATE FUNCTION audit_store_down() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'audit store down'; END $$;"
+            " CREATE TRIGGER audit_store_down BEFORE INSERT ON population_accesslog"
+            " FOR EACH STATEMENT EXECUTE FUNCTION audit_store_down()"
+        )
     caller = Caller(key)
     caller.http.raise_request_exception = False
     response = caller.get(f"/api/v1/persons/{person.citizen_id}")
     assert response.status_code == 500
-    assert person.name.encode() not in response.content
+    assert "王五".encode() not in response.content
+    assert person.citizen_id[-4:].encode() not in response.content
 
 
-def test_person_lookup_is_one_key_query_one_person_query_and_the_log_write(
+def test_person_lookup_is_one_statement_for_the_read_and_its_log_row(
     make_client, make_person, django_assert_num_queries
 ):
     person = make_person()
     _client, key = make_client()
-    # key with client (first use; then cached), person with both regions, the access-log
-    # insert: no lock and no read of another log row (the sealer chains it later).
-    with django_assert_num_queries(3):
-        assert Caller(key).get(f"/api/v1/persons/{person.citizen_id}").status_code == 200
+    caller = Caller(key)
+    # First use: the key with its client, then one statement that reads the person (both
+    # regions) and inserts the access-log row (no lock, no read of another log row).
+    with django_assert_num_queries(2) as captured:
+        assert caller.get(f"/api/v1/persons/{person.citizen_id}").status_code == 200
+    assert "population_apikey" in captured.captured_queries[0]["sql"]
+    statement = captured.captured_queries[1]["sql"]
+    assert "INSERT INTO population_accesslog" in statement
+    assert "population_person" in statement
+    # The key is verified now: a lookup is that one statement and nothing else.
+    with django_assert_num_queries(1):
+        assert caller.get(f"/api/v1/persons/{person.citizen_id}").status_code == 200
+    assert AccessLog.objects.filter(person_ids=[person.pk]).count() == 2
 
 
 # -- facts ---------------------------------------------------------------------------------------
@@ -227,10 +239,12 @@ def test_batch_of_1000_is_answered_in_order_in_one_query(
         p = people[i % 5]
         items.append({"citizen_id": p.citizen_id, "name": p.name if i % 3 else "别人"})
     expected = [bool(i % 3) for i in range(1000)]
-    # key with client; the write's transaction (savepoint here) holding ONE match query and
-    # the access-log insert; release.
-    with django_assert_num_queries(5):
+    # key with client; ONE statement that matches the batch and inserts its access-log row
+    # (its own transaction: no savepoint around it without an Idempotency-Key).
+    with django_assert_num_queries(2) as captured:
         response = Caller(key).post("/api/v1/verifications", {"items": items})
+    statement = captured.captured_queries[1]["sql"]
+    assert "INSERT INTO population_accesslog" in statement and "unnest" in statement
     assert response.status_code == 200
     assert response.json() == {"matches": expected}
     assert AccessLog.objects.get().person_ids == sorted(p.pk for p in people)
@@ -294,3 +308,31 @@ def test_malformed_json_is_400(make_client):
         **caller.headers(),
     )  # fmt: skip
     assert_error(response, 415, "unsupported_media_type")
+
+
+def test_rows_of_the_one_statement_paths_are_queued_sealed_and_verify(
+    make_client, make_person, settings, tmp_path
+):
+    from population.audit import access_log_seal, access_log_verify
+    from population.models import AccessLogPending, AccessLogSeal
+
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    person = make_person(name="赵六")
+    _client, key = make_client()
+    caller = Caller(key)
+    assert caller.get(f"/api/v1/persons/{person.citizen_id}").status_code == 200
+    body = {"items": [{"citizen_id": person.citizen_id, "name": "赵六"}]}
+    assert caller.post("/api/v1/verifications", body).json() == {"matches": [True]}
+    assert caller.get("/api/v1/persons/11010519491231002X").status_code == 404  # not logged
+    rows = list(AccessLog.objects.order_by("id"))
+    assert [(r.channel, r.person_ids) for r in rows] == [
+        ("api.persons", [person.pk]),
+        ("api.verifications", [person.pk]),
+    ]
+    assert sorted(AccessLogPending.objects.values_list("log_id", flat=True)) == [r.id for r in rows]
+
+    assert access_log_seal().rows == 2
+
+    assert not AccessLogPending.objects.exists()
+    assert sorted(AccessLogSeal.objects.values_list("log_id", flat=True)) == [r.id for r in rows]
+    assert access_log_verify().intact
