@@ -37,6 +37,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from population import audit, partitions
+from population.locks import advisory_xact_lock
 from population.models import (
     ACCESS_LOG_CONTENT,
     AccessLog,
@@ -311,7 +312,7 @@ def _drop(month: dt.date, manifest: dict, path: Path) -> None:
     name = partitions.partition_name(_TABLE, month)
     index_name = partitions.partition_name(_PERSON_INDEX, month)
     with transaction.atomic(), connection.cursor() as cursor:
-        partitions._lock(cursor)
+        advisory_xact_lock(partitions.PARTITION_LOCK, cursor=cursor)
         cursor.execute(f"LOCK TABLE {partitions._q(name)} IN ACCESS EXCLUSIVE MODE")
         cursor.execute(
             f"SELECT count(*), min(s.seq), max(s.seq) FROM {partitions._q(name)} AS a"  # noqa: S608
