@@ -39,7 +39,7 @@ def test_superuser_creates_a_client_by_ticking_labelled_scopes_and_the_key_works
 
     page.fill("input[name=code]", "hrss-pension")
     page.fill("input[name=name]", "人社局养老保险系统")
-    page.select_option("select[name=department]", label="人力资源和社会保障局")
+    page.select_option("select[name=department]", label="人社")
     endpoints = page.locator(".field-endpoints")
     endpoints.get_by_label("人员信息查询").check()
     endpoints.get_by_label("落户条件预检").check()  # registered by the settlement app
