@@ -8,8 +8,6 @@ and user holding it keeps it.
 
 from django.db import migrations
 
-from population.app_moves import content_types_move
-
 MOVED = [
     "batch",
     "batchevent",
@@ -22,19 +20,45 @@ MOVED = [
 ]
 
 
+def _content_types_move(apps, from_label: str, to_label: str) -> None:
+    content_type_model = apps.get_model("contenttypes", "ContentType")
+    permission_model = apps.get_model("auth", "Permission")
+    for model in MOVED:
+        moving = content_type_model.objects.filter(app_label=from_label, model=model).first()
+        if moving is None:
+            continue  # a database whose content types were never created (created later)
+        already = content_type_model.objects.filter(app_label=to_label, model=model).first()
+        if already is not None:
+            # Created meanwhile (permissions created for the new label before this ran): its
+            # permissions' holders move to the kept ones of the same codename, then it goes.
+            for permission in permission_model.objects.filter(content_type=already):
+                kept = permission_model.objects.filter(
+                    content_type=moving, codename=permission.codename
+                ).first()
+                if kept is not None:
+                    kept.group_set.add(*permission.group_set.all())
+                    kept.user_set.add(*permission.user_set.all())
+                    permission.delete()
+                else:
+                    permission.content_type = moving
+                    permission.save(update_fields=["content_type"])
+            already.delete()
+        moving.app_label = to_label
+        moving.save(update_fields=["app_label"])
+
+
 def content_types_to_sync(apps, schema_editor):
-    content_types_move(apps, schema_editor, MOVED, "population", "sync")
+    _content_types_move(apps, "population", "sync")
 
 
 def content_types_to_population(apps, schema_editor):
-    content_types_move(apps, schema_editor, MOVED, "sync", "population")
+    _content_types_move(apps, "sync", "population")
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("population", "0034_sharing_models_to_own_app"),
         ("sync", "0001_initial"),
-        ("admin", "0003_logentry_add_action_flag_choices"),
     ]
 
     operations = [

@@ -12,17 +12,54 @@ import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations, models
 
-from population.app_moves import content_types_move
-
 MODELS = ("apiclient", "apikey", "idempotencyrecord")
 
 
+def _content_types_move(apps, schema_editor, source: str, target: str) -> None:
+    """Relabel the models' content type rows from ``source`` to ``target``, keeping their ids.
+
+    Where a row for ``target`` exists already (a later migration's permission setup may have
+    created one), its permissions give way to the moved ones, whoever held them keeps them.
+    """
+    from django.contrib.contenttypes.models import ContentType as LiveContentType
+
+    content_type_model = apps.get_model("contenttypes", "ContentType")
+    permission_model = apps.get_model("auth", "Permission")
+    db = schema_editor.connection.alias
+    types = content_type_model.objects.using(db)
+    for model in MODELS:
+        moved = types.filter(app_label=source, model=model).first()
+        if moved is None:
+            continue
+        taken = types.filter(app_label=target, model=model).first()
+        if taken is not None:
+            for perm in permission_model.objects.using(db).filter(content_type=taken):
+                kept = (
+                    permission_model.objects.using(db)
+                    .filter(content_type=moved, codename=perm.codename)
+                    .first()
+                )
+                if kept is None:
+                    perm.content_type = moved
+                    perm.save(update_fields=["content_type"])
+                    continue
+                for group in perm.group_set.all():
+                    group.permissions.add(kept)
+                for user in perm.user_set.all():
+                    user.user_permissions.add(kept)
+                perm.delete()
+            taken.delete()
+        moved.app_label = target
+        moved.save(update_fields=["app_label"])
+    LiveContentType.objects.clear_cache()
+
+
 def content_types_to_sharing(apps, schema_editor):
-    content_types_move(apps, schema_editor, MODELS, "population", "sharing")
+    _content_types_move(apps, schema_editor, "population", "sharing")
 
 
 def content_types_to_population(apps, schema_editor):
-    content_types_move(apps, schema_editor, MODELS, "sharing", "population")
+    _content_types_move(apps, schema_editor, "sharing", "population")
 
 
 class Migration(migrations.Migration):
@@ -32,7 +69,6 @@ class Migration(migrations.Migration):
         ("population", "0034_sharing_models_to_own_app"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("admin", "0003_logentry_add_action_flag_choices"),
     ]
 
     operations = [

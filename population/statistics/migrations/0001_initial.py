@@ -8,19 +8,50 @@ and ``view_statsnapshot`` — and every group and user holding them are kept.
 
 from django.db import migrations, models
 
-from population.app_moves import content_types_move
 from population.replay import replay_after_flush
 from population.roles import STATISTICIAN, SUPERVISOR, grant_permissions
 
 MODELS = ("statsnapshot", "statisticsdesk")
 
 
+def _content_types_move(apps, source: str, target: str) -> None:
+    content_type_model = apps.get_model("contenttypes", "ContentType")
+    permission_model = apps.get_model("auth", "Permission")
+    for model in MODELS:
+        old = content_type_model.objects.filter(app_label=source, model=model).first()
+        if old is None:
+            continue
+        new = content_type_model.objects.filter(app_label=target, model=model).first()
+        if new is None:
+            old.app_label = target
+            old.save(update_fields=["app_label"])
+            continue
+        # Both exist (content types made for the new label beforehand): the old permissions'
+        # holders get the new ones, then the old rows go.
+        for permission in permission_model.objects.filter(content_type=old):
+            twin = permission_model.objects.filter(
+                content_type=new, codename=permission.codename
+            ).first()
+            if twin is None:
+                permission.content_type = new
+                permission.save(update_fields=["content_type"])
+                continue
+            for group in permission.group_set.all():
+                group.permissions.add(twin)
+            for user in permission.user_set.all():
+                user.user_permissions.add(twin)
+            permission.delete()
+        log_entry_model = apps.get_model("admin", "LogEntry")
+        log_entry_model.objects.filter(content_type=old).update(content_type=new)
+        old.delete()
+
+
 def content_types_forward(apps, schema_editor):
-    content_types_move(apps, schema_editor, MODELS, "population", "statistics")
+    _content_types_move(apps, "population", "statistics")
 
 
 def content_types_backward(apps, schema_editor):
-    content_types_move(apps, schema_editor, MODELS, "statistics", "population")
+    _content_types_move(apps, "statistics", "population")
 
 
 @replay_after_flush
