@@ -26,7 +26,7 @@ def _migrate(targets):
 @pytest.mark.db_role("owner")  # migrating back and forth is DDL: the owner's (tests/dburl.py)
 def test_a_chain_sealed_in_the_wide_rows_moves_to_the_links_unchanged(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_DIR = tmp_path
-    latest = MigrationExecutor(connection).loader.graph.leaf_nodes("population")
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
     _migrate(BEFORE)
     try:
         digest = audit._digest_fn("hmac-sha256")

@@ -38,7 +38,7 @@ def _partitioned(table: str) -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_the_log_is_partitioned_keeping_every_row_sealed_or_not(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_DIR = tmp_path
-    latest = MigrationExecutor(connection).loader.graph.leaf_nodes("population")
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
     _migrate(BEFORE)
     try:
         assert not _partitioned("population_accesslog")
