@@ -213,7 +213,8 @@ def _write_services() -> set[str]:
     for name in MODULES:
         module = importlib.import_module(name)
         for attr, function in inspect.getmembers(module, inspect.isfunction):
-            if attr.startswith("_") or function.__module__ != name:
+            defined_here = function.__module__ == name or function.__module__.startswith(f"{name}.")
+            if attr.startswith("_") or not defined_here:
                 continue
             if "actor" in inspect.signature(function).parameters:
                 found.add(f"{name}.{attr}")

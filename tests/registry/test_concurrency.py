@@ -16,6 +16,7 @@ from population.identity import build_citizen_id, parse_citizen_id
 from population.models import Person, PersonStatus
 from registry import services
 from registry.models import EventKind, Household, HouseholdKind, Membership, RegistrationEvent
+from registry.services import households as household_services
 
 # Threads open their own connections, so the data they see must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -199,7 +200,7 @@ def test_a_death_and_a_head_change_in_that_household_both_finish(village, monkey
     death_pid: list[int] = []
     pid_known, household_locked, death_done = (threading.Event() for _ in range(3))
     death_waited: list[bool] = []
-    require_within = services.actor_require_within
+    require_within = household_services.actor_require_within
 
     def lock_then_let_the_death_in(actor, *records, **kwargs):
         """The head change checks its area right after locking the household: start the death
@@ -210,7 +211,7 @@ def test_a_death_and_a_head_change_in_that_household_both_finish(village, monkey
             household_locked.set()
             death_waited.append(wait_until_blocked(death_pid[0], unless=death_done))
 
-    monkeypatch.setattr(services, "actor_require_within", lock_then_let_the_death_in)
+    monkeypatch.setattr(household_services, "actor_require_within", lock_then_let_the_death_in)
 
     def change_the_head() -> Household:
         return services.head_change(

@@ -32,6 +32,8 @@ from population.identity import build_citizen_id, parse_citizen_id
 from population.models import CitizenIdCorrection, Person, PersonStatus, Region, RegionLevel
 from registry import services
 from registry.models import EventKind, Household, HouseholdKind, Membership, RegistrationEvent
+from registry.services import _common as services_common
+from registry.services import households as household_services
 from tests.dburl import both_layers_refuse
 
 pytestmark = pytest.mark.django_db
@@ -1698,14 +1700,19 @@ def test_household_create_and_close_leave_household_history_with_the_reason(vill
 # -- lock order ---------------------------------------------------------------------------------
 
 
+# The modules whose services call ``_lock`` in the interleaved runs below (``_move`` is in
+# ``_common``, ``head_change`` in ``households``).
+LOCKING_MODULES = (services_common, household_services)
+
+
 def _run_interleaved(work: dict[str, Callable[[], object]]) -> dict:
     """Run each named job in its own thread; once a thread holds the rows of its first lock
-    (``services._lock``: its persons, then its households) it waits (up to 5 s) for the other
+    (``_lock``: its persons, then its households) it waits (up to 5 s) for the other
     thread to take its own."""
     barrier = threading.Barrier(len(work))
     results: dict[str, object] = {}
     local = threading.local()
-    real = services._lock
+    real = services_common._lock
 
     def locked(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -1723,7 +1730,8 @@ def _run_interleaved(work: dict[str, Callable[[], object]]) -> dict:
         finally:
             connection.close()
 
-    services._lock = locked
+    for module in LOCKING_MODULES:
+        module._lock = locked
     try:
         threads = [threading.Thread(target=target, args=(n,), name=n) for n in work]
         for t in threads:
@@ -1731,7 +1739,8 @@ def _run_interleaved(work: dict[str, Callable[[], object]]) -> dict:
         for t in threads:
             t.join(timeout=60)
     finally:
-        services._lock = real
+        for module in LOCKING_MODULES:
+            module._lock = real
         close_old_connections()
     return results
 
