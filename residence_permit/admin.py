@@ -311,8 +311,9 @@ class PermitApplicationAdmin(ServiceAddAdmin, ReadAuditMixin, LargeTableAdmin):
 
     @admin.display(description="符合条件", boolean=True)
     def eligible(self, obj):
-        # Judged again whenever evidence is recorded or retracted (services._applications_rejudge);
-        # the verdict recorded at submission is on the detail page.
+        # Judged again whenever evidence is recorded or retracted
+        # (services.facts._applications_rejudge); the verdict recorded at submission is on the
+        # detail page.
         return obj.eligible_now
 
     @admin.display(description="居住地址")
