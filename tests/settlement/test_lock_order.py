@@ -17,6 +17,7 @@ from residence_permit import services as permits
 from residence_permit.models import PermitEvent, PermitEventKind, PermitStatus
 from settlement import services
 from settlement.models import Application, Status
+from settlement.services import workflow
 
 from ..registry.test_concurrency import backend_pid, run_at_once, wait_until_blocked
 from .conftest import ON
@@ -61,7 +62,7 @@ def _complete_while(app, officers, monkeypatch, other):
     applicant_settled = threading.Event()
     other_waited: list[bool] = []
     settled: list[int] = []
-    cancel = services.permit_cancel_on_settlement
+    cancel = workflow.permit_cancel_on_settlement
 
     def cancel_then_let_the_other_in(*, person, **kwargs):
         result = cancel(person=person, **kwargs)
@@ -72,7 +73,7 @@ def _complete_while(app, officers, monkeypatch, other):
             other_waited.append(wait_until_blocked(other_pid[0]))
         return result
 
-    monkeypatch.setattr(services, "permit_cancel_on_settlement", cancel_then_let_the_other_in)
+    monkeypatch.setattr(workflow, "permit_cancel_on_settlement", cancel_then_let_the_other_in)
 
     def complete() -> Application:
         return services.application_complete(

@@ -1,15 +1,10 @@
-"""Settlement (落户) services: the pre-check, applications and their workflow.
-
-Every status change locks the application row, checks the transition is still allowed, and
-appends an ``ApplicationTransition``; two officers acting at once: the second waits for the
-first's lock, then gets a clear error. Completing runs the registry move-in for the applicant
-and every accompanying member and cancels their residence permits in one transaction.
+"""The application workflow: drafts, the window, acceptance, review, approval, the
+准迁证, completion in the registry, rejection, withdrawal and expiry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -18,7 +13,6 @@ from population.actors import officer_or_none, require_officer
 from population.clock import today
 from population.codes import Relation
 from population.errors import DomainError, NotFound, check_date, require, require_citizen_id
-from population.inputcheck import echo, strict_date
 from population.jurisdiction import actor_require_within
 from population.models import Person
 from population.services import history_context
@@ -28,44 +22,22 @@ from registry.locks import lock_persons_then_households
 from registry.models import HouseholdKind
 from registry.selectors import household_get, household_head
 from residence_permit.services import permit_cancel_on_settlement
-from settlement.amendments import basis_of
 
 if TYPE_CHECKING:
     from registry.models import Household
-from settlement.conditions import (
-    MET,
-    MISSING,
-    UNMET,
-    constant_shown,
-    evaluate,
-    failing,
-    label,
-    leaves,
-    needed,
-)
-from settlement.facts import (
-    DERIVED_FROM,
-    FACTS_VERSION,
-    PersonRecordFacts,
-    RecordedEvidence,
-    ResidencePermitFacts,
-    fact_label,
-    facts_derive,
-    facts_gather,
-    facts_to_state,
-    facts_validate,
-)
+from settlement.conditions import MET
+from settlement.facts import facts_validate
 from settlement.models import (
     OPEN_STATUSES,
     Application,
     ApplicationMember,
     ApplicationTransition,
     PermitCounter,
-    RuleSet,
     Status,
     Target,
 )
 from settlement.rules import MEMBER_KINDS, ruleset_in_force
+from settlement.services.eligibility import application_eligibility
 from settlement.workdays import add_working_days
 
 TARGET_KINDS = {
@@ -86,196 +58,6 @@ class RelationError(DomainError):
     def __init__(self, message_zh: str, message_en: str, *, code: str, citizen_id: str) -> None:
         super().__init__(message_zh, message_en, code=code)
         self.citizen_id = citizen_id
-
-
-# -- eligibility ------------------------------------------------------------------------------
-
-
-VERDICT_ZH = {MET: "符合", UNMET: "不符合", MISSING: "需补充事实"}
-POPBASE = "popbase"  # a note or value that is popbase's reading, not the document's words
-
-
-def channel_evaluate(
-    *, channel: dict, facts: dict[str, Any], constants: dict | None = None
-) -> dict:
-    """One channel's answer: the verdict, the clause and its words, and what to act on.
-
-    ``unmet`` (labels) and ``failing`` (structured) list only what fails on an unmet channel, an
-    unmet any-group as one list of alternatives; ``missing`` lists only the unknown facts the
-    rules read that could still change an undecided channel, and ``ask`` the facts to state for
-    them (a derived category is asked as the records or codes it comes from). A met channel
-    lists neither.
-    """
-    tree = evaluate(channel["condition"], facts, constants)
-    fails = failing(tree)
-    used = [leaf["constant"] for leaf in leaves(tree) if "constant" in leaf]
-    needs = needed(tree)
-    ask = facts_to_state(needs, facts)
-    return {
-        "code": channel["code"],
-        "name": channel["name"],
-        "source": channel["source"],
-        "clause_text": channel.get("clause_text", ""),
-        "decided_by": channel.get("decided_by", ""),
-        **({"note": channel["note"]} if channel.get("note") else {}),
-        "notes": (
-            [{"zh": channel["note"], "by": POPBASE, "label": "popbase 的理解，非文件原文"}]
-            if channel.get("note")
-            else []
-        ),
-        "status": tree["status"],
-        "verdict_zh": VERDICT_ZH[tree["status"]],
-        "targets": channel["targets"],
-        "members": channel.get("members", []),
-        "conditions": tree,
-        "unmet": [label(item) for item in fails],
-        "failing": fails,
-        "missing": needs,
-        "missing_zh": [fact_label(name) for name in needs],
-        "ask": ask,
-        "ask_zh": [fact_label(name) for name in ask],
-        "observe": {name: list(DERIVED_FROM[name][1]) for name in needs if name in DERIVED_FROM},
-        "constants": used,
-        "placeholders": [c for c in used if c.get("placeholder")],
-    }
-
-
-def _rule_set_notes(content: dict) -> list[dict]:
-    notes = []
-    if content.get("reading_note"):
-        notes.append({"zh": f"popbase 第{content['reading_note']}", "by": POPBASE})
-    for key in ("validity_note", "abolished_note", "collective_fallback"):
-        if content.get(key):
-            notes.append({"zh": content[key], "by": "document"})
-    return notes
-
-
-def ruleset_evaluate(
-    *, rule_set: RuleSet, facts: dict[str, Any], channel: str | None = None
-) -> dict:
-    chosen = [c for c in rule_set.content["channels"] if channel in (None, c["code"])]
-    content = rule_set.content
-    constants = content.get("constants", {})
-    channels = [channel_evaluate(channel=c, facts=facts, constants=constants) for c in chosen]
-    return {
-        "rule_set": {
-            "city_code": rule_set.city_code,
-            "city": rule_set.city,
-            "version": rule_set.version,
-            "document": rule_set.document,
-            "document_number": rule_set.document_number,
-            "effective_from": rule_set.effective_from.isoformat(),
-            "effective_to": rule_set.effective_to.isoformat() if rule_set.effective_to else None,
-            "reading": content.get("reading", 1),
-            "basis": basis_of(content),
-            "demo": bool(content.get("demo")),
-            **(
-                {"notice": "演示规则，仅供演示，不是现行政策 / demonstration rules, not policy"}
-                if content.get("demo")
-                else {}
-            ),
-        },
-        "notes": _rule_set_notes(content),
-        "constants": [constant_shown(k, v) for k, v in constants.items()],
-        "zones": content.get("zones", {}),
-        "abolished": content.get("abolished", []),
-        "qualifies": [c["code"] for c in channels if c["status"] == MET],
-        "channels": channels,
-    }
-
-
-def _bad(zh: str, en: str) -> DomainError:
-    return DomainError(zh, en, code="bad_request")
-
-
-def settlement_precheck(payload: Any) -> dict:
-    """政策计算器: JSON in, JSON out; the person need not be in the database.
-
-    ``{"city_code": "440700", "date": "2019-03-01", "facts": {...}}`` →
-    ``{"date", "rule_set", "abolished", "qualifies", "channels": [...]}``; see docs/settlement.md.
-    """
-    if not isinstance(payload, dict):
-        raise _bad("请求须为 JSON 对象", "the request must be a JSON object")
-    extra = set(payload) - {"city_code", "date", "facts", "channel", "facts_version"}
-    if extra:
-        names = echo(sorted(map(str, extra)))
-        raise _bad(f"未知字段 {names}", f"unknown fields {names}")
-    version = payload.get("facts_version", FACTS_VERSION)
-    if version != FACTS_VERSION or isinstance(version, bool):
-        raise DomainError(
-            f"facts_version {echo([str(version)])} 已停用：当前事实格式为第{FACTS_VERSION}版"
-            "（房产 properties、租赁 rents_home/rental_registered、参保 insurance、"
-            "住址 residence_region_code 等），见 docs/settlement.md",
-            f"facts_version {echo([str(version)])} is retired: facts are version {FACTS_VERSION}"
-            " (properties, rents_home/rental_registered, insurance, residence_region_code, …);"
-            " see docs/settlement.md",
-            code="bad_facts_version",
-        )
-    city_code = payload.get("city_code")
-    if not isinstance(city_code, str) or not re.fullmatch(r"[0-9]{6}", city_code):
-        raise _bad("city_code 须为6位城市区划代码", "city_code must be a 6-digit city code")
-    on = strict_date(payload.get("date"))
-    if on is None:
-        raise _bad("date 须为 YYYY-MM-DD", "date must be YYYY-MM-DD")
-    facts = facts_validate(payload.get("facts", {}))
-    rule_set = ruleset_in_force(city_code=city_code, on=on)
-    if rule_set is None:
-        raise NotFound(
-            f"{city_code} 在 {on} 没有生效的落户政策",
-            f"no settlement rule set of {city_code} is in force on {on}",
-            code="no_rules",
-        )
-    facts = facts_derive(facts, rule_set.content)
-    channel = payload.get("channel")
-    if channel is not None and (not isinstance(channel, str) or rule_set.channel(channel) is None):
-        codes = "、".join(c["code"] for c in rule_set.content["channels"])
-        asked = echo([str(channel)])
-        raise DomainError(
-            f"{rule_set.city}规则 {rule_set.version} 没有渠道 {asked}（可选：{codes}）",
-            f"rule set {rule_set.version} has no channel {asked} (one of: {codes})",
-            code="unknown_channel",
-        )
-    return {
-        "date": on.isoformat(),
-        "facts_version": FACTS_VERSION,
-        **ruleset_evaluate(rule_set=rule_set, facts=facts, channel=channel),
-    }
-
-
-def application_eligibility(*, application: Application, sources=None) -> dict:
-    """The application's channel judged on its facts by its rule set."""
-    channel = application.rule_set.channel(application.channel)
-    sources = sources or [ResidencePermitFacts(), RecordedEvidence(), PersonRecordFacts()]
-    facts = facts_derive(
-        facts_gather(application=application, sources=sources), application.rule_set.content
-    )
-    return channel_evaluate(
-        channel=channel, facts=facts, constants=application.rule_set.content.get("constants")
-    )
-
-
-def facts_on_file(*, rule_set: RuleSet, citizen_id: str, on: dt.date) -> dict[str, Any]:
-    """What the records already say of an applicant (no evidence typed): residence permit,
-    age, hukou in the city. Empty for someone not on file."""
-    probe = Application(rule_set=rule_set, citizen_id=citizen_id, submitted_on=on)
-    return facts_gather(application=probe, sources=[ResidencePermitFacts(), PersonRecordFacts()])
-
-
-def window_precheck(
-    *, rule_set: RuleSet, citizen_id: str, on: dt.date, evidence: dict[str, Any]
-) -> tuple[dict[str, Any], list[dict]]:
-    """The window's live check: the facts on file, and every channel judged on the typed
-    evidence merged with them (typed evidence first, as ``application_eligibility`` does)."""
-    on_file = facts_on_file(rule_set=rule_set, citizen_id=citizen_id, on=on) if citizen_id else {}
-    facts = {**on_file, **facts_validate(evidence)}
-    if "holds_residence_permit" in on_file:  # the permit register outranks what is typed
-        facts["holds_residence_permit"] = on_file["holds_residence_permit"]
-    facts = facts_derive(facts, rule_set.content)
-    constants = rule_set.content.get("constants", {})
-    return on_file, [
-        channel_evaluate(channel=c, facts=facts, constants=constants)
-        for c in rule_set.content["channels"]
-    ]
 
 
 # -- the workflow -----------------------------------------------------------------------------
@@ -936,23 +718,3 @@ def permits_expire_due(*, on: dt.date | None = None) -> int:
         status=Status.PERMIT_ISSUED, permit_valid_until__lt=on
     ).values_list("pk", flat=True)
     return sum(application_expire(application=Application(pk=pk), on=on) for pk in list(due))
-
-
-# -- merging duplicate persons (registry.quality) ---------------------------------------------
-
-# Applications stay on the row they were made for (they also carry the citizen ID as applied).
-MERGE_KEPT_REFERENCES = frozenset(
-    {"settlement.Application.person", "settlement.ApplicationMember.person"}
-)
-
-
-def settlement_merge_guard(*, survivor: Person, duplicate: Person) -> None:
-    """Refuse to merge away a person with a settlement application still open."""
-    require(
-        not Application.objects.filter(
-            citizen_id=duplicate.citizen_id, status__in=OPEN_STATUSES
-        ).exists(),
-        "重复人员有办理中的落户申请，须先办结或撤回",
-        "the duplicate has an open settlement application; finish or withdraw it first",
-        "duplicate_has_settlement",
-    )
