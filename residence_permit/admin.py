@@ -7,6 +7,7 @@ message and changes nothing. Lists show masked citizen IDs; detail and print pag
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -610,10 +611,69 @@ class LapsedQueueAdmin(_QueueAdmin):
 class PointsPolicyAdmin(admin.ModelAdmin):
     # The policy by its document, not by the data file it was loaded from.
     list_display = ["city_code", "version", "name", "document", "effective_from", "effective_to"]
+    # The rules read as tables, never as the stored JSON.
     readonly_fields = [
-        f.name for f in PointsPolicy._meta.fields if f.name not in ("id", "source_file")
+        *(
+            f.name
+            for f in PointsPolicy._meta.fields
+            if f.name not in ("id", "source_file", "rules")
+        ),
+        "rules_source",
+        "rules_interpretation",
+        "rules_indicators",
+        "rules_deductions",
+        "rules_tiers",
+        "rules_settlement",
     ]
     fields = readonly_fields
+
+    @admin.display(description="来源")
+    def rules_source(self, obj):
+        # The data file names the repository's copy of the document (seeds/…): not for officers.
+        return _SEED_REFERENCE.sub("", obj.rules.get("source") or "") or "—"
+
+    @admin.display(description="本版说明")
+    def rules_interpretation(self, obj):
+        lines = obj.rules.get("interpretation") or []
+        return format_html_join("", "<p>{}</p>", ((line,) for line in lines)) if lines else "—"
+
+    @admin.display(description="积分指标与分值")
+    def rules_indicators(self, obj):
+        return _table(
+            ("指标", "计分方式", "分值"),
+            (
+                (ind["label"], points.METHOD_LABELS[ind["method"]], _indicator_scoring(ind))
+                for ind in obj.rules.get("indicators", [])
+            ),
+        )
+
+    @admin.display(description="扣分项")
+    def rules_deductions(self, obj):
+        return _table(
+            ("扣分项", "分值"),
+            ((d["label"], f"{d['points']}分") for d in obj.rules.get("deductions", [])),
+        )
+
+    @admin.display(description="公共服务阶梯")
+    def rules_tiers(self, obj):
+        return _table(
+            ("阶梯", "最低积分", "可享公共服务"),
+            (
+                (t["label"], f"{t['min_points']}分", "、".join(t.get("services", [])) or "—")
+                for t in obj.rules.get("tiers", [])
+            ),
+        )
+
+    @admin.display(description="积分落户")
+    def rules_settlement(self, obj):
+        settlement = obj.rules.get("settlement") or {}
+        order = "；".join(points.TIE_BREAK_LABELS[t] for t in settlement.get("tie_breaks", []))
+        minimum = settlement.get("min_points")
+        return format_html(
+            "最低分值：{}<br>同分排序：{}",
+            f"{minimum}分" if minimum is not None else "—",
+            order or "—",
+        )
 
     def has_add_permission(self, request):
         return False  # policies come from data files (load_points_policies)
@@ -623,6 +683,41 @@ class PointsPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+_SEED_REFERENCE = re.compile(r"（[^（）]*/[^（）]*）")
+
+
+def _table(headers, rows):
+    rows = list(rows)
+    if not rows:
+        return "—"
+    return format_html(
+        '<table class="points-policy"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        format_html_join("", "<th>{}</th>", ((h,) for h in headers)),
+        format_html_join(
+            "",
+            "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows),
+        ),
+    )
+
+
+def _indicator_scoring(ind: dict) -> str:
+    """One indicator's scoring in words, e.g. 每满一年3分，最高30分."""
+    cap = f"，最高{ind['cap']}分" if "cap" in ind else ""
+    facts = "、".join(points.value_label(f) for f in ind.get("facts", []))
+    method = ind["method"]
+    if method == "residence_years":
+        return f"连续居住每满一年{ind['per_year']}分{cap}"
+    if method == "fact_years":
+        return f"{facts}每满一年{ind['per_year']}分{cap}"
+    if method == "fact_quantity":
+        return f"{facts}累计每满{ind['unit']}计{ind['per_unit']}分{cap}"
+    # Lowest score first (the stored JSON keeps no order of its own).
+    ranked = sorted(ind["scores"].items(), key=lambda kv: (kv[1], kv[0]))
+    scores = "、".join(f"{points.value_label(k)}{v}分" for k, v in ranked)
+    return f"{scores}（取最高一项）"
 
 
 class DeductionForm(ServiceForm):

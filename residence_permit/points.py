@@ -42,14 +42,49 @@ from residence_permit.models import (
 )
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "points"
-METHODS = {"residence_years", "fact_years", "fact_present", "fact_level", "fact_quantity"}
-TIE_BREAKS = {
-    "points_desc",
-    "social_insurance_months_desc",
-    "residence_since_asc",
-    "issue_date_asc",
-    "permit_number_asc",
+
+
+# How a policy's codes read to an officer (the policy detail page and points evidence).
+METHOD_LABELS = {
+    "residence_years": "按连续居住年限",
+    "fact_years": "按年限",
+    "fact_present": "按是否具备",
+    "fact_level": "按等级",
+    "fact_quantity": "按数量",
 }
+LEVEL_LABELS = {
+    "senior_secondary": "高中（中专）",
+    "junior_college": "大专",
+    "bachelor": "本科",
+    "master": "硕士研究生",
+    "doctorate": "博士研究生",
+    "vocational_5": "初级工（五级）",
+    "vocational_4": "中级工（四级）",
+    "vocational_3": "高级工（三级）",
+    "vocational_2": "技师（二级）",
+    "vocational_1": "高级技师（一级）",
+    "title_junior": "初级职称",
+    "title_intermediate": "中级职称",
+    "title_senior": "高级职称",
+}
+TIE_BREAK_LABELS = {
+    "points_desc": "积分高者优先",
+    "social_insurance_months_desc": "社保缴费月数多者优先",
+    "residence_since_asc": "连续居住起算早者优先",
+    "issue_date_asc": "居住证签发早者优先",
+    "permit_number_asc": "居住证号码小者优先",
+}
+METHODS = set(METHOD_LABELS)
+TIE_BREAKS = set(TIE_BREAK_LABELS)
+
+
+def value_label(code: str) -> str:
+    """A level or fact kind as an officer reads it (the code itself if a policy adds a new one)."""
+    if code in LEVEL_LABELS:
+        return LEVEL_LABELS[code]
+    if code in PersonFactKind.values:
+        return PersonFactKind(code).label
+    return code
 
 
 class PolicyFileError(DomainError):
@@ -192,7 +227,7 @@ def points_compute(*, person: Person, permit: ResidencePermit | None, policy, on
             known = [f for f in chosen if f.level in ind["scores"]]
             best = max(known, key=lambda f: ind["scores"][f.level], default=None)
             value = Decimal(ind["scores"][best.level]) if best else Decimal(0)
-            evidence = f"{best.level}：{best.describe()}" if best else ""
+            evidence = f"{value_label(best.level)}：{best.describe()}" if best else ""
         else:  # fact_quantity
             total = sum((f.quantity or Decimal(0) for f in chosen), Decimal(0))
             units = int(total // Decimal(str(ind["unit"])))
