@@ -8,6 +8,13 @@ and every accompanying member and cancels their residence permits in one transac
 
 from __future__ import annotations
 
+from settlement.services._common import (
+    RELATION_ZH,
+    TARGET_KINDS,
+    TARGET_ZH,
+    RelationError,
+    household_head_name,
+)
 from settlement.services.eligibility import (
     POPBASE,
     VERDICT_ZH,
@@ -18,25 +25,19 @@ from settlement.services.eligibility import (
     settlement_precheck,
     window_precheck,
 )
+from settlement.services.intake import application_create, application_window_open
 from settlement.services.merge import MERGE_KEPT_REFERENCES, settlement_merge_guard
 from settlement.services.workflow import (
-    RELATION_ZH,
-    TARGET_KINDS,
-    TARGET_ZH,
-    RelationError,
     application_accept,
     application_approve,
     application_complete,
-    application_create,
     application_expire,
     application_issue_permit,
     application_reject,
     application_return,
     application_review_start,
     application_submit,
-    application_window_open,
     application_withdraw,
-    household_head_name,
     permits_expire_due,
 )
 
