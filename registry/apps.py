@@ -8,12 +8,14 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         import registry.jurisdiction  # noqa: F401  (area rules of the registry's models)
-        from population.jurisdiction import jurisdiction_person_source
+        from population.jurisdiction import PersonSource, person_source_hook
         from registry.jurisdiction import persons_in_open_households
 
         # A person is inside an area when their open household is (population cannot import
         # registry, so registry contributes this source).
-        jurisdiction_person_source(persons_in_open_households)
+        person_source_hook.register(
+            PersonSource("registry.open_household", persons_in_open_households)
+        )
 
         from population.demo import DemoLoader, demo_household_hook, demo_loader_hook
         from registry.demo import demo_households

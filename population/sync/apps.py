@@ -12,3 +12,6 @@ class SyncConfig(AppConfig):
     name = "population.sync"
     label = "sync"
     verbose_name = "部门数据同步"
+
+    def ready(self) -> None:
+        import population.sync.jurisdiction  # noqa: F401  (area rules of its models)
