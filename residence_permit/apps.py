@@ -8,10 +8,14 @@ class ResidencePermitConfig(AppConfig):
 
     def ready(self) -> None:
         import residence_permit.jurisdiction  # noqa: F401  (area rules of its models)
-        from registry.quality.services import merge_references_declare
+        from registry.quality.services import MergeReferences, merge_references_hook
         from residence_permit.services import MERGE_KEPT_REFERENCES, permit_merge_guard
 
-        merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=permit_merge_guard)
+        merge_references_hook.register(
+            MergeReferences(
+                "residence_permit", kept=MERGE_KEPT_REFERENCES, guard=permit_merge_guard
+            )
+        )
 
         from population.sharing.facts import Fact, fact_hook
         from residence_permit.selectors import permit_valid_for

@@ -8,10 +8,12 @@ class SettlementConfig(AppConfig):
 
     def ready(self) -> None:
         import settlement.jurisdiction  # noqa: F401  (area rules of its models)
-        from registry.quality.services import merge_references_declare
+        from registry.quality.services import MergeReferences, merge_references_hook
         from settlement.services import MERGE_KEPT_REFERENCES, settlement_merge_guard
 
-        merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=settlement_merge_guard)
+        merge_references_hook.register(
+            MergeReferences("settlement", kept=MERGE_KEPT_REFERENCES, guard=settlement_merge_guard)
+        )
 
         from population.sharing.scopes import ScopeCode, change_kind_hook, endpoint_hook
         from settlement.api import PRECHECK_ENDPOINT
