@@ -62,10 +62,11 @@ fuzz: install ## Fuzz the department API with schemathesis (>= 5,000 cases) and 
 	[c.update(json.load(open(f))) for f in glob.glob('.fuzz-report.*.json')]; \
 	[print(f'  {n:6d}  {k}') for k, n in sorted(c.items())]; print(f'  {sum(c.values()):6d}  cases in all')"
 
-lint: install ## Ruff lint and format check, and migrations in step with models
+lint: install ## Ruff lint and format check, migrations in step with models, import layers kept
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	.venv/bin/lint-imports
 
 format: install ## Apply ruff fixes and formatting
 	.venv/bin/ruff check --fix .

@@ -64,7 +64,7 @@ def admin_area_problems(site) -> list[checks.CheckMessage]:
             problems.append(
                 checks.Error(
                     f"{model._meta.label} reaches personal data ({via}) but states no area rule",
-                    hint="state it once with population.jurisdiction.area_rule in the app's "
+                    hint="state it once with population.jurisdiction.area_rule_hook in the app's "
                     "jurisdiction.py (imported by its AppConfig.ready)",
                     obj=model,
                     id="popbase.E002",

@@ -1,8 +1,9 @@
 """Jurisdictions (辖区): which persons, households and records a staff member may reach.
 
 The one place for the rule. Every admin page, action and export of personal data filters through
-the selectors here (``persons_within`` ...) or the ``JurisdictionAdminMixin``; apps higher up add
-their own models with ``jurisdiction_person_source`` and the mixin, never a rule of their own.
+the selectors here (``persons_within`` ...) or the ``JurisdictionAdminMixin``; apps higher up state
+how their models lie in an area (``area_rule_hook``), add ways a person lies in one
+(``person_source_hook``) and use the mixin, never a rule of their own.
 
 The rule:
 
@@ -41,6 +42,7 @@ from django.utils import timezone
 
 from population.audit import access_log_admin_read, access_log_record
 from population.errors import DomainError
+from population.hooks import Hook
 from population.models import (
     BreakGlassGrant,
     ChangeEvent,
@@ -49,7 +51,6 @@ from population.models import (
     Person,
     Region,
 )
-from population.sync.models import Fact, FollowUp
 
 SIGNIFICANT_DIGITS = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}
 # Staff whose area includes a region at this level or above also see persons with no region.
@@ -135,15 +136,17 @@ def code_range_q(column: str, area: Area) -> Q:
     return q
 
 
-# Further ways a person can lie inside an area, contributed by higher apps (registry: the open
-# household's region). Each returns ``.values("person_id")`` of rows that have a ``person_id``
-# (filterable by it), for an area without grants.
-_person_sources: list[Callable[[Area], QuerySet]] = []
+@dataclass(frozen=True)
+class PersonSource:
+    """A further way a person can lie inside an area, contributed by a higher app (registry:
+    the open household's region). ``person_ids(area)`` returns ``.values("person_id")`` of rows
+    that have a ``person_id`` (filterable by it), for an area without grants."""
+
+    name: str
+    person_ids: Callable[[Area], QuerySet]
 
 
-def jurisdiction_person_source(source: Callable[[Area], QuerySet]) -> None:
-    if source not in _person_sources:
-        _person_sources.append(source)
+person_source_hook: Hook[PersonSource] = Hook("jurisdiction.person_sources")
 
 
 def person_ids(area: Area, *, grants: bool = True) -> QuerySet | None:
@@ -159,7 +162,7 @@ def person_ids(area: Area, *, grants: bool = True) -> QuerySet | None:
     if area.prefixes:
         parts.append(Person.objects.filter(code_range_q("hukou_region_id", area)).values("pk"))
         parts.append(Person.objects.filter(code_range_q("residence_region_id", area)).values("pk"))
-        parts += [source(area.without_grants()) for source in _person_sources]
+        parts += [source.person_ids(area.without_grants()) for source in person_source_hook]
     if area.unplaced:
         unplaced = Person.objects.filter(hukou_region__isnull=True, residence_region__isnull=True)
         parts.append(unplaced.values("pk"))
@@ -188,8 +191,8 @@ def person_q(area: Area, *, grants: bool = True, walk: bool = False) -> Q:
     q = code_range_q("hukou_region_id", area) | code_range_q("residence_region_id", area)
     if area.unplaced:
         q |= Q(hukou_region__isnull=True, residence_region__isnull=True)
-    for source in _person_sources:
-        q |= Exists(source(area.without_grants()).filter(person_id=OuterRef("pk")))
+    for source in person_source_hook:
+        q |= Exists(source.person_ids(area.without_grants()).filter(person_id=OuterRef("pk")))
     if grants and area.granted_person_ids:
         q |= Q(pk__in=sorted(area.granted_person_ids))
     return q
@@ -334,28 +337,23 @@ class AreaRule:
     list_q: Callable[[Area], Q] | None = None
 
 
-_rules: dict[type[models.Model], AreaRule] = {}
+def _model_label(model: type[models.Model]) -> str:
+    return model._meta.concrete_model._meta.label
 
 
-def area_rule(
-    model: type[models.Model],
-    *,
-    q: Callable[[Area], Q],
-    persons,
-    list_q: Callable[[Area], Q] | None = None,
-) -> None:
-    """State how ``model`` lies in an area. Each app does it for its models in its
-    ``jurisdiction.py``, imported by its ``AppConfig.ready``."""
-    concrete = model._meta.concrete_model
-    _rules[concrete] = AreaRule(concrete, q, persons, list_q)
+# How each model lies in an area: each app registers its models' rules in its
+# ``jurisdiction.py``, imported by its ``AppConfig.ready``. Keyed by the concrete model's label.
+area_rule_hook: Hook[AreaRule] = Hook(
+    "jurisdiction.area_rules", key=lambda rule: _model_label(rule.model)
+)
 
 
 def area_rule_of(model: type[models.Model]) -> AreaRule | None:
-    return _rules.get(model._meta.concrete_model)
+    return area_rule_hook.get(_model_label(model))
 
 
 def area_rules() -> dict[type[models.Model], AreaRule]:
-    return dict(_rules)
+    return {rule.model._meta.concrete_model: rule for rule in area_rule_hook}
 
 
 def within_q(model: type[models.Model], area: Area, *, listing: bool = False) -> Q:
@@ -366,7 +364,7 @@ def within_q(model: type[models.Model], area: Area, *, listing: bool = False) ->
     rule = area_rule_of(model)
     if rule is None:
         raise ImproperlyConfigured(
-            f"{model._meta.label} has no area rule (population.jurisdiction.area_rule)"
+            f"{model._meta.label} has no area rule (population.jurisdiction.area_rule_hook)"
         )
     if listing and rule.list_q is not None:
         return rule.list_q(area)
@@ -476,7 +474,7 @@ class JurisdictionAdminMixin:
     """The base of every admin of personal data: area by default, reads logged.
 
     - Scoping: ``get_queryset`` (and any override of it in a subclass) returns only records
-      inside the user's area, by the model's one rule (``area_rule``). Django's admin reaches
+      inside the user's area, by the model's one rule (``area_rule_hook``). Django's admin reaches
       rows through it on the list, detail, history, delete, actions and autocomplete, so a
       record outside is "not found" everywhere. Custom views (print, export, forms) must fetch
       through ``self.get_object`` or ``self.get_queryset`` too; the matrix test
@@ -597,9 +595,9 @@ def _of_person(record) -> list[int]:
     return [record.person_id]
 
 
-area_rule(Person, q=person_q, persons=lambda person: [person.pk], list_q=person_list_q)
-area_rule(CitizenIdCorrection, q=person_ids_q, persons=_of_person)
-area_rule(BreakGlassGrant, q=_grant_q, persons=_of_person)
-area_rule(ChangeEvent, q=person_ids_q, persons=_of_person)
-area_rule(Fact, q=person_ids_q, persons=lambda f: [f.person_id, f.counterpart_id])
-area_rule(FollowUp, q=person_ids_q, persons=_of_person)
+area_rule_hook.register(
+    AreaRule(Person, q=person_q, persons=lambda person: [person.pk], list_q=person_list_q)
+)
+area_rule_hook.register(AreaRule(CitizenIdCorrection, q=person_ids_q, persons=_of_person))
+area_rule_hook.register(AreaRule(BreakGlassGrant, q=_grant_q, persons=_of_person))
+area_rule_hook.register(AreaRule(ChangeEvent, q=person_ids_q, persons=_of_person))

@@ -6,8 +6,8 @@ page's: the log row is written by the view, on the page's channel with a ``.pdf`
 
 WeasyPrint (already used for the statistics PDFs, see ``population/statistics/reports.py``) lays out
 the page with its print CSS (``@media print`` hides the toolbar and sets A4 margins) and embeds the
-CJK font the statistics use (:data:`population.statistics.charts.CJK_FONTS`, Debian
-``fonts-wqy-microhei`` or ``fonts-noto-cjk``, installed by ``make report-deps``). Nothing is
+CJK font of :data:`CJK_FONTS` (Debian ``fonts-wqy-microhei`` or ``fonts-noto-cjk``, installed by
+``make report-deps``; the statistics charts use the same list). Nothing is
 fetched over the network while rendering: the print pages carry their own styles.
 """
 
@@ -17,9 +17,10 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import content_disposition_header
 
-from population.statistics.charts import CJK_FONTS
-
 PDF_FORMAT = "pdf"
+
+# The CJK faces popbase draws Chinese with, in order of preference (the statistics charts too).
+CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC")
 
 # The print pages ask for a Song (serif) face first; whichever CJK face is installed follows, so
 # Chinese text is never drawn as boxes.

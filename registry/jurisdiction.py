@@ -7,7 +7,7 @@
 - a data-quality issue is inside when one of its persons or its household is;
 - a merge proposal is inside when both its records are.
 
-Each rule is stated once here (``area_rule``) and used by the admin, the services and the
+Each rule is stated once here (``area_rule_hook``) and used by the admin, the services and the
 selectors alike.
 """
 
@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet
 
-from population.jurisdiction import Area, area_rule, code_range_q, person_ids_q, person_q
+from population.jurisdiction import (
+    Area,
+    AreaRule,
+    area_rule_hook,
+    code_range_q,
+    person_ids_q,
+    person_q,
+)
 from population.models import Person
 from registry.models import Correction, Household, Membership, RegistrationEvent
 from registry.quality.models import PersonMerge, QualityIssue
@@ -85,9 +92,11 @@ def _household_persons(household: Household) -> list[int]:
     return list(household.memberships.values_list("person_id", flat=True))
 
 
-area_rule(Household, q=household_q, persons=_household_persons)
-area_rule(Membership, q=membership_q, persons=lambda m: [m.person_id])
-area_rule(RegistrationEvent, q=event_q, persons=lambda e: [e.person_id])
-area_rule(QualityIssue, q=issue_q, persons=lambda i: list(i.person_ids))
-area_rule(PersonMerge, q=merge_q, persons=lambda m: [m.survivor_id, m.duplicate_id])
-area_rule(Correction, q=person_ids_q, persons=lambda c: [c.person_id])
+area_rule_hook.register(AreaRule(Household, q=household_q, persons=_household_persons))
+area_rule_hook.register(AreaRule(Membership, q=membership_q, persons=lambda m: [m.person_id]))
+area_rule_hook.register(AreaRule(RegistrationEvent, q=event_q, persons=lambda e: [e.person_id]))
+area_rule_hook.register(AreaRule(QualityIssue, q=issue_q, persons=lambda i: list(i.person_ids)))
+area_rule_hook.register(
+    AreaRule(PersonMerge, q=merge_q, persons=lambda m: [m.survivor_id, m.duplicate_id])
+)
+area_rule_hook.register(AreaRule(Correction, q=person_ids_q, persons=lambda c: [c.person_id]))

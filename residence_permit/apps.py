@@ -8,10 +8,14 @@ class ResidencePermitConfig(AppConfig):
 
     def ready(self) -> None:
         import residence_permit.jurisdiction  # noqa: F401  (area rules of its models)
-        from registry.quality.services import merge_references_declare
+        from registry.quality.services import MergeReferences, merge_references_hook
         from residence_permit.services import MERGE_KEPT_REFERENCES, permit_merge_guard
 
-        merge_references_declare(kept=MERGE_KEPT_REFERENCES, guard=permit_merge_guard)
+        merge_references_hook.register(
+            MergeReferences(
+                "residence_permit", kept=MERGE_KEPT_REFERENCES, guard=permit_merge_guard
+            )
+        )
 
         from population.sharing.facts import Fact, fact_hook
         from residence_permit.selectors import permit_valid_for
@@ -50,3 +54,16 @@ class ResidencePermitConfig(AppConfig):
         from residence_permit.demo import demo_permits_due
 
         demo_loader_hook.register(DemoLoader("residence_permit", demo_permits_due))
+
+        from population.audit_labels import PageLabel, page_label_hook
+
+        # The access log names the residence permit pages and the permit's print.
+        for page in (
+            PageLabel("residence_permit", "居住证页面", offered=("", "_list")),
+            PageLabel("residence_permit_print", "居住证打印", offered=("", ".pdf")),
+            PageLabel("residence_registration", "居住登记页面", offered=("", "_list")),
+            PageLabel("permit_application", "居住证申领页面", offered=("", "_list")),
+            PageLabel("permit_fact", "人员事实（居住证）页面"),
+            PageLabel("points_entry", "积分记录页面"),
+        ):
+            page_label_hook.register(page)

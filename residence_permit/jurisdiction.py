@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from population.jurisdiction import Area, any_of, area_rule, code_range_q, person_ids_q
+from population.jurisdiction import (
+    Area,
+    AreaRule,
+    any_of,
+    area_rule_hook,
+    code_range_q,
+    person_ids_q,
+)
 from residence_permit.models import (
     PermitApplication,
     PermitEvent,
@@ -43,10 +50,14 @@ def _of_person(record) -> list[int]:
     return [record.person_id]
 
 
-area_rule(ResidenceRegistration, q=registration_q, persons=_of_person)
-area_rule(PersonFact, q=person_ids_q, persons=_of_person)
-area_rule(PermitApplication, q=application_q, persons=lambda a: [a.person_id, a.proxy_id])
-area_rule(ResidencePermit, q=permit_q, persons=_of_person)
-area_rule(PermitEvent, q=permit_event_q, persons=lambda e: [e.permit.person_id])
-area_rule(PointsEntry, q=person_ids_q, persons=_of_person)
-area_rule(PointsAccount, q=person_ids_q, persons=_of_person)
+area_rule_hook.register(AreaRule(ResidenceRegistration, q=registration_q, persons=_of_person))
+area_rule_hook.register(AreaRule(PersonFact, q=person_ids_q, persons=_of_person))
+area_rule_hook.register(
+    AreaRule(PermitApplication, q=application_q, persons=lambda a: [a.person_id, a.proxy_id])
+)
+area_rule_hook.register(AreaRule(ResidencePermit, q=permit_q, persons=_of_person))
+area_rule_hook.register(
+    AreaRule(PermitEvent, q=permit_event_q, persons=lambda e: [e.permit.person_id])
+)
+area_rule_hook.register(AreaRule(PointsEntry, q=person_ids_q, persons=_of_person))
+area_rule_hook.register(AreaRule(PointsAccount, q=person_ids_q, persons=_of_person))

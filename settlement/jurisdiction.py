@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from population.jurisdiction import Area, any_of, area_rule, code_range_q, person_ids_q, person_q
+from population.jurisdiction import (
+    Area,
+    AreaRule,
+    any_of,
+    area_rule_hook,
+    code_range_q,
+    person_ids_q,
+    person_q,
+)
 from population.models import Person
 from settlement.models import Application, ApplicationMember, ApplicationTransition
 
@@ -46,10 +54,14 @@ def _in_applications(area: Area) -> Q:
     return Q(application_id__in=Application.objects.filter(application_q(area)).values("pk"))
 
 
-area_rule(Application, q=application_q, persons=application_persons)
-area_rule(ApplicationMember, q=_in_applications, persons=lambda m: [m.person_id])
-area_rule(
-    ApplicationTransition,
-    q=_in_applications,
-    persons=lambda t: application_persons(t.application),
+area_rule_hook.register(AreaRule(Application, q=application_q, persons=application_persons))
+area_rule_hook.register(
+    AreaRule(ApplicationMember, q=_in_applications, persons=lambda m: [m.person_id])
+)
+area_rule_hook.register(
+    AreaRule(
+        ApplicationTransition,
+        q=_in_applications,
+        persons=lambda t: application_persons(t.application),
+    )
 )

@@ -45,6 +45,12 @@ class Fact:
 fact_hook: Hook[Fact] = Hook("sharing.facts")
 
 
+def fact_field_label(name: str) -> str:
+    """The access log's name of the field ``fact:<name>`` (a fact a department asked about)."""
+    fact = fact_hook.get(name)
+    return f"事实核验：{(fact.label_zh if fact else '') or '其他'}"
+
+
 def _region_code(value: str) -> str:
     """A region: its 12-digit code or the code's significant prefix (441802 for a county)."""
     value = (value or "").strip()

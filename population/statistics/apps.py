@@ -19,3 +19,7 @@ class StatisticsConfig(AppConfig):
 
         # Last, so the snapshots count what the other apps' demo loaders added.
         demo_loader_hook.register(DemoLoader("stats", snapshot_demo_months, last=True))
+
+        from population.audit_labels import Label, channel_label_hook
+
+        channel_label_hook.register(Label("command.stats_balance", "命令：户籍人口平衡表"))

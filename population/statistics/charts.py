@@ -9,10 +9,10 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from population.pdf import CJK_FONTS
+
 # matplotlib (about 100 MiB once imported) is imported where a chart is drawn, not when the
 # project starts: every command and worker process would carry it otherwise.
-
-CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC")
 
 
 def _font() -> str | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps as django_apps
@@ -13,6 +14,7 @@ from population.actors import officer_or_none
 from population.clock import today
 from population.codes import Relation
 from population.errors import Conflict, NotFound, require
+from population.hooks import Hook
 from population.jurisdiction import actor_require_within
 from population.locks import SessionLock
 from population.models import Person, PersonStatus
@@ -241,27 +243,26 @@ MERGE_KEPT_REFERENCES = frozenset(
 )
 
 
-# Higher apps (residence permits, settlement) cannot be imported here; each declares at start-up
+@dataclass(frozen=True)
+class MergeReferences:
+    """References to Person a higher app keeps on the duplicate (``app.Model.field``), and a
+    guard called before a merge: ``guard(survivor=, duplicate=)`` raises a ``DomainError`` to
+    refuse it."""
+
+    name: str
+    kept: frozenset[str]
+    guard: Callable[..., None] | None = None
+
+
+# Higher apps (residence permits, settlement) cannot be imported here; each registers at start-up
 # (its AppConfig.ready) the references it keeps and a guard that may refuse a merge.
-_DECLARED_KEPT: set[str] = set()
-_MERGE_GUARDS: list[Callable[..., None]] = []
-
-
-def merge_references_declare(
-    *, kept: Iterable[str], guard: Callable[..., None] | None = None
-) -> None:
-    """Declare references to Person kept on the duplicate, and a guard called before a merge.
-
-    ``guard(survivor=, duplicate=)`` raises a ``DomainError`` to refuse the merge.
-    """
-    _DECLARED_KEPT.update(kept)
-    if guard is not None and guard not in _MERGE_GUARDS:
-        _MERGE_GUARDS.append(guard)
+merge_references_hook: Hook[MergeReferences] = Hook("registry.merge_references")
 
 
 def merge_reference_decisions() -> frozenset[str]:
     """Every reference to Person with a decision: moved on a merge, or kept on the duplicate."""
-    return MERGE_MOVED_REFERENCES | MERGE_KEPT_REFERENCES | frozenset(_DECLARED_KEPT)
+    declared = frozenset().union(*(references.kept for references in merge_references_hook))
+    return MERGE_MOVED_REFERENCES | MERGE_KEPT_REFERENCES | declared
 
 
 def _reference_name(field) -> str:
@@ -401,8 +402,9 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     survivor, duplicate = locked[merge.survivor_id], locked[merge.duplicate_id]
     actor_require_within(actor, merge, survivor, duplicate)
     _check_pair(survivor, duplicate)
-    for guard in _MERGE_GUARDS:
-        guard(survivor=survivor, duplicate=duplicate)
+    for references in merge_references_hook:
+        if references.guard is not None:
+            references.guard(survivor=survivor, duplicate=duplicate)
     on = today()
     reason = f"重复户口合并：{merge.reason}"
 

@@ -247,10 +247,13 @@ def test_the_system_check_fails_on_an_admin_of_personal_data_without_the_area_ru
 
 def test_the_system_check_fails_on_a_model_without_an_area_rule(monkeypatch):
     from population import jurisdiction
+    from population.hooks import Hook
 
-    rules = dict(jurisdiction._rules)
-    rules.pop(Fact)
-    monkeypatch.setattr(jurisdiction, "_rules", rules)
+    rules = Hook("rules without Fact", key=jurisdiction.area_rule_hook._key)
+    for rule in jurisdiction.area_rule_hook:
+        if rule.model is not Fact:
+            rules.register(rule)
+    monkeypatch.setattr(jurisdiction, "area_rule_hook", rules)
     problems = admin_area_problems(admin.site)
     assert [(p.id, p.obj) for p in problems] == [("popbase.E002", Fact)]
 

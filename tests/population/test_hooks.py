@@ -68,3 +68,40 @@ def test_the_person_page_and_the_quality_detectors_are_filled_through_hooks():
             PageAction("别的按钮", "admin:registry_person_register_form", "population.view_person")
         )
     assert person_page_action_hook.get("admin:registry_person_register_form") == taken
+
+
+def test_the_core_learns_the_higher_apps_rules_and_names_through_hooks():
+    """Area rules, person sources, merge references and access-log names come from the apps
+    that own them (population imports none of those apps)."""
+    from population.audit_labels import (
+        channel_label,
+        channel_label_hook,
+        field_label,
+        field_prefix_hook,
+        page_label_hook,
+        purpose_label_hook,
+    )
+    from population.jurisdiction import AreaRule, area_rule_hook, person_ids_q, person_source_hook
+    from population.sharing.scopes import Purpose
+    from population.sync.models import Fact
+    from registry.quality.services import merge_reference_decisions, merge_references_hook
+
+    assert {"population.Person", "sync.Fact", "sync.FollowUp"} <= set(area_rule_hook.keys())
+    assert person_source_hook.keys() == ["registry.open_household"]
+    assert merge_references_hook.keys() == ["residence_permit", "settlement"]
+    for references in merge_references_hook:
+        assert references.kept and references.kept <= merge_reference_decisions()
+
+    assert page_label_hook.get("sync_fact").label == "部门登记事实"
+    assert channel_label("admin.sync_followup_list") == "后台：待办事项（部门数据）（列表）"
+    assert channel_label_hook.get("api.facts").label == "共享接口：事实核验"
+    assert channel_label_hook.get("command.stats_balance").label == "命令：户籍人口平衡表"
+    assert field_prefix_hook.keys() == ["fact:"]
+    assert field_label("fact:valid_residence_permit") == "事实核验：持有有效居住证"
+    assert purpose_label_hook.keys() == list(Purpose.values)
+
+    # A second, different rule for a model that has one is refused, the first kept.
+    taken = area_rule_hook.get("sync.Fact")
+    with pytest.raises(ValueError, match=r"'sync\.Fact' is registered twice"):
+        area_rule_hook.register(AreaRule(Fact, q=person_ids_q, persons=lambda fact: []))
+    assert area_rule_hook.get("sync.Fact") is taken
