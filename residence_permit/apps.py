@@ -17,11 +17,11 @@ class ResidencePermitConfig(AppConfig):
             )
         )
 
-        from population.sharing.facts import Fact, fact_hook
+        from population.sharing.facts import DerivedFact, derived_fact_hook
         from residence_permit.selectors import permit_valid_for
 
-        fact_hook.register(
-            Fact(
+        derived_fact_hook.register(
+            DerivedFact(
                 "valid_residence_permit",
                 "持有有效居住证",
                 "holds a valid residence permit",

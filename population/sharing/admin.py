@@ -9,7 +9,7 @@ from rest_framework_api_key.admin import APIKey
 
 from population.errors import DomainError
 from population.sharing import services
-from population.sharing.facts import fact_hook
+from population.sharing.facts import derived_fact_hook
 from population.sharing.models import ApiClient, ApiKey
 from population.sharing.scopes import (
     PersonField,
@@ -97,7 +97,7 @@ class ApiClientForm(forms.ModelForm):
     purposes = CodesField(label="可声明用途", choices=Purpose.choices)
     change_kinds = CodesField(label="订阅变更类型", choices=lambda: hook_choices(change_kind_hook))
     facts = CodesField(
-        label="可核验事实", choices=lambda: [(f.name, f.label_zh) for f in fact_hook]
+        label="可核验事实", choices=lambda: [(f.name, f.label_zh) for f in derived_fact_hook]
     )
 
     class Meta:

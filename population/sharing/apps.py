@@ -14,7 +14,7 @@ class SharingConfig(AppConfig):
     verbose_name = "数据共享"
 
     def ready(self) -> None:
-        from population.sharing.facts import OWN_FACTS, fact_hook
+        from population.sharing.facts import OWN_FACTS, derived_fact_hook
         from population.sharing.scopes import (
             Endpoint,
             ScopeCode,
@@ -27,7 +27,7 @@ class SharingConfig(AppConfig):
         # The one change the population app records itself (population.services).
         change_kind_hook.register(ScopeCode("id_correction", "身份号码更正"))
         for fact in OWN_FACTS:
-            fact_hook.register(fact)
+            derived_fact_hook.register(fact)
 
         from population.audit_labels import (
             FieldPrefix,

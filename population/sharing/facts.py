@@ -1,16 +1,17 @@
 """Derived facts: a yes/no answer instead of the data behind it.
 
 A department that only needs to know "holds a local hukou" or "lives in district X" asks for
-the fact and never reads an address. Facts are items of ``fact_hook`` (population/hooks.py),
-keyed by name: this app registers the ones below from its ``AppConfig.ready``, and a higher app
-plugs its own in the same way (the residence-permit app registers ``valid_residence_permit``),
-because ``population`` never imports a higher app::
+the fact and never reads an address. Derived facts are items of ``derived_fact_hook`` (the
+``Hook`` of population/hooks.py), keyed by name: this app registers the ones below from its
+``AppConfig.ready``, and a higher app plugs its own in the same way (the residence-permit app
+registers ``valid_residence_permit``), because ``population`` never imports a higher app::
 
-    from population.sharing.facts import Fact, fact_hook
+    from population.sharing.facts import DerivedFact, derived_fact_hook
 
-    fact_hook.register(Fact("valid_residence_permit", "持有有效居住证",
-                            "holds a valid residence permit",
-                            evaluate=lambda person, params: permit_is_valid(person=person)))
+    derived_fact_hook.register(DerivedFact(
+        "valid_residence_permit", "持有有效居住证", "holds a valid residence permit",
+        evaluate=lambda person, params: permit_is_valid(person=person),
+    ))
 
 A client may ask for a fact only if its scope lists the fact's name.
 """
@@ -28,7 +29,9 @@ from population.regions import code_prefix
 
 
 @dataclass(frozen=True)
-class Fact:
+class DerivedFact:
+    """A yes/no answer about a person (not ``sync.Fact``, the row a department feed delivered)."""
+
     name: str
     label_zh: str
     label_en: str
@@ -42,12 +45,12 @@ class Fact:
             raise ValueError(f"bad fact name {self.name!r}")
 
 
-fact_hook: Hook[Fact] = Hook("sharing.facts")
+derived_fact_hook: Hook[DerivedFact] = Hook("sharing.facts")
 
 
 def fact_field_label(name: str) -> str:
     """The access log's name of the field ``fact:<name>`` (a fact a department asked about)."""
-    fact = fact_hook.get(name)
+    fact = derived_fact_hook.get(name)
     return f"事实核验：{(fact.label_zh if fact else '') or '其他'}"
 
 
@@ -69,19 +72,19 @@ def _in(region_id: str | None, prefix: str) -> bool:
 
 # This app's own facts, registered by SharingConfig.ready.
 OWN_FACTS = (
-    Fact(
+    DerivedFact(
         "local_hukou",
         "持有本市户籍",
         "holds a hukou of this city",
         evaluate=lambda person, params: person.is_registered,
     ),
-    Fact(
+    DerivedFact(
         "alive",
         "在世且未注销",
         "is alive and not cancelled",
         evaluate=lambda person, params: person.status == PersonStatus.ACTIVE,
     ),
-    Fact(
+    DerivedFact(
         "hukou_in_region",
         "户籍在指定区划内",
         "holds a hukou in the given region",
@@ -90,7 +93,7 @@ OWN_FACTS = (
         ),
         params={"region": _region_code},
     ),
-    Fact(
+    DerivedFact(
         "lives_in_region",
         "居住在指定区划内",
         "lives in the given region",

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from population.errors import Conflict, DomainError, NotFound
 from population.services import history_context
-from population.sharing.facts import fact_hook
+from population.sharing.facts import derived_fact_hook
 from population.sharing.keycache import api_keys_changed
 from population.sharing.models import ApiClient, ApiKey
 from population.sharing.scopes import (
@@ -47,7 +47,7 @@ def api_client_scope_clean(**scope: Any) -> dict[str, Any]:
         "person_fields": (set(PersonField.values), "字段", "person fields"),
         "purposes": (set(Purpose.values), "用途", "purposes"),
         "change_kinds": (set(change_kind_hook.keys()), "变更类型", "change kinds"),
-        "facts": (set(fact_hook.keys()), "事实", "facts"),
+        "facts": (set(derived_fact_hook.keys()), "事实", "facts"),
     }
     for name, value in scope.items():
         if name in catalogues:

@@ -8,7 +8,7 @@ import pytest
 
 from population.errors import DomainError
 from population.models import ChangeEvent
-from population.sharing.facts import fact_hook
+from population.sharing.facts import derived_fact_hook
 from residence_permit import services
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def test_a_refused_endorsement_adds_nothing_to_the_feed(holder):
 
 
 def test_the_valid_permit_fact_follows_the_permit(holder, make_person):
-    fact = fact_hook.get("valid_residence_permit")
+    fact = derived_fact_hook.get("valid_residence_permit")
     permit = holder(issued=dt.date(2024, 2, 29))
     assert fact.evaluate(permit.person, {}) is True
     assert fact.evaluate(make_person(name="无证"), {}) is False

@@ -13,7 +13,7 @@ from django.db.migrations.state import ProjectState
 
 from population.errors import DomainError
 from population.sharing import services
-from population.sharing.facts import Fact, fact_hook
+from population.sharing.facts import DerivedFact, derived_fact_hook
 from population.sharing.models import ApiClient
 from population.sharing.scopes import ScopeCode, change_kind_hook, endpoint_hook
 from registry.models import EventKind
@@ -44,7 +44,7 @@ def test_each_app_registers_its_own_endpoints_and_change_kinds():
     # Every label is Chinese (shown to whoever sets a client's scope).
     for item in [*endpoint_hook, *change_kind_hook]:
         assert item.label and not item.label.isascii(), item
-    assert set(fact_hook.keys()) == {
+    assert set(derived_fact_hook.keys()) == {
         "local_hukou",
         "alive",
         "hukou_in_region",
@@ -105,12 +105,14 @@ def test_an_unregistered_code_is_refused_and_nothing_is_written(field, value, zh
 
 def test_a_fact_is_one_hook_item_with_a_checked_name():
     with pytest.raises(ValueError, match="bad fact name"):
-        Fact("Bad Name", "坏", "bad", evaluate=lambda person, params: True)
-    alive = fact_hook.get("alive")
-    fact_hook.register(alive)  # the same item again (ready() may run twice): no change
+        DerivedFact("Bad Name", "坏", "bad", evaluate=lambda person, params: True)
+    alive = derived_fact_hook.get("alive")
+    derived_fact_hook.register(alive)  # the same item again (ready() may run twice): no change
     with pytest.raises(ValueError, match="'alive' is registered twice"):
-        fact_hook.register(Fact("alive", "另一个", "another", evaluate=lambda p, q: True))
-    assert fact_hook.get("alive") is alive
+        derived_fact_hook.register(
+            DerivedFact("alive", "另一个", "another", evaluate=lambda p, q: True)
+        )
+    assert derived_fact_hook.get("alive") is alive
 
 
 def test_the_admin_form_lists_the_registered_codes_under_chinese_labels(

@@ -45,7 +45,7 @@ from population.sharing.api.inputs import (
     query_validate,
     strict_date,
 )
-from population.sharing.facts import fact_hook
+from population.sharing.facts import derived_fact_hook
 from population.sharing.scopes import Endpoint, PersonField, Purpose
 from population.statistics import selectors as stats_selectors
 from population.sync import selectors as sync_selectors
@@ -213,7 +213,7 @@ class FactView(_AuditMixin, SharingAPIView):
                 str,
                 OpenApiParameter.PATH,
                 description="事实名称",
-                enum=sorted(fact_hook.keys()),
+                enum=sorted(derived_fact_hook.keys()),
             ),
             OpenApiParameter(
                 "region",
@@ -231,7 +231,7 @@ class FactView(_AuditMixin, SharingAPIView):
     )
     def get(self, request, citizen_id: str, fact: str):
         citizen_id = citizen_id_checked(citizen_id)
-        definition = fact_hook.get(fact)
+        definition = derived_fact_hook.get(fact)
         if definition is None:
             raise NotFound(
                 f"未知事实：{echo([fact])}", f"unknown fact: {echo([fact])}", code="fact_unknown"
