@@ -52,6 +52,10 @@ class Hook(Generic[T]):
     def get(self, key: str) -> T | None:
         return self._items.get(key)
 
+    def __getitem__(self, key: str) -> T:
+        """The item under ``key``; ``KeyError`` when none is registered."""
+        return self._items[key]
+
     def __contains__(self, key: object) -> bool:
         return key in self._items
 

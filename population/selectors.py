@@ -45,8 +45,8 @@ def _person_by_id_sql() -> tuple[str, list[str], list[str]]:
     return sql, person_cols, region_cols
 
 
-def _region(values: tuple) -> Region | None:
-    return None if values[0] is None else Region.from_db(connection.alias, None, values)
+def _region(values: tuple, columns: list[str]) -> Region | None:
+    return None if values[0] is None else Region.from_db(connection.alias, columns, values)
 
 
 def person_get_by_citizen_id(*, citizen_id: str) -> Person | None:
@@ -70,9 +70,9 @@ def person_get_by_citizen_id(*, citizen_id: str) -> Person | None:
     if row is None:
         return None
     n, m = len(person_cols), len(region_cols)
-    person = Person.from_db(db.alias, None, row[:n])
-    Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m]))
-    Person.residence_region.field.set_cached_value(person, _region(row[n + m :]))
+    person = Person.from_db(db.alias, person_cols, row[:n])
+    Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m], region_cols))
+    Person.residence_region.field.set_cached_value(person, _region(row[n + m :], region_cols))
     return person
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pghistory
 from django.db import IntegrityError, connection, transaction
 
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.errors import Conflict, DomainError, require_citizen_id
 from population.jurisdiction import actor_require_within
 from population.locks import advisory_xact_lock
@@ -25,7 +25,7 @@ from population.models import (
 PERSON_EDITABLE_FIELDS = frozenset({"name", "ethnicity", "hukou_region", "residence_region"})
 
 
-def history_context(*, actor: Any, reason: str):
+def history_context(*, actor: Actor, reason: str):
     """Who and why, attached to every history row the enclosed writes produce."""
     return pghistory.context(user=getattr(actor, "pk", None), reason=reason)
 
@@ -35,7 +35,7 @@ def person_create(
     *,
     citizen_id: str,
     name: str,
-    actor: Any,
+    actor: Actor,
     reason: str,
     ethnicity: str = "01",
     hukou_region: Region | None = None,
@@ -70,7 +70,7 @@ def person_create(
 
 
 @transaction.atomic
-def person_update(*, person: Person, actor: Any, reason: str, **changes: Any) -> Person:
+def person_update(*, person: Person, actor: Actor, reason: str, **changes: Any) -> Person:
     """Change editable fields; the citizen ID changes only through ``person_correct_citizen_id``."""
     unknown = set(changes) - PERSON_EDITABLE_FIELDS
     if unknown:
@@ -100,7 +100,7 @@ def person_update(*, person: Person, actor: Any, reason: str, **changes: Any) ->
 
 @transaction.atomic
 def person_correct_citizen_id(
-    *, person: Person, new_citizen_id: str, actor: Any, reason: str, document_number: str = ""
+    *, person: Person, new_citizen_id: str, actor: Actor, reason: str, document_number: str = ""
 ) -> Person:
     """Correct a wrong or duplicate citizen ID; the old number keeps finding the person.
 

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.clock import today
 from population.errors import Conflict, DomainError, NotFound
 from population.jurisdiction import actor_require_within
@@ -237,7 +237,7 @@ def points_compute(*, person: Person, permit: ResidencePermit | None, policy, on
     return out
 
 
-def _lock_ledger(person: Person, *, actor: Any) -> None:
+def _lock_ledger(person: Person, *, actor: Actor) -> None:
     actor_require_within(actor, person)
     advisory_xact_lock(f"popbase.points:{person.pk}")
 
@@ -253,7 +253,7 @@ def _computed_sums(person: Person, policy: PointsPolicy) -> dict[str, Decimal]:
 
 @transaction.atomic
 def points_recompute(
-    *, person: Person, on: dt.date | None = None, actor: Any = None
+    *, person: Person, on: dt.date | None = None, actor: Actor = None
 ) -> list[PointsEntry]:
     """Bring the ledger in line with the facts: append one adjusting entry per changed indicator.
 
@@ -322,7 +322,7 @@ def points_deduction_add(
     person: Person,
     code: str,
     evidence: str,
-    actor: Any,
+    actor: Actor,
     on: dt.date | None = None,
     source: str = EntrySource.OFFICER,
     source_name: str = "窗口",

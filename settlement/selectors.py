@@ -49,9 +49,9 @@ def settled_counts(*, city_code: str, start: dt.date, end: dt.date) -> dict[str,
             completed_on__lte=end,
         )
         .values("channel")
-        .annotate(n=Count("pk", distinct=True), members=Count("members", distinct=True))
+        .annotate(n=Count("pk", distinct=True), member_n=Count("members", distinct=True))
     )
-    return {r["channel"]: r["n"] + r["members"] for r in rows}
+    return {r["channel"]: r["n"] + r["member_n"] for r in rows}
 
 
 def targets_progress(*, city_code: str) -> list[dict]:
@@ -101,10 +101,10 @@ def settlements_by_channel_in_month(region_code: str, month_end: dt.date) -> dic
             household__region__code__startswith=code_prefix(region_code),
         )
         .values("channel")
-        .annotate(n=Count("pk", distinct=True), members=Count("members", distinct=True))
+        .annotate(n=Count("pk", distinct=True), member_n=Count("members", distinct=True))
         .order_by("channel")
     )
-    return {r["channel"]: r["n"] + r["members"] for r in rows}
+    return {r["channel"]: r["n"] + r["member_n"] for r in rows}
 
 
 def settlements_by_channel_named(region_code: str, month_end: dt.date) -> dict[str, int]:

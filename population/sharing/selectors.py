@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection
 
@@ -33,7 +34,7 @@ def person_get_for_client(*, client: ApiClient, citizen_id: str) -> Person | Non
 
 
 @functools.cache
-def _person_read_logged_sql() -> tuple[str, int, int]:
+def _person_read_logged_sql() -> tuple[str, list[str], list[str]]:
     """The person (current or former number) within the client's regions, and its access-log
     row, in one statement: a data-modifying CTE inserts the row for exactly the person the
     statement returns, in the statement's own transaction. Built once from model metadata."""
@@ -67,11 +68,11 @@ def _person_read_logged_sql() -> tuple[str, int, int]:
         f' LEFT JOIN {region} h ON h."code" = p."hukou_region_id"'
         f' LEFT JOIN {region} r ON r."code" = p."residence_region_id"'
     )
-    return sql, len(person_cols), len(region_cols)
+    return sql, person_cols, region_cols
 
 
-def _region(values: tuple) -> Region | None:
-    return None if values[0] is None else Region.from_db(DEFAULT_DB_ALIAS, None, values)
+def _region(values: tuple, columns: list[str]) -> Region | None:
+    return None if values[0] is None else Region.from_db(DEFAULT_DB_ALIAS, columns, values)
 
 
 def person_read_logged(
@@ -103,15 +104,16 @@ def person_read_logged(
     log = access_log_params(
         user=user, channel=channel, purpose=purpose, fields=fields, client=address
     )
-    sql, n, m = _person_read_logged_sql()
+    sql, person_cols, region_cols = _person_read_logged_sql()
     with connection.cursor() as cursor:
         cursor.execute(sql, {"n": number, "prefixes": client.region_prefixes, **log})
         row = cursor.fetchone()
     if row is None:
         return None
-    person = Person.from_db(DEFAULT_DB_ALIAS, None, row[:n])
-    Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m]))
-    Person.residence_region.field.set_cached_value(person, _region(row[n + m :]))
+    n, m = len(person_cols), len(region_cols)
+    person = Person.from_db(DEFAULT_DB_ALIAS, person_cols, row[:n])
+    Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m], region_cols))
+    Person.residence_region.field.set_cached_value(person, _region(row[n + m :], region_cols))
     return person
 
 
@@ -166,7 +168,8 @@ def verifications_match(
         except InvalidCitizenId:
             numbers.append(None)
     born = [item.birth_date for item in items]
-    params = {
+    # Statement parameters; the access-log ones (access_log_params) are added when logged here.
+    params: dict[str, list[Any] | str | None] = {
         "cid": numbers,
         "name": [item.name.strip() for item in items],
         # No birth date given at all (the usual batch): NULL, which unnest pads as NULLs.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
 
+from population.actors import Actor
 from population.errors import Conflict, DomainError, NotFound
 from population.services import history_context
 from population.sharing.facts import derived_fact_hook
@@ -85,7 +86,7 @@ def api_client_create(
     code: str,
     name: str,
     department: str,
-    actor: Any,
+    actor: Actor,
     expires_at: dt.datetime | None = None,
     **scope: Any,
 ) -> tuple[ApiClient, str]:
@@ -114,13 +115,15 @@ def _issue(client: ApiClient, *, expires_at: dt.datetime | None) -> tuple[ApiKey
         raise DomainError(
             "到期时间须晚于现在", "the expiry must be in the future", code="bad_expiry"
         )
-    return ApiKey.objects.create_key(
+    key, secret = ApiKey.objects.create_key(
         client=client, name=f"{client.code} {timezone.now():%Y-%m-%d}", expiry_date=expires_at
     )
+    # The manager builds ``self.model`` (ApiKey); the library annotates the abstract base.
+    return cast(ApiKey, key), secret
 
 
 @transaction.atomic
-def api_client_update(*, client: ApiClient, actor: Any, **scope: Any) -> ApiClient:
+def api_client_update(*, client: ApiClient, actor: Actor, **scope: Any) -> ApiClient:
     """Change a client's scope, limit or activity; takes effect on its next request."""
     values = api_client_scope_clean(**scope)
     client = ApiClient.objects.select_for_update().get(pk=client.pk)
@@ -134,7 +137,7 @@ def api_client_update(*, client: ApiClient, actor: Any, **scope: Any) -> ApiClie
 
 @transaction.atomic
 def api_key_issue(
-    *, client: ApiClient, actor: Any, expires_at: dt.datetime | None = None
+    *, client: ApiClient, actor: Actor, expires_at: dt.datetime | None = None
 ) -> tuple[ApiKey, str]:
     """A new key for the client beside its existing ones; the secret is returned once."""
     client = ApiClient.objects.select_for_update().get(pk=client.pk)
@@ -145,7 +148,7 @@ def api_key_issue(
 def api_key_rotate(
     *,
     client: ApiClient,
-    actor: Any,
+    actor: Actor,
     grace: dt.timedelta = dt.timedelta(hours=24),
     expires_at: dt.datetime | None = None,
 ) -> tuple[ApiKey, str]:
@@ -167,7 +170,7 @@ def api_key_rotate(
 
 
 @transaction.atomic
-def api_key_revoke(*, prefix: str, actor: Any) -> ApiKey:
+def api_key_revoke(*, prefix: str, actor: Actor) -> ApiKey:
     """Revoke one key at once (cannot be undone)."""
     key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
     if key is None:

@@ -25,12 +25,12 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from population.actors import Actor, officer_or_none
 from population.errors import Conflict, DomainError
 from population.jurisdiction import actor_require_within
 from population.services import history_context
@@ -75,7 +75,7 @@ def batch_receive(
     source: str,
     feed: str | None = None,
     schema_version: int | None = None,
-    submitted_by: Any = None,
+    submitted_by: Actor = None,
     enqueue: bool = True,
     encoding: str | None = None,
 ) -> Batch:
@@ -156,7 +156,7 @@ def batch_receive(
                 content=b"",  # stored below, as one binary parameter
                 content_sha256=digest,
                 size_bytes=size,
-                submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
+                submitted_by=officer_or_none(submitted_by),
             )
             pipeline.batch_content_store(batch.pk, content)
             if enqueue:
@@ -312,11 +312,11 @@ def batch_record_failure(
 REQUEUE_REASON_MAX = 500
 
 
-def _actor_id(actor: Any) -> int | None:
+def _actor_id(actor: Actor) -> int | None:
     return getattr(actor, "pk", None)
 
 
-def batch_requeue(*, batch: Batch, actor: Any, reason: str) -> Batch:
+def batch_requeue(*, batch: Batch, actor: Actor, reason: str) -> Batch:
     """Send an unfinished batch through the pipeline again, from its last committed chunk.
 
     Any batch not done may be requeued: a quarantined one (after its cause was fixed), or one
@@ -372,7 +372,7 @@ def batch_requeue(*, batch: Batch, actor: Any, reason: str) -> Batch:
             batch=batch,
             kind=BatchEventKind.REQUEUED,
             previous_worker=previous,
-            actor=actor if getattr(actor, "pk", None) else None,
+            actor=officer_or_none(actor),
             reason=reason,
             committed_line=batch.committed_line,
         )
@@ -382,7 +382,7 @@ def batch_requeue(*, batch: Batch, actor: Any, reason: str) -> Batch:
 
 
 @transaction.atomic
-def followup_close(*, followup: FollowUp, actor: Any, note: str = "") -> FollowUp:
+def followup_close(*, followup: FollowUp, actor: Actor, note: str = "") -> FollowUp:
     """Mark an item handled (the officer did the registration, or checked the disagreement)."""
     followup = FollowUp.objects.select_for_update().get(pk=followup.pk)
     actor_require_within(actor, followup)
@@ -391,7 +391,7 @@ def followup_close(*, followup: FollowUp, actor: Any, note: str = "") -> FollowU
     with history_context(actor=actor, reason=note or "处理部门数据待办"):
         followup.status = FollowUpStatus.CLOSED
         followup.closed_at = timezone.now()
-        followup.closed_by = actor if getattr(actor, "pk", None) else None
+        followup.closed_by = officer_or_none(actor)
         followup.note = note[:300]
         followup.save(update_fields=["status", "closed_at", "closed_by", "note"])
     return followup

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from population.codes import ETHNICITIES
 from population.hooks import Hook
 from population.identity import known_county_codes
 from registry.quality.models import IssueKind
 from registry.quality.names import NameMaps, build_name_maps
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
 
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 
@@ -70,7 +74,7 @@ def check_params() -> dict[str, list[str]]:
 class DetectorContext:
     """What a run shares between detectors: the cursor and lazily built name maps."""
 
-    cursor: object
+    cursor: CursorWrapper
     extra: dict = field(default_factory=dict)
 
     @cached_property

@@ -18,7 +18,7 @@ from registry.quality.detectors import (
 from registry.quality.models import MergeStatus, PersonMerge
 
 # Region code prefix length per level (12-digit code: 省2 市2 县2 乡3 村3).
-PREFIX = {RegionLevel.CITY: 4, RegionLevel.COUNTY: 6, RegionLevel.TOWNSHIP: 9}
+PREFIX: dict[int, int] = {RegionLevel.CITY: 4, RegionLevel.COUNTY: 6, RegionLevel.TOWNSHIP: 9}
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def quality_figures(*, level: int = RegionLevel.COUNTY, within: str = "") -> lis
         GROUP BY per.code, r.name
         ORDER BY per.code
     """  # noqa: S608 (only fixed fragments are interpolated; values are parameters)
-    params = {**check_params(), "within": f"{within}%"}
+    params: dict[str, list[str] | str] = {**check_params(), "within": f"{within}%"}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

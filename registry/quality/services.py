@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.apps import apps as django_apps
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.clock import today
 from population.codes import Relation
-from population.errors import Conflict, NotFound, require
+from population.errors import Conflict, DomainError, NotFound, require
 from population.hooks import Hook
 from population.jurisdiction import actor_require_within
 from population.locks import SessionLock
@@ -32,6 +32,9 @@ from registry.quality.models import (
     QualityRun,
     RunStatus,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 APPROVE_MERGE_PERMISSION = "registry.approve_personmerge"
 RUN_LOCK = "popbase.quality_detect"
@@ -88,7 +91,7 @@ _RESOLVE = """
 """
 
 
-def _detect_one(detector: Detector, context: DetectorContext, actor: Any) -> dict[str, int]:
+def _detect_one(detector: Detector, context: DetectorContext, actor: Actor) -> dict[str, int]:
     """Run one detector and merge its findings into the queue, all in SQL, in one transaction."""
     sql, params = detector.sql(context)
     cursor = context.cursor
@@ -120,7 +123,7 @@ def _detect_one(detector: Detector, context: DetectorContext, actor: Any) -> dic
 def quality_detect(
     *,
     detectors: Sequence[str] | None = None,
-    actor: Any = None,
+    actor: Actor = None,
     progress: Callable[[int, int, str, dict[str, int]], None] | None = None,
 ) -> QualityRun:
     """Run the detectors over the whole population and update the review queue.
@@ -151,7 +154,7 @@ def quality_detect(
             context = DetectorContext(cursor=cursor)
             try:
                 for i, name in enumerate(names, start=1):
-                    result = _detect_one(detector_hook.get(name), context, actor)
+                    result = _detect_one(detector_hook[name], context, actor)
                     run.results[name] = result
                     run.save(update_fields=["results"])
                     if progress:
@@ -172,7 +175,7 @@ def quality_detect(
 
 # -- review decisions ------------------------------------------------------------------------------
 
-_TRANSITIONS = {
+_TRANSITIONS: dict[str, set[str]] = {
     IssueStatus.CONFIRMED: {IssueStatus.OPEN},
     IssueStatus.DISMISSED: {IssueStatus.OPEN, IssueStatus.CONFIRMED},
     IssueStatus.RESOLVED: {IssueStatus.OPEN, IssueStatus.CONFIRMED},
@@ -182,7 +185,7 @@ _TRANSITIONS = {
 
 @transaction.atomic
 def quality_issue_decide(
-    *, issue: QualityIssue, status: str, actor: Any, note: str = ""
+    *, issue: QualityIssue, status: str, actor: Actor, note: str = ""
 ) -> QualityIssue:
     """An officer confirms, dismisses, resolves or reopens a suspected problem."""
     require(
@@ -300,18 +303,17 @@ def person_merge_propose(
     *,
     survivor: Person,
     duplicate: Person,
-    actor: Any,
+    actor: Actor,
     reason: str,
     issue: QualityIssue | None = None,
 ) -> PersonMerge:
     """An officer proposes: ``duplicate`` is the same human as ``survivor``, to be cancelled."""
     require(bool(reason.strip()), "必须填写理由", "a reason is required", "reason_required")
-    require(
-        getattr(actor, "pk", None) is not None,
-        "须由登录用户提出",
-        "a signed-in user must propose",
-        "actor_required",
-    )
+    proposer = officer_or_none(actor)
+    if proposer is None:
+        raise DomainError(
+            "须由登录用户提出", "a signed-in user must propose", code="actor_required"
+        )
     locked = _lock_persons(survivor, duplicate)
     survivor, duplicate = locked[survivor.pk], locked[duplicate.pk]
     actor_require_within(actor, survivor, duplicate)
@@ -330,17 +332,19 @@ def person_merge_propose(
             duplicate=duplicate,
             issue=issue,
             reason=reason.strip(),
-            proposed_by=actor,
+            proposed_by=proposer,
         )
 
 
-def _lock_merge_for_decision(merge: PersonMerge, actor: Any) -> PersonMerge:
-    require(
-        getattr(actor, "pk", None) is not None and actor.has_perm(APPROVE_MERGE_PERMISSION),
-        "无权审批合并（须户籍主管）",
-        "not allowed to decide merges (supervisors only)",
-        "not_permitted",
-    )
+def _lock_merge_for_decision(merge: PersonMerge, actor: Actor) -> tuple[PersonMerge, User]:
+    """The proposal locked, and the supervisor deciding it (never its proposer)."""
+    decider = officer_or_none(actor)
+    if decider is None or not decider.has_perm(APPROVE_MERGE_PERMISSION):
+        raise DomainError(
+            "无权审批合并（须户籍主管）",
+            "not allowed to decide merges (supervisors only)",
+            code="not_permitted",
+        )
     try:
         merge = PersonMerge.objects.select_for_update().get(pk=merge.pk)
     except PersonMerge.DoesNotExist:
@@ -352,23 +356,23 @@ def _lock_merge_for_decision(merge: PersonMerge, actor: Any) -> PersonMerge:
             code="already_decided",
         )
     require(
-        merge.proposed_by_id != actor.pk,
+        merge.proposed_by_id != decider.pk,
         "不能审批本人提出的申请",
         "one cannot decide one's own proposal",
         "own_proposal",
     )
-    return merge
+    return merge, decider
 
 
 @transaction.atomic
-def person_merge_reject(*, merge: PersonMerge, actor: Any, note: str) -> PersonMerge:
+def person_merge_reject(*, merge: PersonMerge, actor: Actor, note: str) -> PersonMerge:
     """A supervisor turns the proposal down; nothing else changes."""
     require(bool(note.strip()), "驳回须填写意见", "a rejection needs a note", "note_required")
-    merge = _lock_merge_for_decision(merge, actor)
+    merge, decider = _lock_merge_for_decision(merge, actor)
     actor_require_within(actor, merge)
     with history_context(actor=actor, reason="驳回重复人员合并"):
         merge.status = MergeStatus.REJECTED
-        merge.decided_by = actor
+        merge.decided_by = decider
         merge.decided_at = timezone.now()
         merge.decision_note = note.strip()
         merge.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
@@ -386,7 +390,7 @@ def _open_membership(person: Person) -> Membership | None:
 
 
 @transaction.atomic
-def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> PersonMerge:
+def person_merge_approve(*, merge: PersonMerge, actor: Actor, note: str = "") -> PersonMerge:
     """A supervisor approves: in one transaction the duplicate is cancelled into the survivor.
 
     Nothing is deleted. The duplicate keeps its row and citizen ID (lookups by that number are
@@ -397,7 +401,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
     corrections) keep naming the duplicate's row; a ``merge`` registration event is appended for
     the duplicate, and one for the survivor when it takes over a membership.
     """
-    merge = _lock_merge_for_decision(merge, actor)
+    merge, decider = _lock_merge_for_decision(merge, actor)
     locked = _lock_persons(merge.survivor, merge.duplicate)
     survivor, duplicate = locked[merge.survivor_id], locked[merge.duplicate_id]
     actor_require_within(actor, merge, survivor, duplicate)
@@ -451,7 +455,11 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
                 )
                 survivor.hukou_region_id = dup_m.household.region_id
                 survivor.save(update_fields=["hukou_region", "updated_at"])
-            elif outcome == "closed_same_household" and dup_m.relation == Relation.HEAD:
+            elif (
+                outcome == "closed_same_household"
+                and surv_m is not None
+                and dup_m.relation == Relation.HEAD
+            ):
                 surv_m.relation = Relation.HEAD
                 surv_m.save(update_fields=["relation"])
         moved = Membership.objects.filter(person=duplicate).update(person=survivor)
@@ -500,7 +508,7 @@ def person_merge_approve(*, merge: PersonMerge, actor: Any, note: str = "") -> P
                 details=details,
             )
         merge.status = MergeStatus.APPROVED
-        merge.decided_by = actor
+        merge.decided_by = decider
         merge.decided_at = timezone.now()
         merge.decision_note = note.strip()
         merge.details = details

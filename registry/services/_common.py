@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 from django.db import IntegrityError, transaction
 
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.codes import Relation
 from population.errors import Conflict, DomainError, check_date, require
 from population.jurisdiction import actor_require_within
@@ -56,16 +56,16 @@ def _lock(
         out_persons.append(locked)
     out_households = []
     for household in households:
-        locked = locked_households.get(household.pk)
-        if locked is None:
+        locked_household = locked_households.get(household.pk)
+        if locked_household is None:
             raise Household.DoesNotExist(f"household {household.pk} does not exist")
-        if locked.closed_on is not None:
+        if locked_household.closed_on is not None:
             raise Conflict(
-                f"户{locked.number}已销户",
-                f"household {locked.number} is closed",
+                f"户{locked_household.number}已销户",
+                f"household {locked_household.number} is closed",
                 code="household_closed",
             )
-        out_households.append(locked)
+        out_households.append(locked_household)
     return out_persons, out_households
 
 
@@ -88,8 +88,15 @@ def _open_membership(person: Person) -> Membership | None:
     )
 
 
-def _expect_in(membership: Membership | None, household: Household | None) -> None:
-    """The officer acted on what they saw: the person must still be in that household."""
+@overload
+def _expect_in(membership: Membership | None, household: Household) -> Membership: ...
+@overload
+def _expect_in(membership: Membership | None, household: None) -> None: ...
+def _expect_in(membership: Membership | None, household: Household | None) -> Membership | None:
+    """The officer acted on what they saw: the person must still be in that household.
+
+    Returns the membership: in ``household``, or None when the person was expected outside
+    the city's households (``household`` None)."""
     if household is not None and membership is None:
         raise Conflict(
             "此人目前未在本市登记户籍",
@@ -104,6 +111,7 @@ def _expect_in(membership: Membership | None, household: Household | None) -> No
             "the person's registration changed meanwhile; reload and try again",
             code="stale_membership",
         )
+    return membership
 
 
 def _head_leaving_others_behind(membership: Membership) -> bool:
@@ -166,7 +174,9 @@ def _set_hukou(person: Person, region: Region | None) -> None:
     person.save(update_fields=["hukou_region", "updated_at"])
 
 
-def _event(kind: str, person: Person, actor: Any, reason: str, **fields: Any) -> RegistrationEvent:
+def _event(
+    kind: str, person: Person, actor: Actor, reason: str, **fields: Any
+) -> RegistrationEvent:
     require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"
     )
@@ -195,7 +205,7 @@ def _move(
     to_household: Household,
     relation: str,
     on: dt.date,
-    actor: Any,
+    actor: Actor,
     reason: str,
     document_type: str = "",
     document_number: str = "",
@@ -210,8 +220,7 @@ def _move(
     # The person, then both households in id order, so two moves between them cannot deadlock.
     (person,), (_, to_household) = _lock([person], [from_household, to_household])
     actor_require_within(actor, person, to_household)
-    membership = _open_membership(person)
-    _expect_in(membership, from_household)
+    membership = _expect_in(_open_membership(person), from_household)
     check_date(on, not_before=membership.start_date)
     require(
         not _head_leaving_others_behind(membership),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import transaction
 
+from population.actors import Actor
 from population.errors import Conflict, check_date, require
 from population.identity import build_citizen_id
 from population.jurisdiction import actor_require_within
@@ -71,7 +71,7 @@ def birth_register(
     birth_date: dt.date,
     relation: str,
     birth_certificate_number: str,
-    actor: Any,
+    actor: Actor,
     ethnicity: str = "01",
     reason: str = "出生登记",
 ) -> Person:
@@ -127,7 +127,7 @@ def death_cancel(
     person: Person,
     death_date: dt.date,
     document_number: str,
-    actor: Any,
+    actor: Actor,
     reason: str = "死亡注销",
 ) -> Person:
     """死亡注销: the person is recorded deceased and leaves their household."""

@@ -5,12 +5,11 @@ the relation to the head.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.clock import today
 from population.codes import ETHNICITIES
 from population.errors import Conflict, check_date, require, require_citizen_id
@@ -71,7 +70,7 @@ def correction_propose(
     document_type: str,
     document_number: str,
     reason: str,
-    actor: Any,
+    actor: Actor,
 ) -> Correction:
     """变更更正登记 of an identity field (name, citizen ID with sex and birth date, ethnicity):
     recorded as pending until a supervisor approves or refuses it; nothing changes meanwhile."""
@@ -121,7 +120,7 @@ def correction_propose(
         )
 
 
-def _lock_pending(correction: Correction, actor: Any) -> Correction:
+def _lock_pending(correction: Correction, actor: Actor) -> Correction:
     locked = Correction.objects.select_for_update().get(pk=correction.pk)
     actor_require_within(actor, locked)  # first: nothing about a record outside is told
     if locked.status != CorrectionStatus.PENDING:
@@ -140,7 +139,7 @@ def _lock_pending(correction: Correction, actor: Any) -> Correction:
 
 
 @transaction.atomic
-def correction_approve(*, correction: Correction, actor: Any, note: str = "") -> Correction:
+def correction_approve(*, correction: Correction, actor: Actor, note: str = "") -> Correction:
     """Approve: the field changes, and a 变更更正登记 event records the old and new values."""
     correction = _lock_pending(correction, actor)
     person = _lock_person(correction.person)
@@ -197,7 +196,7 @@ def correction_approve(*, correction: Correction, actor: Any, note: str = "") ->
 
 
 @transaction.atomic
-def correction_refuse(*, correction: Correction, actor: Any, note: str) -> Correction:
+def correction_refuse(*, correction: Correction, actor: Actor, note: str) -> Correction:
     """Refuse with a reason; the record stays as it was."""
     require(bool(note.strip()), "驳回须说明理由", "a refusal needs a reason", "reason_required")
     correction = _lock_pending(correction, actor)
@@ -219,7 +218,7 @@ def relation_correct(
     document_type: str,
     document_number: str,
     on: dt.date | None = None,
-    actor: Any,
+    actor: Actor,
     reason: str,
 ) -> RegistrationEvent:
     """变更更正登记 of 与户主关系: the recorded relation was wrong (the head: 变更户主 only)."""
@@ -241,8 +240,13 @@ def relation_correct(
     (person,), households = _lock([person], [household] if household is not None else [])
     household = households[0] if households else None
     actor_require_within(actor, person, household)
-    membership = _open_membership(person)
-    _expect_in(membership, household)
+    membership = _expect_in(_open_membership(person), household)
+    if membership is None:  # no household given, and none held: nothing to correct
+        raise Conflict(
+            "此人目前未在本市登记户籍",
+            "the person holds no household registration in the city",
+            code="not_registered",
+        )
     require(
         membership.relation not in HEAD_RELATIONS,
         "户主须通过“变更户主”办理",

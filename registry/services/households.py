@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import connection, transaction
 
+from population.actors import Actor
 from population.clock import today
 from population.codes import Relation
 from population.errors import check_date, require
@@ -30,7 +30,7 @@ def head_change(
     household: Household,
     new_head: Person,
     former_head_relation: str,
-    actor: Any,
+    actor: Actor,
     on: dt.date | None = None,
     reason: str = "变更户主",
 ) -> Household:
@@ -100,7 +100,7 @@ def _new_household_number(region: Region) -> tuple[int, str]:
 
 @transaction.atomic
 def household_create(
-    *, kind: str, address: str, region: Region, actor: Any, reason: str = "立户"
+    *, kind: str, address: str, region: Region, actor: Actor, reason: str = "立户"
 ) -> Household:
     """A new household at an address in a village-level unit; the number is allocated."""
     require(
@@ -135,7 +135,7 @@ def household_split(
     address: str,
     region: Region | None = None,
     on: dt.date | None = None,
-    actor: Any,
+    actor: Actor,
     reason: str = "分户",
 ) -> Household:
     """分户: some members leave to form a new family household; the first listed is its head.
@@ -199,7 +199,7 @@ def household_split(
 
 @transaction.atomic
 def household_close(
-    *, household: Household, on: dt.date | None = None, actor: Any, reason: str
+    *, household: Household, on: dt.date | None = None, actor: Actor, reason: str
 ) -> Household:
     """Close a household that no longer has members (the database refuses otherwise)."""
     require(

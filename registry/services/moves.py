@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from population.actors import Actor
 from population.codes import Relation
 from population.errors import Conflict, check_date, require, require_citizen_id
 from population.jurisdiction import actor_require_within
@@ -44,7 +44,7 @@ def move_out(
     from_household: Household,
     destination: str,
     on: dt.date,
-    actor: Any,
+    actor: Actor,
     reason: str = "迁出",
 ) -> RegistrationEvent:
     """迁出: leave the city; a 户口迁移证 number is issued; no longer registered here."""
@@ -56,8 +56,7 @@ def move_out(
     )
     person = _lock_person(person)
     actor_require_within(actor, person)
-    membership = _open_membership(person)
-    _expect_in(membership, from_household)
+    membership = _expect_in(_open_membership(person), from_household)
     check_date(on, not_before=membership.start_date)
     require(
         not _head_leaving_others_behind(membership),
@@ -90,7 +89,7 @@ def move_in(
     relation: str,
     transfer_permit_number: str,
     on: dt.date,
-    actor: Any,
+    actor: Actor,
     ethnicity: str = "01",
     reason: str = "迁入",
 ) -> Person:
@@ -166,7 +165,7 @@ def move_within_city(
     to_household: Household,
     relation: str,
     on: dt.date,
-    actor: Any,
+    actor: Actor,
     reason: str = "市内迁移",
 ) -> Membership:
     """市内迁移: from one household of the city to another."""
@@ -191,7 +190,7 @@ def attach_to_relative(
     relation: str,
     owner_consent_document: str,
     on: dt.date,
-    actor: Any,
+    actor: Actor,
     reason: str = "挂靠亲属户",
 ) -> Membership:
     """挂靠: join a relative's family household with the owner's recorded consent."""
@@ -234,7 +233,7 @@ def settle_into_collective(
     from_household: Household | None,
     to_household: Household,
     on: dt.date,
-    actor: Any,
+    actor: Actor,
     reason: str = "集体户落户",
 ) -> Membership:
     """集体户落户: into a unit, public/community or talent collective household.

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from population import services as population_services
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.errors import Conflict, NotFound, require
 from population.jurisdiction import actor_require_within
 from population.models import Person, PersonStatus
@@ -20,7 +19,7 @@ from residence_permit.models import (
 )
 
 
-def _lock_person(person: Person | None, *, actor: Any, scoped: bool = True) -> Person:
+def _lock_person(person: Person | None, *, actor: Actor, scoped: bool = True) -> Person:
     """Lock the person; refuse one outside the acting user's area (unless ``scoped`` is off:
     a residence registration is what brings a newcomer into the area)."""
     if person is None or person.pk is None:
@@ -46,7 +45,7 @@ def _lock_holder_first(model, pk: int | None) -> None:
     lock_persons_then_households([person_id])
 
 
-def _lock_permit(permit: ResidencePermit, *, actor: Any) -> ResidencePermit:
+def _lock_permit(permit: ResidencePermit, *, actor: Actor) -> ResidencePermit:
     _lock_holder_first(ResidencePermit, permit.pk)
     locked = (
         ResidencePermit.objects.select_for_update(of=("self",))
@@ -64,7 +63,7 @@ CHANGE_KINDS = (
     ScopeCode("permit_endorsed", "居住证签注"),
     ScopeCode("permit_ended", "居住证失效"),
 )
-CHANGE_KIND_OF_EVENT = {
+CHANGE_KIND_OF_EVENT: dict[str, str] = {
     PermitEventKind.ISSUE: "permit_issued",
     PermitEventKind.RENEW: "permit_issued",
     PermitEventKind.REISSUE: "permit_issued",
@@ -77,7 +76,7 @@ CHANGE_KIND_OF_EVENT = {
 
 
 def _event(
-    permit: ResidencePermit, kind: str, on: dt.date, actor: Any, reason: str = "", **details
+    permit: ResidencePermit, kind: str, on: dt.date, actor: Actor, reason: str = "", **details
 ):
     event = PermitEvent.objects.create(
         permit=permit,
@@ -102,7 +101,7 @@ def _event(
 # -- residence registration (居住登记) ----------------------------------------------------------
 
 
-def _end_registration(reg: ResidenceRegistration, end_date: dt.date, actor: Any, reason: str):
+def _end_registration(reg: ResidenceRegistration, end_date: dt.date, actor: Actor, reason: str):
     require(
         end_date >= reg.start_date,
         "终止日期早于居住起始日期",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.clock import today
 from population.errors import Conflict, DomainError, check_date, require
 from population.jurisdiction import actor_require_within
@@ -26,7 +25,7 @@ from residence_permit.services._common import _event, _lock_holder_first, _lock_
 def permit_application_submit(
     *,
     person: Person,
-    actor: Any,
+    actor: Actor,
     on: dt.date | None = None,
     proxy: Person | None = None,
     sponsor: Person | None = None,
@@ -80,7 +79,7 @@ def permit_application_submit(
             ) from exc
 
 
-def _lock_application(application: PermitApplication, *, actor: Any) -> PermitApplication:
+def _lock_application(application: PermitApplication, *, actor: Actor) -> PermitApplication:
     _lock_holder_first(PermitApplication, application.pk)
     locked = (
         PermitApplication.objects.select_for_update(of=("self",))
@@ -118,7 +117,7 @@ def permit_number_allocate(*, county_code: str, year: int) -> str:
 
 @transaction.atomic
 def permit_issue(
-    *, application: PermitApplication, actor: Any, on: dt.date | None = None
+    *, application: PermitApplication, actor: Actor, on: dt.date | None = None
 ) -> ResidencePermit:
     """Issue the permit of a waiting application (eligibility is checked again on ``on``).
 
@@ -144,12 +143,18 @@ def permit_issue(
             f"不符合申领条件：{unmet}", "the applicant is not eligible", code="not_eligible"
         )
     registration = selectors.registration_open(person=person)
-    require(
-        registration is not None and registration.pk == app.registration_id,
-        "居住登记已变更，请重新申请",
-        "the residence registration changed; apply again",
-        "stale_registration",
-    )
+    if registration is None or registration.pk != app.registration_id:
+        raise DomainError(
+            "居住登记已变更，请重新申请",
+            "the residence registration changed; apply again",
+            code="stale_registration",
+        )
+    # Residence years count from the unbroken registration, not from the card.
+    continuous_since = selectors.residence_continuous_since(person=person, on=on)
+    if continuous_since is None:  # the open registration begins after ``on``
+        raise DomainError(
+            "签发日期早于居住登记", "the issue date is before the registration", code="date_order"
+        )
     if selectors.permit_live_for(person=person) is not None:
         raise Conflict(
             "此人已持有居住证", "the person already holds a permit", code="permit_exists"
@@ -170,8 +175,7 @@ def permit_issue(
             issue_date=on,
             valid_until=rules.add_years(on, rules.VALIDITY_YEARS),
             next_endorsement_due=rules.add_years(on, 1),
-            # Residence years count from the unbroken registration, not from the card.
-            continuous_since=selectors.residence_continuous_since(person=person, on=on),
+            continuous_since=continuous_since,
         )
         _event(permit, PermitEventKind.ISSUE, on, actor, "签发")
     return permit
@@ -179,7 +183,7 @@ def permit_issue(
 
 @transaction.atomic
 def permit_application_reject(
-    *, application: PermitApplication, actor: Any, reason: str
+    *, application: PermitApplication, actor: Actor, reason: str
 ) -> PermitApplication:
     require(
         bool(reason and reason.strip()),
@@ -204,7 +208,7 @@ def permit_application_reject(
 
 @transaction.atomic
 def permit_application_withdraw(
-    *, application: PermitApplication, actor: Any, reason: str = "申请人撤回"
+    *, application: PermitApplication, actor: Actor, reason: str = "申请人撤回"
 ) -> PermitApplication:
     app = _lock_application(application, actor=actor)
     transit(

@@ -5,13 +5,12 @@ applications judged again.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.clock import today
 from population.errors import require
 from population.jurisdiction import actor_require_within
@@ -37,7 +36,7 @@ def person_fact_record(
     kind: str,
     start_date: dt.date,
     evidence: str,
-    actor: Any,
+    actor: Actor,
     end_date: dt.date | None = None,
     quantity=None,
     level: str = "",
@@ -101,7 +100,7 @@ def _applications_rejudge(person: Person) -> None:
 
 
 @transaction.atomic
-def person_fact_retract(*, fact: PersonFact, actor: Any, reason: str) -> PersonFact:
+def person_fact_retract(*, fact: PersonFact, actor: Actor, reason: str) -> PersonFact:
     """A wrong or superseded fact stops counting; the row stays, with why."""
     require(
         bool(reason and reason.strip()), "必须填写原因", "a reason is required", "reason_required"

@@ -5,11 +5,11 @@ cancellation.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import transaction
 from django_fsm import can_proceed
 
+from population.actors import Actor
 from population.clock import today
 from population.errors import NotFound, check_date, require
 from population.models import Person, PersonStatus, Region
@@ -32,7 +32,7 @@ from residence_permit.services.registration import residence_registration_create
 
 @transaction.atomic
 def permit_endorse(
-    *, permit: ResidencePermit, actor: Any, on: dt.date | None = None
+    *, permit: ResidencePermit, actor: Actor, on: dt.date | None = None
 ) -> ResidencePermit:
     """签注 for the next anniversary.
 
@@ -88,7 +88,7 @@ def permit_endorse(
 
 @transaction.atomic
 def permit_lapse(
-    *, permit: ResidencePermit, on: dt.date, actor: Any = None
+    *, permit: ResidencePermit, on: dt.date, actor: Actor = None
 ) -> ResidencePermit | None:
     """使用功能中止: not endorsed by the anniversary plus the grace period. None if not due."""
     permit = _lock_permit(permit, actor=actor)
@@ -106,7 +106,7 @@ def permit_lapse(
 
 @transaction.atomic
 def permit_expire(
-    *, permit: ResidencePermit, on: dt.date, actor: Any = None
+    *, permit: ResidencePermit, on: dt.date, actor: Actor = None
 ) -> ResidencePermit | None:
     """有效期届满 on the day after ``valid_until``. None if not due."""
     permit = _lock_permit(permit, actor=actor)
@@ -121,7 +121,7 @@ def permit_expire(
 
 @transaction.atomic
 def permit_renew(
-    *, permit: ResidencePermit, actor: Any, on: dt.date | None = None
+    *, permit: ResidencePermit, actor: Actor, on: dt.date | None = None
 ) -> ResidencePermit:
     """换领: a new validity period from ``on`` (same number).
 
@@ -170,7 +170,7 @@ def permit_change_address(
     permit: ResidencePermit,
     address: str,
     region: Region,
-    actor: Any,
+    actor: Actor,
     on: dt.date | None = None,
     basis: str | None = None,
     reason: str = "变更居住地址",
@@ -228,7 +228,7 @@ def permit_change_address(
 
 @transaction.atomic
 def permit_reissue(
-    *, permit: ResidencePermit, actor: Any, reason: str = "遗失补领", on: dt.date | None = None
+    *, permit: ResidencePermit, actor: Actor, reason: str = "遗失补领", on: dt.date | None = None
 ) -> ResidencePermit:
     """补领 after loss or damage: a new number; the old one is recorded and never valid again."""
     on = on or today()
@@ -252,7 +252,7 @@ def permit_reissue(
     return permit
 
 
-def _cancel(permit: ResidencePermit, on: dt.date, why: str, actor: Any, reason: str):
+def _cancel(permit: ResidencePermit, on: dt.date, why: str, actor: Actor, reason: str):
     transit(
         permit,
         "mark_cancelled",
@@ -267,7 +267,7 @@ def _cancel(permit: ResidencePermit, on: dt.date, why: str, actor: Any, reason: 
 
 @transaction.atomic
 def permit_cancel_on_settlement(
-    *, person: Person, actor: Any, on: dt.date | None = None, reason: str = "在本市落户"
+    *, person: Person, actor: Actor, on: dt.date | None = None, reason: str = "在本市落户"
 ) -> ResidencePermit | None:
     """The holder settles in the city (落户): the permit and the residence registration end.
 
@@ -296,7 +296,7 @@ def permit_cancel_on_settlement(
 
 @transaction.atomic
 def permit_cancel_on_leaving(
-    *, permit: ResidencePermit, actor: Any, on: dt.date | None = None, reason: str = "离开居住地"
+    *, permit: ResidencePermit, actor: Actor, on: dt.date | None = None, reason: str = "离开居住地"
 ) -> ResidencePermit:
     """The holder left the city: the permit is cancelled and the registration ended."""
     on = on or today()
@@ -316,7 +316,7 @@ def permit_cancel_on_leaving(
 
 @transaction.atomic
 def permit_cancel_on_death(
-    *, permit: ResidencePermit, on: dt.date, actor: Any = None
+    *, permit: ResidencePermit, on: dt.date, actor: Actor = None
 ) -> ResidencePermit | None:
     """The holder died: the permit is cancelled and the registration ended (None if not)."""
     permit = _lock_permit(permit, actor=actor)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from population import services as population_services
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.errors import Conflict, check_date, require
 from population.jurisdiction import actor_require_within
 from population.models import Person, Region, RegionLevel
@@ -28,7 +27,7 @@ def residence_registration_create(
     region: Region,
     basis: str,
     start_date: dt.date,
-    actor: Any,
+    actor: Actor,
     reason: str = "居住登记",
 ) -> ResidenceRegistration:
     """居住登记 of someone living away from their hukou address (人户分离 locals included).
@@ -94,7 +93,7 @@ def residence_registration_create(
 
 @transaction.atomic
 def residence_registration_end(
-    *, registration: ResidenceRegistration, end_date: dt.date, actor: Any, reason: str
+    *, registration: ResidenceRegistration, end_date: dt.date, actor: Actor, reason: str
 ) -> ResidenceRegistration:
     """The person no longer lives there; residence falls back to the hukou address (or none)."""
     require(

@@ -4,9 +4,9 @@ step record, household and relation checks."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from population.actors import officer_or_none
+from population.actors import Actor, officer_or_none
 from population.clock import today
 from population.codes import Relation
 from population.errors import DomainError, require
@@ -25,7 +25,7 @@ from settlement.models import (
 )
 from settlement.workdays import add_working_days
 
-TARGET_KINDS = {
+TARGET_KINDS: dict[str, str] = {
     Target.RESIDENCE: HouseholdKind.FAMILY,
     Target.EMPLOYER_COLLECTIVE: HouseholdKind.UNIT_COLLECTIVE,
     Target.SCHOOL_COLLECTIVE: HouseholdKind.UNIT_COLLECTIVE,
@@ -48,7 +48,7 @@ class RelationError(DomainError):
 # -- the workflow -----------------------------------------------------------------------------
 
 
-def _lock(application: Application, *, actor: Any) -> Application:
+def _lock(application: Application, *, actor: Actor) -> Application:
     """Lock the application; refuse one outside the acting user's area."""
     locked = (
         Application.objects.select_for_update().select_related("rule_set").get(pk=application.pk)
@@ -66,7 +66,7 @@ def _advance(
     app: Application,
     method: str,
     *,
-    actor: Any,
+    actor: Actor,
     comment: str = "",
     on: dt.date | None = None,
     details: dict | None = None,

@@ -196,7 +196,14 @@ def settlement_precheck(payload: Any) -> dict:
 
 def application_eligibility(*, application: Application, sources=None) -> dict:
     """The application's channel judged on its facts by its rule set."""
-    channel = application.rule_set.channel(application.channel)
+    rule_set = application.rule_set
+    channel = rule_set.channel(application.channel)
+    if channel is None:  # checked when the application was made; kept here for the type
+        raise DomainError(
+            f"{rule_set.city}规则 {rule_set.version} 没有渠道 {application.channel}",
+            f"rule set {rule_set.version} has no channel {application.channel}",
+            code="unknown_channel",
+        )
     sources = sources or [ResidencePermitFacts(), RecordedEvidence(), PersonRecordFacts()]
     facts = facts_derive(
         facts_gather(application=application, sources=sources), application.rule_set.content

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from population.actors import require_officer
+from population.actors import Actor, require_officer
 from population.codes import Relation
 from population.errors import NotFound, check_date, require, require_citizen_id
 from population.jurisdiction import actor_require_within
@@ -44,7 +44,7 @@ def application_create(
     name: str,
     evidence: dict | None = None,
     members: list[dict] | None = None,
-    actor: Any,
+    actor: Actor,
     relation: str = Relation.HEAD,
     household: Household | None = None,
 ) -> Application:
@@ -97,7 +97,7 @@ def application_create(
     for m in members or []:
         require(
             m.get("kind") in allowed,
-            f"该渠道不允许随迁“{MEMBER_KINDS.get(m.get('kind'), m.get('kind'))}”（允许："
+            f"该渠道不允许随迁“{MEMBER_KINDS.get(str(m.get('kind')), m.get('kind'))}”（允许："
             + ("、".join(MEMBER_KINDS[k] for k in allowed) or "无随迁人员")
             + "）",
             f"this channel allows no accompanying {m.get('kind')!r}",
@@ -155,7 +155,7 @@ def application_window_open(
     name: str,
     relation: str,
     materials: list[str],
-    actor: Any,
+    actor: Actor,
     evidence: dict | None = None,
     members: list[dict] | None = None,
     household: Household | None = None,

@@ -5,14 +5,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from population.actors import require_officer
+from population.actors import Actor, require_officer
 from population.clock import today
 from population.codes import Relation
-from population.errors import require
+from population.errors import Conflict, DomainError, require
 from population.jurisdiction import actor_require_within
 from population.models import Person
 from registry import services as registry
@@ -46,7 +46,7 @@ from settlement.services.eligibility import application_eligibility
 def application_submit(
     *,
     application: Application,
-    actor: Any,
+    actor: Actor,
     on: dt.date | None = None,
     evidence: dict | None = None,
     comment: str = "",
@@ -88,7 +88,7 @@ def application_submit(
 
 @transaction.atomic
 def application_accept(
-    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+    *, application: Application, actor: Actor, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """受理."""
     app = _lock(application, actor=actor)
@@ -100,7 +100,7 @@ def application_accept(
 
 @transaction.atomic
 def application_review_start(
-    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+    *, application: Application, actor: Actor, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """审核/调查."""
     app = _lock(application, actor=actor)
@@ -112,7 +112,7 @@ def application_review_start(
 def application_return(
     *,
     application: Application,
-    actor: Any,
+    actor: Actor,
     missing: list[str],
     comment: str = "",
     on: dt.date | None = None,
@@ -136,20 +136,20 @@ def application_return(
 
 @transaction.atomic
 def application_approve(
-    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+    *, application: Application, actor: Actor, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """审批通过: by someone other than the acceptor, and only on met conditions."""
     app = _lock(application, actor=actor)
-    require_officer(actor)
+    officer = require_officer(actor)
     require(
-        actor.has_perm("settlement.decide_application"),
+        officer.has_perm("settlement.decide_application"),
         "无审批落户申请的权限",
         "no permission to decide settlement applications",
         "forbidden",
     )
     if app.status == Status.UNDER_REVIEW:
         require(
-            app.accepted_by_id != actor.pk,
+            app.accepted_by_id != officer.pk,
             "受理人不能审批同一申请",
             "the officer who accepted cannot approve",
             "acceptor_cannot_approve",
@@ -162,7 +162,7 @@ def application_approve(
             "not_eligible",
         )
         app.eligibility = verdict
-    app.approved_by = actor
+    app.approved_by = officer
     return _advance(
         app,
         "mark_approved",
@@ -186,7 +186,7 @@ def application_issue_permit(
     *,
     application: Application,
     household: Household | None = None,
-    actor: Any,
+    actor: Actor,
     on: dt.date | None = None,
     comment: str = "",
     relations: dict[str, str] | None = None,
@@ -197,13 +197,12 @@ def application_issue_permit(
     on = on or today()
     app = _lock(application, actor=actor)
     require_officer(actor)
-    require(
-        household is not None or app.household_id is not None,
-        "请选择迁入户",
-        "choose the destination household",
-        "household_required",
-    )
-    household = household_get(pk=household.pk if household is not None else app.household_id)
+    household_id = household.pk if household is not None else app.household_id
+    if household_id is None:
+        raise DomainError(
+            "请选择迁入户", "choose the destination household", code="household_required"
+        )
+    household = household_get(pk=household_id)
     actor_require_within(actor, household)
     _household_check(target=app.target, household=household, city_code=app.rule_set.city_code)
     if app.status == Status.APPROVED:
@@ -225,9 +224,15 @@ def application_issue_permit(
 
 
 def _settle_one(
-    *, app: Application, citizen_id: str, name: str, relation: str, on: dt.date, actor: Any
+    *,
+    app: Application,
+    household: Household,
+    citizen_id: str,
+    name: str,
+    relation: str,
+    on: dt.date,
+    actor: Actor,
 ) -> Person:
-    household = app.household
     relation_here = relation if household.kind == HouseholdKind.FAMILY else Relation.NON_RELATIVE
     existing = Person.objects.filter(citizen_id=citizen_id).first()
     if existing is not None and household.kind != HouseholdKind.FAMILY:
@@ -259,7 +264,7 @@ def _settle_one(
 def application_complete(
     *,
     application: Application,
-    actor: Any,
+    actor: Actor,
     on: dt.date | None = None,
     comment: str = "",
     relations: dict[str, str] | None = None,
@@ -273,10 +278,19 @@ def application_complete(
     app = _lock(application, actor=actor)
     require_officer(actor)
     if app.status == Status.PERMIT_ISSUED:
+        valid_until, household_id = app.permit_valid_until, app.household_id
+        # Both are set when the permit is issued (application_permit_issue; the validity also
+        # by the settle_permit_numbered constraint).
+        if valid_until is None or household_id is None:
+            raise Conflict(
+                "准迁证缺少有效期或迁入户",
+                "the transfer permit has no validity or household",
+                code="permit_incomplete",
+            )
         require(
-            on <= app.permit_valid_until,
-            f"准迁证已于 {app.permit_valid_until} 过期",
-            f"the transfer permit expired on {app.permit_valid_until}",
+            on <= valid_until,
+            f"准迁证已于 {valid_until} 过期",
+            f"the transfer permit expired on {valid_until}",
             "permit_expired",
         )
         _relations_apply(app, relations)
@@ -289,12 +303,13 @@ def application_complete(
             Person.objects.filter(citizen_id__in=[cid for cid, _ in people]).values_list(
                 "pk", flat=True
             ),
-            [app.household_id],
+            [household_id],
         )
-        app.household = households[app.household_id]
-        _relations_check(household=app.household, people=people)
+        household = app.household = households[household_id]
+        _relations_check(household=household, people=people)
         app.person = _settle_one(
             app=app,
+            household=household,
             citizen_id=app.citizen_id,
             name=app.name,
             relation=app.relation,
@@ -304,6 +319,7 @@ def application_complete(
         for member in app.members.select_for_update().order_by("pk"):
             member.person = _settle_one(
                 app=app,
+                household=household,
                 citizen_id=member.citizen_id,
                 name=member.name,
                 relation=member.relation,
@@ -324,7 +340,7 @@ def application_complete(
 
 @transaction.atomic
 def application_reject(
-    *, application: Application, actor: Any, reason: str, on: dt.date | None = None
+    *, application: Application, actor: Actor, reason: str, on: dt.date | None = None
 ) -> Application:
     """不予落户, with the reason the applicant is told."""
     require(
@@ -348,7 +364,7 @@ def application_reject(
 
 @transaction.atomic
 def application_withdraw(
-    *, application: Application, actor: Any, comment: str = "", on: dt.date | None = None
+    *, application: Application, actor: Actor, comment: str = "", on: dt.date | None = None
 ) -> Application:
     """撤回 (by the applicant, recorded by an officer)."""
     app = _lock(application, actor=actor)
@@ -356,10 +372,11 @@ def application_withdraw(
 
 
 @transaction.atomic
-def application_expire(*, application: Application, on: dt.date, actor: Any = None) -> bool:
+def application_expire(*, application: Application, on: dt.date, actor: Actor = None) -> bool:
     """An issued transfer permit unused after its validity: expired. False if nothing to do."""
     app = _lock(application, actor=actor)
-    if app.status != Status.PERMIT_ISSUED or app.permit_valid_until >= on:
+    valid_until = app.permit_valid_until
+    if app.status != Status.PERMIT_ISSUED or valid_until is None or valid_until >= on:
         return False
     _advance(app, "mark_expired", actor=actor, comment="准迁证逾期未使用", on=on)
     return True
