@@ -23,7 +23,7 @@ from population.identity import mask_citizen_id, parse_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin, ListReadAuditMixin, records_within
 from population.models import Person, Sex
 from population.pdf import print_channel, printable
-from registry.models import Household
+from registry.selectors import households_open
 from settlement import selectors, services
 from settlement.admin_window import (
     FACT_PREFIX,
@@ -217,7 +217,7 @@ class ActionForm(forms.Form):
     household = forms.ModelChoiceField(
         label="迁入户",
         required=False,
-        queryset=Household.objects.none(),
+        queryset=households_open().none(),
         help_text="输入户号或住址查找；默认为窗口受理时选定的户",
     )
 
@@ -539,9 +539,7 @@ class ApplicationAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdm
             if name not in asks:
                 form.fields.pop(name)
         if "household" in asks:
-            form.fields["household"].queryset = records_within(
-                request.user, Household.objects.filter(closed_on__isnull=True)
-            )
+            form.fields["household"].queryset = records_within(request.user, households_open())
             form.fields["household"].label_from_instance = household_label
             form.fields["household"].widget = HouseholdSelect(
                 self.admin_site, attrs={"data-placeholder": "户号或住址"}

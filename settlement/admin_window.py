@@ -17,7 +17,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 
 from population.admin_site import AccessLoggedAutocompleteJsonView
@@ -27,7 +26,8 @@ from population.errors import DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.jurisdiction import area_of, persons_within, records_within, region_required_within
 from population.models import Person, Region, RegionLevel, UrbanRuralCode
-from registry.models import Household, HouseholdKind, Membership
+from registry.models import Household, HouseholdKind
+from registry.selectors import households_open, households_with_head
 from settlement.conditions import MET, leaves
 from settlement.facts import (
     DERIVED_FROM,
@@ -88,18 +88,7 @@ class HouseholdAutocomplete(AccessLoggedAutocompleteJsonView):
     audit_fields = ["household_number", "address", "head_name"]
 
     def get_queryset(self):
-        heads = Membership.objects.filter(
-            household=OuterRef("pk"), relation=Relation.HEAD, end_date__isnull=True
-        )
-        return (
-            super()
-            .get_queryset()
-            .annotate(
-                head_name=Subquery(heads.values("person__name")[:1]),
-                head_id=Subquery(heads.values("person_id")[:1]),
-            )
-            .order_by("number")
-        )
+        return households_with_head(households=super().get_queryset()).order_by("number")
 
     def audit_persons(self, objects) -> list[int]:
         return [obj.head_id for obj in objects if obj.head_id is not None]
@@ -303,7 +292,7 @@ class WindowForm(forms.Form):
     )
     household = forms.ModelChoiceField(
         label="迁入户",
-        queryset=Household.objects.none(),
+        queryset=households_open().none(),
         required=False,
         help_text="输入户号或住址查找；没有合适的户时在下面新立户（二选一）",
     )
@@ -343,9 +332,7 @@ class WindowForm(forms.Form):
             attrs={"data-placeholder": "身份号码或姓名"},
         )
         self.fields["applicant"].widget.choices = self.fields["applicant"].choices
-        self.fields["household"].queryset = records_within(
-            user, Household.objects.filter(closed_on__isnull=True)
-        )
+        self.fields["household"].queryset = records_within(user, households_open())
         self.fields["household"].label_from_instance = household_label
         self.fields["household"].widget = HouseholdSelect(
             site, attrs={"data-placeholder": "户号或住址"}
