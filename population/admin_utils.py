@@ -128,6 +128,20 @@ class LargeTableAdmin(admin.ModelAdmin):
         return super().get_changelist(request, **kwargs)
 
 
+class ReadOnlyAdminMixin:
+    """An admin (or inline) that only shows its records: they are written by services, tasks,
+    loaders or triggers, never added, changed or deleted on an admin page."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ServiceSaveAdminMixin:
     """An admin whose save is a service call, never ``ModelForm.save``.
 

@@ -14,6 +14,7 @@ from population.admin_story import person_page_section_hook
 from population.admin_utils import (
     LargeTableAdmin,
     PageAction,
+    ReadOnlyAdminMixin,
     ServiceSaveAdminMixin,
     person_page_action_hook,
 )
@@ -74,7 +75,7 @@ def _member_households(request, term: str):
     return Membership.objects.filter(person__in=_people(request, term)).values("household_id")
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
     """户成员, in the order of a 户口簿 (常住人口登记卡): current members head first, then
     by relation and age; former members after them."""
 
@@ -105,12 +106,6 @@ class MembershipInline(admin.TabularInline):
             .select_related("person")
             .order_by(F("end_date").desc(nulls_first=True), "relation", "person__birth_date", "pk")
         )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class HouseholdCreateForm(forms.ModelForm):
@@ -289,7 +284,10 @@ class HouseholdAdmin(ServiceSaveAdminMixin, JurisdictionAdminMixin, LargeTableAd
 
 
 @admin.register(Membership)
-class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class MembershipAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, LargeTableAdmin):
+    """Membership changes only through registration events (births, moves, splits...), which
+    keep their event record; the admin shows memberships read-only."""
+
     list_display = ["masked_person", "household", "relation", "start_date", "end_date"]
     list_select_related = ["person", "household"]
     list_filter = ["relation"]
@@ -307,17 +305,11 @@ class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     def masked_person(self, obj: Membership) -> str:
         return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
 
-    # Membership changes only through registration events (births, moves, splits...), which
-    # keep their event record; the admin shows memberships read-only.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RegistrationEvent)
-class RegistrationEventAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
+class RegistrationEventAdmin(
+    ReadOnlyAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin
+):
     """户籍登记事项: read-only; events are carried out from the person and household pages."""
 
     audit_channel = "admin.event"
@@ -356,12 +348,6 @@ class RegistrationEventAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTa
     @admin.display(description="人员")
     def masked_person(self, obj: RegistrationEvent) -> str:
         return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -478,7 +464,9 @@ DECIDE_PERMISSION = "registry.decide_correction"
 
 
 @admin.register(Correction)
-class CorrectionAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
+class CorrectionAdmin(
+    ReadOnlyAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin
+):
     """变更更正登记审批: officers propose from the person page; supervisors approve or refuse."""
 
     list_display = [
@@ -529,12 +517,6 @@ class CorrectionAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmi
         old = correction_value_display(obj.field, obj.old_value, full_id=full)
         new = correction_value_display(obj.field, obj.new_value, full_id=full)
         return f"{old} → {new}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

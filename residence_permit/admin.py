@@ -17,7 +17,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from population.admin_utils import CreateOnlyAdminMixin, LargeTableAdmin, ServiceSaveAdminMixin
+from population.admin_utils import (
+    CreateOnlyAdminMixin,
+    LargeTableAdmin,
+    ReadOnlyAdminMixin,
+    ServiceSaveAdminMixin,
+)
 from population.audit import access_log_admin_read
 from population.clock import today
 from population.errors import DomainError
@@ -607,22 +612,15 @@ class LapsedQueueAdmin(_QueueAdmin):
 
 
 @admin.register(PointsPolicy)
-class PointsPolicyAdmin(admin.ModelAdmin):
+class PointsPolicyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: policies come from data files (load_points_policies)."""
+
     # The policy by its document, not by the data file it was loaded from.
     list_display = ["city_code", "version", "name", "document", "effective_from", "effective_to"]
     readonly_fields = [
         f.name for f in PointsPolicy._meta.fields if f.name not in ("id", "source_file")
     ]
     fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False  # policies come from data files (load_points_policies)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DeductionForm(ServiceForm):

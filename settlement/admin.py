@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from population.admin_utils import LargeTableAdmin
+from population.admin_utils import LargeTableAdmin, ReadOnlyAdminMixin
 from population.audit import access_log_admin_read
 from population.clock import today
 from population.errors import DomainError
@@ -150,7 +150,7 @@ class QueueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class MemberInline(admin.TabularInline):
+class MemberInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ApplicationMember
     extra = 0
     fields = ["name", "masked_id", "kind_zh", "relation_zh", "settled"]
@@ -173,17 +173,8 @@ class MemberInline(admin.TabularInline):
     def masked_id(self, obj):
         return mask_citizen_id(obj.citizen_id)
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class TransitionInline(admin.TabularInline):
+class TransitionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ApplicationTransition
     extra = 0
     fields = ["at", "from_status", "to_status", "officer_name", "comment", "details_zh"]
@@ -197,15 +188,6 @@ class TransitionInline(admin.TabularInline):
     @admin.display(description="附加信息")
     def details_zh(self, obj):
         return details_text(obj.details)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ActionForm(forms.Form):
@@ -717,7 +699,7 @@ class ApplicationAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdm
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(admin.ModelAdmin):
+class RuleSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "city",
         "demo",
@@ -773,12 +755,3 @@ class RuleSetAdmin(admin.ModelAdmin):
                 ),
             ),
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

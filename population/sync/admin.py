@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from population.admin_utils import LargeTableAdmin
+from population.admin_utils import LargeTableAdmin, ReadOnlyAdminMixin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
@@ -48,7 +48,7 @@ class RequeueForm(forms.Form):
         return reason
 
 
-class BatchEventInline(admin.TabularInline):
+class BatchEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = BatchEvent
     fields = ("at", "kind", "worker", "previous_worker", "actor", "reason", "committed_line")
     readonly_fields = fields
@@ -60,15 +60,9 @@ class BatchEventInline(admin.TabularInline):
         # Part of the batch's page: whoever may view the batch reads its events.
         return request.user.has_perm("sync.view_batch")
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "department",
@@ -122,15 +116,6 @@ class BatchAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_requeue_permission(self, request):
         return request.user.has_perm("sync.requeue_batch")
@@ -221,7 +206,7 @@ class BatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Fact)
-class FactAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class FactAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, LargeTableAdmin):
     audit_channel = "admin.sync_fact"
 
     list_display = ("kind", "record_no", "department", "masked_id", "event_date", "valid_from",
@@ -232,12 +217,6 @@ class FactAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("person")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="公民身份号码")
     def masked_id(self, obj):
@@ -257,7 +236,7 @@ class FactAdmin(JurisdictionAdminMixin, LargeTableAdmin):
 
 
 @admin.register(FollowUp)
-class FollowUpAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
+class FollowUpAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, admin.ModelAdmin):
     audit_channel = "admin.sync_followup"
 
     list_display = ("id", "kind", "status", "masked_id", "department", "field",
@@ -268,15 +247,6 @@ class FollowUpAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("person")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="公民身份号码")
     def masked_id(self, obj):
