@@ -39,9 +39,8 @@ from settlement.admin_window import (
     household_label,
     rule_set_label,
     rule_sets_for,
-    verdict_explained,
+    verdict_detail,
 )
-from settlement.conditions import leaves
 from settlement.facts import fact_label, fact_value_label
 from settlement.models import (
     Application,
@@ -54,7 +53,6 @@ from settlement.rules import MEMBER_KINDS
 from settlement.services import RELATION_ZH, TARGET_ZH
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
-MARKS = {"met": "✔ 符合", "unmet": "✘ 不符合", "missing": "？ 缺少证明"}
 
 # transition method → (button label, service, what the form asks)
 ACTIONS = {
@@ -78,28 +76,7 @@ def _person_ids(citizen_ids) -> list[int]:
 def eligibility_panel(eligibility: dict, *, zones: dict | None = None) -> str:
     if not eligibility:
         return "—（提交后评估）"
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        (
-            (
-                leaf["zh"],
-                MARKS[leaf["status"]],
-                fact_label(leaf["fact"]),
-                fact_value_label(leaf["fact"], leaf["value"], zones=zones),
-            )
-            for leaf in leaves(eligibility["conditions"])
-        ),
-    )
-    return format_html(
-        "<p><strong>{}（{}）：{}</strong></p>{}<table><thead><tr><th>条件</th><th>结论</th>"
-        "<th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody></table>",
-        eligibility["name"],
-        eligibility["source"],
-        MARKS[eligibility["status"]],
-        verdict_explained(eligibility),
-        rows,
-    )
+    return verdict_detail(eligibility, zones=zones)
 
 
 def staff_name(user) -> str:

@@ -596,6 +596,34 @@ class MemberForm(forms.Form):
 MemberFormSet = forms.formset_factory(MemberForm, extra=3, max_num=10, validate_max=True)
 
 
+def verdict_detail(verdict: dict, *, zones: dict | None, table_id: str | None = None) -> str:
+    """One channel's verdict: its name, source and outcome, why, and a table of its conditions
+    with the fact and value each was judged on."""
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                leaf["zh"],
+                MARKS[leaf["status"]],
+                fact_label(leaf["fact"]),
+                fact_value_label(leaf["fact"], leaf["value"], zones=zones),
+            )
+            for leaf in leaves(verdict["conditions"])
+        ),
+    )
+    return format_html(
+        "<p><strong>{}（{}）：{}</strong></p>{}<table{}><thead><tr><th>条件</th><th>结论</th>"
+        "<th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody></table>",
+        verdict["name"],
+        verdict["source"],
+        MARKS[verdict["status"]],
+        verdict_explained(verdict),
+        format_html(' id="{}"', table_id) if table_id else "",
+        rows,
+    )
+
+
 def eligibility_fragment(*, rule_set: RuleSet, verdicts: list[dict], chosen: str) -> str:
     """Every channel's verdict on the facts, the chosen channel's conditions in a table."""
     zones = rule_set.content.get("zones", {})
@@ -613,31 +641,8 @@ def eligibility_fragment(*, rule_set: RuleSet, verdicts: list[dict], chosen: str
     )
     detail = ""
     for v in verdicts:
-        if v["code"] != chosen:
-            continue
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    leaf["zh"],
-                    MARKS[leaf["status"]],
-                    fact_label(leaf["fact"]),
-                    fact_value_label(leaf["fact"], leaf["value"], zones=zones),
-                )
-                for leaf in leaves(v["conditions"])
-            ),
-        )
-        detail = format_html(
-            '<p><strong>{}（{}）：{}</strong></p>{}<table id="eligibility-table"><thead><tr>'
-            "<th>条件</th><th>结论</th><th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody>"
-            "</table>",
-            v["name"],
-            v["source"],
-            MARKS[v["status"]],
-            verdict_explained(v),
-            rows,
-        )
+        if v["code"] == chosen:
+            detail = verdict_detail(v, zones=zones, table_id="eligibility-table")
     qualifies = [v["name"] for v in verdicts if v["status"] == MET]
     return format_html(
         '{}<p>依据：{}</p><p>{}</p><ul class="channel-verdicts">{}</ul>',
