@@ -17,6 +17,7 @@ from population.admin_utils import (
     ReadOnlyAdminMixin,
     ServiceSaveAdminMixin,
     person_page_action_hook,
+    staff_name,
 )
 from population.audit import access_log_admin_read
 from population.codes import Relation
@@ -53,13 +54,6 @@ from registry.models import (
 from registry.prints import card
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
-
-
-def staff_name(user) -> str:
-    """A staff member as colleagues know them: full name, else the account name."""
-    if user is None:
-        return "系统"
-    return user.get_full_name() or user.username
 
 
 def _people(request, term: str):
@@ -435,7 +429,7 @@ class RegistrationEventAdmin(
             )
             .values_list("relation", flat=True)
             .first(),
-            "officer": staff_name(event.officer),
+            "officer": staff_name(event.officer, nobody="系统"),
             "full_id": full,
         }
         if context["relation"]:
@@ -499,11 +493,11 @@ class CorrectionAdmin(
 
     @admin.display(description="申请民警")
     def proposer(self, obj: Correction) -> str:
-        return staff_name(obj.proposed_by)
+        return staff_name(obj.proposed_by, nobody="系统")
 
     @admin.display(description="审批人")
     def decider(self, obj: Correction) -> str:
-        return staff_name(obj.decided_by) if obj.decided_by_id else "—"
+        return staff_name(obj.decided_by)
 
     change_form_template = "admin/registry/correction/change_form.html"
 
@@ -596,7 +590,7 @@ class CorrectionAdmin(
             "title": "审批变更更正登记",
             "correction": correction,
             "change": self.change(correction, request.user.has_perm(FULL_ID_PERMISSION)),
-            "proposer": staff_name(correction.proposed_by),
+            "proposer": staff_name(correction.proposed_by, nobody="系统"),
             "form": form,
             "back": back,
             "opts": self.opts,

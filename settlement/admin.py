@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from population.admin_utils import LargeTableAdmin, ReadOnlyAdminMixin
+from population.admin_utils import LargeTableAdmin, ReadOnlyAdminMixin, staff_name
 from population.audit import access_log_admin_read
 from population.clock import today
 from population.errors import DomainError
@@ -77,13 +77,6 @@ def eligibility_panel(eligibility: dict, *, zones: dict | None = None) -> str:
     if not eligibility:
         return "—（提交后评估）"
     return verdict_detail(eligibility, zones=zones)
-
-
-def staff_name(user) -> str:
-    """An officer as colleagues know them: the full name, else the login name."""
-    if user is None:
-        return "—"
-    return user.get_full_name() or user.username
 
 
 def channel_name(app: Application) -> str:
