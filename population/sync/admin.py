@@ -15,7 +15,7 @@ from population.admin_utils import LargeTableAdmin, ReadOnlyAdminMixin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin
+from population.jurisdiction import JurisdictionAdminMixin, ListReadAuditMixin
 from population.sync import selectors, services
 from population.sync.models import (
     Batch,
@@ -206,7 +206,7 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Fact)
-class FactAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, LargeTableAdmin):
+class FactAdmin(ReadOnlyAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
     audit_channel = "admin.sync_fact"
 
     list_display = ("kind", "record_no", "department", "masked_id", "event_date", "valid_from",
@@ -222,21 +222,11 @@ class FactAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, LargeTableAdmin):
     def masked_id(self, obj):
         return mask_citizen_id(obj.person.citizen_id)
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.sync_fact_list",
-                person_ids=[f.person_id for f in changelist.result_list],
-                fields=list(self.list_display),
-            )
-        return response
-
 
 @admin.register(FollowUp)
-class FollowUpAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, admin.ModelAdmin):
+class FollowUpAdmin(
+    ReadOnlyAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, admin.ModelAdmin
+):
     audit_channel = "admin.sync_followup"
 
     list_display = ("id", "kind", "status", "masked_id", "department", "field",
@@ -261,15 +251,3 @@ class FollowUpAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, admin.ModelAdmin
             services.followup_close(followup=item, actor=request.user, note="管理后台批量处理")
             closed += 1
         self.message_user(request, f"已处理{closed}项")
-
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.sync_followup_list",
-                person_ids=[f.person_id for f in changelist.result_list],
-                fields=list(self.list_display),
-            )
-        return response
