@@ -39,7 +39,7 @@ from registry.admin_events import (
     HOUSEHOLD_EVENTS,
     PERSON_EVENTS,
     correction_value_display,
-    event_view,
+    event_urls,
     household_book,
 )
 from registry.admin_person import event_lines, household_event_rows, person_hukou_section
@@ -180,16 +180,12 @@ class HouseholdAdmin(ServiceSaveAdminMixin, JurisdictionAdminMixin, LargeTableAd
         )
 
     def get_urls(self):
-        urls = [
-            path(
-                f"<int:object_id>/event/{spec.slug}/",
-                self.admin_site.admin_view(
-                    lambda request, object_id, spec=spec: event_view(self, request, object_id, spec)
-                ),
-                name=f"registry_household_{spec.slug}",
-            )
-            for spec in HOUSEHOLD_EVENTS
-        ]
+        urls = event_urls(
+            self,
+            HOUSEHOLD_EVENTS,
+            route="<int:object_id>/event/{slug}/",
+            name="registry_household_{slug}",
+        )
         urls.append(
             path(
                 "<int:object_id>/print/",
@@ -345,15 +341,12 @@ class RegistrationEventAdmin(
 
     def get_urls(self):
         return [
-            path(
-                f"person/<int:object_id>/{spec.slug}/",
-                self.admin_site.admin_view(
-                    lambda request, object_id, spec=spec: event_view(self, request, object_id, spec)
-                ),
-                name=f"registry_person_{spec.slug}",
-            )
-            for spec in PERSON_EVENTS
-        ] + [
+            *event_urls(
+                self,
+                PERSON_EVENTS,
+                route="person/<int:object_id>/{slug}/",
+                name="registry_person_{slug}",
+            ),
             path(
                 "person/<int:object_id>/register-form/",
                 self.admin_site.admin_view(self.register_form_view),
