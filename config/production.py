@@ -20,6 +20,18 @@ MAX_SESSION_IDLE_MINUTES = 30
 _ED25519_SEED_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
+def _key_problems(name: str, value: str, development_value: str, min_length: int) -> list[str]:
+    """Why the secret setting ``name`` is unfit for production: missing, the development
+    value, or shorter than ``min_length`` characters (empty when it is fit)."""
+    if not value:
+        return [f"{name} must be set"]
+    if value == development_value:
+        return [f"{name} is the development key"]
+    if len(value) < min_length:
+        return [f"{name} is {len(value)} characters; at least {min_length} needed"]
+    return []
+
+
 def weak_settings(
     *,
     secret_key: str,
@@ -36,15 +48,7 @@ def weak_settings(
     audit_signing_key: str,
 ) -> list[str]:
     """The reasons a production start must be refused (empty when none)."""
-    problems = []
-    if not secret_key:
-        problems.append("SECRET_KEY must be set")
-    elif secret_key == DEV_SECRET_KEY:
-        problems.append("SECRET_KEY is the development key")
-    elif len(secret_key) < MIN_SECRET_KEY_LENGTH:
-        problems.append(
-            f"SECRET_KEY is {len(secret_key)} characters; at least {MIN_SECRET_KEY_LENGTH} needed"
-        )
+    problems = _key_problems("SECRET_KEY", secret_key, DEV_SECRET_KEY, MIN_SECRET_KEY_LENGTH)
     if debug:
         problems.append("DEBUG must be off")
     if not allowed_hosts:
@@ -67,15 +71,9 @@ def weak_settings(
         problems.append("OTP_REQUIRED must be on (staff log in with a second factor)")
     if not 0 < session_idle_minutes <= MAX_SESSION_IDLE_MINUTES:
         problems.append(f"SESSION_IDLE_MINUTES must be between 1 and {MAX_SESSION_IDLE_MINUTES}")
-    if not audit_hmac_key:
-        problems.append("AUDIT_HMAC_KEY must be set")
-    elif audit_hmac_key == DEV_AUDIT_HMAC_KEY:
-        problems.append("AUDIT_HMAC_KEY is the development key")
-    elif len(audit_hmac_key) < MIN_AUDIT_HMAC_KEY_LENGTH:
-        problems.append(
-            f"AUDIT_HMAC_KEY is {len(audit_hmac_key)} characters;"
-            f" at least {MIN_AUDIT_HMAC_KEY_LENGTH} needed"
-        )
+    problems += _key_problems(
+        "AUDIT_HMAC_KEY", audit_hmac_key, DEV_AUDIT_HMAC_KEY, MIN_AUDIT_HMAC_KEY_LENGTH
+    )
     if not (audit_signing_key_file or audit_signing_key):
         problems.append("AUDIT_SIGNING_KEY_FILE or AUDIT_SIGNING_KEY must be set")
     elif not audit_signing_key_file and not _ED25519_SEED_HEX.fullmatch(audit_signing_key):

@@ -16,6 +16,7 @@ from population.admin_story import person_sections
 from population.admin_utils import (
     LargeTableAdmin,
     PageAction,
+    ReadOnlyAdminMixin,
     ServiceSaveAdminMixin,
     person_page_action_hook,
     person_page_actions,
@@ -441,7 +442,7 @@ class CountyCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(CitizenIdCorrection)
-class CitizenIdCorrectionAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
+class CitizenIdCorrectionAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, admin.ModelAdmin):
     list_display = ["person", "masked_old", "masked_new", "reason", "officer", "corrected_at"]
     list_select_related = ["person", "officer"]
     raw_id_fields = ["person"]
@@ -461,15 +462,6 @@ class CitizenIdCorrectionAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
         masked = {"old_citizen_id": "masked_old", "new_citizen_id": "masked_new"}
         return [masked.get(f, f) for f in fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 class AccessChannelFilter(admin.SimpleListFilter):
     """The channels in Chinese (the log stores their codes)."""
@@ -486,7 +478,7 @@ class AccessChannelFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(LargeTableAdmin):
+class AccessLogAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
     """查阅日志: read-only; who read whose data, which fields, for what purpose."""
 
     list_display = ["at", "username", "channel_display", "purpose_shown", "person_count", "client"]
@@ -502,12 +494,6 @@ class AccessLogAdmin(LargeTableAdmin):
     @admin.display(description="渠道", ordering="channel")
     def channel_display(self, obj: AccessLog) -> str:
         return channel_label(obj.channel)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="渠道")
     def channel_label_shown(self, obj: AccessLog) -> str:
@@ -677,7 +663,7 @@ VERIFY_SOURCES = {"beat": "每夜定时核验", "command": "命令行核验"}
 
 
 @admin.register(AuditVerification)
-class AuditVerificationAdmin(admin.ModelAdmin):
+class AuditVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """审计核验: each run of audit_verify (nightly job or command) and the first break it found;
     read-only, for auditors and supervisors."""
 
@@ -702,18 +688,9 @@ class AuditVerificationAdmin(admin.ModelAdmin):
     def source_label(self, obj: AuditVerification) -> str:
         return VERIFY_SOURCES.get(obj.source, "其他")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(LargeTableAdmin):
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
     """审计检查点: the signed chain heads, one per sealed batch; read-only."""
 
     list_display = ["sealed_at", "first_seq", "last_seq", "count", "algorithm_label"]
@@ -728,12 +705,6 @@ class AuditCheckpointAdmin(LargeTableAdmin):
     @admin.display(description="算法")
     def algorithm_label(self, obj: AuditCheckpoint) -> str:
         return ALGORITHM_LABELS.get(obj.algorithm, obj.algorithm)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OfficerRegion)
@@ -753,7 +724,7 @@ class OfficerRegionAdmin(admin.ModelAdmin):
 
 
 @admin.register(BreakGlassGrant)
-class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
+class BreakGlassGrantAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, admin.ModelAdmin):
     """跨辖区查询授权: for supervisors; who reached whom outside their area, why, how often.
 
     A supervisor sees the grants on persons inside their area and the grants their own area's
@@ -791,15 +762,6 @@ class BreakGlassGrantAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
             for a in self._accesses(obj)
         ]
         return "；".join(rows) or "无"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 from population.beat_admin import beat_admins_restrict  # noqa: E402

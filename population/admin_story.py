@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from population.admin_utils import staff_name
 from population.codes import ETHNICITIES
 from population.hooks import Hook
 from population.identity import mask_citizen_id
@@ -49,7 +50,7 @@ class Change:
 
 def _usernames(ids) -> dict[int, str]:
     users = get_user_model().objects.filter(pk__in={i for i in ids if i})
-    return {u.pk: (u.get_full_name() or u.username) for u in users}
+    return {u.pk: staff_name(u) for u in users}
 
 
 def person_record_changes(person: Person, *, full_id: bool) -> list[Change]:

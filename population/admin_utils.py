@@ -128,6 +128,28 @@ class LargeTableAdmin(admin.ModelAdmin):
         return super().get_changelist(request, **kwargs)
 
 
+def staff_name(user, *, nobody: str = "—") -> str:
+    """A staff member as colleagues know them: the full name, else the account name;
+    ``nobody`` when there is no one (the system acted, or no one has yet)."""
+    if user is None:
+        return nobody
+    return user.get_full_name() or user.username
+
+
+class ReadOnlyAdminMixin:
+    """An admin (or inline) that only shows its records: they are written by services, tasks,
+    loaders or triggers, never added, changed or deleted on an admin page."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ServiceSaveAdminMixin:
     """An admin whose save is a service call, never ``ModelForm.save``.
 

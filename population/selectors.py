@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from django.db import connection
-
 from population import partitions
 from population.db_router import read_connection
 from population.identity import InvalidCitizenId, parse_citizen_id
@@ -14,39 +12,80 @@ from population.models import ChangeFeedMonth, CitizenIdCorrection, Person, Regi
 
 
 @functools.cache
-def _person_by_id_sql() -> tuple[str, list[str], list[str]]:
-    """The lookup's SQL, built once from the models' metadata.
+def person_row_columns() -> tuple[list[str], list[str]]:
+    """The person's and a region's column names, in the order ``person_row_sql`` selects them."""
+    return (
+        [f.attname for f in Person._meta.concrete_fields],
+        [f.attname for f in Region._meta.concrete_fields],
+    )
 
-    Compiling an ORM query costs more than running this one on an index (see
-    bench/bench_person_lookup.py), and this read is the hottest in the system.
-    """
-    person_cols = [f.attname for f in Person._meta.concrete_fields]
-    region_cols = [f.attname for f in Region._meta.concrete_fields]
+
+@functools.cache
+def person_row_sql() -> tuple[str, str, int, int]:
+    """How the raw person reads select a person with both its regions in one row, built once
+    from the models' metadata: the select list (person ``p``, hukou region ``h``, residence
+    region ``r``), the two region joins, and the number of person and of region columns (for
+    ``person_from_row``)."""
+    person_cols, region_cols = person_row_columns()
     select = ", ".join(
         [f'p."{c}"' for c in person_cols]
         + [f'h."{c}"' for c in region_cols]
         + [f'r."{c}"' for c in region_cols]
     )
-    # The current number first, else the latest correction away from it: one statement, so a
-    # number that is unknown, current or former takes the same path (timing tells nothing).
-    # Only model metadata (table and column names) is interpolated; the ID is a parameter.
-    corrections = CitizenIdCorrection._meta.db_table
-    sql = (
-        f"SELECT {select} FROM {Person._meta.db_table} p"  # noqa: S608
-        f' LEFT JOIN {Region._meta.db_table} h ON h."code" = p."hukou_region_id"'
-        f' LEFT JOIN {Region._meta.db_table} r ON r."code" = p."residence_region_id"'
-        ' WHERE p."id" = (SELECT m.id FROM ('
-        f' SELECT c."id", 0 AS k FROM {Person._meta.db_table} c WHERE c."citizen_id" = %(n)s'
+    region = Region._meta.db_table
+    joins = (
+        f' LEFT JOIN {region} h ON h."code" = p."hukou_region_id"'
+        f' LEFT JOIN {region} r ON r."code" = p."residence_region_id"'
+    )
+    return select, joins, len(person_cols), len(region_cols)
+
+
+@functools.cache
+def person_id_by_number_sql() -> str:
+    """The id of the person whose number is ``%(n)s``: the current number first, else the
+    latest correction away from it. One statement, so a number that is unknown, current or
+    former takes the same path (timing tells nothing). Only model metadata (table and column
+    names) is interpolated; the number is a parameter."""
+    person, corrections = Person._meta.db_table, CitizenIdCorrection._meta.db_table
+    return (
+        "(SELECT m.id FROM ("  # noqa: S608 (metadata only)
+        f' SELECT q."id", 0 AS k FROM {person} q WHERE q."citizen_id" = %(n)s'
         " UNION ALL"
         f' (SELECT o."person_id", 1 FROM {corrections} o WHERE o."old_citizen_id" = %(n)s'
         '  ORDER BY o."corrected_at" DESC LIMIT 1)'
         " ) m ORDER BY m.k LIMIT 1)"
     )
-    return sql, person_cols, region_cols
 
 
-def _region(values: tuple, columns: list[str]) -> Region | None:
-    return None if values[0] is None else Region.from_db(connection.alias, columns, values)
+def person_from_row(row: tuple, *, alias: str) -> Person:
+    """The person of a row selected by ``person_row_sql``'s list, with both regions cached."""
+    person_cols, region_cols = person_row_columns()
+    n, m = len(person_cols), len(region_cols)
+    person = Person.from_db(alias, person_cols, row[:n])
+    hukou, residence = row[n : n + m], row[n + m :]
+    Person.hukou_region.field.set_cached_value(person, _region(hukou, region_cols, alias=alias))
+    Person.residence_region.field.set_cached_value(
+        person, _region(residence, region_cols, alias=alias)
+    )
+    return person
+
+
+def _region(values: tuple, columns: list[str], *, alias: str) -> Region | None:
+    return None if values[0] is None else Region.from_db(alias, columns, values)
+
+
+@functools.cache
+def _person_by_id_sql() -> str:
+    """The lookup's SQL, built once from the models' metadata.
+
+    Compiling an ORM query costs more than running this one on an index (see
+    bench/bench_person_lookup.py), and this read is the hottest in the system.
+    """
+    select, joins, _n, _m = person_row_sql()
+    return (
+        f"SELECT {select} FROM {Person._meta.db_table} p{joins}"  # noqa: S608 (metadata only)
+        f' WHERE p."id" = {person_id_by_number_sql()}'
+    )
 
 
 def person_get_by_citizen_id(*, citizen_id: str) -> Person | None:
@@ -61,19 +100,12 @@ def person_get_by_citizen_id(*, citizen_id: str) -> Person | None:
         number = str(parse_citizen_id(citizen_id))
     except InvalidCitizenId:
         return None
-    sql, person_cols, region_cols = _person_by_id_sql()
     # On a replica when the request reads from one (population/db_router.py).
     db = read_connection(Person)
     with db.cursor() as cursor:
-        cursor.execute(sql, {"n": number})
+        cursor.execute(_person_by_id_sql(), {"n": number})
         row = cursor.fetchone()
-    if row is None:
-        return None
-    n, m = len(person_cols), len(region_cols)
-    person = Person.from_db(db.alias, person_cols, row[:n])
-    Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m], region_cols))
-    Person.residence_region.field.set_cached_value(person, _region(row[n + m :], region_cols))
-    return person
+    return None if row is None else person_from_row(row, alias=db.alias)
 
 
 def change_feed_window(cursor, *, after: int) -> tuple[dt.datetime | None, dt.datetime | None]:

@@ -14,8 +14,10 @@ from population.admin_story import person_page_section_hook
 from population.admin_utils import (
     LargeTableAdmin,
     PageAction,
+    ReadOnlyAdminMixin,
     ServiceSaveAdminMixin,
     person_page_action_hook,
+    staff_name,
 )
 from population.audit import access_log_admin_read
 from population.codes import Relation
@@ -37,7 +39,7 @@ from registry.admin_events import (
     HOUSEHOLD_EVENTS,
     PERSON_EVENTS,
     correction_value_display,
-    event_view,
+    event_urls,
     household_book,
 )
 from registry.admin_person import event_lines, household_event_rows, person_hukou_section
@@ -54,13 +56,6 @@ from registry.prints import card
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
 
 
-def staff_name(user) -> str:
-    """A staff member as colleagues know them: full name, else the account name."""
-    if user is None:
-        return "系统"
-    return user.get_full_name() or user.username
-
-
 def _people(request, term: str):
     """Persons of the user's area matching a search term (population.search)."""
     try:
@@ -74,7 +69,7 @@ def _member_households(request, term: str):
     return Membership.objects.filter(person__in=_people(request, term)).values("household_id")
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
     """户成员, in the order of a 户口簿 (常住人口登记卡): current members head first, then
     by relation and age; former members after them."""
 
@@ -105,12 +100,6 @@ class MembershipInline(admin.TabularInline):
             .select_related("person")
             .order_by(F("end_date").desc(nulls_first=True), "relation", "person__birth_date", "pk")
         )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class HouseholdCreateForm(forms.ModelForm):
@@ -191,16 +180,12 @@ class HouseholdAdmin(ServiceSaveAdminMixin, JurisdictionAdminMixin, LargeTableAd
         )
 
     def get_urls(self):
-        urls = [
-            path(
-                f"<int:object_id>/event/{spec.slug}/",
-                self.admin_site.admin_view(
-                    lambda request, object_id, spec=spec: event_view(self, request, object_id, spec)
-                ),
-                name=f"registry_household_{spec.slug}",
-            )
-            for spec in HOUSEHOLD_EVENTS
-        ]
+        urls = event_urls(
+            self,
+            HOUSEHOLD_EVENTS,
+            route="<int:object_id>/event/{slug}/",
+            name="registry_household_{slug}",
+        )
         urls.append(
             path(
                 "<int:object_id>/print/",
@@ -289,7 +274,10 @@ class HouseholdAdmin(ServiceSaveAdminMixin, JurisdictionAdminMixin, LargeTableAd
 
 
 @admin.register(Membership)
-class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class MembershipAdmin(ReadOnlyAdminMixin, JurisdictionAdminMixin, LargeTableAdmin):
+    """Membership changes only through registration events (births, moves, splits...), which
+    keep their event record; the admin shows memberships read-only."""
+
     list_display = ["masked_person", "household", "relation", "start_date", "end_date"]
     list_select_related = ["person", "household"]
     list_filter = ["relation"]
@@ -307,17 +295,11 @@ class MembershipAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     def masked_person(self, obj: Membership) -> str:
         return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
 
-    # Membership changes only through registration events (births, moves, splits...), which
-    # keep their event record; the admin shows memberships read-only.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RegistrationEvent)
-class RegistrationEventAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
+class RegistrationEventAdmin(
+    ReadOnlyAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin
+):
     """户籍登记事项: read-only; events are carried out from the person and household pages."""
 
     audit_channel = "admin.event"
@@ -357,23 +339,14 @@ class RegistrationEventAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTa
     def masked_person(self, obj: RegistrationEvent) -> str:
         return f"{obj.person.name}（{mask_citizen_id(obj.person.citizen_id)}）"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
     def get_urls(self):
         return [
-            path(
-                f"person/<int:object_id>/{spec.slug}/",
-                self.admin_site.admin_view(
-                    lambda request, object_id, spec=spec: event_view(self, request, object_id, spec)
-                ),
-                name=f"registry_person_{spec.slug}",
-            )
-            for spec in PERSON_EVENTS
-        ] + [
+            *event_urls(
+                self,
+                PERSON_EVENTS,
+                route="person/<int:object_id>/{slug}/",
+                name="registry_person_{slug}",
+            ),
             path(
                 "person/<int:object_id>/register-form/",
                 self.admin_site.admin_view(self.register_form_view),
@@ -449,7 +422,7 @@ class RegistrationEventAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTa
             )
             .values_list("relation", flat=True)
             .first(),
-            "officer": staff_name(event.officer),
+            "officer": staff_name(event.officer, nobody="系统"),
             "full_id": full,
         }
         if context["relation"]:
@@ -478,7 +451,9 @@ DECIDE_PERMISSION = "registry.decide_correction"
 
 
 @admin.register(Correction)
-class CorrectionAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
+class CorrectionAdmin(
+    ReadOnlyAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin
+):
     """变更更正登记审批: officers propose from the person page; supervisors approve or refuse."""
 
     list_display = [
@@ -511,11 +486,11 @@ class CorrectionAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmi
 
     @admin.display(description="申请民警")
     def proposer(self, obj: Correction) -> str:
-        return staff_name(obj.proposed_by)
+        return staff_name(obj.proposed_by, nobody="系统")
 
     @admin.display(description="审批人")
     def decider(self, obj: Correction) -> str:
-        return staff_name(obj.decided_by) if obj.decided_by_id else "—"
+        return staff_name(obj.decided_by)
 
     change_form_template = "admin/registry/correction/change_form.html"
 
@@ -529,12 +504,6 @@ class CorrectionAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmi
         old = correction_value_display(obj.field, obj.old_value, full_id=full)
         new = correction_value_display(obj.field, obj.new_value, full_id=full)
         return f"{old} → {new}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -614,7 +583,7 @@ class CorrectionAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmi
             "title": "审批变更更正登记",
             "correction": correction,
             "change": self.change(correction, request.user.has_perm(FULL_ID_PERMISSION)),
-            "proposer": staff_name(correction.proposed_by),
+            "proposer": staff_name(correction.proposed_by, nobody="系统"),
             "form": form,
             "back": back,
             "opts": self.opts,

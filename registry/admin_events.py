@@ -18,7 +18,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 
 from population.audit import access_log_admin_read
 from population.clock import today
@@ -533,6 +533,23 @@ HOUSEHOLD_EVENTS = [
 def household_book(household: Household, *, full_id: bool) -> list[dict]:
     """The current members as a 户口簿 lists them: head first, then by relation and age."""
     return [card(m, m.person, full_id=full_id) for m in _members(household)]
+
+
+def event_urls(model_admin, specs, *, route: str, name: str) -> list:
+    """One admin URL per event of ``specs``, each served by ``event_view``: ``route`` and
+    ``name`` with ``{slug}`` replaced by the event's slug."""
+    return [
+        path(
+            route.format(slug=spec.slug),
+            model_admin.admin_site.admin_view(
+                lambda request, object_id, spec=spec: event_view(
+                    model_admin, request, object_id, spec
+                )
+            ),
+            name=name.format(slug=spec.slug),
+        )
+        for spec in specs
+    ]
 
 
 def event_view(model_admin, request, object_id: int, spec: EventSpec):

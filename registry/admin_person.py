@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from population.admin_story import FULL_ID_PERMISSION
+from population.admin_utils import staff_name
 from population.codes import Relation
 from population.jurisdiction import area_of
 from population.models import AccessLog, Person
@@ -47,8 +48,7 @@ def _names(usernames) -> dict[str, str]:
     """Account names to the names colleagues know (full name, else the account name)."""
     usernames = {u for u in usernames if u}
     found = {
-        u.username: (u.get_full_name() or u.username)
-        for u in get_user_model().objects.filter(username__in=usernames)
+        u.username: staff_name(u) for u in get_user_model().objects.filter(username__in=usernames)
     }
     return {u: found.get(u, u) for u in usernames}
 
@@ -123,9 +123,7 @@ def event_rows(request, person: Person) -> list[dict]:
                 "kind": e.get_kind_display(),
                 "lines": lines,
                 "document": " ".join(x for x in (e.document_type, e.document_number) if x),
-                "officer": (e.officer.get_full_name() or e.officer.username)
-                if e.officer
-                else "系统",
+                "officer": staff_name(e.officer, nobody="系统"),
                 "reason": e.reason,
                 "print": reverse("admin:registry_event_transfer_permit", args=[e.pk])
                 if e.kind == EventKind.MOVE_OUT
@@ -177,7 +175,7 @@ def person_hukou_section(request, person: Person) -> str:
         ).order_by("-id")[:50]
     )
     names = {
-        u.username: (u.get_full_name() or u.username)
+        u.username: staff_name(u)
         for u in get_user_model().objects.filter(username__in={log.username for log in logs})
     }
     prints = [
@@ -222,9 +220,7 @@ def household_event_rows(household: Household) -> list[dict]:
                 "person": e.person.name,
                 "direction": direction,
                 "document": " ".join(x for x in (e.document_type, e.document_number) if x),
-                "officer": (e.officer.get_full_name() or e.officer.username)
-                if e.officer
-                else "系统",
+                "officer": staff_name(e.officer, nobody="系统"),
                 "reason": e.reason,
             }
         )

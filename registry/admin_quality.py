@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from population.admin_utils import LargeTableAdmin, ServiceSaveAdminMixin
+from population.admin_utils import LargeTableAdmin, ReadOnlyAdminMixin, ServiceSaveAdminMixin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
@@ -441,7 +441,7 @@ RESULT_LABELS = {
 
 
 @admin.register(QualityRun)
-class QualityRunAdmin(admin.ModelAdmin):
+class QualityRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """数据质量检测运行: progress detector by detector (each commits on its own)."""
 
     change_form_template = "admin/registry/qualityrun/change_form.html"
@@ -471,12 +471,3 @@ class QualityRunAdmin(admin.ModelAdmin):
             "<table><thead><tr><th>检测项</th><th>结果</th></tr></thead><tbody>{}</tbody></table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", rows),
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -9,16 +9,13 @@ that look like "none".
 
 from __future__ import annotations
 
+from population.admin_utils import staff_name
 from population.identity import mask_citizen_id
 from population.models import Person
 from population.sync.selectors import spouse_of
 from registry.models import EventKind, Membership, RegistrationEvent
 
 NOT_RECORDED = "未登记"
-
-
-def _staff_name(user) -> str:
-    return (user.get_full_name() or user.username) if user else "—"
 
 
 def former_names(person: Person) -> str:
@@ -59,7 +56,7 @@ def arrival(membership: Membership | None) -> tuple[str, str]:
         where = f"由外地迁来（{event.document_type}{event.document_number}）"
     else:
         where = event.get_kind_display()
-    return f"{when}，{where}", _staff_name(event.officer)
+    return f"{when}，{where}", staff_name(event.officer)
 
 
 def birthplace(person: Person) -> str:

@@ -10,9 +10,10 @@ import datetime as dt
 from typing import Any
 
 from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from population.codes import Relation
-from registry.models import EventKind, Household, Membership
+from registry.models import EventKind, Household, HouseholdKind, Membership
 
 # -- households and memberships ----------------------------------------------------------------
 
@@ -30,6 +31,46 @@ def household_head(*, household: Household) -> Membership | None:
         )
         .select_related("person")
         .first()
+    )
+
+
+def household_get_by_number(*, number: str) -> Household | None:
+    """The household numbered ``number`` (户号), or None when there is none."""
+    return Household.objects.filter(number=number).first()
+
+
+def households_open() -> QuerySet[Household]:
+    """The households not closed (未销户), the ones a person may still join."""
+    return Household.objects.filter(closed_on__isnull=True)
+
+
+def households_with_head(*, households: QuerySet[Household]) -> QuerySet[Household]:
+    """``households`` annotated with their current head's name (``head_name``) and person id
+    (``head_id``), both None for a household without a head."""
+    heads = Membership.objects.filter(
+        household=OuterRef("pk"), relation=Relation.HEAD, end_date__isnull=True
+    )
+    return households.annotate(
+        head_name=Subquery(heads.values("person__name")[:1]),
+        head_id=Subquery(heads.values("person_id")[:1]),
+    )
+
+
+def household_heads(
+    *, region_prefix: str, kind: str = HouseholdKind.FAMILY
+) -> QuerySet[Membership]:
+    """The current heads' memberships of the open households of ``kind`` whose region code
+    starts with ``region_prefix``, each with its household, in household id order."""
+    return (
+        Membership.objects.filter(
+            relation=Relation.HEAD,
+            end_date__isnull=True,
+            household__kind=kind,
+            household__closed_on__isnull=True,
+            household__region__code__startswith=region_prefix,
+        )
+        .select_related("household")
+        .order_by("household_id")
     )
 
 

@@ -18,7 +18,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from population.admin_utils import CreateOnlyAdminMixin, LargeTableAdmin, ServiceSaveAdminMixin
+from population.admin_utils import (
+    CreateOnlyAdminMixin,
+    LargeTableAdmin,
+    ReadOnlyAdminMixin,
+    ServiceSaveAdminMixin,
+)
 from population.audit import access_log_admin_read
 from population.clock import today
 from population.errors import DomainError
@@ -608,7 +613,9 @@ class LapsedQueueAdmin(_QueueAdmin):
 
 
 @admin.register(PointsPolicy)
-class PointsPolicyAdmin(admin.ModelAdmin):
+class PointsPolicyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: policies come from data files (load_points_policies)."""
+
     # The policy by its document, not by the data file it was loaded from.
     list_display = ["city_code", "version", "name", "document", "effective_from", "effective_to"]
     # The rules read as tables, never as the stored JSON.
@@ -674,15 +681,6 @@ class PointsPolicyAdmin(admin.ModelAdmin):
             f"{minimum}分" if minimum is not None else "—",
             order or "—",
         )
-
-    def has_add_permission(self, request):
-        return False  # policies come from data files (load_points_policies)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 _SEED_REFERENCE = re.compile(r"（[^（）]*/[^（）]*）")

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from population.admin_utils import LargeTableAdmin
+from population.admin_utils import LargeTableAdmin, ReadOnlyAdminMixin, staff_name
 from population.audit import access_log_admin_read
 from population.clock import today
 from population.errors import DomainError
@@ -23,7 +23,7 @@ from population.identity import mask_citizen_id, parse_citizen_id
 from population.jurisdiction import JurisdictionAdminMixin, ListReadAuditMixin, records_within
 from population.models import Person, Sex
 from population.pdf import print_channel, printable
-from registry.models import Household
+from registry.selectors import households_open
 from settlement import selectors, services
 from settlement.admin_window import (
     FACT_PREFIX,
@@ -39,9 +39,8 @@ from settlement.admin_window import (
     household_label,
     rule_set_label,
     rule_sets_for,
-    verdict_explained,
+    verdict_detail,
 )
-from settlement.conditions import leaves
 from settlement.facts import fact_label, fact_value_label
 from settlement.models import (
     Application,
@@ -54,7 +53,6 @@ from settlement.rules import MEMBER_KINDS
 from settlement.services import RELATION_ZH, TARGET_ZH
 
 FULL_ID_PERMISSION = "population.view_full_citizen_id"
-MARKS = {"met": "✔ 符合", "unmet": "✘ 不符合", "missing": "？ 缺少证明"}
 
 # transition method → (button label, service, what the form asks)
 ACTIONS = {
@@ -78,35 +76,7 @@ def _person_ids(citizen_ids) -> list[int]:
 def eligibility_panel(eligibility: dict, *, zones: dict | None = None) -> str:
     if not eligibility:
         return "—（提交后评估）"
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        (
-            (
-                leaf["zh"],
-                MARKS[leaf["status"]],
-                fact_label(leaf["fact"]),
-                fact_value_label(leaf["fact"], leaf["value"], zones=zones),
-            )
-            for leaf in leaves(eligibility["conditions"])
-        ),
-    )
-    return format_html(
-        "<p><strong>{}（{}）：{}</strong></p>{}<table><thead><tr><th>条件</th><th>结论</th>"
-        "<th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody></table>",
-        eligibility["name"],
-        eligibility["source"],
-        MARKS[eligibility["status"]],
-        verdict_explained(eligibility),
-        rows,
-    )
-
-
-def staff_name(user) -> str:
-    """An officer as colleagues know them: the full name, else the login name."""
-    if user is None:
-        return "—"
-    return user.get_full_name() or user.username
+    return verdict_detail(eligibility, zones=zones)
 
 
 def channel_name(app: Application) -> str:
@@ -150,7 +120,7 @@ class QueueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class MemberInline(admin.TabularInline):
+class MemberInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ApplicationMember
     extra = 0
     fields = ["name", "masked_id", "kind_zh", "relation_zh", "settled"]
@@ -173,17 +143,8 @@ class MemberInline(admin.TabularInline):
     def masked_id(self, obj):
         return mask_citizen_id(obj.citizen_id)
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class TransitionInline(admin.TabularInline):
+class TransitionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ApplicationTransition
     extra = 0
     fields = ["at", "from_status", "to_status", "officer_name", "comment", "details_zh"]
@@ -198,15 +159,6 @@ class TransitionInline(admin.TabularInline):
     def details_zh(self, obj):
         return details_text(obj.details)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 class ActionForm(forms.Form):
     comment = forms.CharField(label="意见", required=False, max_length=500)
@@ -217,7 +169,7 @@ class ActionForm(forms.Form):
     household = forms.ModelChoiceField(
         label="迁入户",
         required=False,
-        queryset=Household.objects.none(),
+        queryset=households_open().none(),
         help_text="输入户号或住址查找；默认为窗口受理时选定的户",
     )
 
@@ -539,9 +491,7 @@ class ApplicationAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdm
             if name not in asks:
                 form.fields.pop(name)
         if "household" in asks:
-            form.fields["household"].queryset = records_within(
-                request.user, Household.objects.filter(closed_on__isnull=True)
-            )
+            form.fields["household"].queryset = records_within(request.user, households_open())
             form.fields["household"].label_from_instance = household_label
             form.fields["household"].widget = HouseholdSelect(
                 self.admin_site, attrs={"data-placeholder": "户号或住址"}
@@ -719,7 +669,7 @@ class ApplicationAdmin(ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdm
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(admin.ModelAdmin):
+class RuleSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "city",
         "demo",
@@ -775,12 +725,3 @@ class RuleSetAdmin(admin.ModelAdmin):
                 ),
             ),
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

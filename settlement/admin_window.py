@@ -17,7 +17,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 
 from population.admin_site import AccessLoggedAutocompleteJsonView
@@ -27,7 +26,8 @@ from population.errors import DomainError
 from population.identity import InvalidCitizenId, parse_citizen_id
 from population.jurisdiction import area_of, persons_within, records_within, region_required_within
 from population.models import Person, Region, RegionLevel, UrbanRuralCode
-from registry.models import Household, HouseholdKind, Membership
+from registry.models import Household, HouseholdKind
+from registry.selectors import households_open, households_with_head
 from settlement.conditions import MET, leaves
 from settlement.facts import (
     DERIVED_FROM,
@@ -88,18 +88,7 @@ class HouseholdAutocomplete(AccessLoggedAutocompleteJsonView):
     audit_fields = ["household_number", "address", "head_name"]
 
     def get_queryset(self):
-        heads = Membership.objects.filter(
-            household=OuterRef("pk"), relation=Relation.HEAD, end_date__isnull=True
-        )
-        return (
-            super()
-            .get_queryset()
-            .annotate(
-                head_name=Subquery(heads.values("person__name")[:1]),
-                head_id=Subquery(heads.values("person_id")[:1]),
-            )
-            .order_by("number")
-        )
+        return households_with_head(households=super().get_queryset()).order_by("number")
 
     def audit_persons(self, objects) -> list[int]:
         return [obj.head_id for obj in objects if obj.head_id is not None]
@@ -303,7 +292,7 @@ class WindowForm(forms.Form):
     )
     household = forms.ModelChoiceField(
         label="迁入户",
-        queryset=Household.objects.none(),
+        queryset=households_open().none(),
         required=False,
         help_text="输入户号或住址查找；没有合适的户时在下面新立户（二选一）",
     )
@@ -343,9 +332,7 @@ class WindowForm(forms.Form):
             attrs={"data-placeholder": "身份号码或姓名"},
         )
         self.fields["applicant"].widget.choices = self.fields["applicant"].choices
-        self.fields["household"].queryset = records_within(
-            user, Household.objects.filter(closed_on__isnull=True)
-        )
+        self.fields["household"].queryset = records_within(user, households_open())
         self.fields["household"].label_from_instance = household_label
         self.fields["household"].widget = HouseholdSelect(
             site, attrs={"data-placeholder": "户号或住址"}
@@ -609,6 +596,34 @@ class MemberForm(forms.Form):
 MemberFormSet = forms.formset_factory(MemberForm, extra=3, max_num=10, validate_max=True)
 
 
+def verdict_detail(verdict: dict, *, zones: dict | None, table_id: str | None = None) -> str:
+    """One channel's verdict: its name, source and outcome, why, and a table of its conditions
+    with the fact and value each was judged on."""
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                leaf["zh"],
+                MARKS[leaf["status"]],
+                fact_label(leaf["fact"]),
+                fact_value_label(leaf["fact"], leaf["value"], zones=zones),
+            )
+            for leaf in leaves(verdict["conditions"])
+        ),
+    )
+    return format_html(
+        "<p><strong>{}（{}）：{}</strong></p>{}<table{}><thead><tr><th>条件</th><th>结论</th>"
+        "<th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody></table>",
+        verdict["name"],
+        verdict["source"],
+        MARKS[verdict["status"]],
+        verdict_explained(verdict),
+        format_html(' id="{}"', table_id) if table_id else "",
+        rows,
+    )
+
+
 def eligibility_fragment(*, rule_set: RuleSet, verdicts: list[dict], chosen: str) -> str:
     """Every channel's verdict on the facts, the chosen channel's conditions in a table."""
     zones = rule_set.content.get("zones", {})
@@ -626,31 +641,8 @@ def eligibility_fragment(*, rule_set: RuleSet, verdicts: list[dict], chosen: str
     )
     detail = ""
     for v in verdicts:
-        if v["code"] != chosen:
-            continue
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    leaf["zh"],
-                    MARKS[leaf["status"]],
-                    fact_label(leaf["fact"]),
-                    fact_value_label(leaf["fact"], leaf["value"], zones=zones),
-                )
-                for leaf in leaves(v["conditions"])
-            ),
-        )
-        detail = format_html(
-            '<p><strong>{}（{}）：{}</strong></p>{}<table id="eligibility-table"><thead><tr>'
-            "<th>条件</th><th>结论</th><th>事实</th><th>取值</th></tr></thead><tbody>{}</tbody>"
-            "</table>",
-            v["name"],
-            v["source"],
-            MARKS[v["status"]],
-            verdict_explained(v),
-            rows,
-        )
+        if v["code"] == chosen:
+            detail = verdict_detail(v, zones=zones, table_id="eligibility-table")
     qualifies = [v["name"] for v in verdicts if v["status"] == MET]
     return format_html(
         '{}<p>依据：{}</p><p>{}</p><ul class="channel-verdicts">{}</ul>',

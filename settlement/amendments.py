@@ -119,6 +119,14 @@ def amendment_apply(base: dict, amendment: dict) -> dict:
     return ruleset_validate(content)
 
 
+def _bad_amendment(source_file: str, exc: RuleError) -> DomainError:
+    return DomainError(
+        f"修订文件 {source_file} 有误：{exc}",
+        f"bad amendment {source_file}: {exc}",
+        code="bad_rules",
+    )
+
+
 def amendment_store(*, amendment: dict, source_file: str, allow_demo: bool = False):
     """Store the rule set an amendment makes; returns (rule set, created). Same file again
     changes nothing."""
@@ -127,11 +135,7 @@ def amendment_store(*, amendment: dict, source_file: str, allow_demo: bool = Fal
     try:
         amendment_validate(amendment)
     except RuleError as exc:
-        raise DomainError(
-            f"修订文件 {source_file} 有误：{exc}",
-            f"bad amendment {source_file}: {exc}",
-            code="bad_rules",
-        ) from exc
+        raise _bad_amendment(source_file, exc) from exc
     if amendment.get("demo") and not allow_demo:
         raise DomainError(
             f"修订文件 {source_file} 标为演示，只能由演示数据（seed_demo）载入",
@@ -156,11 +160,7 @@ def amendment_store(*, amendment: dict, source_file: str, allow_demo: bool = Fal
     try:
         content = amendment_apply(base.content, amendment)
     except RuleError as exc:
-        raise DomainError(
-            f"修订文件 {source_file} 有误：{exc}",
-            f"bad amendment {source_file}: {exc}",
-            code="bad_rules",
-        ) from exc
+        raise _bad_amendment(source_file, exc) from exc
     supersedes = base if amendment["kind"] == "supersede" else None
     return ruleset_store(data=content, source_file=source_file, supersedes=supersedes)
 

@@ -20,7 +20,8 @@ from django.contrib.auth.models import Group
 from population import roles
 from population.models import OfficerRegion, Person, PersonStatus, Region, RegionLevel
 from population.regions import DEMO_CITY
-from registry.models import HouseholdKind, Membership
+from registry.models import HouseholdKind
+from registry.selectors import household_heads
 from settlement import services
 from settlement.amendments import AMENDMENTS_DIR, amendment_store
 from settlement.models import Application, RuleSet, Status
@@ -113,17 +114,7 @@ def _candidates(city: str, count: int) -> list[tuple[Person, object]]:
             birth_date__lte=dt.date(2005, 1, 1),
         ).order_by("pk")[:count]
     )
-    heads = list(
-        Membership.objects.filter(
-            relation="02",
-            end_date__isnull=True,
-            household__kind=HouseholdKind.FAMILY,
-            household__closed_on__isnull=True,
-            household__region__code__startswith=city,
-        )
-        .select_related("household")
-        .order_by("household_id")[: len(applicants)]
-    )
+    heads = list(household_heads(region_prefix=city, kind=HouseholdKind.FAMILY)[: len(applicants)])
     return [(a, h.household) for a, h in zip(applicants, heads, strict=False)]
 
 

@@ -16,26 +16,35 @@ from population.sharing.keycache import version_key
 
 WINDOW_SECONDS = 60
 
+
 # A sliding window (the log of the last minute's admitted requests, one sorted set per client):
 # trimming, counting and admitting are one script, which Redis runs atomically, so simultaneous
 # requests each see the others and a burst cannot double up across a minute boundary as it can
 # with fixed per-minute counters. The set holds at most ``limit`` entries and expires with the
 # window.
-_SCRIPT = """
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[1])
+def _sliding_window(*, key: int, arg: int, answer: str = "") -> str:
+    """The window's Lua: the sorted set ``KEYS[key]``, ``ARGV[arg]`` to ``ARGV[arg + 3]`` the
+    time (ms), the window (ms), the limit and the new member; returns ``{allowed, remaining,
+    wait ms}``, after ``answer`` (a Lua expression) when one is given."""
+    first = f"{answer}, " if answer else ""
+    return f"""
+local now = tonumber(ARGV[{arg}])
+local window = tonumber(ARGV[{arg + 1}])
+local limit = tonumber(ARGV[{arg + 2}])
+redis.call('ZREMRANGEBYSCORE', KEYS[{key}], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[{key}])
 if n < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], window)
+  redis.call('ZADD', KEYS[{key}], now, ARGV[{arg + 3}])
+  redis.call('PEXPIRE', KEYS[{key}], window)
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local oldest = redis.call('ZRANGE', KEYS[{key}], 0, 0, 'WITHSCORES')
 local wait = tonumber(oldest[2]) + window - now
-if n < limit then return {1, limit - n - 1, wait} end
-return {0, 0, wait}
+if n < limit then return {{{first}1, limit - n - 1, wait}} end
+return {{{first}0, 0, wait}}
 """
+
+
+_SCRIPT = _sliding_window(key=1, arg=1)
 
 _lock = threading.Lock()
 _script = None
@@ -91,21 +100,9 @@ _ADMIT = """
 local version = tonumber(redis.call('GET', KEYS[1]) or '0')
 if version ~= tonumber(ARGV[1]) then return {version, -1, 0, 0} end
 local failures = tonumber(redis.call('GET', KEYS[2]) or '0')
-if failures >= tonumber(ARGV[2]) then return {version, -2, 0, redis.call('TTL', KEYS[2])} end
-local now = tonumber(ARGV[3])
-local window = tonumber(ARGV[4])
-local limit = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[3])
-if n < limit then
-  redis.call('ZADD', KEYS[3], now, ARGV[6])
-  redis.call('PEXPIRE', KEYS[3], window)
-end
-local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if n < limit then return {version, 1, limit - n - 1, wait} end
-return {version, 0, 0, wait}
-"""
+if failures >= tonumber(ARGV[2]) then return {version, -2, 0, redis.call('TTL', KEYS[2])} end""" + (
+    _sliding_window(key=3, arg=3, answer="version")
+)
 
 STALE = "stale"  # the key version moved: verify the key again
 BLOCKED = "blocked"  # the address is past its failed-key limit

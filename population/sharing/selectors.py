@@ -12,8 +12,14 @@ from django.db import DEFAULT_DB_ALIAS, connection
 from population.audit import ACCESS_LOG_INSERT, access_log_params, access_log_record
 from population.db_router import read_alias, read_connection
 from population.identity import InvalidCitizenId, citizen_id_number
-from population.models import ChangeEvent, CitizenIdCorrection, Person, PersonStatus, Region
-from population.selectors import change_feed_window, person_get_by_citizen_id
+from population.models import ChangeEvent, Person, PersonStatus
+from population.selectors import (
+    change_feed_window,
+    person_from_row,
+    person_get_by_citizen_id,
+    person_id_by_number_sql,
+    person_row_sql,
+)
 from population.sharing.models import ApiClient
 
 
@@ -34,45 +40,25 @@ def person_get_for_client(*, client: ApiClient, citizen_id: str) -> Person | Non
 
 
 @functools.cache
-def _person_read_logged_sql() -> tuple[str, list[str], list[str]]:
+def _person_read_logged_sql() -> str:
     """The person (current or former number) within the client's regions, and its access-log
     row, in one statement: a data-modifying CTE inserts the row for exactly the person the
     statement returns, in the statement's own transaction. Built once from model metadata."""
-    person, region = Person._meta.db_table, Region._meta.db_table
-    corrections = CitizenIdCorrection._meta.db_table
-    person_cols = [f.attname for f in Person._meta.concrete_fields]
-    region_cols = [f.attname for f in Region._meta.concrete_fields]
-    select = ", ".join(
-        [f'p."{c}"' for c in person_cols]
-        + [f'h."{c}"' for c in region_cols]
-        + [f'r."{c}"' for c in region_cols]
-    )
+    select, joins, _n, _m = person_row_sql()
     log_insert = ACCESS_LOG_INSERT.format(ids='ARRAY[p."id"]')
-    # As population.selectors.person_get_by_citizen_id: the current number first, else the
-    # latest correction away from it, one path for current, former and unknown numbers. The
-    # scope is person_in_scope's: hukou or residence region starting with one of the prefixes.
-    sql = (
-        f"WITH p AS MATERIALIZED (SELECT * FROM {person} c"  # noqa: S608 (metadata only)
-        ' WHERE c."id" = (SELECT m.id FROM ('
-        f' SELECT q."id", 0 AS k FROM {person} q WHERE q."citizen_id" = %(n)s'
-        " UNION ALL"
-        f' (SELECT o."person_id", 1 FROM {corrections} o WHERE o."old_citizen_id" = %(n)s'
-        '  ORDER BY o."corrected_at" DESC LIMIT 1)'
-        " ) m ORDER BY m.k LIMIT 1)"
+    # As population.selectors.person_get_by_citizen_id, one path for current, former and
+    # unknown numbers. The scope is person_in_scope's: hukou or residence region starting with
+    # one of the prefixes.
+    return (
+        f"WITH p AS MATERIALIZED (SELECT * FROM {Person._meta.db_table} c"  # noqa: S608 (metadata only)
+        f' WHERE c."id" = {person_id_by_number_sql()}'
         " AND (cardinality(%(prefixes)s::text[]) = 0 OR EXISTS ("
         "  SELECT 1 FROM unnest(%(prefixes)s::text[]) x"
         '  WHERE starts_with(c."hukou_region_id", x) OR starts_with(c."residence_region_id", x)'
         " ))),"
         f" a AS ({log_insert} FROM p)"
-        f" SELECT {select} FROM p"
-        f' LEFT JOIN {region} h ON h."code" = p."hukou_region_id"'
-        f' LEFT JOIN {region} r ON r."code" = p."residence_region_id"'
+        f" SELECT {select} FROM p{joins}"
     )
-    return sql, person_cols, region_cols
-
-
-def _region(values: tuple, columns: list[str]) -> Region | None:
-    return None if values[0] is None else Region.from_db(DEFAULT_DB_ALIAS, columns, values)
 
 
 def person_read_logged(
@@ -104,17 +90,12 @@ def person_read_logged(
     log = access_log_params(
         user=user, channel=channel, purpose=purpose, fields=fields, client=address
     )
-    sql, person_cols, region_cols = _person_read_logged_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"n": number, "prefixes": client.region_prefixes, **log})
+        cursor.execute(
+            _person_read_logged_sql(), {"n": number, "prefixes": client.region_prefixes, **log}
+        )
         row = cursor.fetchone()
-    if row is None:
-        return None
-    n, m = len(person_cols), len(region_cols)
-    person = Person.from_db(DEFAULT_DB_ALIAS, person_cols, row[:n])
-    Person.hukou_region.field.set_cached_value(person, _region(row[n : n + m], region_cols))
-    Person.residence_region.field.set_cached_value(person, _region(row[n + m :], region_cols))
-    return person
+    return None if row is None else person_from_row(row, alias=DEFAULT_DB_ALIAS)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from population.admin_utils import LargeTableAdmin
+from population.admin_utils import LargeTableAdmin, ReadOnlyAdminMixin
 from population.audit import access_log_admin_read
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from population.jurisdiction import JurisdictionAdminMixin
+from population.jurisdiction import JurisdictionAdminMixin, ListReadAuditMixin
 from population.sync import selectors, services
 from population.sync.models import (
     Batch,
@@ -48,7 +48,7 @@ class RequeueForm(forms.Form):
         return reason
 
 
-class BatchEventInline(admin.TabularInline):
+class BatchEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = BatchEvent
     fields = ("at", "kind", "worker", "previous_worker", "actor", "reason", "committed_line")
     readonly_fields = fields
@@ -60,15 +60,9 @@ class BatchEventInline(admin.TabularInline):
         # Part of the batch's page: whoever may view the batch reads its events.
         return request.user.has_perm("sync.view_batch")
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "department",
@@ -122,15 +116,6 @@ class BatchAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_requeue_permission(self, request):
         return request.user.has_perm("sync.requeue_batch")
@@ -221,7 +206,7 @@ class BatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Fact)
-class FactAdmin(JurisdictionAdminMixin, LargeTableAdmin):
+class FactAdmin(ReadOnlyAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, LargeTableAdmin):
     audit_channel = "admin.sync_fact"
 
     list_display = ("kind", "record_no", "department", "masked_id", "event_date", "valid_from",
@@ -233,31 +218,15 @@ class FactAdmin(JurisdictionAdminMixin, LargeTableAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("person")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="公民身份号码")
     def masked_id(self, obj):
         return mask_citizen_id(obj.person.citizen_id)
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.sync_fact_list",
-                person_ids=[f.person_id for f in changelist.result_list],
-                fields=list(self.list_display),
-            )
-        return response
-
 
 @admin.register(FollowUp)
-class FollowUpAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
+class FollowUpAdmin(
+    ReadOnlyAdminMixin, ListReadAuditMixin, JurisdictionAdminMixin, admin.ModelAdmin
+):
     audit_channel = "admin.sync_followup"
 
     list_display = ("id", "kind", "status", "masked_id", "department", "field",
@@ -268,15 +237,6 @@ class FollowUpAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("person")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="公民身份号码")
     def masked_id(self, obj):
@@ -291,15 +251,3 @@ class FollowUpAdmin(JurisdictionAdminMixin, admin.ModelAdmin):
             services.followup_close(followup=item, actor=request.user, note="管理后台批量处理")
             closed += 1
         self.message_user(request, f"已处理{closed}项")
-
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None and changelist.result_list:
-            access_log_admin_read(
-                request,
-                channel="admin.sync_followup_list",
-                person_ids=[f.person_id for f in changelist.result_list],
-                fields=list(self.list_display),
-            )
-        return response

@@ -484,28 +484,23 @@ def person_merge_approve(*, merge: PersonMerge, actor: Actor, note: str = "") ->
             "duplicate_former_hukou_region": former_region,
         }
         officer = officer_or_none(actor)
+        # The merge as a registration event of the duplicate, and of the survivor when it joins
+        # a household.
+        merge_event = {
+            "kind": EventKind.MERGE,
+            "effective_date": on,
+            "officer": officer,
+            "reason": reason[:200],
+            "document_type": "重复户口合并审批",
+            "document_number": f"HB{merge.pk:08d}",
+            "details": details,
+        }
         RegistrationEvent.objects.create(
-            kind=EventKind.MERGE,
-            person=duplicate,
-            from_household=dup_m.household if dup_m else None,
-            effective_date=on,
-            officer=officer,
-            reason=reason[:200],
-            document_type="重复户口合并审批",
-            document_number=f"HB{merge.pk:08d}",
-            details=details,
+            person=duplicate, from_household=dup_m.household if dup_m else None, **merge_event
         )
         if joined is not None:
             RegistrationEvent.objects.create(
-                kind=EventKind.MERGE,
-                person=survivor,
-                to_household=joined.household,
-                effective_date=on,
-                officer=officer,
-                reason=reason[:200],
-                document_type="重复户口合并审批",
-                document_number=f"HB{merge.pk:08d}",
-                details=details,
+                person=survivor, to_household=joined.household, **merge_event
             )
         merge.status = MergeStatus.APPROVED
         merge.decided_by = decider

@@ -52,6 +52,18 @@ def too_large(limit: int) -> InvalidInput:
     )
 
 
+def _declared_length(django_request, limit: int) -> int:
+    """The body's declared length (``Content-Length``, 0 when missing or not a number), refused
+    past ``limit`` bytes before anything is read."""
+    try:
+        declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large(limit)
+    return declared
+
+
 def body_read(request, limit: int) -> None:
     """Read the body once, refusing it past ``limit`` bytes without reading further.
 
@@ -62,12 +74,7 @@ def body_read(request, limit: int) -> None:
     django_request = getattr(request, "_request", request)
     if hasattr(django_request, "_body"):
         return
-    try:
-        declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_large(limit)
+    declared = _declared_length(django_request, limit)
     body = django_request.read(limit + 1) if declared else b""
     if len(body) > limit:
         raise too_large(limit)
@@ -114,12 +121,7 @@ def body_spool(request, limit: int) -> None:
     django_request = getattr(request, "_request", request)
     if hasattr(django_request, "_body") or hasattr(django_request, "spooled_body"):
         return
-    try:
-        declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_large(limit)
+    declared = _declared_length(django_request, limit)
     if not declared:
         body_read(request, limit)
         return

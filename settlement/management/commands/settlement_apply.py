@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from population.errors import DomainError
 from population.identity import mask_citizen_id
-from registry.models import Household
+from registry.selectors import household_get_by_number
 from settlement import services
 
 FIELDS = {
@@ -65,7 +65,7 @@ class Command(BaseCommand):
             raise CommandError(f"没有登录名为 {officer} 的民警 / no officer {officer!r}")
         household = None
         if data.get("household_number"):
-            household = Household.objects.filter(number=str(data["household_number"])).first()
+            household = household_get_by_number(number=str(data["household_number"]))
             if household is None:
                 raise CommandError("没有此户号 / no household with this number")
         try:
