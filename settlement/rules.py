@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from population.errors import Conflict, DomainError
+from population.errors import Conflict, DomainError, NotFound
 from population.policies import policy_version_in_force, policy_version_store
 from settlement.conditions import RuleError, condition_validate, constants_validate
 
@@ -206,3 +206,15 @@ def ruleset_in_force(*, city_code: str, on: dt.date):
     from settlement.models import RuleSet
 
     return policy_version_in_force(RuleSet, city_code=city_code, on=on)
+
+
+def ruleset_required(*, city_code: str, on: dt.date):
+    """The rule set of a city in force on a day; refused (``no_rules``) when there is none."""
+    rule_set = ruleset_in_force(city_code=city_code, on=on)
+    if rule_set is None:
+        raise NotFound(
+            f"{city_code} 在 {on} 没有生效的落户政策",
+            f"no settlement rule set of {city_code} is in force on {on}",
+            code="no_rules",
+        )
+    return rule_set

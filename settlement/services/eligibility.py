@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from population.errors import DomainError, NotFound
+from population.errors import DomainError
 from population.inputcheck import echo, strict_date
 from settlement.amendments import basis_of
 
@@ -38,7 +38,7 @@ from settlement.facts import (
     facts_validate,
 )
 from settlement.models import Application, RuleSet
-from settlement.rules import ruleset_in_force
+from settlement.rules import ruleset_required
 
 # -- eligibility ------------------------------------------------------------------------------
 
@@ -170,13 +170,7 @@ def settlement_precheck(payload: Any) -> dict:
     if on is None:
         raise _bad("date 须为 YYYY-MM-DD", "date must be YYYY-MM-DD")
     facts = facts_validate(payload.get("facts", {}))
-    rule_set = ruleset_in_force(city_code=city_code, on=on)
-    if rule_set is None:
-        raise NotFound(
-            f"{city_code} 在 {on} 没有生效的落户政策",
-            f"no settlement rule set of {city_code} is in force on {on}",
-            code="no_rules",
-        )
+    rule_set = ruleset_required(city_code=city_code, on=on)
     facts = facts_derive(facts, rule_set.content)
     channel = payload.get("channel")
     if channel is not None and (not isinstance(channel, str) or rule_set.channel(channel) is None):

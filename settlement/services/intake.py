@@ -9,7 +9,7 @@ from django.db import transaction
 
 from population.actors import Actor, require_officer
 from population.codes import Relation
-from population.errors import NotFound, check_date, require, require_citizen_id
+from population.errors import check_date, require, require_citizen_id
 from population.jurisdiction import actor_require_within
 from population.services import history_context
 from registry import services as registry
@@ -23,7 +23,7 @@ from settlement.models import (
     Application,
     ApplicationMember,
 )
-from settlement.rules import MEMBER_KINDS, ruleset_in_force
+from settlement.rules import MEMBER_KINDS, ruleset_required
 from settlement.services._common import (
     TARGET_ZH,
     RelationError,
@@ -55,13 +55,7 @@ def application_create(
     ``household``: the destination chosen at the window (the transfer permit may name another);
     the relations are checked against it: one head at most, none if it already has one.
     """
-    rule_set = ruleset_in_force(city_code=city_code, on=on)
-    if rule_set is None:
-        raise NotFound(
-            f"{city_code} 在 {on} 没有生效的落户政策",
-            f"no settlement rule set of {city_code} is in force on {on}",
-            code="no_rules",
-        )
+    rule_set = ruleset_required(city_code=city_code, on=on)
     spec = rule_set.channel(channel)
     require(
         spec is not None,
