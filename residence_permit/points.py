@@ -14,8 +14,9 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import transaction
 from django.db.models import Sum
@@ -261,7 +262,7 @@ def points_recompute(
     reversed. Serialised per person (advisory lock) so two runs never both append.
     """
     on = on or today()
-    if person is None or not Person.objects.filter(pk=getattr(person, "pk", None)).exists():
+    if person is None or person.pk is None or not Person.objects.filter(pk=person.pk).exists():
         raise NotFound("人员不存在", "unknown person", code="unknown_person")
     _lock_ledger(person, actor=actor)
     permit = ResidencePermit.objects.filter(person=person).order_by("-id").first()
@@ -347,7 +348,7 @@ def points_deduction_add(
     deduction = next(
         (d for d in (policy.rules["deductions"] if policy else []) if d["code"] == code), None
     )
-    if deduction is None:
+    if policy is None or deduction is None:
         raise DomainError(
             f"积分政策中没有扣分项 {code}",
             f"the policy has no deduction {code}",
@@ -392,6 +393,17 @@ def points_tier(*, policy: PointsPolicy, total: Decimal) -> tuple[dict, list[str
     return (reached[-1] if reached else policy.rules["tiers"][0]), services
 
 
+class _Candidate(TypedDict):
+    """A holder's figures the ranking sorts by (the policy's tie-break names are these keys)."""
+
+    person_id: int
+    permit_number: str
+    points: Decimal
+    social_insurance_months: Decimal
+    residence_since: dt.date
+    issue_date: dt.date
+
+
 @dataclass(frozen=True)
 class RankRow:
     rank: int
@@ -430,7 +442,7 @@ def points_ranking(*, policy: PointsPolicy, quota: int, on: dt.date) -> list[Ran
         .annotate(m=Sum("quantity"))
         .values_list("person_id", "m")
     )
-    rows = [
+    rows: list[_Candidate] = [
         {
             "person_id": pid,
             "permit_number": number,
@@ -444,5 +456,5 @@ def points_ranking(*, policy: PointsPolicy, quota: int, on: dt.date) -> list[Ran
     rows = [r for r in rows if r["points"] >= settlement["min_points"]]
     for key in reversed(settlement["tie_breaks"]):  # stable sorts, last key first
         field, direction = key.rsplit("_", 1)
-        rows.sort(key=lambda r, f=field: r[f], reverse=direction == "desc")
+        rows.sort(key=itemgetter(field), reverse=direction == "desc")
     return [RankRow(rank=i, within_quota=i <= quota, **row) for i, row in enumerate(rows, start=1)]
