@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import time
@@ -90,8 +91,13 @@ def standby_catch_up(timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+# Each scenario's person is new: numbered in turn from a random start, so two draws in one run
+# never pick the same citizen ID (a random pick each time did, now and then).
+_PERSON_NUMBERS = itertools.count(uuid.uuid4().int % 300 + 1)
+
+
 def new_person_and_key() -> tuple[Person, str]:
-    n = uuid.uuid4().int % 400 + 1
+    n = next(_PERSON_NUMBERS)
     return person_and_key(
         citizen_id=build_citizen_id("441802", dt.date(1980, 1, 1) + dt.timedelta(days=n), n * 2),
         name="副本测试",
